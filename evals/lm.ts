@@ -1,0 +1,357 @@
+/**
+ * Executes requests against a model: batching, prefix reuse, greedy generation. Scores are
+ * computed from float32 log-softmax over the full vocabulary.
+ *
+ * @module
+ */
+
+import type { OnnxModel } from "./model/onnx_model.ts";
+import { type CacheMeasure, Stream } from "./model/stream.ts";
+import type { TextTokenizer } from "./model/tokenizer.ts";
+import {
+  type AnyResponse,
+  encodePair,
+  type GenerateRequest,
+  type GenerateResponse,
+  type LoglikelihoodResponse,
+  type Request,
+  rollingWindows,
+  type TokenArgmaxRequest,
+  type TokenArgmaxResponse,
+  type TokenPair,
+} from "./requests.ts";
+
+/** Options of a {@linkcode LanguageModel}. */
+export interface LmOptions {
+  /** Rows per forward call. @default {8} */
+  batchSize?: number;
+  /** Longest token sequence fed to the model. @default {2048} */
+  maxLength?: number;
+  /** Whether text is encoded with a leading BOS. @default {false} */
+  addBos?: boolean;
+  /** Run a shared context once and score its continuations from copies of its state. @default {true} */
+  prefixReuse?: boolean;
+}
+
+/** Work counters of a language model, for the perf table. */
+export interface LmStats {
+  /** Real tokens fed to the model. */
+  tokens: number;
+  /** Seconds spent in forward calls. */
+  seconds: number;
+  /** Forward calls made. */
+  calls: number;
+  /** The state measured after the last prefill, if any. */
+  cache: CacheMeasure | null;
+}
+
+/** A model plus tokenizer that answers lm-eval-style requests. */
+export class LanguageModel {
+  /** The ONNX model. */
+  readonly model: OnnxModel;
+  /** The tokenizer, absent for token-only models. */
+  readonly tokenizer: TextTokenizer | null;
+  /** Effective options. */
+  readonly options: Required<LmOptions>;
+  /** Counters since construction. */
+  readonly stats: LmStats = { tokens: 0, seconds: 0, calls: 0, cache: null };
+
+  /** Wraps a loaded model and tokenizer. */
+  constructor(model: OnnxModel, tokenizer: TextTokenizer | null, options: LmOptions = {}) {
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.options = {
+      batchSize: options.batchSize ?? 8,
+      maxLength: options.maxLength ?? 2048,
+      addBos: options.addBos ?? false,
+      prefixReuse: options.prefixReuse ?? true,
+    };
+  }
+
+  /**
+   * Answers `requests` in order. `onDone(n)` is called as batches of `n` requests finish.
+   */
+  async run(requests: readonly Request[], onDone: (n: number) => void = () => {}): Promise<AnyResponse[]> {
+    const out: AnyResponse[] = new Array(requests.length);
+    const byKind = new Map<Request["kind"], number[]>();
+    requests.forEach((r, i) => byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), i]));
+    for (const [kind, indices] of byKind) {
+      switch (kind) {
+        case "loglikelihood": {
+          const pairs = indices.map((i) => {
+            const r = requests[i] as Extract<Request, { kind: "loglikelihood" }>;
+            return encodePair(this.#tok(), r.context, r.continuation, this.options.addBos);
+          });
+          const scores = await this.loglikelihoodTokens(pairs, onDone);
+          indices.forEach((i, k) => (out[i] = scores[k]));
+          break;
+        }
+        case "loglikelihood_rolling": {
+          const tok = this.#tok();
+          const windows: TokenPair[] = [];
+          const owner: number[] = [];
+          indices.forEach((i, k) => {
+            const r = requests[i] as Extract<Request, { kind: "loglikelihood_rolling" }>;
+            for (const w of rollingWindows(tok.encode(r.text, false), tok.prefixTokenId, this.options.maxLength)) {
+              windows.push(w);
+              owner.push(k);
+            }
+          });
+          const scores = await this.loglikelihoodTokens(windows);
+          const sums = indices.map(() => ({ logprob: 0, tokens: 0 }));
+          scores.forEach((s, w) => {
+            sums[owner[w]].logprob += s.logprob;
+            sums[owner[w]].tokens += windows[w].continuation.length;
+          });
+          indices.forEach((i, k) => (out[i] = { kind: "loglikelihood_rolling", ...sums[k] }));
+          onDone(indices.length);
+          break;
+        }
+        case "generate_until": {
+          const results = await this.generateUntil(indices.map((i) => requests[i] as GenerateRequest), onDone);
+          indices.forEach((i, k) => (out[i] = results[k]));
+          break;
+        }
+        case "token_argmax": {
+          const results = await this.tokenArgmax(indices.map((i) => requests[i] as TokenArgmaxRequest), onDone);
+          indices.forEach((i, k) => (out[i] = results[k]));
+          break;
+        }
+        default: {
+          const unknown: never = kind;
+          throw new TypeError(`Cannot run request of kind ${unknown}`);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Scores token pairs. Inputs longer than `maxLength + 1` lose context tokens from the left,
+   * as lm-eval truncates. With prefix reuse, pairs that share a context run it once.
+   */
+  async loglikelihoodTokens(
+    pairs: readonly TokenPair[],
+    onDone: (n: number) => void = () => {},
+  ): Promise<LoglikelihoodResponse[]> {
+    const limit = this.options.maxLength + 1;
+    const fitted = pairs.map(({ context, continuation }) => {
+      if (context.length === 0) throw new RangeError("Cannot score a continuation without context tokens");
+      if (continuation.length === 0) return { context, continuation };
+      if (continuation.length >= limit) {
+        throw new RangeError(
+          `Cannot score a continuation of ${continuation.length} tokens with max length ${this.options.maxLength}`,
+        );
+      }
+      const drop = Math.max(context.length + continuation.length - limit, 0);
+      return { context: context.slice(drop), continuation };
+    });
+    const results: LoglikelihoodResponse[] = new Array(pairs.length);
+    const empty = fitted.map((p, i) => (p.continuation.length === 0 ? i : -1)).filter((i) => i >= 0);
+    for (const i of empty) results[i] = { kind: "loglikelihood", logprob: 0, isGreedy: true };
+    const scored = fitted.map((_, i) => i).filter((i) => fitted[i].continuation.length > 0);
+    if (this.options.prefixReuse) await this.#scoreShared(fitted, scored, results, onDone);
+    else await this.#scorePlain(fitted, scored, results, onDone);
+    onDone(empty.length);
+    return results;
+  }
+
+  /** Each request alone: (context + continuation)[:-1] right-padded, one call per batch. */
+  async #scorePlain(
+    pairs: readonly TokenPair[],
+    indices: number[],
+    results: LoglikelihoodResponse[],
+    onDone: (n: number) => void,
+  ) {
+    const order = [...indices].sort((a, b) => length(pairs[b]) - length(pairs[a]) || a - b);
+    for (const batch of chunk(order, this.options.batchSize)) {
+      const inputs = batch.map((i) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1));
+      const { logits } = await this.#step(Stream.start(this.model, batch.length), inputs, "right");
+      batch.forEach((i, r) => {
+        const { context, continuation } = pairs[i];
+        results[i] = scoreTokens(continuation, (j) => logits.at(r, context.length - 1 + j));
+      });
+      onDone(batch.length);
+    }
+  }
+
+  /** Contexts once per distinct context, continuations from copies of the context's state. */
+  async #scoreShared(
+    pairs: readonly TokenPair[],
+    indices: number[],
+    results: LoglikelihoodResponse[],
+    onDone: (n: number) => void,
+  ) {
+    const groups = new Map<string, number[]>();
+    for (const i of indices) {
+      const key = pairs[i].context.join(",");
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    }
+    const ordered = [...groups.values()].sort((a, b) =>
+      longest(pairs, b) - longest(pairs, a) || a[0] - b[0]
+    );
+    for (const batch of chunk(ordered, this.options.batchSize)) {
+      const contexts = batch.map((g) => pairs[g[0]].context);
+      const prefill = await this.#step(Stream.start(this.model, batch.length), contexts, "left");
+      this.stats.cache = prefill.stream.measureCache();
+      const rows: { group: number; index: number }[] = [];
+      batch.forEach((group, g) => {
+        for (const i of group) {
+          if (pairs[i].continuation.length === 1) {
+            results[i] = scoreTokens(pairs[i].continuation, () => prefill.logits.last(g));
+          } else {
+            rows.push({ group: g, index: i });
+          }
+        }
+      });
+      for (const part of chunk(rows, this.options.batchSize)) {
+        const stream = prefill.stream.select(part.map((p) => p.group));
+        const tails = part.map((p) => pairs[p.index].continuation.slice(0, -1));
+        const { logits } = await this.#step(stream, tails, "right");
+        part.forEach((p, r) => {
+          results[p.index] = scoreTokens(
+            pairs[p.index].continuation,
+            (j) => (j === 0 ? prefill.logits.last(p.group) : logits.at(r, j - 1)),
+          );
+        });
+      }
+      onDone(batch.reduce((n, g) => n + g.length, 0));
+    }
+  }
+
+  /** Greedy generation: prompts left-padded, one token per row per step from the state. */
+  async generateUntil(
+    requests: readonly GenerateRequest[],
+    onDone: (n: number) => void = () => {},
+  ): Promise<GenerateResponse[]> {
+    const tok = this.#tok();
+    const eos = tok.eosId;
+    const prompts = requests.map((r) => {
+      const budget = Math.max(this.options.maxLength - r.maxGenToks, 1);
+      const ids = r.context.length === 0 ? [tok.prefixTokenId] : tok.encode(r.context, this.options.addBos);
+      return ids.slice(-budget);
+    });
+    const results: GenerateResponse[] = new Array(requests.length);
+    const order = requests.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
+    for (const batch of chunk(order, this.options.batchSize)) {
+      let { logits, stream } = await this.#step(
+        Stream.start(this.model, batch.length),
+        batch.map((i) => prompts[i]),
+        "left",
+      );
+      this.stats.cache = stream.measureCache();
+      const generated = batch.map((): number[] => []);
+      const done = batch.map(() => false);
+      const texts = batch.map(() => "");
+      const maxSteps = Math.max(...batch.map((i) => requests[i].maxGenToks));
+      for (let step = 0; step < maxSteps; step++) {
+        const next = batch.map((_, r) => argmax(logits.last(r)));
+        batch.forEach((i, r) => {
+          if (done[r]) return;
+          if (next[r] === eos) {
+            done[r] = true;
+            return;
+          }
+          generated[r].push(next[r]);
+          texts[r] = tok.decode(generated[r]);
+          if (
+            generated[r].length >= requests[i].maxGenToks ||
+            requests[i].until.some((s) => texts[r].includes(s)) ||
+            stream.pastLen + 1 >= this.options.maxLength
+          ) done[r] = true;
+        });
+        if (done.every(Boolean)) break;
+        ({ logits, stream } = await this.#step(stream, next.map((t) => [t]), "left"));
+      }
+      batch.forEach((i, r) => (results[i] = { kind: "generate_until", text: cutAtStop(texts[r], requests[i].until) }));
+      onDone(batch.length);
+    }
+    return results;
+  }
+
+  /** Next-token argmax at chosen positions of raw token sequences, one call per batch. */
+  async tokenArgmax(
+    requests: readonly TokenArgmaxRequest[],
+    onDone: (n: number) => void = () => {},
+  ): Promise<TokenArgmaxResponse[]> {
+    const results: TokenArgmaxResponse[] = new Array(requests.length);
+    const order = requests.map((_, i) => i).sort((a, b) => requests[b].tokens.length - requests[a].tokens.length || a - b);
+    for (const batch of chunk(order, this.options.batchSize)) {
+      const { logits, stream } = await this.#step(
+        Stream.start(this.model, batch.length),
+        batch.map((i) => requests[i].tokens),
+        "right",
+      );
+      this.stats.cache = stream.measureCache();
+      batch.forEach((i, r) => {
+        results[i] = { kind: "token_argmax", predictions: requests[i].positions.map((p) => argmax(logits.at(r, p))) };
+      });
+      onDone(batch.length);
+    }
+    return results;
+  }
+
+  async #step(stream: Stream, chunks: number[][], pad: "left" | "right") {
+    const started = performance.now();
+    const result = await stream.step(chunks, pad);
+    this.stats.seconds += (performance.now() - started) / 1000;
+    this.stats.calls += 1;
+    this.stats.tokens += chunks.reduce((n, c) => n + c.length, 0);
+    return result;
+  }
+
+  #tok(): TextTokenizer {
+    if (!this.tokenizer) throw new TypeError("Cannot run a text request on a model loaded without a tokenizer");
+    return this.tokenizer;
+  }
+}
+
+/** Sum of log-softmax probabilities of `tokens`, and whether each was the argmax. */
+function scoreTokens(tokens: readonly number[], logitsFor: (j: number) => Float32Array): LoglikelihoodResponse {
+  let logprob = 0;
+  let isGreedy = true;
+  tokens.forEach((token, j) => {
+    const row = logitsFor(j);
+    logprob += logSoftmaxAt(row, token);
+    if (argmax(row) !== token) isGreedy = false;
+  });
+  return { kind: "loglikelihood", logprob, isGreedy };
+}
+
+/** log_softmax(row)[index], computed stably in float64. */
+export function logSoftmaxAt(row: Float32Array, index: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return row[index] - max - Math.log(sum);
+}
+
+/** Index of the largest value (the first on ties, as torch.argmax). */
+export function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+/** Cuts generated text at the earliest stop string, as lm-eval's successive splits do. */
+export function cutAtStop(text: string, until: readonly string[]): string {
+  for (const stop of until) {
+    if (stop.length > 0) text = text.split(stop)[0];
+  }
+  return text;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function length(pair: TokenPair): number {
+  return pair.context.length + pair.continuation.length;
+}
+
+function longest(pairs: readonly TokenPair[], group: number[]): number {
+  return Math.max(...group.map((i) => length(pairs[i])));
+}

@@ -1,0 +1,196 @@
+/**
+ * How a model is run: one onnxruntime session, fed token ids, a mask, positions and the state
+ * tensors found in its graph. Nothing here knows about model families.
+ *
+ * @module
+ */
+
+import * as ort from "onnxruntime-node";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { StateMismatchError, UserError } from "../errors.ts";
+import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from "./state.ts";
+
+/** Where the model runs. */
+export type Device = "cpu" | "cuda" | "webgpu";
+
+/** Options for {@linkcode OnnxModel.load}. */
+export interface LoadOptions {
+  /** Execution provider. @default {"cpu"} */
+  device?: Device;
+  /** Hints for states whose layout the graph alone doesn't tell. */
+  stateHints?: StateHints;
+  /** CPU threads for one operator; 0 lets onnxruntime choose. @default {0} */
+  intraOpThreads?: number;
+}
+
+/** Inputs of one forward call; all arrays are row-major `[rows, len]`. */
+export interface Feeds {
+  /** Token ids, `rows × len`. */
+  inputIds: BigInt64Array;
+  /** 1 for real tokens, 0 for padding, over past and current tokens: `rows × (past + len)`. */
+  attentionMask: BigInt64Array;
+  /** Position of each current token, `rows × len`. */
+  positionIds: BigInt64Array;
+  /** Number of rows. */
+  rows: number;
+  /** Tokens per row in this call. */
+  len: number;
+  /** Tokens per row already in the state. */
+  pastLen: number;
+  /** State tensors keyed by graph input name. */
+  states: Map<string, ort.Tensor>;
+}
+
+/** What one forward call returns. */
+export interface Outputs {
+  /** Logits as float32, `rows × len × vocab`. */
+  logits: Float32Array;
+  /** Updated state tensors keyed by the graph *input* name they feed next. */
+  states: Map<string, ort.Tensor>;
+}
+
+const EXECUTION_PROVIDERS: Record<Device, string> = { cpu: "cpu", cuda: "cuda", webgpu: "webgpu" };
+
+/** An ONNX causal LM whose state tensors were discovered from its graph. */
+export class OnnxModel {
+  /** The model directory. */
+  readonly dir: string;
+  /** The state tensors, in graph input order. */
+  readonly states: readonly StateSpec[];
+  /** Whether the graph takes `position_ids`. */
+  readonly hasPositionIds: boolean;
+  /** Size of the logits' last axis. */
+  readonly vocabSize: number;
+  /** The device the session runs on. */
+  readonly device: Device;
+  #session: ort.InferenceSession;
+
+  private constructor(
+    dir: string,
+    session: ort.InferenceSession,
+    states: StateSpec[],
+    vocabSize: number,
+    device: Device,
+  ) {
+    this.dir = dir;
+    this.#session = session;
+    this.states = states;
+    this.hasPositionIds = session.inputNames.includes("position_ids");
+    this.vocabSize = vocabSize;
+    this.device = device;
+  }
+
+  /**
+   * Opens `dir/model.onnx` and discovers its inputs, outputs and state tensors.
+   *
+   * @throws {UserError} when the file is missing or unreadable, lacks `input_ids`,
+   *   `attention_mask` or `logits`, or its states don't pair up.
+   */
+  static async load(dir: string, options: LoadOptions = {}): Promise<OnnxModel> {
+    const device = options.device ?? "cpu";
+    const path = join(dir, "model.onnx");
+    if (!existsSync(path)) {
+      throw new UserError(
+        `Cannot load model from ${dir} as ${path} does not exist: point --model at a directory ` +
+          `holding model.onnx, tokenizer.json and tokenizer_config.json`,
+      );
+    }
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(path, {
+        executionProviders: [EXECUTION_PROVIDERS[device]],
+        graphOptimizationLevel: "all",
+        intraOpNumThreads: options.intraOpThreads ?? 0,
+      });
+    } catch (error) {
+      const reason = String((error as Error).message ?? error).split("\n")[0];
+      if (device !== "cpu" && /provider|EP|cuda|webgpu|\.so/i.test(reason)) {
+        throw new UserError(
+          `Cannot start the ${device} execution provider for ${path}: ${reason}. ` +
+            (device === "cuda"
+              ? "Run `deno task setup:cuda` to install the CUDA provider libraries, or use --device cpu"
+              : "Use --device cpu, or a build of onnxruntime-node with the WebGPU provider"),
+        );
+      }
+      throw new UserError(
+        `Cannot load ${path} as onnxruntime rejected it (${reason}): re-export the model or ` +
+          `check that its external data files sit beside it`,
+      );
+    }
+    const inputs = tensorMetas(session.inputMetadata);
+    const outputs = tensorMetas(session.outputMetadata);
+    for (const required of ["input_ids", "attention_mask"]) {
+      if (!inputs.some((i) => i.name === required)) {
+        throw new UserError(
+          `Cannot use ${path} as it has no "${required}" input (inputs: ` +
+            `${inputs.map((i) => i.name).join(", ")}): export a causal LM with input_ids and attention_mask`,
+        );
+      }
+    }
+    const logits = outputs.find((o) => o.name === "logits");
+    if (!logits) {
+      throw new UserError(
+        `Cannot use ${path} as it has no "logits" output (outputs: ` +
+          `${outputs.slice(0, 6).map((o) => o.name).join(", ")}…): export the LM head's output as "logits"`,
+      );
+    }
+    const states = discoverStates(inputs, outputs, options.stateHints);
+    const vocab = logits.shape.at(-1);
+    if (typeof vocab !== "number") {
+      throw new UserError(
+        `Cannot use ${path} as the vocabulary axis of "logits" is symbolic ("${vocab}"): ` +
+          `export logits with a static last axis`,
+      );
+    }
+    return new OnnxModel(dir, session, states, vocab, device);
+  }
+
+  /** Runs one forward call. */
+  async forward(feeds: Feeds): Promise<Outputs> {
+    const inputs: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor("int64", feeds.inputIds, [feeds.rows, feeds.len]),
+      attention_mask: new ort.Tensor("int64", feeds.attentionMask, [
+        feeds.rows,
+        feeds.pastLen + feeds.len,
+      ]),
+    };
+    if (this.hasPositionIds) {
+      inputs.position_ids = new ort.Tensor("int64", feeds.positionIds, [feeds.rows, feeds.len]);
+    }
+    const missing = this.states.filter((s) => !feeds.states.has(s.input)).map((s) => s.input);
+    if (missing.length > 0) {
+      throw new StateMismatchError(
+        `Cannot run the model as state inputs ${missing.join(", ")} are missing: graph expects ` +
+          `${this.states.length} state inputs`,
+      );
+    }
+    for (const spec of this.states) inputs[spec.input] = feeds.states.get(spec.input)!;
+    const result = await this.#session.run(inputs);
+    const states = new Map<string, ort.Tensor>();
+    for (const spec of this.states) states.set(spec.input, result[spec.output]);
+    return { logits: toFloat32(result.logits), states };
+  }
+
+  /** Frees the session. */
+  async release(): Promise<void> {
+    await this.#session.release();
+  }
+}
+
+function tensorMetas(metas: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
+  return metas.map((m) =>
+    m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: "non-tensor", shape: [] }
+  );
+}
+
+/** Copies a float16 or float32 tensor's data into a Float32Array (float32 data is shared). */
+export function toFloat32(tensor: ort.Tensor): Float32Array {
+  const data = tensor.data;
+  if (data instanceof Float32Array) return data;
+  if (tensor.type === "float16") {
+    const bits = data instanceof Uint16Array ? data : new Uint16Array((data as ArrayBufferView).buffer);
+    return Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length));
+  }
+  throw new TypeError(`Cannot read logits of type ${tensor.type}: expected float32 or float16`);
+}

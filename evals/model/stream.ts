@@ -1,0 +1,223 @@
+/**
+ * A batch of token streams sharing one set of state tensors: the bookkeeping that turns
+ * "append these tokens to each row" into mask, positions and state feeds.
+ *
+ * Padding rules, chosen so that every family's state stays exact:
+ * - `left` padding is for a fresh stream (or chunks of equal length): padded slots come before
+ *   any real token, where attention masks them and a Mamba layer's zeroed input leaves its
+ *   state at zero.
+ * - `right` padding is for the last chunk of a row whose state will not be used again (scoring
+ *   a continuation); the padded slots only follow the real ones.
+ *
+ * @module
+ */
+
+import * as ort from "onnxruntime-node";
+import type { OnnxModel } from "./onnx_model.ts";
+import { concreteShape, type StateSpec } from "./state.ts";
+
+/** Logits of one step, addressed by real (non-pad) token index within each row's chunk. */
+export class StepLogits {
+  /** Float32 logits, `rows × len × vocab`. */
+  readonly data: Float32Array;
+  /** Vocabulary size. */
+  readonly vocab: number;
+  /** Padded chunk length. */
+  readonly len: number;
+  /** Index of each row's first real token in the padded chunk. */
+  readonly offsets: readonly number[];
+  /** Real tokens per row in the chunk. */
+  readonly lengths: readonly number[];
+
+  /** Wraps a step's logits. */
+  constructor(
+    data: Float32Array,
+    vocab: number,
+    len: number,
+    offsets: number[],
+    lengths: number[],
+  ) {
+    this.data = data;
+    this.vocab = vocab;
+    this.len = len;
+    this.offsets = offsets;
+    this.lengths = lengths;
+  }
+
+  /** The logits after the `j`-th real token of `row`'s chunk (a view, not a copy). */
+  at(row: number, j: number): Float32Array {
+    if (j < 0 || j >= this.lengths[row]) {
+      throw new RangeError(`Cannot read logits at token ${j} of row ${row}: it has ${this.lengths[row]}`);
+    }
+    const start = (row * this.len + this.offsets[row] + j) * this.vocab;
+    return this.data.subarray(start, start + this.vocab);
+  }
+
+  /** The logits after the last real token of `row`'s chunk. */
+  last(row: number): Float32Array {
+    return this.at(row, this.lengths[row] - 1);
+  }
+}
+
+/** Measured size of the state held by a stream. */
+export interface CacheMeasure {
+  /** Bytes of all growing states per token per row. */
+  bytesPerToken: number;
+  /** Bytes of all fixed-size states per row. */
+  fixedBytes: number;
+  /** Tokens per row the measurement covered. */
+  tokens: number;
+}
+
+/** Rows of token streams and their state, immutable: each step returns a new stream. */
+export class Stream {
+  /** Number of rows. */
+  readonly rows: number;
+  /** Slots per row in the state (padding included). */
+  readonly pastLen: number;
+  /** 1/0 mask of the state's slots, `rows × pastLen`. */
+  readonly mask: Uint8Array;
+  /** Real tokens per row so far: the next token's position. */
+  readonly realCounts: readonly number[];
+  /** State tensors keyed by graph input name. */
+  readonly states: ReadonlyMap<string, ort.Tensor>;
+  readonly #model: OnnxModel;
+
+  private constructor(
+    model: OnnxModel,
+    rows: number,
+    pastLen: number,
+    mask: Uint8Array,
+    realCounts: number[],
+    states: Map<string, ort.Tensor>,
+  ) {
+    this.#model = model;
+    this.rows = rows;
+    this.pastLen = pastLen;
+    this.mask = mask;
+    this.realCounts = realCounts;
+    this.states = states;
+  }
+
+  /** A stream of `rows` empty rows: growing states of length 0, fixed states zeroed. */
+  static start(model: OnnxModel, rows: number): Stream {
+    const states = new Map<string, ort.Tensor>();
+    for (const spec of model.states) states.set(spec.input, zeros(spec, rows));
+    return new Stream(model, rows, 0, new Uint8Array(0), new Array(rows).fill(0), states);
+  }
+
+  /** A stream made of the given rows of this one (a row may repeat): copies its state. */
+  select(indices: readonly number[]): Stream {
+    const states = new Map<string, ort.Tensor>();
+    for (const [name, tensor] of this.states) states.set(name, gatherRows(tensor, indices));
+    const mask = new Uint8Array(indices.length * this.pastLen);
+    indices.forEach((src, dst) =>
+      mask.set(this.mask.subarray(src * this.pastLen, (src + 1) * this.pastLen), dst * this.pastLen)
+    );
+    return new Stream(
+      this.#model,
+      indices.length,
+      this.pastLen,
+      mask,
+      indices.map((i) => this.realCounts[i]),
+      states,
+    );
+  }
+
+  /**
+   * Appends `chunks[r]` to row `r` in one forward call and returns the logits and the new stream.
+   * Rows may get chunks of different lengths (including 0), padded as `pad` says.
+   */
+  async step(chunks: readonly (readonly number[])[], pad: "left" | "right"): Promise<{
+    logits: StepLogits;
+    stream: Stream;
+  }> {
+    if (chunks.length !== this.rows) {
+      throw new RangeError(`Cannot step ${this.rows} rows with ${chunks.length} chunks`);
+    }
+    const lengths = chunks.map((c) => c.length);
+    const len = Math.max(...lengths);
+    if (len === 0) throw new RangeError("Cannot step a stream with no tokens");
+    const ragged = lengths.some((l) => l !== len);
+    if (pad === "left" && ragged && this.pastLen > 0) {
+      throw new RangeError(
+        "Cannot left-pad a stream that already holds tokens: padding would sit between them",
+      );
+    }
+    const rows = this.rows;
+    const total = this.pastLen + len;
+    const inputIds = new BigInt64Array(rows * len);
+    const positionIds = new BigInt64Array(rows * len);
+    const attentionMask = new BigInt64Array(rows * total);
+    const mask = new Uint8Array(rows * total);
+    const offsets: number[] = [];
+    const realCounts: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      const chunk = chunks[r];
+      const offset = pad === "left" ? len - chunk.length : 0;
+      offsets.push(offset);
+      mask.set(this.mask.subarray(r * this.pastLen, (r + 1) * this.pastLen), r * total);
+      let position = this.realCounts[r];
+      for (let j = 0; j < len; j++) {
+        const k = j - offset;
+        const real = k >= 0 && k < chunk.length;
+        if (real) {
+          inputIds[r * len + j] = BigInt(chunk[k]);
+          mask[r * total + this.pastLen + j] = 1;
+          positionIds[r * len + j] = BigInt(position++);
+        } else {
+          positionIds[r * len + j] = BigInt(Math.max(position - 1, 0));
+        }
+      }
+      realCounts.push(position);
+    }
+    for (let i = 0; i < mask.length; i++) attentionMask[i] = BigInt(mask[i]);
+    const out = await this.#model.forward({
+      inputIds,
+      attentionMask,
+      positionIds,
+      rows,
+      len,
+      pastLen: this.pastLen,
+      states: new Map(this.states),
+    });
+    return {
+      logits: new StepLogits(out.logits, this.#model.vocabSize, len, offsets, lengths),
+      stream: new Stream(this.#model, rows, total, mask, realCounts, out.states),
+    };
+  }
+
+  /** Measures the bytes held by this stream's actual state tensors. */
+  measureCache(): CacheMeasure {
+    let growing = 0;
+    let fixed = 0;
+    for (const spec of this.#model.states) {
+      const bytes = (this.states.get(spec.input)!.data as ArrayBufferView).byteLength;
+      if (spec.kind === "growing") growing += bytes;
+      else fixed += bytes;
+    }
+    const slots = this.rows * this.pastLen;
+    return {
+      bytesPerToken: slots > 0 ? growing / slots : 0,
+      fixedBytes: this.rows > 0 ? fixed / this.rows : 0,
+      tokens: this.pastLen,
+    };
+  }
+}
+
+function zeros(spec: StateSpec, rows: number): ort.Tensor {
+  const shape = concreteShape(spec, rows, 0);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const data = spec.dtype === "float16" ? new Uint16Array(size) : new Float32Array(size);
+  return new ort.Tensor(spec.dtype, data, shape);
+}
+
+function gatherRows(tensor: ort.Tensor, indices: readonly number[]): ort.Tensor {
+  const dims = tensor.dims;
+  const rowSize = dims.slice(1).reduce((a, b) => a * b, 1);
+  const src = tensor.data as Float32Array | Uint16Array;
+  const Ctor = src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor;
+  const out = new Ctor(indices.length * rowSize);
+  indices.forEach((i, r) => out.set(src.subarray(i * rowSize, (i + 1) * rowSize), r * rowSize));
+  return new ort.Tensor(tensor.type as "float32" | "float16", out, [indices.length, ...dims.slice(1)]);
+}
