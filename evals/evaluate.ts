@@ -1,0 +1,293 @@
+/**
+ * The evaluator: task → requests → model → per-sample metrics → aggregates, with every
+ * finished batch committed to the store, and samples of earlier runs of the same model files
+ * and task version reused instead of recomputed.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import * as ort from "onnxruntime-node";
+import process from "node:process";
+import type { Store } from "../results/store.ts";
+import type { ResultRow, SampleRow } from "../results/store.ts";
+import type { Prepared, Task, TaskContext, TaskGroup } from "../tasks/types.ts";
+import { LanguageModel } from "./lm.ts";
+import { aggregate, pooledStderr } from "./metrics.ts";
+import type { ModelBundle } from "./model/bundle.ts";
+import type { BosPolicy } from "./model/tokenizer.ts";
+import { startProgress } from "./progress.ts";
+import type { AnyResponse, Request } from "./requests.ts";
+import { kvbenchCommit } from "./version.ts";
+
+/** Options of {@linkcode evaluate}. */
+export interface EvaluateOptions {
+  /** Tasks to run, in order. */
+  tasks: readonly Task[];
+  /** Groups to aggregate after the tasks. */
+  groups?: readonly TaskGroup[];
+  /** Few-shot count, `null` for each task's default. */
+  numFewshot?: number | null;
+  /** Docs per task (per cell for sweeps), `null` for all. */
+  limit?: number | null;
+  /** Seed for few-shot sampling and synthetic data. @default {1234} */
+  seed?: number;
+  /** Rows per forward call. @default {8} */
+  batchSize?: number;
+  /** Overrides the model's max length. */
+  maxLength?: number | null;
+  /** BOS policy. @default {"auto"} */
+  addBos?: BosPolicy;
+  /** Sequence lengths for synthetic sweeps. */
+  lengths?: number[] | null;
+  /** Key–value pair counts for MQAR sweeps. */
+  kvPairs?: number[] | null;
+  /** Reuse finished samples of earlier runs of the same model files. @default {true} */
+  reuse?: boolean;
+  /** Share a context's state among its continuations. @default {true} */
+  prefixReuse?: boolean;
+  /** Show a progress bar (defaults to whether stderr is a terminal). */
+  progress?: boolean;
+  /** Docs per committed batch. @default {64} */
+  commitEvery?: number;
+  /** The command's options, recorded with the run. */
+  args?: Record<string, unknown>;
+}
+
+/** What {@linkcode evaluate} returns. */
+export interface EvaluateResult {
+  /** The run's id in the store. */
+  runId: number;
+  /** The aggregated rows written. */
+  results: ResultRow[];
+}
+
+/** Evaluates one model on the tasks and stores everything under a new run. */
+export async function evaluate(bundle: ModelBundle, store: Store, options: EvaluateOptions): Promise<EvaluateResult> {
+  const seed = options.seed ?? 1234;
+  const batchSize = options.batchSize ?? 8;
+  const maxLength = options.maxLength ?? bundle.maxLength;
+  const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
+  const lm = new LanguageModel(bundle.model, bundle.tokenizer, {
+    batchSize,
+    maxLength,
+    addBos,
+    prefixReuse: options.prefixReuse ?? true,
+  });
+  const runId = await store.startRun({
+    modelName: bundle.name,
+    modelDir: bundle.dir,
+    modelSha256: bundle.sha256,
+    family: bundle.sidecar.family ?? null,
+    tokenizerSha256: bundle.tokenizer.sha256,
+    kvbenchCommit: kvbenchCommit(),
+    denoVersion: Deno.version.deno,
+    ortVersion: ort.env.versions.node ?? "unknown",
+    device: bundle.model.device,
+    dtype: bundle.sidecar.dtype ?? bundle.model.states[0]?.dtype ?? null,
+    batchSize,
+    seed,
+    addBos,
+    maxLength,
+    states: bundle.model.states,
+    args: options.args ?? {},
+  });
+  const results: ResultRow[] = [];
+  try {
+    for (const task of options.tasks) {
+      const ctx: TaskContext = {
+        numFewshot: options.numFewshot ?? null,
+        seed,
+        limit: options.limit ?? null,
+        vocabSize: bundle.model.vocabSize,
+        maxLength,
+        lengths: options.lengths ?? null,
+        kvPairs: options.kvPairs ?? null,
+      };
+      const requestKey = { addBos, maxLength, tokenizer: bundle.tokenizer.sha256 };
+      await runTask(task, ctx, lm, store, runId, {
+        requestKey,
+        reuse: options.reuse ?? true,
+        progress: options.progress,
+        commitEvery: options.commitEvery ?? 64,
+        modelSha256: bundle.sha256,
+        modelName: bundle.name,
+      });
+      results.push(...(await aggregateTask(task, ctx, store, runId)));
+    }
+    for (const group of options.groups ?? []) {
+      const rows = aggregateGroup(group, results);
+      await store.setResults(runId, group.name, rows);
+      results.push(...rows);
+    }
+    await store.finishRun(runId, "done");
+  } catch (error) {
+    await store.finishRun(runId, "failed", String((error as Error).message ?? error));
+    throw error;
+  }
+  return { runId, results };
+}
+
+interface RunTaskOptions {
+  requestKey: Record<string, unknown>;
+  reuse: boolean;
+  progress?: boolean;
+  commitEvery: number;
+  modelSha256: string;
+  modelName: string;
+}
+
+async function runTask(
+  task: Task,
+  ctx: TaskContext,
+  lm: LanguageModel,
+  store: Store,
+  runId: number,
+  opts: RunTaskOptions,
+): Promise<void> {
+  const prepared = await task.prepare(ctx);
+  const hashes = prepared.map((p) => requestHash(p.requests, opts.requestKey));
+  const reusable = opts.reuse ? await store.reusableSamples(opts.modelSha256, task.name, task.version) : new Map();
+  const reused: SampleRow[] = [];
+  const todo: number[] = [];
+  prepared.forEach((p, i) => {
+    const hit = reusable.get(`${p.docId}:${hashes[i]}`);
+    if (hit) {
+      reused.push(sampleRow(task, p, hashes[i], hit.outputs as AnyResponse[], hit.metrics, hit.runId));
+    } else {
+      todo.push(i);
+    }
+  });
+  await store.addSamples(runId, reused);
+  const statsBefore = { ...lm.stats };
+  let peakRss = process.memoryUsage().rss;
+  const totalRequests = todo.reduce((n, i) => n + prepared[i].requests.length, 0);
+  const bar = startProgress(`${opts.modelName} ${task.name}`, totalRequests, opts.progress);
+  try {
+    for (let start = 0; start < todo.length; start += opts.commitEvery) {
+      const part = todo.slice(start, start + opts.commitEvery);
+      const requests: Request[] = part.flatMap((i) => prepared[i].requests);
+      const responses = await lm.run(requests, (n) => bar.tick(n));
+      let offset = 0;
+      const rows = part.map((i) => {
+        const p = prepared[i];
+        const mine = responses.slice(offset, offset + p.requests.length);
+        offset += p.requests.length;
+        return sampleRow(task, p, hashes[i], mine, task.score(p, mine), null);
+      });
+      await store.addSamples(runId, rows);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }
+  } finally {
+    bar.stop();
+  }
+  const cache = lm.stats.cache;
+  await store.addPerf(runId, {
+    task: task.name,
+    tokens: lm.stats.tokens - statsBefore.tokens,
+    seconds: lm.stats.seconds - statsBefore.seconds,
+    forwardCalls: lm.stats.calls - statsBefore.calls,
+    peakRssBytes: peakRss,
+    cacheBytesPerToken: cache?.bytesPerToken ?? null,
+    fixedStateBytes: cache?.fixedBytes ?? null,
+    device: lm.model.device,
+  });
+}
+
+function sampleRow(
+  task: Task,
+  p: Prepared<unknown>,
+  hash: string,
+  outputs: readonly AnyResponse[],
+  metrics: Record<string, unknown>,
+  reusedFrom: number | null,
+): SampleRow {
+  const first = p.requests[0];
+  const prompt = first === undefined
+    ? ""
+    : first.kind === "loglikelihood" || first.kind === "generate_until"
+    ? first.context
+    : first.kind === "loglikelihood_rolling"
+    ? first.text
+    : `<${first.tokens.length} token ids>`;
+  return {
+    task: task.name,
+    taskVersion: task.version,
+    docId: p.docId,
+    requestHash: hash,
+    prompt,
+    target: p.target,
+    doc: p.doc,
+    requests: p.requests,
+    outputs,
+    metrics,
+    numKvPairs: p.slices?.numKvPairs ?? null,
+    contextLen: p.slices?.contextLen ?? null,
+    depth: p.slices?.depth ?? null,
+    reusedFrom,
+  };
+}
+
+/** A request's identity: what it asks plus everything that changes the tokens it becomes. */
+export function requestHash(requests: readonly Request[], key: Record<string, unknown>): string {
+  return createHash("sha256").update(JSON.stringify({ requests, key })).digest("hex").slice(0, 32);
+}
+
+async function aggregateTask(task: Task, ctx: TaskContext, store: Store, runId: number): Promise<ResultRow[]> {
+  const samples = await store.samples(runId, task.name);
+  const numFewshot = ctx.numFewshot ?? task.defaultFewshot;
+  const rows: ResultRow[] = [];
+  const cells = new Map<string, Record<string, unknown>[]>();
+  for (const s of samples) {
+    if (s.num_kv_pairs === null && s.context_len === null && s.depth === null) continue;
+    const key = `${s.num_kv_pairs}|${s.context_len}|${s.depth}`;
+    cells.set(key, [...(cells.get(key) ?? []), s]);
+  }
+  const groups: [Record<string, unknown>[], Record<string, unknown> | null][] = [[samples, null]];
+  for (const members of cells.values()) groups.push([members, members[0]]);
+  for (const [members, cell] of groups) {
+    const metrics = members.map((s) => JSON.parse(s.metrics as string));
+    for (const [metric, spec] of Object.entries(task.metrics)) {
+      const agg = aggregate(metrics.map((m) => m[metric]), spec.aggregation);
+      rows.push({
+        task: task.name,
+        metric,
+        value: agg.value,
+        stderr: agg.stderr,
+        n: agg.n,
+        numFewshot,
+        taskVersion: task.version,
+        numKvPairs: (cell?.num_kv_pairs as number | null) ?? null,
+        contextLen: (cell?.context_len as number | null) ?? null,
+        depth: (cell?.depth as number | null) ?? null,
+      });
+    }
+  }
+  await store.setResults(runId, task.name, rows);
+  return rows;
+}
+
+/** A group's metrics: the size-weighted mean of its members, with lm-eval's pooled stderr. */
+export function aggregateGroup(group: TaskGroup, results: readonly ResultRow[]): ResultRow[] {
+  const rows: ResultRow[] = [];
+  for (const metric of group.metrics) {
+    const members = results.filter((r) =>
+      group.tasks.includes(r.task) && r.metric === metric && r.numKvPairs == null && r.contextLen == null &&
+      r.depth == null
+    );
+    if (members.length === 0) continue;
+    const n = members.reduce((a, r) => a + r.n, 0);
+    const value = members.reduce((a, r) => a + r.value * r.n, 0) / n;
+    const stderrs = members.map((r) => r.stderr ?? 0);
+    rows.push({
+      task: group.name,
+      metric,
+      value,
+      stderr: members.length > 1 ? pooledStderr(stderrs, members.map((r) => r.n)) : members[0].stderr,
+      n,
+      numFewshot: members[0].numFewshot,
+      taskVersion: 0,
+    });
+  }
+  return rows;
+}

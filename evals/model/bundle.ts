@@ -1,0 +1,123 @@
+/**
+ * A model directory as a whole: graph, tokenizer, sidecar and config, hashed so results can be
+ * tied to the exact files that produced them.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { UserError } from "../errors.ts";
+import { type Device, OnnxModel } from "./onnx_model.ts";
+import { TextTokenizer } from "./tokenizer.ts";
+
+/** The `kvbench.json` sidecar: what the graph alone doesn't say. */
+export interface Sidecar {
+  /** Sidecar format version. */
+  format?: number;
+  /** Model family (`llama`, `transmla`, `xecomla`, `zebra`, `dma`, …). */
+  family?: string;
+  /** Display name in the report. */
+  name?: string;
+  /** Element type of the weights and states. */
+  dtype?: string;
+  /** Longest sequence the model was built for. */
+  max_length?: number;
+  /** Sequence axis per state input, for states whose dims don't tell (`null`: fixed). */
+  state_seq_axis?: Record<string, number | null>;
+  /** Per-layer layout, as the export script describes it. */
+  layers?: unknown[];
+  /** The analytic cache size the export promises. */
+  cache?: { bytes_per_token?: number; fixed_state_bytes?: number; bytes_per_token_formula?: string };
+}
+
+/** A loaded model directory. */
+export interface ModelBundle {
+  /** Absolute directory. */
+  dir: string;
+  /** Display name: sidecar `name`, else the directory's name. */
+  name: string;
+  /** The graph, ready to run. */
+  model: OnnxModel;
+  /** The tokenizer. */
+  tokenizer: TextTokenizer;
+  /** The sidecar, `{}` when absent. */
+  sidecar: Sidecar;
+  /** config.json, `{}` when absent. */
+  config: Record<string, unknown>;
+  /** sha256 over the graph and its external data files. */
+  sha256: string;
+  /** Longest sequence: sidecar, then config.json, then tokenizer_config.json, then 2048. */
+  maxLength: number;
+}
+
+/** Loads `dir` and checks it has what kvbench needs. */
+export async function loadBundle(dir: string, device: Device = "cpu"): Promise<ModelBundle> {
+  const abs = resolve(dir);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+    throw new UserError(
+      `Cannot load model "${dir}" as it is not a directory: pass --model DIR where DIR holds ` +
+        `model.onnx, tokenizer.json and tokenizer_config.json`,
+    );
+  }
+  const sidecar = readJson(join(abs, "kvbench.json")) as Sidecar;
+  const config = readJson(join(abs, "config.json"));
+  const tokenizerConfig = readJson(join(abs, "tokenizer_config.json"));
+  const tokenizer = TextTokenizer.load(abs);
+  const model = await OnnxModel.load(abs, {
+    device,
+    stateHints: sidecar.state_seq_axis ? { seqAxis: sidecar.state_seq_axis } : {},
+  });
+  return {
+    dir: abs,
+    name: sidecar.name ?? basename(abs),
+    model,
+    tokenizer,
+    sidecar,
+    config,
+    sha256: hashModelFiles(abs),
+    maxLength: resolveMaxLength(sidecar, config, tokenizerConfig),
+  };
+}
+
+/** lm-eval's order of places to find the context length, with the sidecar first. */
+export function resolveMaxLength(
+  sidecar: Sidecar,
+  config: Record<string, unknown>,
+  tokenizerConfig: Record<string, unknown>,
+): number {
+  const candidates = [
+    sidecar.max_length,
+    config.n_positions,
+    config.max_position_embeddings,
+    config.n_ctx,
+    tokenizerConfig.model_max_length,
+  ];
+  for (const c of candidates) {
+    if (typeof c === "number" && Number.isInteger(c) && c > 0 && c < 1e7) return c;
+  }
+  return 2048;
+}
+
+/** sha256 of model.onnx followed by its external data files, in name order. */
+export function hashModelFiles(dir: string): string {
+  const hash = createHash("sha256");
+  const files = readdirSync(dir)
+    .filter((f) => f === "model.onnx" || /^model\.onnx[._]data$|\.onnx\.data$|\.onnx_data$/.test(f))
+    .sort();
+  for (const file of files) {
+    hash.update(file);
+    hash.update(readFileSync(join(dir, file)));
+  }
+  return hash.digest("hex");
+}
+
+function readJson(path: string): Record<string, unknown> {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new UserError(`Cannot read ${path} as it is not valid JSON: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * How results are stored: the DuckDB schema and every read and write of it.
+ *
+ * Each finished batch of samples is committed in its own transaction, so a killed process
+ * leaves every finished sample in the file; the next run with the same model and task
+ * version picks them up instead of recomputing them.
+ *
+ * @module
+ */
+
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { UserError } from "../evals/errors.ts";
+
+/** Default database file. */
+export const DEFAULT_DB = "results/kvbench.duckdb";
+
+const SCHEMA = `
+CREATE SEQUENCE IF NOT EXISTS run_ids START 1;
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  status VARCHAR NOT NULL,            -- running | done | failed | interrupted
+  started_at TIMESTAMP NOT NULL,
+  finished_at TIMESTAMP,
+  model_name VARCHAR NOT NULL,
+  model_dir VARCHAR NOT NULL,
+  model_sha256 VARCHAR NOT NULL,
+  family VARCHAR,
+  tokenizer_sha256 VARCHAR,
+  kvbench_commit VARCHAR,
+  deno_version VARCHAR,
+  ort_version VARCHAR,
+  device VARCHAR NOT NULL,
+  dtype VARCHAR,
+  batch_size INTEGER,
+  seed INTEGER,
+  add_bos BOOLEAN,
+  max_length INTEGER,
+  states VARCHAR,                     -- JSON: the state tensors found in the graph
+  args VARCHAR,                       -- JSON: every option of the command
+  error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS results (
+  run_id INTEGER NOT NULL,
+  task VARCHAR NOT NULL,
+  metric VARCHAR NOT NULL,
+  value DOUBLE,
+  stderr DOUBLE,
+  n INTEGER,
+  num_fewshot INTEGER,
+  task_version INTEGER,
+  num_kv_pairs INTEGER,               -- slice columns: NULL on the task's overall row
+  context_len INTEGER,
+  depth DOUBLE
+);
+CREATE TABLE IF NOT EXISTS samples (
+  run_id INTEGER NOT NULL,
+  task VARCHAR NOT NULL,
+  task_version INTEGER NOT NULL,
+  doc_id INTEGER NOT NULL,
+  request_hash VARCHAR NOT NULL,
+  prompt VARCHAR,
+  target VARCHAR,
+  doc VARCHAR,                        -- JSON
+  requests VARCHAR,                   -- JSON: the requests, as sent
+  outputs VARCHAR,                    -- JSON: one response per request
+  metrics VARCHAR,                    -- JSON: metric -> value
+  num_kv_pairs INTEGER,
+  context_len INTEGER,
+  depth DOUBLE,
+  reused_from INTEGER                 -- run whose computation this sample copies, if any
+);
+CREATE TABLE IF NOT EXISTS perf (
+  run_id INTEGER NOT NULL,
+  task VARCHAR NOT NULL,
+  tokens BIGINT,
+  seconds DOUBLE,
+  tokens_per_s DOUBLE,
+  forward_calls INTEGER,
+  peak_rss_bytes BIGINT,
+  cache_bytes_per_token DOUBLE,
+  fixed_state_bytes DOUBLE,
+  device VARCHAR
+);
+`;
+
+/** A new run's description. */
+export interface RunInfo {
+  modelName: string;
+  modelDir: string;
+  modelSha256: string;
+  family: string | null;
+  tokenizerSha256: string | null;
+  kvbenchCommit: string;
+  denoVersion: string;
+  ortVersion: string;
+  device: string;
+  dtype: string | null;
+  batchSize: number;
+  seed: number;
+  addBos: boolean;
+  maxLength: number;
+  states: unknown;
+  args: unknown;
+}
+
+/** One stored sample. */
+export interface SampleRow {
+  task: string;
+  taskVersion: number;
+  docId: number;
+  requestHash: string;
+  prompt: string;
+  target: string;
+  doc: unknown;
+  requests: unknown;
+  outputs: unknown;
+  metrics: Record<string, unknown>;
+  numKvPairs?: number | null;
+  contextLen?: number | null;
+  depth?: number | null;
+  reusedFrom?: number | null;
+}
+
+/** One aggregated result row. */
+export interface ResultRow {
+  task: string;
+  metric: string;
+  value: number;
+  stderr: number | null;
+  n: number;
+  numFewshot: number;
+  taskVersion: number;
+  numKvPairs?: number | null;
+  contextLen?: number | null;
+  depth?: number | null;
+}
+
+/** One perf row. */
+export interface PerfRow {
+  task: string;
+  tokens: number;
+  seconds: number;
+  forwardCalls: number;
+  peakRssBytes: number;
+  cacheBytesPerToken: number | null;
+  fixedStateBytes: number | null;
+  device: string;
+}
+
+/** The results database. */
+export class Store {
+  readonly #instance: DuckDBInstance;
+  readonly #db: DuckDBConnection;
+  /** The database file. */
+  readonly path: string;
+
+  private constructor(path: string, instance: DuckDBInstance, db: DuckDBConnection) {
+    this.path = path;
+    this.#instance = instance;
+    this.#db = db;
+  }
+
+  /**
+   * Opens (creating if needed) the database at `path`. Runs left `running` by a killed process
+   * are marked `interrupted`: DuckDB lets one process write a file at a time, so none is live.
+   */
+  static async open(path: string, options: { readOnly?: boolean } = {}): Promise<Store> {
+    let instance: DuckDBInstance;
+    try {
+      if (!options.readOnly && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+      instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: "READ_ONLY" } : {});
+    } catch (error) {
+      const reason = String((error as Error).message).split("\n")[0];
+      throw new UserError(
+        `Cannot open the results database ${path}: ${reason}. ` +
+          (/lock/i.test(reason)
+            ? "Another kvbench process is using it: wait for it or pass --db with another file"
+            : "Check the path, or pass --db with another file"),
+      );
+    }
+    const db = await instance.connect();
+    const store = new Store(path, instance, db);
+    if (!options.readOnly) {
+      await db.run(SCHEMA);
+      await db.run(`UPDATE runs SET status = 'interrupted' WHERE status = 'running'`);
+    }
+    return store;
+  }
+
+  /** Runs a query and returns its rows as plain objects (BIGINT as number). */
+  async query(sql: string, values: DuckDBValue[] = []): Promise<Record<string, unknown>[]> {
+    const reader = await this.#db.runAndReadAll(sql, values);
+    return reader.getRowObjectsJS().map((row) =>
+      Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v]))
+    );
+  }
+
+  /** Starts a run and returns its id. */
+  async startRun(info: RunInfo): Promise<number> {
+    const rows = await this.query(
+      `INSERT INTO runs (id, status, started_at, model_name, model_dir, model_sha256, family,
+         tokenizer_sha256, kvbench_commit, deno_version, ort_version, device, dtype, batch_size,
+         seed, add_bos, max_length, states, args)
+       VALUES (nextval('run_ids'), 'running', now()::TIMESTAMP, $1, $2, $3, $4, $5, $6, $7, $8,
+         $9, $10, $11, $12, $13, $14, $15, $16)
+       RETURNING id`,
+      [
+        info.modelName,
+        info.modelDir,
+        info.modelSha256,
+        info.family,
+        info.tokenizerSha256,
+        info.kvbenchCommit,
+        info.denoVersion,
+        info.ortVersion,
+        info.device,
+        info.dtype,
+        info.batchSize,
+        info.seed,
+        info.addBos,
+        info.maxLength,
+        JSON.stringify(info.states),
+        JSON.stringify(info.args),
+      ],
+    );
+    return rows[0].id as number;
+  }
+
+  /** Ends a run as done or failed. */
+  async finishRun(runId: number, status: "done" | "failed", error: string | null = null): Promise<void> {
+    await this.#db.run(
+      `UPDATE runs SET status = $1, finished_at = now()::TIMESTAMP, error = $2 WHERE id = $3`,
+      [status, error, runId],
+    );
+  }
+
+  /** Commits a batch of samples in one transaction. */
+  async addSamples(runId: number, samples: readonly SampleRow[]): Promise<void> {
+    if (samples.length === 0) return;
+    await this.#transaction(async () => {
+      const insert = await this.#db.prepare(
+        `INSERT INTO samples VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+      );
+      for (const s of samples) {
+        insert.bind([
+          runId,
+          s.task,
+          s.taskVersion,
+          s.docId,
+          s.requestHash,
+          s.prompt,
+          s.target,
+          JSON.stringify(s.doc),
+          JSON.stringify(s.requests),
+          JSON.stringify(s.outputs),
+          JSON.stringify(s.metrics),
+          s.numKvPairs ?? null,
+          s.contextLen ?? null,
+          s.depth ?? null,
+          s.reusedFrom ?? null,
+        ]);
+        await insert.run();
+      }
+    });
+  }
+
+  /**
+   * Finished samples of earlier runs of the same model (by content hash) and task version,
+   * keyed by `docId:requestHash`; the newest run wins.
+   */
+  async reusableSamples(
+    modelSha256: string,
+    task: string,
+    taskVersion: number,
+  ): Promise<Map<string, { runId: number; outputs: unknown; metrics: Record<string, unknown> }>> {
+    const rows = await this.query(
+      `SELECT s.run_id, s.doc_id, s.request_hash, s.outputs, s.metrics
+         FROM samples s JOIN runs r ON r.id = s.run_id
+        WHERE r.model_sha256 = $1 AND s.task = $2 AND s.task_version = $3
+        ORDER BY s.run_id`,
+      [modelSha256, task, taskVersion],
+    );
+    const found = new Map<string, { runId: number; outputs: unknown; metrics: Record<string, unknown> }>();
+    for (const row of rows) {
+      found.set(`${row.doc_id}:${row.request_hash}`, {
+        runId: row.run_id as number,
+        outputs: JSON.parse(row.outputs as string),
+        metrics: JSON.parse(row.metrics as string),
+      });
+    }
+    return found;
+  }
+
+  /** The samples of one run and task, in doc order. */
+  async samples(runId: number, task: string): Promise<Record<string, unknown>[]> {
+    return await this.query(
+      `SELECT * FROM samples WHERE run_id = $1 AND task = $2 ORDER BY doc_id`,
+      [runId, task],
+    );
+  }
+
+  /** Replaces a run's results for a task. */
+  async setResults(runId: number, task: string, rows: readonly ResultRow[]): Promise<void> {
+    await this.#transaction(async () => {
+      await this.#db.run(`DELETE FROM results WHERE run_id = $1 AND task = $2`, [runId, task]);
+      for (const r of rows) {
+        await this.#db.run(
+          `INSERT INTO results VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [
+            runId,
+            r.task,
+            r.metric,
+            Number.isFinite(r.value) ? r.value : null,
+            r.stderr !== null && Number.isFinite(r.stderr) ? r.stderr : null,
+            r.n,
+            r.numFewshot,
+            r.taskVersion,
+            r.numKvPairs ?? null,
+            r.contextLen ?? null,
+            r.depth ?? null,
+          ],
+        );
+      }
+    });
+  }
+
+  /** Records a task's throughput and memory. */
+  async addPerf(runId: number, p: PerfRow): Promise<void> {
+    await this.#db.run(
+      `INSERT INTO perf VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        runId,
+        p.task,
+        p.tokens,
+        p.seconds,
+        p.seconds > 0 ? p.tokens / p.seconds : null,
+        p.forwardCalls,
+        p.peakRssBytes,
+        p.cacheBytesPerToken,
+        p.fixedStateBytes,
+        p.device,
+      ],
+    );
+  }
+
+  /** Closes the database, flushing it to disk. */
+  close(): void {
+    this.#db.closeSync();
+    this.#instance.closeSync();
+  }
+
+  async #transaction(body: () => Promise<void>): Promise<void> {
+    await this.#db.run("BEGIN TRANSACTION");
+    try {
+      await body();
+      await this.#db.run("COMMIT");
+    } catch (error) {
+      await this.#db.run("ROLLBACK");
+      throw error;
+    }
+  }
+}
