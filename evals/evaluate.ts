@@ -260,6 +260,7 @@ async function aggregateTask(task: Task, ctx: TaskContext, store: Store, runId: 
         numKvPairs: (cell?.num_kv_pairs as number | null) ?? null,
         contextLen: (cell?.context_len as number | null) ?? null,
         depth: (cell?.depth as number | null) ?? null,
+        primary: cell === null && metric === Object.keys(task.metrics)[0],
       });
     }
   }
@@ -287,6 +288,7 @@ export function aggregateGroup(group: TaskGroup, results: readonly ResultRow[]):
       n,
       numFewshot: members[0].numFewshot,
       taskVersion: 0,
+      primary: metric === group.metrics[0],
     });
   }
   return rows;

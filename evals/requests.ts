@@ -138,21 +138,38 @@ export function rollingWindows(tokens: readonly number[], prefixToken: number, m
   return windows;
 }
 
-/** The arguments of a request as lm-eval logs them in `arguments` (one entry per request). */
-export function lmEvalArguments(request: Request): Record<string, unknown> {
+/** The `arguments` field lm-eval logs for a doc's requests: `gen_args_{i}` per request. */
+export function lmEvalArguments(requests: readonly Request[]): Record<string, Record<string, unknown>> {
+  const args: Record<string, Record<string, unknown>> = {};
+  requests.forEach((request, i) => {
+    args[`gen_args_${i}`] = requestArguments(request);
+  });
+  return args;
+}
+
+function requestArguments(request: Request): Record<string, unknown> {
   switch (request.kind) {
     case "loglikelihood":
-      return { gen_args_0: { arg_0: request.context, arg_1: request.continuation } };
+      return { arg_0: request.context, arg_1: request.continuation };
     case "loglikelihood_rolling":
-      return { gen_args_0: { arg_0: request.text } };
+      return { arg_0: request.text };
     case "generate_until":
-      return {
-        gen_args_0: {
-          arg_0: request.context,
-          arg_1: { until: request.until, max_gen_toks: request.maxGenToks, do_sample: false },
-        },
-      };
+      return { arg_0: request.context, arg_1: { until: request.until, max_gen_toks: request.maxGenToks, do_sample: false } };
     case "token_argmax":
-      return { gen_args_0: { arg_0: request.tokens, arg_1: request.positions } };
+      return { arg_0: request.tokens, arg_1: request.positions };
+  }
+}
+
+/** A response as lm-eval logs it in `filtered_resps`: `[logprob, is_greedy]`, a number or a string. */
+export function lmEvalResponse(response: AnyResponse): unknown {
+  switch (response.kind) {
+    case "loglikelihood":
+      return [response.logprob, response.isGreedy];
+    case "loglikelihood_rolling":
+      return response.logprob;
+    case "generate_until":
+      return response.text;
+    case "token_argmax":
+      return response.predictions;
   }
 }

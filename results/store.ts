@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS results (
   task_version INTEGER,
   num_kv_pairs INTEGER,               -- slice columns: NULL on the task's overall row
   context_len INTEGER,
-  depth DOUBLE
+  depth DOUBLE,
+  is_primary BOOLEAN                  -- the task's headline metric (the report's average uses it)
 );
 CREATE TABLE IF NOT EXISTS samples (
   run_id INTEGER NOT NULL,
@@ -135,6 +136,8 @@ export interface ResultRow {
   numKvPairs?: number | null;
   contextLen?: number | null;
   depth?: number | null;
+  /** Whether this is the task's headline metric on its overall row. */
+  primary: boolean;
 }
 
 /** One perf row. */
@@ -307,7 +310,7 @@ export class Store {
       await this.#db.run(`DELETE FROM results WHERE run_id = $1 AND task = $2`, [runId, task]);
       for (const r of rows) {
         await this.#db.run(
-          `INSERT INTO results VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          `INSERT INTO results VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
           [
             runId,
             r.task,
@@ -320,6 +323,7 @@ export class Store {
             r.numKvPairs ?? null,
             r.contextLen ?? null,
             r.depth ?? null,
+            r.primary,
           ],
         );
       }

@@ -1,0 +1,246 @@
+/**
+ * The `eval` command: flags declared once, validated together, then one evaluation per model.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { existsSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as ort from "onnxruntime-node";
+import { writeLmEvalOutput } from "../results/lm_eval_json.ts";
+import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
+import { DEFAULT_DB, Store } from "../results/store.ts";
+import { resolveTasks } from "../tasks/registry.ts";
+import type { TaskContext } from "../tasks/types.ts";
+import { UserError } from "./errors.ts";
+import { evaluate } from "./evaluate.ts";
+import { loadBundle } from "./model/bundle.ts";
+import type { Device } from "./model/onnx_model.ts";
+import type { BosPolicy } from "./model/tokenizer.ts";
+import { kvbenchCommit } from "./version.ts";
+
+const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+
+/** Tasks run when --tasks is not given. */
+export const DEFAULT_TASKS = "mqar";
+
+const OPTIONS = {
+  model: { type: "string", help: "model directory; comma-separated for several (default: the bundled models)" },
+  tasks: { type: "string", help: `tasks or suites, comma-separated (default: ${DEFAULT_TASKS})` },
+  "num-fewshot": { type: "string", help: "few-shot examples (default: each task's own)" },
+  limit: { type: "string", help: "docs per task, or examples per cell of a sweep" },
+  "batch-size": { type: "string", help: "rows per forward call, or auto (default: 8)" },
+  device: { type: "string", help: "cpu | cuda | webgpu (default: cpu)" },
+  seed: { type: "string", help: "few-shot and synthetic-data seed (default: 1234)" },
+  db: { type: "string", help: `results database (default: ${DEFAULT_DB})` },
+  "output-path": { type: "string", help: "also write lm-eval-style results JSON here (file.json or directory)" },
+  "log-samples": { type: "boolean", help: "with --output-path, write samples_<task>_<date>.jsonl per task" },
+  "add-bos": { type: "string", help: "auto | true | false (default: auto, from tokenizer_config.json)" },
+  "max-length": { type: "string", help: "longest sequence fed to the model (default: from the model)" },
+  lengths: { type: "string", help: "sequence lengths for synthetic sweeps, e.g. 64,128" },
+  "kv-pairs": { type: "string", help: "key-value pair counts for MQAR, e.g. 4,8,16" },
+  fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
+  "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
+  "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
+  help: { type: "boolean", short: "h", help: "show this help" },
+} as const;
+
+/** The parsed, validated options of `eval`. */
+export interface EvalArgs {
+  models: string[];
+  tasks: string;
+  numFewshot: number | null;
+  limit: number | null;
+  batchSize: number;
+  device: Device;
+  seed: number;
+  db: string;
+  outputPath: string | null;
+  logSamples: boolean;
+  addBos: BosPolicy;
+  maxLength: number | null;
+  lengths: number[] | null;
+  kvPairs: number[] | null;
+  fresh: boolean;
+  prefixReuse: boolean;
+  report: boolean;
+  help: boolean;
+}
+
+/** The help text of `eval`. */
+export function evalHelp(): string {
+  const lines = Object.entries(OPTIONS).map(([name, o]) => {
+    const flag = `--${name}${o.type === "string" ? " X" : ""}`;
+    return `  ${flag.padEnd(22)} ${o.help}`;
+  });
+  return [
+    "Usage: deno task eval [--model DIR[,DIR…]] [--tasks a,b|suite] [options]",
+    "",
+    "Evaluates ONNX models on tasks and stores every sample, score and timing in DuckDB.",
+    "With no --model, evaluates the bundled models on MQAR (no downloads).",
+    "",
+    "Options:",
+    ...lines,
+    "",
+    "Examples:",
+    "  deno task eval",
+    "  deno task eval --model tests/fixtures/llama --tasks mqar --kv-pairs 4,8 --lengths 64 --limit 50",
+  ].join("\n");
+}
+
+/** Parses and validates `eval`'s arguments, reporting every problem at once. */
+export function parseEvalArgs(argv: string[]): EvalArgs {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(
+      Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type, ...("short" in o ? { short: o.short } : {}) }]),
+    );
+    ({ values } = parseArgs({ args: argv, options: options as never, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UserError(`${(error as Error).message.split("\n")[0]}. Run with --help for the options`);
+  }
+  const errors: string[] = [];
+  const int = (name: string, min: number): number | null => {
+    const raw = values[name];
+    if (raw === undefined) return null;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      errors.push(`--${name} must be an integer ≥ ${min} (got "${raw}")`);
+      return null;
+    }
+    return n;
+  };
+  const list = (name: string, min: number): number[] | null => {
+    const raw = values[name];
+    if (raw === undefined) return null;
+    const parts = String(raw).split(",").map((s) => Number(s.trim()));
+    if (parts.length === 0 || parts.some((n) => !Number.isInteger(n) || n < min)) {
+      errors.push(`--${name} must be comma-separated integers ≥ ${min} (got "${raw}")`);
+      return null;
+    }
+    return parts;
+  };
+  const choice = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = values[name];
+    if (raw === undefined) return fallback;
+    if (!allowed.includes(raw as T)) {
+      errors.push(`--${name} must be one of ${allowed.join(", ")} (got "${raw}")`);
+      return fallback;
+    }
+    return raw as T;
+  };
+  let batchSize = 8;
+  if (values["batch-size"] !== undefined && values["batch-size"] !== "auto") batchSize = int("batch-size", 1) ?? 8;
+  const parsed: EvalArgs = {
+    models: values.model ? String(values.model).split(",").map((s) => s.trim()).filter(Boolean) : [],
+    tasks: (values.tasks as string | undefined) ?? DEFAULT_TASKS,
+    numFewshot: int("num-fewshot", 0),
+    limit: int("limit", 1),
+    batchSize,
+    device: choice("device", ["cpu", "cuda", "webgpu"] as const, "cpu"),
+    seed: int("seed", 0) ?? 1234,
+    db: (values.db as string | undefined) ?? DEFAULT_DB,
+    outputPath: (values["output-path"] as string | undefined) ?? null,
+    logSamples: values["log-samples"] === true,
+    addBos: choice("add-bos", ["auto", "true", "false"] as const, "auto"),
+    maxLength: int("max-length", 2),
+    lengths: list("lengths", 2),
+    kvPairs: list("kv-pairs", 1),
+    fresh: values.fresh === true,
+    prefixReuse: values["no-prefix-reuse"] !== true,
+    report: values["no-report"] !== true,
+    help: values.help === true,
+  };
+  if (parsed.logSamples && !parsed.outputPath) errors.push("--log-samples needs --output-path");
+  if (errors.length > 0) throw new UserError(`Cannot run eval: ${errors.join("; ")}. Run with --help for the options`);
+  return parsed;
+}
+
+/** The bundled models: every directory under models/ with a model.onnx, else the test fixtures. */
+export function defaultModels(): string[] {
+  for (const base of [join(ROOT, "models"), join(ROOT, "tests", "fixtures")]) {
+    if (!existsSync(base)) continue;
+    const dirs = readdirSync(base, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(join(base, d.name, "model.onnx")))
+      .map((d) => join(base, d.name))
+      .sort();
+    if (dirs.length > 0) return dirs;
+  }
+  throw new UserError("Cannot find the bundled models (models/ or tests/fixtures/): pass --model DIR");
+}
+
+/** Runs `eval` with parsed arguments; returns the run ids. */
+export async function runEval(args: EvalArgs): Promise<number[]> {
+  const { tasks, groups } = resolveTasks(args.tasks);
+  const models = args.models.length > 0 ? args.models : defaultModels();
+  const store = await Store.open(args.db);
+  const runIds: number[] = [];
+  try {
+    for (const dir of models) {
+      const bundle = await loadBundle(dir, args.device);
+      const maxLength = args.maxLength ?? bundle.maxLength;
+      const { runId, results } = await evaluate(bundle, store, {
+        tasks,
+        groups,
+        numFewshot: args.numFewshot,
+        limit: args.limit,
+        seed: args.seed,
+        batchSize: args.batchSize,
+        maxLength,
+        addBos: args.addBos,
+        lengths: args.lengths,
+        kvPairs: args.kvPairs,
+        reuse: !args.fresh,
+        prefixReuse: args.prefixReuse,
+        args: { ...args, models: undefined, model: dir },
+      });
+      runIds.push(runId);
+      const headline = results.filter((r) => r.primary).map((r) => `${r.task} ${r.metric} ${r.value.toFixed(4)}`);
+      console.error(`✓ ${bundle.name} (run ${runId}): ${headline.join(", ")}`);
+      if (args.outputPath) {
+        const ctx: TaskContext = {
+          numFewshot: args.numFewshot,
+          seed: args.seed,
+          limit: args.limit,
+          vocabSize: bundle.model.vocabSize,
+          maxLength,
+          lengths: args.lengths,
+          kvPairs: args.kvPairs,
+        };
+        const files = await writeLmEvalOutput(store, {
+          runId,
+          modelName: bundle.name,
+          modelDir: bundle.dir,
+          tasks,
+          ctx,
+          results,
+          gitHash: kvbenchCommit(),
+          config: {
+            model: "kvbench-onnx",
+            model_args: `pretrained=${bundle.dir},add_bos_token=${bundle.tokenizer.addsBos(args.addBos)},max_length=${maxLength}`,
+            batch_size: args.batchSize,
+            batch_sizes: [],
+            device: args.device,
+            use_cache: args.db,
+            limit: args.limit,
+            bootstrap_iters: 100000,
+            gen_kwargs: null,
+            random_seed: 0,
+            numpy_seed: 1234,
+            torch_seed: 1234,
+            fewshot_seed: args.seed,
+            onnxruntime_version: ort.env.versions.node,
+          },
+        }, args.outputPath, args.logSamples);
+        console.error(`  wrote ${files.join(", ")}`);
+      }
+      await bundle.model.release();
+    }
+    if (args.report) console.log(renderLeaderboard(await buildLeaderboard(store), "table"));
+  } finally {
+    store.close();
+  }
+  return runIds;
+}

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { mqar, mqarTask } from "../../tasks/mqar.ts";
+import type { TaskContext } from "../../tasks/types.ts";
+
+const config = { vocabSize: 512, seqLen: 64, numKvPairs: 8, numExamples: 20, seed: 7 };
+
+Deno.test("mqar() is deterministic for a seed and differs across seeds", () => {
+  assert.deepEqual(mqar(config), mqar(config));
+  assert.notDeepEqual(mqar(config)[0].tokens, mqar({ ...config, seed: 8 })[0].tokens);
+});
+
+Deno.test("mqar() lays out keys, values and queries as zoology does", () => {
+  for (const ex of mqar(config)) {
+    assert.equal(ex.tokens.length, 64);
+    const keys = ex.tokens.filter((_, i) => i < 16 && i % 2 === 0);
+    const values = ex.tokens.filter((_, i) => i < 16 && i % 2 === 1);
+    assert.equal(new Set(keys).size, 8);
+    assert.equal(new Set(values).size, 8);
+    for (const k of keys) assert.ok(k >= 1 && k < 256);
+    for (const v of values) assert.ok(v >= 256 && v < 512);
+    ex.positions.forEach((p, i) => {
+      assert.ok(p >= 16 && (p - 16) % 2 === 0, "queries sit at even offsets of the query region");
+      assert.equal(ex.tokens[p], keys[i], "each key is queried at its position");
+      assert.equal(ex.values[i], values[i], "the expected answer is the key's value");
+    });
+    assert.equal(new Set(ex.positions).size, 8);
+    for (const t of ex.tokens) assert.ok(t >= 0 && t < 512);
+  }
+});
+
+Deno.test("mqar() favours short gaps (power law)", () => {
+  const examples = mqar({ ...config, seqLen: 256, numKvPairs: 4, numExamples: 200 });
+  const gaps = examples.flatMap((e) => e.positions.map((p) => (p - 8) / 2));
+  const early = gaps.filter((g) => g < 31).length;
+  assert.ok(early > gaps.length * 0.3, `${early} of ${gaps.length} gaps in the first quarter`);
+});
+
+Deno.test("mqar() refuses a grid cell that cannot fit its queries", () => {
+  assert.throws(() => mqar({ ...config, seqLen: 16, numKvPairs: 8 }), /need at least 32/);
+});
+
+Deno.test("mqarTask scores the fraction of recalled values per example", async () => {
+  const ctx: TaskContext = {
+    numFewshot: null,
+    seed: 1,
+    limit: 3,
+    vocabSize: 512,
+    maxLength: 256,
+    lengths: [64],
+    kvPairs: [4, 8],
+  };
+  const prepared = await mqarTask.prepare(ctx);
+  assert.equal(prepared.length, 6);
+  assert.deepEqual(prepared.map((p) => p.slices?.numKvPairs), [4, 4, 4, 8, 8, 8]);
+  const p = prepared[0];
+  const half = p.doc.example.values.map((v, i) => (i % 2 === 0 ? v : -1));
+  assert.deepEqual(mqarTask.score(p, [{ kind: "token_argmax", predictions: half }]), { acc: 0.5 });
+});
