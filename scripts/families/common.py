@@ -1,0 +1,182 @@
+"""Pieces shared by every family: norms, RoPE, the MLP, masks and the decoder skeleton.
+
+A mixer module owns one layer's token mixing and its state. The contract every mixer follows:
+  - ``states(layer, batch)`` -> list of ``StateDecl`` (names, symbolic shape, empty tensor);
+  - ``forward(x, ctx, past)`` -> (y, present), with ``past``/``present`` lists in ``states`` order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Sequence, Union
+
+import torch
+from torch import nn
+
+Dim = Union[int, str]
+
+
+@dataclass
+class StateDecl:
+    """One state tensor of a layer as the graph exposes it."""
+
+    past: str  # graph input name
+    present: str  # graph output name
+    shape: List[Dim]  # symbolic dims: "batch_size", "past_sequence_length" (growing axis)
+    growing: bool
+
+    def empty(self, batch: int, dtype=torch.float32) -> torch.Tensor:
+        dims = []
+        for d in self.shape:
+            if d == "batch_size":
+                dims.append(batch)
+            elif isinstance(d, str):
+                dims.append(0)
+            else:
+                dims.append(d)
+        return torch.zeros(dims, dtype=dtype)
+
+
+@dataclass
+class StepContext:
+    """What every mixer needs to know about the current chunk."""
+
+    positions: torch.Tensor  # [B, S] int64
+    key_mask: torch.Tensor  # [B, T] 1 = real token, over past + current slots
+    token_mask: torch.Tensor  # [B, S] 1 = real token in the current chunk
+    bias: torch.Tensor  # [B, 1, S, T] additive causal + padding mask
+    extra: dict = field(default_factory=dict)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var = x.pow(2).mean(-1, keepdim=True)
+        return x * torch.rsqrt(var + self.eps) * self.weight
+
+
+def rope_cos_sin(positions: torch.Tensor, dim: int, theta: float):
+    """cos/sin [B, S, dim] for rotate-half RoPE at integer positions."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    freqs = positions.to(torch.float32).unsqueeze(-1) * inv_freq
+    emb = torch.cat([freqs, freqs], dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, H, S, d]; cos/sin [B, S, d]."""
+    return x * cos.unsqueeze(1) + rotate_half(x) * sin.unsqueeze(1)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, hidden: int, intermediate: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(nn.functional.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+def attention_bias(key_mask: torch.Tensor, seq_len_like: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    """Additive mask [B, 1, S, T]: a query sees keys at or before its slot that are real.
+
+    Slots count past + current tokens; the current chunk occupies the last S slots. The
+    minimum is finite so a row with no visible key (a pad query) gives a uniform softmax, not NaN.
+    """
+    total = key_mask.shape[1]
+    seq = seq_len_like.shape[1]
+    q_slot = torch.arange(seq).unsqueeze(1) + (total - seq)
+    k_slot = torch.arange(total).unsqueeze(0)
+    causal = (k_slot <= q_slot).unsqueeze(0).unsqueeze(0)  # [1, 1, S, T]
+    visible = causal & (key_mask[:, None, None, :] > 0)
+    zero = torch.zeros((), dtype=dtype)
+    low = torch.full((), torch.finfo(dtype).min, dtype=dtype)
+    return torch.where(visible, zero, low)
+
+
+def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """[B, n_kv, T, d] -> [B, n_kv * groups, T, d]."""
+    if groups == 1:
+        return x
+    b, n, t, d = x.shape
+    return x[:, :, None, :, :].expand(b, n, groups, t, d).reshape(b, n * groups, t, d)
+
+
+def init_weights(module: nn.Module, generator: torch.Generator) -> None:
+    """Deterministic init with ~unit-variance activations so logits are far from zero."""
+    for name, p in sorted(module.named_parameters()):
+        with torch.no_grad():
+            if name.endswith("norm.weight") or name.endswith("layernorm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=generator))
+            elif p.dim() == 2:
+                fan_in = p.shape[1]
+                p.copy_(torch.randn(p.shape, generator=generator) / math.sqrt(fan_in))
+            else:
+                p.copy_(0.5 * torch.randn(p.shape, generator=generator))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, hidden: int, intermediate: int, mixer: nn.Module, eps: float):
+        super().__init__()
+        self.input_layernorm = RMSNorm(hidden, eps)
+        self.mixer = mixer
+        self.post_attention_layernorm = RMSNorm(hidden, eps)
+        self.mlp = SwiGLU(hidden, intermediate)
+
+    def forward(self, x, ctx: StepContext, past: Sequence[torch.Tensor]):
+        y, present = self.mixer(self.input_layernorm(x), ctx, past)
+        x = x + y
+        x = x + self.mlp(self.post_attention_layernorm(x))
+        return x, present
+
+
+class CausalLM(nn.Module):
+    """Embedding, a stack of decoder layers with per-layer mixers, final norm and LM head."""
+
+    def __init__(self, vocab: int, hidden: int, intermediate: int, mixers: Sequence[nn.Module], eps: float):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(vocab, hidden)
+        self.layers = nn.ModuleList([DecoderLayer(hidden, intermediate, m, eps) for m in mixers])
+        self.norm = RMSNorm(hidden, eps)
+        self.lm_head = nn.Linear(hidden, vocab, bias=False)
+
+    def state_decls(self) -> List[StateDecl]:
+        decls: List[StateDecl] = []
+        for i, layer in enumerate(self.layers):
+            decls.extend(layer.mixer.states(i))
+        return decls
+
+    def empty_states(self, batch: int) -> List[torch.Tensor]:
+        return [d.empty(batch) for d in self.state_decls()]
+
+    def forward(self, input_ids, attention_mask, position_ids, past: Sequence[torch.Tensor]):
+        """Returns (logits, present) with ``present`` flat in ``state_decls`` order."""
+        x = self.embed_tokens(input_ids)
+        seq = input_ids.shape[1]
+        token_mask = attention_mask[:, attention_mask.shape[1] - seq:]
+        ctx = StepContext(
+            positions=position_ids,
+            key_mask=attention_mask,
+            token_mask=token_mask,
+            bias=attention_bias(attention_mask, input_ids),
+        )
+        present: List[torch.Tensor] = []
+        k = 0
+        for i, layer in enumerate(self.layers):
+            n = len(layer.mixer.states(i))
+            x, new = layer(x, ctx, list(past[k:k + n]))
+            present.extend(new)
+            k += n
+        return self.lm_head(self.norm(x)), present

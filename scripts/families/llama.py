@@ -1,0 +1,88 @@
+"""Baseline: Llama-style grouped-query attention with RoPE and a growing K/V cache."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .common import StateDecl, StepContext, apply_rope, repeat_kv, rope_cos_sin
+
+
+@dataclass
+class LlamaConfig:
+    vocab_size: int = 512
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 16
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    max_position_embeddings: int = 256
+
+
+class GQAttention(nn.Module):
+    """Cache per layer: K (RoPE applied) and V, each [B, n_kv, T, d_h]."""
+
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        h, kv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, h * d, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden_size, kv * d, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden_size, kv * d, bias=False)
+        self.o_proj = nn.Linear(h * d, cfg.hidden_size, bias=False)
+
+    def states(self, layer: int):
+        shape = ["batch_size", self.cfg.num_key_value_heads, "past_sequence_length", self.cfg.head_dim]
+        return [
+            StateDecl(f"past_key_values.{layer}.key", f"present.{layer}.key", list(shape), True),
+            StateDecl(f"past_key_values.{layer}.value", f"present.{layer}.value", list(shape), True),
+        ]
+
+    def project(self, x, ctx: StepContext):
+        """q [B,H,S,d], new k/v [B,n_kv,S,d] with RoPE applied to q and k."""
+        cfg = self.cfg
+        b, s, _ = x.shape
+        d = cfg.head_dim
+        q = self.q_proj(x).view(b, s, cfg.num_attention_heads, d).transpose(1, 2)
+        k = self.k_proj(x).view(b, s, cfg.num_key_value_heads, d).transpose(1, 2)
+        v = self.v_proj(x).view(b, s, cfg.num_key_value_heads, d).transpose(1, 2)
+        cos, sin = rope_cos_sin(ctx.positions, d, cfg.rope_theta)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def scores_bias(self, ctx: StepContext, k_all, v_all):
+        """Extra additive bias on the attention scores; the baseline has none."""
+        return ctx.bias
+
+    def forward(self, x, ctx: StepContext, past):
+        cfg = self.cfg
+        q, k, v = self.project(x, ctx)
+        k_all = torch.cat([past[0], k], dim=2)
+        v_all = torch.cat([past[1], v], dim=2)
+        groups = cfg.num_attention_heads // cfg.num_key_value_heads
+        scores = torch.matmul(q, repeat_kv(k_all, groups).transpose(2, 3)) / math.sqrt(cfg.head_dim)
+        scores = scores + self.scores_bias(ctx, k_all, v_all)
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.matmul(probs, repeat_kv(v_all, groups))
+        b, _, s, _ = out.shape
+        out = out.transpose(1, 2).reshape(b, s, cfg.num_attention_heads * cfg.head_dim)
+        return self.o_proj(out), [k_all, v_all]
+
+
+def build(cfg: LlamaConfig):
+    from .common import CausalLM
+
+    mixers = [GQAttention(cfg) for _ in range(cfg.num_hidden_layers)]
+    return CausalLM(cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, mixers, cfg.rms_norm_eps)
+
+
+def layer_layout(cfg: LlamaConfig):
+    return [
+        {"index": i, "kind": "gqa", "n_kv": cfg.num_key_value_heads, "head_dim": cfg.head_dim}
+        for i in range(cfg.num_hidden_layers)
+    ]
