@@ -15,6 +15,8 @@ import type { Prepared, Task, TaskContext, TaskGroup } from "../tasks/types.ts";
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
 import type { ModelBundle } from "./model/bundle.ts";
+import type { OnnxModel } from "./model/onnx_model.ts";
+import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
 import { startProgress } from "./progress.ts";
 import type { AnyResponse, Request } from "./requests.ts";
@@ -74,6 +76,7 @@ export async function evaluate(bundle: ModelBundle, store: Store, options: Evalu
     addBos,
     prefixReuse: options.prefixReuse ?? true,
   });
+  const cache = await probeCache(bundle.model);
   const runId = await store.startRun({
     modelName: bundle.name,
     modelDir: bundle.dir,
@@ -90,6 +93,8 @@ export async function evaluate(bundle: ModelBundle, store: Store, options: Evalu
     addBos,
     maxLength,
     states: bundle.model.states,
+    kvBytesPerToken: cache.bytesPerToken,
+    fixedStateBytes: cache.fixedBytes,
     args: options.args ?? {},
   });
   const results: ResultRow[] = [];
@@ -126,6 +131,15 @@ export async function evaluate(bundle: ModelBundle, store: Store, options: Evalu
     throw error;
   }
   return { runId, results };
+}
+
+/**
+ * Measures the model's state on a 4-token forward call, so every run records its cache size
+ * even when all of its samples are reused.
+ */
+export async function probeCache(model: OnnxModel): Promise<CacheMeasure> {
+  const { stream } = await Stream.start(model, 1).step([[0, 1, 2, 3].map((t) => t % model.vocabSize)], "left");
+  return stream.measureCache();
 }
 
 interface RunTaskOptions {

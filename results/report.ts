@@ -59,13 +59,22 @@ export async function buildLeaderboard(store: Store, baseline: string | null = n
       FROM results res JOIN runs r ON r.id = res.run_id
       WHERE r.status = 'done')
     SELECT * FROM ranked WHERE rank = 1 ORDER BY model_name, task, metric`);
+  // Cache size from the model's latest finished run; speed from its latest run that computed
+  // anything (a run that reused every sample measured no forward calls).
   const perf = await store.query(`
     WITH last AS (
-      SELECT model_name, max(id) AS run_id FROM runs WHERE status = 'done' GROUP BY model_name)
-    SELECT last.model_name, max(p.cache_bytes_per_token) AS kv, max(p.fixed_state_bytes) AS fixed,
-           sum(p.tokens) AS tokens, sum(p.seconds) AS seconds
-      FROM last JOIN perf p ON p.run_id = last.run_id
-     GROUP BY last.model_name`);
+      SELECT model_name, arg_max(id, id) AS run_id, arg_max(kv_bytes_per_token, id) AS kv,
+             arg_max(fixed_state_bytes, id) AS fixed
+        FROM runs WHERE status = 'done' GROUP BY model_name),
+    speed AS (
+      SELECT r.model_name, arg_max(p.run_id, p.run_id) AS run_id
+        FROM perf p JOIN runs r ON r.id = p.run_id
+       WHERE r.status = 'done' AND p.tokens > 0 GROUP BY r.model_name),
+    totals AS (
+      SELECT speed.model_name, sum(p.tokens) AS tokens, sum(p.seconds) AS seconds
+        FROM speed JOIN perf p ON p.run_id = speed.run_id GROUP BY speed.model_name)
+    SELECT last.model_name, last.kv, last.fixed, totals.tokens, totals.seconds
+      FROM last LEFT JOIN totals ON totals.model_name = last.model_name`);
   const overall = latest.filter((r) => r.num_kv_pairs === null && r.context_len === null && r.depth === null);
   const columns = [...new Set(overall.map((r) => `${r.task}/${r.metric}`))];
   const models = [...new Set(latest.map((r) => r.model_name as string))];
@@ -86,7 +95,7 @@ export async function buildLeaderboard(store: Store, baseline: string | null = n
       kvBytesPerToken: (p?.kv as number | null) ?? null,
       fixedStateBytes: (p?.fixed as number | null) ?? null,
       compression: null,
-      tokensPerSecond: p && (p.seconds as number) > 0 ? (p.tokens as number) / (p.seconds as number) : null,
+      tokensPerSecond: p && p.seconds && (p.seconds as number) > 0 ? (p.tokens as number) / (p.seconds as number) : null,
       runs: [...new Set(mine.map((r) => r.run_id as number))].sort((a, b) => a - b),
     };
   });

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
   add_bos BOOLEAN,
   max_length INTEGER,
   states VARCHAR,                     -- JSON: the state tensors found in the graph
+  kv_bytes_per_token DOUBLE,          -- measured on the run's own state tensors
+  fixed_state_bytes DOUBLE,
   args VARCHAR,                       -- JSON: every option of the command
   error VARCHAR
 );
@@ -103,6 +105,10 @@ export interface RunInfo {
   addBos: boolean;
   maxLength: number;
   states: unknown;
+  /** Measured bytes per token of the growing states. */
+  kvBytesPerToken: number;
+  /** Measured bytes per sequence of the fixed-size states. */
+  fixedStateBytes: number;
   args: unknown;
 }
 
@@ -205,9 +211,9 @@ export class Store {
     const rows = await this.query(
       `INSERT INTO runs (id, status, started_at, model_name, model_dir, model_sha256, family,
          tokenizer_sha256, kvbench_commit, deno_version, ort_version, device, dtype, batch_size,
-         seed, add_bos, max_length, states, args)
+         seed, add_bos, max_length, states, kv_bytes_per_token, fixed_state_bytes, args)
        VALUES (nextval('run_ids'), 'running', now()::TIMESTAMP, $1, $2, $3, $4, $5, $6, $7, $8,
-         $9, $10, $11, $12, $13, $14, $15, $16)
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
        RETURNING id`,
       [
         info.modelName,
@@ -225,6 +231,8 @@ export class Store {
         info.addBos,
         info.maxLength,
         JSON.stringify(info.states),
+        info.kvBytesPerToken,
+        info.fixedStateBytes,
         JSON.stringify(info.args),
       ],
     );
