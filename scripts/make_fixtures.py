@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import llama  # noqa: E402
+from families import broken, llama  # noqa: E402
 from families.common import init_weights  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
@@ -46,6 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    broken.write(Path("tests/data/broken"))
     for family in args.family.split(","):
         if family not in FAMILIES:
             parser.error(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { argmax, cutAtStop, LanguageModel } from "../../evals/lm.ts";
+import { OnnxModel } from "../../evals/model/onnx_model.ts";
+import { Stream } from "../../evals/model/stream.ts";
+import { TextTokenizer } from "../../evals/model/tokenizer.ts";
+import type { LoglikelihoodRequest, LoglikelihoodResponse, Request } from "../../evals/requests.ts";
+
+const dir = fileURLToPath(new URL("../fixtures/llama", import.meta.url));
+const model = await OnnxModel.load(dir);
+const tokenizer = TextTokenizer.load(dir);
+
+/** Multiple-choice style requests: several continuations per context, contexts of varied length. */
+function mcRequests(): LoglikelihoodRequest[] {
+  const contexts = [
+    "Question: Which layer keeps the latent vector?\nAnswer:",
+    "The river is calm when",
+    "A",
+    "Numbers such as 1024 and 2048 appear in lengths; the model reads them one chunk at a time and",
+  ];
+  const choices = [" the attention layer", " the sky", " nobody had read that far yet", " 4096", ""];
+  return contexts.flatMap((context) => choices.map((c) => ({ kind: "loglikelihood" as const, context, continuation: c })));
+}
+
+async function score(requests: Request[], batchSize: number, prefixReuse: boolean) {
+  const lm = new LanguageModel(model, tokenizer, { batchSize, prefixReuse, addBos: true, maxLength: 256 });
+  return (await lm.run(requests)) as LoglikelihoodResponse[];
+}
+
+Deno.test("loglikelihood does not depend on batch size (1 vs 8)", async () => {
+  const requests = mcRequests();
+  const one = await score(requests, 1, true);
+  const eight = await score(requests, 8, true);
+  one.forEach((r, i) => {
+    assert.ok(Math.abs(r.logprob - eight[i].logprob) <= 1e-5, `request ${i}: ${r.logprob} vs ${eight[i].logprob}`);
+    assert.equal(r.isGreedy, eight[i].isGreedy);
+  });
+});
+
+Deno.test("prefix reuse gives the same numbers as scoring each request from scratch", async () => {
+  const requests = mcRequests();
+  const shared = await score(requests, 4, true);
+  const plain = await score(requests, 4, false);
+  shared.forEach((r, i) => {
+    assert.ok(Math.abs(r.logprob - plain[i].logprob) <= 1e-5, `request ${i}: ${r.logprob} vs ${plain[i].logprob}`);
+    assert.equal(r.isGreedy, plain[i].isGreedy);
+  });
+  assert.ok(shared.some((r) => r.logprob < -1), "scores are real log-probabilities");
+  assert.equal(shared[4].logprob, 0, "an empty continuation scores 0");
+});
+
+Deno.test("prefix reuse runs each distinct context once", async () => {
+  const lm = new LanguageModel(model, tokenizer, { batchSize: 32, addBos: true });
+  await lm.run(mcRequests());
+  // one call for the 4 contexts, one for the continuations that have more than one token
+  assert.equal(lm.stats.calls, 2);
+});
+
+Deno.test("loglikelihood equals the sum of per-token log-softmax of a plain forward pass", async () => {
+  const context = tokenizer.encode("The quick test runs", true);
+  const continuation = tokenizer.encode(" on two cores", false);
+  const lm = new LanguageModel(model, tokenizer, { addBos: true });
+  const [result] = await lm.loglikelihoodTokens([{ context, continuation }]);
+  const { logits } = await Stream.start(model, 1).step([[...context, ...continuation]], "right");
+  let expected = 0;
+  continuation.forEach((t, j) => {
+    const row = logits.at(0, context.length - 1 + j);
+    const max = Math.max(...row);
+    const lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+    expected += row[t] - lse;
+  });
+  assert.ok(Math.abs(result.logprob - expected) < 1e-5);
+});
+
+Deno.test("loglikelihood_rolling sums disjoint windows and matches one long pass", async () => {
+  const text = "The harness reads each model from a directory and runs it one chunk at a time.";
+  const ids = tokenizer.encode(text, false);
+  const long = new LanguageModel(model, tokenizer, { maxLength: 256 });
+  const short = new LanguageModel(model, tokenizer, { maxLength: 7 });
+  const [a] = await long.run([{ kind: "loglikelihood_rolling", text }]);
+  const [b] = await short.run([{ kind: "loglikelihood_rolling", text }]);
+  assert.equal(a.kind, "loglikelihood_rolling");
+  assert.equal(b.kind, "loglikelihood_rolling");
+  if (a.kind !== "loglikelihood_rolling" || b.kind !== "loglikelihood_rolling") return;
+  assert.equal(a.tokens, ids.length);
+  assert.equal(b.tokens, ids.length);
+  const [whole] = await long.loglikelihoodTokens([{ context: [tokenizer.prefixTokenId], continuation: ids }]);
+  assert.ok(Math.abs(a.logprob - whole.logprob) < 1e-4);
+  assert.notEqual(a.logprob.toFixed(3), b.logprob.toFixed(3), "shorter windows see less context");
+});
+
+Deno.test("generate_until decodes greedily from the state, as recomputing the prefix does", async () => {
+  const prompt = "When the sky is clear";
+  const lm = new LanguageModel(model, tokenizer, { addBos: true, batchSize: 2 });
+  const [result, other] = await lm.run([
+    { kind: "generate_until", context: prompt, until: ["\n\n"], maxGenToks: 12 },
+    { kind: "generate_until", context: "A small model", until: ["\n\n"], maxGenToks: 5 },
+  ]);
+  // Reference: recompute the whole sequence each step, no state reuse.
+  const ids = tokenizer.encode(prompt, true);
+  const generated: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const { logits } = await Stream.start(model, 1).step([[...ids, ...generated]], "left");
+    const next = argmax(logits.last(0));
+    if (next === tokenizer.eosId) break;
+    generated.push(next);
+    if (tokenizer.decode(generated).includes("\n\n")) break;
+  }
+  assert.equal(result.kind === "generate_until" && result.text, cutAtStop(tokenizer.decode(generated), ["\n\n"]));
+  assert.ok(other.kind === "generate_until");
+});
+
+Deno.test("generate_until stops at the earliest stop string and cuts it off", () => {
+  assert.equal(cutAtStop("abc. def\n\nghi", ["\n\n", "."]), "abc");
+  assert.equal(cutAtStop("no stop", ["\n\n"]), "no stop");
+});
+
+Deno.test("token_argmax returns the argmax at the asked positions", async () => {
+  const tokens = [5, 9, 30, 31, 40, 41];
+  const lm = new LanguageModel(model, tokenizer);
+  const [result] = await lm.run([{ kind: "token_argmax", tokens, positions: [1, 4] }]);
+  const { logits } = await Stream.start(model, 1).step([tokens], "right");
+  assert.deepEqual(result.kind === "token_argmax" && result.predictions, [argmax(logits.at(0, 1)), argmax(logits.at(0, 4))]);
+});
+
+Deno.test("Stream refuses left padding in the middle of a stream", async () => {
+  const { stream } = await Stream.start(model, 2).step([[5, 6], [7]], "left");
+  await assert.rejects(() => stream.step([[1, 2], [3]], "left"), /padding would sit between/);
+});
