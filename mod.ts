@@ -15,19 +15,24 @@
  * @module
  */
 
-export { UserError, StateMismatchError } from "./evals/errors.ts";
-export { OnnxModel, type Device, type LoadOptions } from "./evals/model/onnx_model.ts";
+export { StateMismatchError, UserError } from "./evals/errors.ts";
+export { type Device, type LoadOptions, OnnxModel } from "./evals/model/onnx_model.ts";
 export { discoverStates, presentNameFor, type StateSpec, type TensorMeta } from "./evals/model/state.ts";
-export { Stream, StepLogits, type CacheMeasure } from "./evals/model/stream.ts";
-export { TextTokenizer, type BosPolicy } from "./evals/model/tokenizer.ts";
+export { type CacheMeasure, StepLogits, Stream } from "./evals/model/stream.ts";
+export { type BosPolicy, TextTokenizer } from "./evals/model/tokenizer.ts";
 export { loadBundle, type ModelBundle, type Sidecar } from "./evals/model/bundle.ts";
 export { LanguageModel, type LmOptions } from "./evals/lm.ts";
 export * from "./evals/requests.ts";
-export { aggregate, meanStderr, pooledStderr, type Aggregate } from "./evals/metrics.ts";
+export { type Aggregate, aggregate, meanStderr, pooledStderr } from "./evals/metrics.ts";
 export { evaluate, type EvaluateOptions, type EvaluateResult } from "./evals/evaluate.ts";
 export { resolveTasks, SUITES, TASKS } from "./tasks/registry.ts";
-export { mqar, mqarTask, type MqarConfig, type MqarExample } from "./tasks/mqar.ts";
-export type { Task, TaskContext, TaskGroup, Prepared, MetricSpec } from "./tasks/types.ts";
-export { Store, DEFAULT_DB } from "./results/store.ts";
-export { buildLeaderboard, renderLeaderboard, type Leaderboard, type ReportFormat } from "./results/report.ts";
+export { mqar, type MqarConfig, type MqarExample, mqarTask } from "./tasks/mqar.ts";
+export type { MetricSpec, Prepared, Task, TaskContext, TaskGroup } from "./tasks/types.ts";
+export { DEFAULT_DB, Store } from "./results/store.ts";
+export {
+  buildLeaderboard,
+  type Leaderboard,
+  renderLeaderboard,
+  type ReportFormat,
+} from "./results/report.ts";
 export { writeLmEvalOutput } from "./results/lm_eval_json.ts";

@@ -27,7 +27,10 @@ const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 export const DEFAULT_TASKS = "mqar";
 
 const OPTIONS = {
-  model: { type: "string", help: "model directory; comma-separated for several (default: the bundled models)" },
+  model: {
+    type: "string",
+    help: "model directory; comma-separated for several (default: the bundled models)",
+  },
   tasks: { type: "string", help: `tasks or suites, comma-separated (default: ${DEFAULT_TASKS})` },
   "num-fewshot": { type: "string", help: "few-shot examples (default: each task's own)" },
   limit: { type: "string", help: "docs per task, or examples per cell of a sweep" },
@@ -35,7 +38,10 @@ const OPTIONS = {
   device: { type: "string", help: "cpu | cuda | webgpu (default: cpu)" },
   seed: { type: "string", help: "few-shot and synthetic-data seed (default: 1234)" },
   db: { type: "string", help: `results database (default: ${DEFAULT_DB})` },
-  "output-path": { type: "string", help: "also write lm-eval-style results JSON here (file.json or directory)" },
+  "output-path": {
+    type: "string",
+    help: "also write lm-eval-style results JSON here (file.json or directory)",
+  },
   "log-samples": { type: "boolean", help: "with --output-path, write samples_<task>_<date>.jsonl per task" },
   "add-bos": { type: "string", help: "auto | true | false (default: auto, from tokenizer_config.json)" },
   "max-length": { type: "string", help: "longest sequence fed to the model (default: from the model)" },
@@ -95,9 +101,16 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
   let values: Record<string, string | boolean | undefined>;
   try {
     const options = Object.fromEntries(
-      Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type, ...("short" in o ? { short: o.short } : {}) }]),
+      Object.entries(OPTIONS).map((
+        [k, o],
+      ) => [k, { type: o.type, ...("short" in o ? { short: o.short } : {}) }]),
     );
-    ({ values } = parseArgs({ args: argv, options: options as never, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: options as never,
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (error) {
     throw new UserError(`${(error as Error).message.split("\n")[0]}. Run with --help for the options`);
   }
@@ -132,7 +145,9 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     return raw as T;
   };
   let batchSize = 8;
-  if (values["batch-size"] !== undefined && values["batch-size"] !== "auto") batchSize = int("batch-size", 1) ?? 8;
+  if (values["batch-size"] !== undefined && values["batch-size"] !== "auto") {
+    batchSize = int("batch-size", 1) ?? 8;
+  }
   const parsed: EvalArgs = {
     models: values.model ? String(values.model).split(",").map((s) => s.trim()).filter(Boolean) : [],
     tasks: (values.tasks as string | undefined) ?? DEFAULT_TASKS,
@@ -154,7 +169,9 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     help: values.help === true,
   };
   if (parsed.logSamples && !parsed.outputPath) errors.push("--log-samples needs --output-path");
-  if (errors.length > 0) throw new UserError(`Cannot run eval: ${errors.join("; ")}. Run with --help for the options`);
+  if (errors.length > 0) {
+    throw new UserError(`Cannot run eval: ${errors.join("; ")}. Run with --help for the options`);
+  }
   return parsed;
 }
 
@@ -197,7 +214,9 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
         args: { ...args, models: undefined, model: dir },
       });
       runIds.push(runId);
-      const headline = results.filter((r) => r.primary).map((r) => `${r.task} ${r.metric} ${r.value.toFixed(4)}`);
+      const headline = results.filter((r) => r.primary).map((r) =>
+        `${r.task} ${r.metric} ${r.value.toFixed(4)}`
+      );
       console.error(`✓ ${bundle.name} (run ${runId}): ${headline.join(", ")}`);
       if (args.outputPath) {
         const ctx: TaskContext = {
@@ -209,31 +228,38 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
           lengths: args.lengths,
           kvPairs: args.kvPairs,
         };
-        const files = await writeLmEvalOutput(store, {
-          runId,
-          modelName: bundle.name,
-          modelDir: bundle.dir,
-          tasks,
-          ctx,
-          results,
-          gitHash: kvbenchCommit(),
-          config: {
-            model: "kvbench-onnx",
-            model_args: `pretrained=${bundle.dir},add_bos_token=${bundle.tokenizer.addsBos(args.addBos)},max_length=${maxLength}`,
-            batch_size: args.batchSize,
-            batch_sizes: [],
-            device: args.device,
-            use_cache: args.db,
-            limit: args.limit,
-            bootstrap_iters: 100000,
-            gen_kwargs: null,
-            random_seed: 0,
-            numpy_seed: 1234,
-            torch_seed: 1234,
-            fewshot_seed: args.seed,
-            onnxruntime_version: ort.env.versions.node,
+        const files = await writeLmEvalOutput(
+          store,
+          {
+            runId,
+            modelName: bundle.name,
+            modelDir: bundle.dir,
+            tasks,
+            ctx,
+            results,
+            gitHash: kvbenchCommit(),
+            config: {
+              model: "kvbench-onnx",
+              model_args: `pretrained=${bundle.dir},add_bos_token=${
+                bundle.tokenizer.addsBos(args.addBos)
+              },max_length=${maxLength}`,
+              batch_size: args.batchSize,
+              batch_sizes: [],
+              device: args.device,
+              use_cache: args.db,
+              limit: args.limit,
+              bootstrap_iters: 100000,
+              gen_kwargs: null,
+              random_seed: 0,
+              numpy_seed: 1234,
+              torch_seed: 1234,
+              fewshot_seed: args.seed,
+              onnxruntime_version: ort.env.versions.node,
+            },
           },
-        }, args.outputPath, args.logSamples);
+          args.outputPath,
+          args.logSamples,
+        );
         console.error(`  wrote ${files.join(", ")}`);
       }
       await bundle.model.release();

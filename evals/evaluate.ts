@@ -65,7 +65,11 @@ export interface EvaluateResult {
 }
 
 /** Evaluates one model on the tasks and stores everything under a new run. */
-export async function evaluate(bundle: ModelBundle, store: Store, options: EvaluateOptions): Promise<EvaluateResult> {
+export async function evaluate(
+  bundle: ModelBundle,
+  store: Store,
+  options: EvaluateOptions,
+): Promise<EvaluateResult> {
   const seed = options.seed ?? 1234;
   const batchSize = options.batchSize ?? 8;
   const maxLength = options.maxLength ?? bundle.maxLength;
@@ -138,7 +142,10 @@ export async function evaluate(bundle: ModelBundle, store: Store, options: Evalu
  * even when all of its samples are reused.
  */
 export async function probeCache(model: OnnxModel): Promise<CacheMeasure> {
-  const { stream } = await Stream.start(model, 1).step([[0, 1, 2, 3].map((t) => t % model.vocabSize)], "left");
+  const { stream } = await Stream.start(model, 1).step(
+    [[0, 1, 2, 3].map((t) => t % model.vocabSize)],
+    "left",
+  );
   return stream.measureCache();
 }
 
@@ -161,7 +168,9 @@ async function runTask(
 ): Promise<void> {
   const prepared = await task.prepare(ctx);
   const hashes = prepared.map((p) => requestHash(p.requests, opts.requestKey));
-  const reusable = opts.reuse ? await store.reusableSamples(opts.modelSha256, task.name, task.version) : new Map();
+  const reusable = opts.reuse
+    ? await store.reusableSamples(opts.modelSha256, task.name, task.version)
+    : new Map();
   const reused: SampleRow[] = [];
   const todo: number[] = [];
   prepared.forEach((p, i) => {
@@ -191,6 +200,7 @@ async function runTask(
       });
       await store.addSamples(runId, rows);
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      killIfAsked();
     }
   } finally {
     bar.stop();
@@ -242,12 +252,28 @@ function sampleRow(
   };
 }
 
+let committedBatches = 0;
+
+/**
+ * Crash-test hook: with KVBENCH_KILL_AFTER_BATCHES=N set, the process SIGKILLs itself after
+ * committing N batches, so tests can prove that an interrupted run resumes with the same numbers.
+ */
+function killIfAsked(): void {
+  const after = Number(Deno.env.get("KVBENCH_KILL_AFTER_BATCHES") ?? 0);
+  if (after > 0 && ++committedBatches >= after) Deno.kill(Deno.pid, "SIGKILL");
+}
+
 /** A request's identity: what it asks plus everything that changes the tokens it becomes. */
 export function requestHash(requests: readonly Request[], key: Record<string, unknown>): string {
   return createHash("sha256").update(JSON.stringify({ requests, key })).digest("hex").slice(0, 32);
 }
 
-async function aggregateTask(task: Task, ctx: TaskContext, store: Store, runId: number): Promise<ResultRow[]> {
+async function aggregateTask(
+  task: Task,
+  ctx: TaskContext,
+  store: Store,
+  runId: number,
+): Promise<ResultRow[]> {
   const samples = await store.samples(runId, task.name);
   const numFewshot = ctx.numFewshot ?? task.defaultFewshot;
   const rows: ResultRow[] = [];

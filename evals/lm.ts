@@ -92,7 +92,9 @@ export class LanguageModel {
           const owner: number[] = [];
           indices.forEach((i, k) => {
             const r = requests[i] as Extract<Request, { kind: "loglikelihood_rolling" }>;
-            for (const w of rollingWindows(tok.encode(r.text, false), tok.prefixTokenId, this.options.maxLength)) {
+            for (
+              const w of rollingWindows(tok.encode(r.text, false), tok.prefixTokenId, this.options.maxLength)
+            ) {
               windows.push(w);
               owner.push(k);
             }
@@ -108,12 +110,18 @@ export class LanguageModel {
           break;
         }
         case "generate_until": {
-          const results = await this.generateUntil(indices.map((i) => requests[i] as GenerateRequest), onDone);
+          const results = await this.generateUntil(
+            indices.map((i) => requests[i] as GenerateRequest),
+            onDone,
+          );
           indices.forEach((i, k) => (out[i] = results[k]));
           break;
         }
         case "token_argmax": {
-          const results = await this.tokenArgmax(indices.map((i) => requests[i] as TokenArgmaxRequest), onDone);
+          const results = await this.tokenArgmax(
+            indices.map((i) => requests[i] as TokenArgmaxRequest),
+            onDone,
+          );
           indices.forEach((i, k) => (out[i] = results[k]));
           break;
         }
@@ -187,9 +195,7 @@ export class LanguageModel {
       const key = pairs[i].context.join(",");
       groups.set(key, [...(groups.get(key) ?? []), i]);
     }
-    const ordered = [...groups.values()].sort((a, b) =>
-      longest(pairs, b) - longest(pairs, a) || a[0] - b[0]
-    );
+    const ordered = [...groups.values()].sort((a, b) => longest(pairs, b) - longest(pairs, a) || a[0] - b[0]);
     for (const batch of chunk(ordered, this.options.batchSize)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
       const prefill = await this.#step(Stream.start(this.model, batch.length), contexts, "left");
@@ -263,7 +269,10 @@ export class LanguageModel {
         if (done.every(Boolean)) break;
         ({ logits, stream } = await this.#step(stream, next.map((t) => [t]), "left"));
       }
-      batch.forEach((i, r) => (results[i] = { kind: "generate_until", text: cutAtStop(texts[r], requests[i].until) }));
+      batch.forEach((
+        i,
+        r,
+      ) => (results[i] = { kind: "generate_until", text: cutAtStop(texts[r], requests[i].until) }));
       onDone(batch.length);
     }
     return results;
@@ -275,7 +284,9 @@ export class LanguageModel {
     onDone: (n: number) => void = () => {},
   ): Promise<TokenArgmaxResponse[]> {
     const results: TokenArgmaxResponse[] = new Array(requests.length);
-    const order = requests.map((_, i) => i).sort((a, b) => requests[b].tokens.length - requests[a].tokens.length || a - b);
+    const order = requests.map((_, i) => i).sort((a, b) =>
+      requests[b].tokens.length - requests[a].tokens.length || a - b
+    );
     for (const batch of chunk(order, this.options.batchSize)) {
       const { logits, stream } = await this.#step(
         Stream.start(this.model, batch.length),
@@ -284,7 +295,10 @@ export class LanguageModel {
       );
       this.stats.cache = stream.measureCache();
       batch.forEach((i, r) => {
-        results[i] = { kind: "token_argmax", predictions: requests[i].positions.map((p) => argmax(logits.at(r, p))) };
+        results[i] = {
+          kind: "token_argmax",
+          predictions: requests[i].positions.map((p) => argmax(logits.at(r, p))),
+        };
       });
       onDone(batch.length);
     }
@@ -301,13 +315,18 @@ export class LanguageModel {
   }
 
   #tok(): TextTokenizer {
-    if (!this.tokenizer) throw new TypeError("Cannot run a text request on a model loaded without a tokenizer");
+    if (!this.tokenizer) {
+      throw new TypeError("Cannot run a text request on a model loaded without a tokenizer");
+    }
     return this.tokenizer;
   }
 }
 
 /** Sum of log-softmax probabilities of `tokens`, and whether each was the argmax. */
-function scoreTokens(tokens: readonly number[], logitsFor: (j: number) => Float32Array): LoglikelihoodResponse {
+function scoreTokens(
+  tokens: readonly number[],
+  logitsFor: (j: number) => Float32Array,
+): LoglikelihoodResponse {
   let logprob = 0;
   let isGreedy = true;
   tokens.forEach((token, j) => {

@@ -55,7 +55,11 @@ export function bootstrapStderr(
 }
 
 /** Aggregates per-sample values as `aggregation` says. */
-export function aggregate(values: readonly SampleValue[], aggregation: Aggregation, bootstrapIters = 100_000): Aggregate {
+export function aggregate(
+  values: readonly SampleValue[],
+  aggregation: Aggregation,
+  bootstrapIters = 100_000,
+): Aggregate {
   const n = values.length;
   if (n === 0) return { value: NaN, stderr: null, n };
   switch (aggregation) {

@@ -16,7 +16,11 @@ export interface Progress {
 }
 
 /** Starts a bar of `total` units labelled `label`. */
-export function startProgress(label: string, total: number, enabled = process.stderr.isTTY === true): Progress {
+export function startProgress(
+  label: string,
+  total: number,
+  enabled = process.stderr.isTTY === true,
+): Progress {
   if (!enabled || total === 0) return { tick() {}, stop() {} };
   const bar = new cliProgress.SingleBar({
     format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted} | {duration_formatted}`,

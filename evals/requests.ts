@@ -120,7 +120,11 @@ export function encodePair(
  * predicted exactly once; the first window is prefixed with `prefixToken`; each window's input
  * is at most `maxLength` tokens.
  */
-export function rollingWindows(tokens: readonly number[], prefixToken: number, maxLength: number): TokenPair[] {
+export function rollingWindows(
+  tokens: readonly number[],
+  prefixToken: number,
+  maxLength: number,
+): TokenPair[] {
   if (maxLength < 1) throw new RangeError(`Cannot make rolling windows of length ${maxLength}`);
   const windows: TokenPair[] = [];
   if (tokens.length === 0) return windows;
@@ -154,7 +158,10 @@ function requestArguments(request: Request): Record<string, unknown> {
     case "loglikelihood_rolling":
       return { arg_0: request.text };
     case "generate_until":
-      return { arg_0: request.context, arg_1: { until: request.until, max_gen_toks: request.maxGenToks, do_sample: false } };
+      return {
+        arg_0: request.context,
+        arg_1: { until: request.until, max_gen_toks: request.maxGenToks, do_sample: false },
+      };
     case "token_argmax":
       return { arg_0: request.tokens, arg_1: request.positions };
   }

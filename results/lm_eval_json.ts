@@ -54,16 +54,24 @@ export async function writeLmEvalOutput(
     group_subtasks: {},
     configs: Object.fromEntries(run.tasks.map((t) => [
       t.name,
-      { ...t.config(run.ctx), num_fewshot: run.ctx.numFewshot ?? t.defaultFewshot, metadata: { version: t.version } },
+      {
+        ...t.config(run.ctx),
+        num_fewshot: run.ctx.numFewshot ?? t.defaultFewshot,
+        metadata: { version: t.version },
+      },
     ])),
     versions: Object.fromEntries(run.tasks.map((t) => [t.name, t.version])),
     "n-shot": Object.fromEntries(run.tasks.map((t) => [t.name, run.ctx.numFewshot ?? t.defaultFewshot])),
     higher_is_better: Object.fromEntries(
-      run.tasks.map((t) => [t.name, Object.fromEntries(Object.entries(t.metrics).map(([m, s]) => [m, s.higherIsBetter]))]),
+      run.tasks.map((
+        t,
+      ) => [t.name, Object.fromEntries(Object.entries(t.metrics).map(([m, s]) => [m, s.higherIsBetter]))]),
     ),
     "n-samples": Object.fromEntries(
       run.tasks.map((t) => {
-        const n = run.results.find((r) => r.task === t.name && r.numKvPairs == null && r.contextLen == null)?.n ?? 0;
+        const n = run.results.find((r) =>
+          r.task === t.name && r.numKvPairs == null && r.contextLen == null
+        )?.n ?? 0;
         return [t.name, { original: n, effective: n }];
       }),
     ),

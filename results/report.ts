@@ -95,7 +95,9 @@ export async function buildLeaderboard(store: Store, baseline: string | null = n
       kvBytesPerToken: (p?.kv as number | null) ?? null,
       fixedStateBytes: (p?.fixed as number | null) ?? null,
       compression: null,
-      tokensPerSecond: p && p.seconds && (p.seconds as number) > 0 ? (p.tokens as number) / (p.seconds as number) : null,
+      tokensPerSecond: p && p.seconds && (p.seconds as number) > 0
+        ? (p.tokens as number) / (p.seconds as number)
+        : null,
       runs: [...new Set(mine.map((r) => r.run_id as number))].sort((a, b) => a - b),
     };
   });
@@ -103,7 +105,9 @@ export async function buildLeaderboard(store: Store, baseline: string | null = n
     ? rows.find((r) => r.model === baseline) ?? null
     : rows.find((r) => r.family === "llama") ?? null;
   for (const row of rows) {
-    if (base?.kvBytesPerToken && row.kvBytesPerToken) row.compression = base.kvBytesPerToken / row.kvBytesPerToken;
+    if (base?.kvBytesPerToken && row.kvBytesPerToken) {
+      row.compression = base.kvBytesPerToken / row.kvBytesPerToken;
+    }
   }
   return { columns, rows, baseline: base?.model ?? null, slices: sliceTables(latest) };
 }
@@ -131,7 +135,9 @@ function sliceTables(latest: Record<string, unknown>[]): SliceTable[] {
   }
   for (const t of tables.values()) {
     const num = (cell: string, key: string) => Number(cell.match(new RegExp(`${key}=([\\d.]+)`))?.[1] ?? 0);
-    t.cells.sort((a, b) => num(a, "kv") - num(b, "kv") || num(a, "len") - num(b, "len") || num(a, "depth") - num(b, "depth"));
+    t.cells.sort((a, b) =>
+      num(a, "kv") - num(b, "kv") || num(a, "len") - num(b, "len") || num(a, "depth") - num(b, "depth")
+    );
   }
   return [...tables.values()];
 }
@@ -164,7 +170,11 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
     const sliceHeader = ["model", ...t.cells];
     const sliceBody = t.rows.map((r) => [r.model, ...t.cells.map((c) => fmt(r.values[c] ?? null, 4))]);
     const title = `${t.task}/${t.metric} by cell`;
-    parts.push(format === "csv" ? `# ${title}\n` + render(sliceHeader, sliceBody, format) : `${format === "markdown" ? "### " : ""}${title}\n\n` + render(sliceHeader, sliceBody, format));
+    parts.push(
+      format === "csv"
+        ? `# ${title}\n` + render(sliceHeader, sliceBody, format)
+        : `${format === "markdown" ? "### " : ""}${title}\n\n` + render(sliceHeader, sliceBody, format),
+    );
   }
   return parts.join("\n");
 }
@@ -184,6 +194,7 @@ function render(header: string[], body: string[][], format: ReportFormat): strin
     return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n") + "\n";
   }
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  const line = (r: string[]) =>
+    r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   return [line(header), widths.map((w) => "─".repeat(w)).join("  "), ...body.map(line)].join("\n") + "\n";
 }

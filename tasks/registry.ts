@@ -31,7 +31,9 @@ export const SUITES: Readonly<Record<string, Suite>> = suites as Record<string, 
  */
 export function resolveTasks(spec: string): { tasks: Task[]; groups: TaskGroup[] } {
   const names = spec.split(",").map((s) => s.trim()).filter(Boolean);
-  if (names.length === 0) throw new UserError("Cannot run an empty --tasks list: name at least one task or suite");
+  if (names.length === 0) {
+    throw new UserError("Cannot run an empty --tasks list: name at least one task or suite");
+  }
   const tasks: Task[] = [];
   const groups: TaskGroup[] = [];
   const unknown: string[] = [];

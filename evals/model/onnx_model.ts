@@ -180,7 +180,9 @@ export class OnnxModel {
 
 function tensorMetas(metas: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
   return metas.map((m) =>
-    m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : { name: m.name, type: "non-tensor", shape: [] }
+    m.isTensor
+      ? { name: m.name, type: m.type, shape: m.shape }
+      : { name: m.name, type: "non-tensor", shape: [] }
   );
 }
 

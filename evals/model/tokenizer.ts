@@ -91,7 +91,9 @@ export class TextTokenizer {
   /** The token lm-eval puts in place of an empty context: BOS, or EOS when there is no BOS. */
   get prefixTokenId(): number {
     const id = this.bosId ?? this.eosId;
-    if (id === null) throw new UserError("Cannot score an empty context as the tokenizer has neither BOS nor EOS");
+    if (id === null) {
+      throw new UserError("Cannot score an empty context as the tokenizer has neither BOS nor EOS");
+    }
     return id;
   }
 }

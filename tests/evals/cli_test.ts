@@ -23,7 +23,8 @@ Deno.test("parseEvalArgs() reports every bad value in one error", () => {
   assert.throws(
     () => parseEvalArgs(["--limit", "0", "--device", "tpu", "--add-bos", "maybe"]),
     (e) =>
-      e instanceof UserError && /--limit must be/.test(e.message) && /--device must be one of cpu, cuda, webgpu/.test(e.message) &&
+      e instanceof UserError && /--limit must be/.test(e.message) &&
+      /--device must be one of cpu, cuda, webgpu/.test(e.message) &&
       /--add-bos must be/.test(e.message),
   );
 });

@@ -19,7 +19,9 @@ function mcRequests(): LoglikelihoodRequest[] {
     "Numbers such as 1024 and 2048 appear in lengths; the model reads them one chunk at a time and",
   ];
   const choices = [" the attention layer", " the sky", " nobody had read that far yet", " 4096", ""];
-  return contexts.flatMap((context) => choices.map((c) => ({ kind: "loglikelihood" as const, context, continuation: c })));
+  return contexts.flatMap((context) =>
+    choices.map((c) => ({ kind: "loglikelihood" as const, context, continuation: c }))
+  );
 }
 
 async function score(requests: Request[], batchSize: number, prefixReuse: boolean) {
@@ -32,7 +34,10 @@ Deno.test("loglikelihood does not depend on batch size (1 vs 8)", async () => {
   const one = await score(requests, 1, true);
   const eight = await score(requests, 8, true);
   one.forEach((r, i) => {
-    assert.ok(Math.abs(r.logprob - eight[i].logprob) <= 1e-5, `request ${i}: ${r.logprob} vs ${eight[i].logprob}`);
+    assert.ok(
+      Math.abs(r.logprob - eight[i].logprob) <= 1e-5,
+      `request ${i}: ${r.logprob} vs ${eight[i].logprob}`,
+    );
     assert.equal(r.isGreedy, eight[i].isGreedy);
   });
 });
@@ -42,7 +47,10 @@ Deno.test("prefix reuse gives the same numbers as scoring each request from scra
   const shared = await score(requests, 4, true);
   const plain = await score(requests, 4, false);
   shared.forEach((r, i) => {
-    assert.ok(Math.abs(r.logprob - plain[i].logprob) <= 1e-5, `request ${i}: ${r.logprob} vs ${plain[i].logprob}`);
+    assert.ok(
+      Math.abs(r.logprob - plain[i].logprob) <= 1e-5,
+      `request ${i}: ${r.logprob} vs ${plain[i].logprob}`,
+    );
     assert.equal(r.isGreedy, plain[i].isGreedy);
   });
   assert.ok(shared.some((r) => r.logprob < -1), "scores are real log-probabilities");
@@ -106,7 +114,10 @@ Deno.test("generate_until decodes greedily from the state, as recomputing the pr
     generated.push(next);
     if (tokenizer.decode(generated).includes("\n\n")) break;
   }
-  assert.equal(result.kind === "generate_until" && result.text, cutAtStop(tokenizer.decode(generated), ["\n\n"]));
+  assert.equal(
+    result.kind === "generate_until" && result.text,
+    cutAtStop(tokenizer.decode(generated), ["\n\n"]),
+  );
   assert.ok(other.kind === "generate_until");
 });
 
@@ -120,7 +131,10 @@ Deno.test("token_argmax returns the argmax at the asked positions", async () => 
   const lm = new LanguageModel(model, tokenizer);
   const [result] = await lm.run([{ kind: "token_argmax", tokens, positions: [1, 4] }]);
   const { logits } = await Stream.start(model, 1).step([tokens], "right");
-  assert.deepEqual(result.kind === "token_argmax" && result.predictions, [argmax(logits.at(0, 1)), argmax(logits.at(0, 4))]);
+  assert.deepEqual(result.kind === "token_argmax" && result.predictions, [
+    argmax(logits.at(0, 1)),
+    argmax(logits.at(0, 4)),
+  ]);
 });
 
 Deno.test("Stream refuses left padding in the middle of a stream", async () => {

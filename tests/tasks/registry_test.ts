@@ -10,7 +10,9 @@ Deno.test("resolveTasks() expands suites and removes duplicates", () => {
 Deno.test("resolveTasks() names every unknown task and lists the known ones", () => {
   assert.throws(
     () => resolveTasks("nope,mqar,also_nope"),
-    (e) => e instanceof UserError && /"nope", "also_nope"/.test(e.message) && /known tasks are .*mqar/.test(e.message),
+    (e) =>
+      e instanceof UserError && /"nope", "also_nope"/.test(e.message) &&
+      /known tasks are .*mqar/.test(e.message),
   );
 });
 

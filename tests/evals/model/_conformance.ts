@@ -27,7 +27,13 @@ export function readArray(dir: string, ref: ArrayRef): Float32Array {
 }
 
 /** Largest |a − b| over `len` values starting at the given offsets. */
-export function maxAbsDiff(a: Float32Array, aStart: number, b: Float32Array, bStart: number, len: number): number {
+export function maxAbsDiff(
+  a: Float32Array,
+  aStart: number,
+  b: Float32Array,
+  bStart: number,
+  len: number,
+): number {
   let worst = 0;
   for (let i = 0; i < len; i++) worst = Math.max(worst, Math.abs(a[aStart + i] - b[bStart + i]));
   return worst;
@@ -47,7 +53,9 @@ export function conformance(dir: string, tolerance = 1e-4): void {
     const ref = readArray(dir, cases.prefill.logits);
     const v = m.vocabSize;
     let worst = 0;
-    for (let j = 0; j < ids.length; j++) worst = Math.max(worst, maxAbsDiff(logits.at(0, j), 0, ref, j * v, v));
+    for (let j = 0; j < ids.length; j++) {
+      worst = Math.max(worst, maxAbsDiff(logits.at(0, j), 0, ref, j * v, v));
+    }
     assert.ok(worst <= tolerance, `max |Δlogit| ${worst}`);
   });
 
@@ -58,7 +66,9 @@ export function conformance(dir: string, tolerance = 1e-4): void {
     let { logits, stream } = await Stream.start(m, 1).step([prompt], "left");
     const ref = readArray(dir, cases.decode.prefill_logits);
     let worst = 0;
-    for (let j = 0; j < prompt.length; j++) worst = Math.max(worst, maxAbsDiff(logits.at(0, j), 0, ref, j * v, v));
+    for (let j = 0; j < prompt.length; j++) {
+      worst = Math.max(worst, maxAbsDiff(logits.at(0, j), 0, ref, j * v, v));
+    }
     for (const [k, token] of cases.decode.step_ids.entries()) {
       ({ logits, stream } = await stream.step([[token]], "left"));
       worst = Math.max(worst, maxAbsDiff(logits.at(0, 0), 0, readArray(dir, cases.decode.steps[k]), 0, v));
@@ -90,7 +100,10 @@ export function conformance(dir: string, tolerance = 1e-4): void {
     const short = stream.measureCache();
     assert.equal(short.bytesPerToken, sidecar.cache.bytes_per_token);
     assert.equal(short.fixedBytes, sidecar.cache.fixed_state_bytes);
-    const { stream: longer } = await stream.step([[13, 14, 15, 16, 17, 18], [19, 20, 21, 22, 23, 24]], "right");
+    const { stream: longer } = await stream.step(
+      [[13, 14, 15, 16, 17, 18], [19, 20, 21, 22, 23, 24]],
+      "right",
+    );
     const long = longer.measureCache();
     assert.equal(long.bytesPerToken, sidecar.cache.bytes_per_token);
     assert.equal(long.fixedBytes, short.fixedBytes, "fixed state does not grow with length");

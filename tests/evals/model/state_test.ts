@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { StateMismatchError } from "../../../evals/errors.ts";
-import { concreteShape, discoverStates, presentNameFor, type TensorMeta } from "../../../evals/model/state.ts";
+import {
+  concreteShape,
+  discoverStates,
+  presentNameFor,
+  type TensorMeta,
+} from "../../../evals/model/state.ts";
 
 const tokens: TensorMeta[] = [
   { name: "input_ids", type: "int64", shape: ["batch_size", "sequence_length"] },
@@ -46,7 +51,11 @@ Deno.test("discoverStates() tells growing KV and MLA states from fixed Mamba sta
 });
 
 Deno.test("discoverStates() names the missing present output", () => {
-  const inputs = [...tokens, { name: "past_key_values.0.key", type: "float32", shape: ["batch_size", 2, "p", 4] }];
+  const inputs = [...tokens, {
+    name: "past_key_values.0.key",
+    type: "float32",
+    shape: ["batch_size", 2, "p", 4],
+  }];
   assert.throws(
     () => discoverStates(inputs, [logits]),
     (e) => e instanceof StateMismatchError && /no output "present\.0\.key"/.test(e.message),
@@ -60,7 +69,11 @@ Deno.test("discoverStates() rejects an input that is neither token input nor sta
 
 Deno.test("discoverStates() asks for a hint when two axes are symbolic, and takes it", () => {
   const inputs = [...tokens, { name: "past_x", type: "float32", shape: ["batch_size", "heads", "past", 4] }];
-  const outputs = [logits, { name: "present_x", type: "float32", shape: ["batch_size", "heads", "total", 4] }];
+  const outputs = [logits, {
+    name: "present_x",
+    type: "float32",
+    shape: ["batch_size", "heads", "total", 4],
+  }];
   assert.throws(() => discoverStates(inputs, outputs), /state_seq_axis/);
   const [spec] = discoverStates(inputs, outputs, { seqAxis: { past_x: 2 } });
   assert.equal(spec.seqAxis, 2);
