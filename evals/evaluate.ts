@@ -112,6 +112,8 @@ export async function evaluate(
         maxLength,
         lengths: options.lengths ?? null,
         kvPairs: options.kvPairs ?? null,
+        tokenizer: bundle.tokenizer,
+        addBos,
       };
       const requestKey = { addBos, maxLength, tokenizer: bundle.tokenizer.sha256 };
       await runTask(task, ctx, lm, store, runId, {

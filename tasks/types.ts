@@ -45,6 +45,46 @@ export interface TaskContext {
   lengths: number[] | null;
   /** Key–value pair counts asked for with --kv-pairs, if any. */
   kvPairs: number[] | null;
+  /** The model's tokenizer, for tasks built to a token budget (RULER, NIAH); null if none. */
+  tokenizer?: TaskTokenizer | null;
+  /** Whether prompts are encoded with a leading BOS (the run's --add-bos, resolved). */
+  addBos?: boolean;
+  /** Folder searched first for dataset files (--data-dir): `DIR/<org>/<name>/<path in the repo>`. */
+  dataDir?: string | null;
+  /** Whether dataset files found nowhere locally may be downloaded from the hub. @default {true} */
+  download?: boolean;
+  /** Called with every dataset file a task reads, so the run can record what it evaluated on. */
+  onDataFile?: (file: DataFileRecord) => void;
+}
+
+/** A dataset file a task read: where it came from and its checksum. */
+export interface DataFileRecord {
+  /** Dataset repository on the hub, e.g. `allenai/ai2_arc`. */
+  repo: string;
+  /** Revision asked for (branch, tag or commit). */
+  revision: string;
+  /** The commit the hub served, when the file was downloaded and the hub said. */
+  commit: string | null;
+  /** Path of the file in the repository. */
+  path: string;
+  /** Member read inside the file, for archives. */
+  member: string | null;
+  /** Where it was read on this machine. */
+  localPath: string;
+  /** How it was found: --data-dir, the huggingface_hub cache, kvbench's cache, or a fresh download. */
+  origin: "data-dir" | "hf-cache" | "kvbench-cache" | "download";
+  /** SHA-256 of the file's bytes, hex. */
+  sha256: string;
+  /** Size in bytes. */
+  bytes: number;
+}
+
+/** What a task may ask of the model's tokenizer. */
+export interface TaskTokenizer {
+  /** Token ids of `text`, with BOS first when `addBos`. */
+  encode(text: string, addBos?: boolean): number[];
+  /** Text of `ids`, special tokens skipped. */
+  decode(ids: readonly number[]): string;
 }
 
 /** Columns that slice a sample (zoology's `slices`): stored per sample, grouped in SQL. */
