@@ -47,6 +47,7 @@ const OPTIONS = {
   "max-length": { type: "string", help: "longest sequence fed to the model (default: from the model)" },
   lengths: { type: "string", help: "sequence lengths for synthetic sweeps, e.g. 64,128" },
   "kv-pairs": { type: "string", help: "key-value pair counts for MQAR, e.g. 4,8,16" },
+  "prefill-chunk": { type: "string", help: "feed long prompts N tokens per forward call (default: whole)" },
   fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
   "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
@@ -69,6 +70,7 @@ export interface EvalArgs {
   maxLength: number | null;
   lengths: number[] | null;
   kvPairs: number[] | null;
+  prefillChunk: number;
   fresh: boolean;
   prefixReuse: boolean;
   report: boolean;
@@ -163,6 +165,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     maxLength: int("max-length", 2),
     lengths: list("lengths", 2),
     kvPairs: list("kv-pairs", 1),
+    prefillChunk: int("prefill-chunk", 1) ?? 0,
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
     report: values["no-report"] !== true,
@@ -211,6 +214,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
         kvPairs: args.kvPairs,
         reuse: !args.fresh,
         prefixReuse: args.prefixReuse,
+        prefillChunk: args.prefillChunk,
         args: { ...args, models: undefined, model: dir },
       });
       runIds.push(runId);

@@ -48,6 +48,8 @@ export interface EvaluateOptions {
   reuse?: boolean;
   /** Share a context's state among its continuations. @default {true} */
   prefixReuse?: boolean;
+  /** Feed long prompts in chunks of this many tokens (0: whole). @default {0} */
+  prefillChunk?: number;
   /** Show a progress bar (defaults to whether stderr is a terminal). */
   progress?: boolean;
   /** Docs per committed batch. @default {64} */
@@ -79,6 +81,7 @@ export async function evaluate(
     maxLength,
     addBos,
     prefixReuse: options.prefixReuse ?? true,
+    prefillChunk: options.prefillChunk ?? 0,
   });
   const cache = await probeCache(bundle.model);
   const runId = await store.startRun({

@@ -31,6 +31,8 @@ export interface LmOptions {
   addBos?: boolean;
   /** Run a shared context once and score its continuations from copies of its state. @default {true} */
   prefixReuse?: boolean;
+  /** Feed long prompts in chunks of this many tokens (0: whole). @default {0} */
+  prefillChunk?: number;
 }
 
 /** Work counters of a language model, for the perf table. */
@@ -65,6 +67,7 @@ export class LanguageModel {
       maxLength: options.maxLength ?? 2048,
       addBos: options.addBos ?? false,
       prefixReuse: options.prefixReuse ?? true,
+      prefillChunk: options.prefillChunk ?? 0,
     };
   }
 
@@ -198,7 +201,7 @@ export class LanguageModel {
     const ordered = [...groups.values()].sort((a, b) => longest(pairs, b) - longest(pairs, a) || a[0] - b[0]);
     for (const batch of chunk(ordered, this.options.batchSize)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
-      const prefill = await this.#step(Stream.start(this.model, batch.length), contexts, "left");
+      const prefill = await this.#prefill(batch.length, contexts);
       this.stats.cache = prefill.stream.measureCache();
       const rows: { group: number; index: number }[] = [];
       batch.forEach((group, g) => {
@@ -240,11 +243,7 @@ export class LanguageModel {
     const results: GenerateResponse[] = new Array(requests.length);
     const order = requests.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
     for (const batch of chunk(order, this.options.batchSize)) {
-      let { logits, stream } = await this.#step(
-        Stream.start(this.model, batch.length),
-        batch.map((i) => prompts[i]),
-        "left",
-      );
+      let { logits, stream } = await this.#prefill(batch.length, batch.map((i) => prompts[i]));
       this.stats.cache = stream.measureCache();
       const generated = batch.map((): number[] => []);
       const done = batch.map(() => false);
@@ -303,6 +302,14 @@ export class LanguageModel {
       onDone(batch.length);
     }
     return results;
+  }
+
+  #prefill(rows: number, prompts: number[][]) {
+    return Stream.start(this.model, rows).prefill(
+      prompts,
+      this.options.prefillChunk,
+      (s, c, pad) => this.#step(s, c, pad),
+    );
   }
 
   async #step(stream: Stream, chunks: number[][], pad: "left" | "right") {

@@ -138,8 +138,9 @@ export class Stream {
     const lengths = chunks.map((c) => c.length);
     const len = Math.max(...lengths);
     if (len === 0) throw new RangeError("Cannot step a stream with no tokens");
-    const ragged = lengths.some((l) => l !== len);
-    if (pad === "left" && ragged && this.pastLen > 0) {
+    // A row that holds no real token yet may take more leading padding (chunked prefill);
+    // padding after a real token would sit between tokens, which recurrent states can't skip.
+    if (pad === "left" && lengths.some((l, r) => l !== len && this.realCounts[r] > 0)) {
       throw new RangeError(
         "Cannot left-pad a stream that already holds tokens: padding would sit between them",
       );
@@ -185,6 +186,41 @@ export class Stream {
       logits: new StepLogits(out.logits, this.#model.vocabSize, len, offsets, lengths),
       stream: new Stream(this.#model, rows, total, mask, realCounts, out.states),
     };
+  }
+
+  /**
+   * Feeds `rows` (one per stream row) left-padded to a common length, `chunk` columns per
+   * forward call (0: all at once), so a long prompt never needs a `len × vocab` logits tensor
+   * longer than `chunk`. Returns the last call's logits and the stream.
+   */
+  async prefill(
+    rows: readonly (readonly number[])[],
+    chunk = 0,
+    step: (
+      s: Stream,
+      c: number[][],
+      pad: "left" | "right",
+    ) => Promise<{ logits: StepLogits; stream: Stream }> = (
+      s,
+      c,
+      pad,
+    ) => s.step(c, pad),
+  ): Promise<{ logits: StepLogits; stream: Stream }> {
+    const width = Math.max(...rows.map((r) => r.length));
+    const size = chunk > 0 ? chunk : width;
+    let stream: Stream = this;
+    let result: { logits: StepLogits; stream: Stream } | null = null;
+    for (let start = 0; start < width; start += size) {
+      const end = Math.min(start + size, width);
+      const parts = rows.map((r) => {
+        const offset = width - r.length;
+        return r.slice(Math.max(0, start - offset), Math.max(0, end - offset));
+      });
+      result = await step(stream, parts, "left");
+      stream = result.stream;
+    }
+    if (!result) throw new RangeError("Cannot prefill a stream with no tokens");
+    return result;
   }
 
   /** Measures the bytes held by this stream's actual state tensors. */

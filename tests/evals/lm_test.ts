@@ -141,3 +141,29 @@ Deno.test("Stream refuses left padding in the middle of a stream", async () => {
   const { stream } = await Stream.start(model, 2).step([[5, 6], [7]], "left");
   await assert.rejects(() => stream.step([[1, 2], [3]], "left"), /padding would sit between/);
 });
+
+Deno.test("chunked prefill gives the same scores and generations as one-shot prefill", async () => {
+  const requests: Request[] = [
+    ...mcRequests(),
+    {
+      kind: "generate_until",
+      context: "The harness reads each model from a directory and",
+      until: ["\n"],
+      maxGenToks: 6,
+    },
+  ];
+  const whole = await new LanguageModel(model, tokenizer, { addBos: true, batchSize: 3 }).run(requests);
+  const chunked = await new LanguageModel(model, tokenizer, { addBos: true, batchSize: 3, prefillChunk: 4 })
+    .run(
+      requests,
+    );
+  whole.forEach((r, i) => {
+    const c = chunked[i];
+    if (r.kind === "loglikelihood" && c.kind === "loglikelihood") {
+      assert.ok(Math.abs(r.logprob - c.logprob) <= 1e-5, `request ${i}`);
+      assert.equal(r.isGreedy, c.isGreedy);
+    } else {
+      assert.deepEqual(c, r);
+    }
+  });
+});
