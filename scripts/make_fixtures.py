@@ -17,6 +17,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from families import broken, llama  # noqa: E402
+from families.mqar import write_vectors  # noqa: E402
+from families import dma  # noqa: E402
 from families.common import init_weights  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
@@ -36,7 +38,17 @@ def make_llama(out: Path) -> None:
     write_cases(model, out / "reference", cfg.vocab_size, SEED)
 
 
+def make_dma(out: Path) -> None:
+    cfg = dma.DMAConfig()
+    model = dma.build(cfg)
+    init_weights(model, torch.Generator().manual_seed(SEED))
+    model.eval()
+    write_model_dir(out, model, "dma", "tiny-dma", vars(cfg).copy(), dma.layer_layout(cfg), dma.FORMULA, SEED)
+    write_cases(model, out / "reference", cfg.vocab_size, SEED)
+
+
 FAMILIES = {"llama": make_llama}
+FAMILIES["dma"] = make_dma
 
 
 def main() -> None:
@@ -47,6 +59,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     broken.write(Path("tests/data/broken"))
+    write_vectors(Path("tests/data/mqar_vectors.json"))
     for family in args.family.split(","):
         if family not in FAMILIES:
             parser.error(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")

@@ -56,3 +56,31 @@ Deno.test("mqarTask scores the fraction of recalled values per example", async (
   const half = p.doc.example.values.map((v, i) => (i % 2 === 0 ? v : -1));
   assert.deepEqual(mqarTask.score(p, [{ kind: "token_argmax", predictions: half }]), { acc: 0.5 });
 });
+
+Deno.test("mqar() generates exactly what the Python port (scripts/families/mqar.py) generates", async () => {
+  const { createHash } = await import("node:crypto");
+  const { seedFrom } = await import("../../evals/random.ts");
+  const vectors = JSON.parse(
+    Deno.readTextFileSync(new URL("../data/mqar_vectors.json", import.meta.url)),
+  ) as {
+    vocab_size: number;
+    seq_len: number;
+    num_kv_pairs: number;
+    seed: number;
+    cell_seed: number;
+    sha256: string;
+  }[];
+  for (const v of vectors) {
+    const seed = seedFrom(`mqar:${v.vocab_size}:${v.seq_len}:${v.num_kv_pairs}:${v.seed}`);
+    assert.equal(seed, v.cell_seed);
+    const examples = mqar({
+      vocabSize: v.vocab_size,
+      seqLen: v.seq_len,
+      numKvPairs: v.num_kv_pairs,
+      numExamples: 5,
+      seed,
+    });
+    const json = JSON.stringify(examples.map((e) => [e.tokens, e.positions, e.values]));
+    assert.equal(createHash("sha256").update(json).digest("hex"), v.sha256);
+  }
+});
