@@ -5,6 +5,7 @@
  */
 
 import { UserError } from "../evals/errors.ts";
+import { LM_HARNESS_TASKS } from "./lm_harness/mod.ts";
 import { mqarTask } from "./mqar.ts";
 import suites from "./suites.json" with { type: "json" };
 import type { Task, TaskGroup } from "./types.ts";
@@ -12,6 +13,7 @@ import type { Task, TaskGroup } from "./types.ts";
 /** Every task by name. */
 export const TASKS: Readonly<Record<string, Task>> = {
   mqar: mqarTask as Task,
+  ...LM_HARNESS_TASKS,
 };
 
 /** A suite: a named list of tasks (and groups), declared in suites.json. */
@@ -19,6 +21,10 @@ export interface Suite {
   description: string;
   tasks: string[];
   groups?: TaskGroup[];
+  /** Headline metric per task or group where it is not the task's first metric (e.g. acc_norm). */
+  primary?: Record<string, string>;
+  /** The tasks and groups whose headline metrics make up the suite's average, as a paper's table does. */
+  average?: string[];
 }
 
 /** Every suite by name. */

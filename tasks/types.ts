@@ -55,6 +55,12 @@ export interface TaskContext {
   download?: boolean;
   /** Called with every dataset file a task reads, so the run can record what it evaluated on. */
   onDataFile?: (file: DataFileRecord) => void;
+  /** Folder of essay files (`*.txt`, or `{"text": …}` JSON) for essay haystacks (--haystack-dir). */
+  haystackDir?: string | null;
+  /** File of words, one a line, for the word-based synthetic tasks (--words-file); else the vocabulary's. */
+  wordsFile?: string | null;
+  /** Needle depths in percent for needle-in-a-haystack sweeps (--depths). */
+  depths?: number[] | null;
 }
 
 /** A dataset file a task read: where it came from and its checksum. */

@@ -85,6 +85,8 @@ export class TextTokenizer {
 
   /** Decodes ids to text, skipping special tokens. */
   decode(ids: readonly number[]): string {
+    // tokenizers.js rejects an empty id list; the empty text is the right answer.
+    if (ids.length === 0) return "";
     return this.#tokenizer.decode([...ids], { skip_special_tokens: true });
   }
 
