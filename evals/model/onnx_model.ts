@@ -165,7 +165,7 @@ export class OnnxModel {
           `${this.states.length} state inputs`,
       );
     }
-    for (const spec of this.states) inputs[spec.input] = feeds.states.get(spec.input)!;
+    for (const spec of this.states) inputs[spec.input] = nativeFloat16(feeds.states.get(spec.input)!);
     const result = await this.#session.run(inputs);
     const states = new Map<string, ort.Tensor>();
     for (const spec of this.states) states.set(spec.input, result[spec.output]);
@@ -191,8 +191,25 @@ export function toFloat32(tensor: ort.Tensor): Float32Array {
   const data = tensor.data;
   if (data instanceof Float32Array) return data;
   if (tensor.type === "float16") {
-    const bits = data instanceof Uint16Array ? data : new Uint16Array((data as ArrayBufferView).buffer);
+    if (data instanceof Float16Array) return Float32Array.from(data);
+    const bits = data as Uint16Array;
     return Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length));
   }
   throw new TypeError(`Cannot read logits of type ${tensor.type}: expected float32 or float16`);
+}
+
+/**
+ * Makes a float16 tensor readable by the native binding. Where `Float16Array` exists (Deno),
+ * onnxruntime-common stores float16 data as a Float16Array, which onnxruntime-node 1.29's native
+ * code does not recognise (it sees 0 bytes); a Uint16Array view of the same bytes is what it reads.
+ */
+export function nativeFloat16(tensor: ort.Tensor): ort.Tensor {
+  if (tensor.type !== "float16" || tensor.data instanceof Uint16Array) return tensor;
+  const data = tensor.data as ArrayBufferView;
+  (tensor as unknown as { cpuData: Uint16Array }).cpuData = new Uint16Array(
+    data.buffer,
+    data.byteOffset,
+    data.byteLength / 2,
+  );
+  return tensor;
 }
