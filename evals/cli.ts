@@ -48,6 +48,8 @@ const OPTIONS = {
   lengths: { type: "string", help: "sequence lengths for synthetic sweeps, e.g. 64,128" },
   "kv-pairs": { type: "string", help: "key-value pair counts for MQAR, e.g. 4,8,16" },
   "prefill-chunk": { type: "string", help: "feed long prompts N tokens per forward call (default: whole)" },
+  "data-dir": { type: "string", help: "dataset files: DIR/<org>/<name>/<path in the dataset repo>" },
+  offline: { type: "boolean", help: "never download datasets; read --data-dir or the HF cache only" },
   fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
   "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
@@ -71,6 +73,8 @@ export interface EvalArgs {
   lengths: number[] | null;
   kvPairs: number[] | null;
   prefillChunk: number;
+  dataDir: string | null;
+  offline: boolean;
   fresh: boolean;
   prefixReuse: boolean;
   report: boolean;
@@ -166,6 +170,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     lengths: list("lengths", 2),
     kvPairs: list("kv-pairs", 1),
     prefillChunk: int("prefill-chunk", 1) ?? 0,
+    dataDir: (values["data-dir"] as string | undefined) ?? null,
+    offline: values.offline === true,
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
     report: values["no-report"] !== true,
@@ -193,7 +199,7 @@ export function defaultModels(): string[] {
 
 /** Runs `eval` with parsed arguments; returns the run ids. */
 export async function runEval(args: EvalArgs): Promise<number[]> {
-  const { tasks, groups } = resolveTasks(args.tasks);
+  const { tasks, groups, primary, average } = resolveTasks(args.tasks);
   const models = args.models.length > 0 ? args.models : defaultModels();
   const store = await Store.open(args.db);
   const runIds: number[] = [];
@@ -204,6 +210,10 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
       const { runId, results } = await evaluate(bundle, store, {
         tasks,
         groups,
+        primary,
+        average,
+        dataDir: args.dataDir,
+        download: !args.offline,
         numFewshot: args.numFewshot,
         limit: args.limit,
         seed: args.seed,

@@ -11,7 +11,7 @@ import * as ort from "onnxruntime-node";
 import process from "node:process";
 import type { Store } from "../results/store.ts";
 import type { ResultRow, SampleRow } from "../results/store.ts";
-import type { Prepared, Task, TaskContext, TaskGroup } from "../tasks/types.ts";
+import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../tasks/types.ts";
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
 import type { ModelBundle } from "./model/bundle.ts";
@@ -28,6 +28,17 @@ export interface EvaluateOptions {
   tasks: readonly Task[];
   /** Groups to aggregate after the tasks. */
   groups?: readonly TaskGroup[];
+  /** Headline metric per task or group, where not the first metric (a suite's `primary`). */
+  primary?: Record<string, string>;
+  /**
+   * Tasks and groups whose headline metrics make the leaderboard's average. Default: every
+   * task and group that is not a member of a group in this run.
+   */
+  average?: readonly string[] | null;
+  /** Folder searched first for dataset files (`DIR/<org>/<name>/<path>`). */
+  dataDir?: string | null;
+  /** Whether missing dataset files may be downloaded from the hub. @default {true} */
+  download?: boolean;
   /** Few-shot count, `null` for each task's default. */
   numFewshot?: number | null;
   /** Docs per task (per cell for sweeps), `null` for all. */
@@ -105,8 +116,15 @@ export async function evaluate(
     args: options.args ?? {},
   });
   const results: ResultRow[] = [];
+  const members = new Set((options.groups ?? []).flatMap((g) => g.tasks));
+  const counted = new Set(
+    options.average ?? [...options.tasks.map((t) => t.name), ...(options.groups ?? []).map((g) => g.name)]
+      .filter((name) => !members.has(name)),
+  );
+  const headline = (name: string, fallback: string) => (options.primary?.[name] ?? fallback);
   try {
     for (const task of options.tasks) {
+      const dataFiles: DataFileRecord[] = [];
       const ctx: TaskContext = {
         numFewshot: options.numFewshot ?? null,
         seed,
@@ -117,6 +135,9 @@ export async function evaluate(
         kvPairs: options.kvPairs ?? null,
         tokenizer: bundle.tokenizer,
         addBos,
+        dataDir: options.dataDir ?? null,
+        download: options.download ?? true,
+        onDataFile: (file) => dataFiles.push(file),
       };
       const requestKey = { addBos, maxLength, tokenizer: bundle.tokenizer.sha256 };
       await runTask(task, ctx, lm, store, runId, {
@@ -127,10 +148,13 @@ export async function evaluate(
         modelSha256: bundle.sha256,
         modelName: bundle.name,
       });
-      results.push(...(await aggregateTask(task, ctx, store, runId)));
+      await store.addDataFiles(runId, task.name, dataFiles);
+      const primary = counted.has(task.name) ? headline(task.name, Object.keys(task.metrics)[0]) : null;
+      results.push(...(await aggregateTask(task, ctx, store, runId, primary)));
     }
     for (const group of options.groups ?? []) {
-      const rows = aggregateGroup(group, results);
+      const primary = counted.has(group.name) ? headline(group.name, group.metrics[0]) : null;
+      const rows = aggregateGroup(group, results, primary);
       await store.setResults(runId, group.name, rows);
       results.push(...rows);
     }
@@ -273,11 +297,13 @@ export function requestHash(requests: readonly Request[], key: Record<string, un
   return createHash("sha256").update(JSON.stringify({ requests, key })).digest("hex").slice(0, 32);
 }
 
+/** Aggregates a task's stored samples; `primary` is the metric that counts in the average, if any. */
 async function aggregateTask(
   task: Task,
   ctx: TaskContext,
   store: Store,
   runId: number,
+  primary: string | null,
 ): Promise<ResultRow[]> {
   const samples = await store.samples(runId, task.name);
   const numFewshot = ctx.numFewshot ?? task.defaultFewshot;
@@ -305,7 +331,7 @@ async function aggregateTask(
         numKvPairs: (cell?.num_kv_pairs as number | null) ?? null,
         contextLen: (cell?.context_len as number | null) ?? null,
         depth: (cell?.depth as number | null) ?? null,
-        primary: cell === null && metric === Object.keys(task.metrics)[0],
+        primary: cell === null && metric === primary,
       });
     }
   }
@@ -314,7 +340,11 @@ async function aggregateTask(
 }
 
 /** A group's metrics: the size-weighted mean of its members, with lm-eval's pooled stderr. */
-export function aggregateGroup(group: TaskGroup, results: readonly ResultRow[]): ResultRow[] {
+export function aggregateGroup(
+  group: TaskGroup,
+  results: readonly ResultRow[],
+  primary: string | null = group.metrics[0],
+): ResultRow[] {
   const rows: ResultRow[] = [];
   for (const metric of group.metrics) {
     const members = results.filter((r) =>
@@ -333,7 +363,7 @@ export function aggregateGroup(group: TaskGroup, results: readonly ResultRow[]):
       n,
       numFewshot: members[0].numFewshot,
       taskVersion: 0,
-      primary: metric === group.metrics[0],
+      primary: metric === primary,
     });
   }
   return rows;

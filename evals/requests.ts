@@ -5,6 +5,8 @@
  * @module
  */
 
+import { pyRstrip } from "../tasks/data/python_text.ts";
+
 /** Score `continuation` given `context` (lm-eval's `loglikelihood`). */
 export interface LoglikelihoodRequest {
   kind: "loglikelihood";
@@ -104,7 +106,9 @@ export function encodePair(
   if (context.length === 0) {
     return { context: [encoder.prefixTokenId], continuation: encoder.encode(continuation, false) };
   }
-  const trimmed = context.trimEnd();
+  // Python's rstrip, not JS trimEnd: the two disagree on a few code points (U+001C–U+001F,
+  // U+0085, U+FEFF), and lm-eval's split is Python's.
+  const trimmed = pyRstrip(context);
   const spaces = context.length - trimmed.length;
   if (spaces > 0) {
     continuation = context.slice(trimmed.length) + continuation;

@@ -12,6 +12,7 @@ import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { UserError } from "../evals/errors.ts";
+import type { DataFileRecord } from "../tasks/types.ts";
 
 /** Default database file. */
 export const DEFAULT_DB = "results/kvbench.duckdb";
@@ -73,6 +74,19 @@ CREATE TABLE IF NOT EXISTS samples (
   context_len INTEGER,
   depth DOUBLE,
   reused_from INTEGER                 -- run whose computation this sample copies, if any
+);
+CREATE TABLE IF NOT EXISTS data_files (
+  run_id INTEGER NOT NULL,
+  task VARCHAR NOT NULL,
+  repo VARCHAR NOT NULL,              -- dataset repository on the hub
+  revision VARCHAR,
+  commit VARCHAR,                     -- the commit the hub served, when known
+  path VARCHAR NOT NULL,              -- file path in the repository
+  member VARCHAR,                     -- member read inside an archive
+  local_path VARCHAR,
+  origin VARCHAR,                     -- data-dir | hf-cache | kvbench-cache | download
+  sha256 VARCHAR NOT NULL,
+  bytes BIGINT
 );
 CREATE TABLE IF NOT EXISTS perf (
   run_id INTEGER NOT NULL,
@@ -332,6 +346,31 @@ export class Store {
             r.contextLen ?? null,
             r.depth ?? null,
             r.primary,
+          ],
+        );
+      }
+    });
+  }
+
+  /** Records the dataset files a task read. */
+  async addDataFiles(runId: number, task: string, files: readonly DataFileRecord[]): Promise<void> {
+    if (files.length === 0) return;
+    await this.#transaction(async () => {
+      for (const f of files) {
+        await this.#db.run(
+          `INSERT INTO data_files VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [
+            runId,
+            task,
+            f.repo,
+            f.revision,
+            f.commit,
+            f.path,
+            f.member,
+            f.localPath,
+            f.origin,
+            f.sha256,
+            f.bytes,
           ],
         );
       }
