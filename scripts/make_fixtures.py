@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from families import broken, llama  # noqa: E402
 from families.mqar import write_vectors  # noqa: E402
 from families import dma  # noqa: E402
+from families import zebra  # noqa: E402
+from families import mla, transmla, xecomla  # noqa: E402
 from families.common import init_weights  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
@@ -44,11 +46,87 @@ def make_dma(out: Path) -> None:
     init_weights(model, torch.Generator().manual_seed(SEED))
     model.eval()
     write_model_dir(out, model, "dma", "tiny-dma", vars(cfg).copy(), dma.layer_layout(cfg), dma.FORMULA, SEED)
-    write_cases(model, out / "reference", cfg.vocab_size, SEED)
+    # distinct: repeated tokens have equal first-layer values, hence exactly tied gates.
+    write_cases(model, out / "reference", cfg.vocab_size, SEED, distinct=True)
 
 
 FAMILIES = {"llama": make_llama}
 FAMILIES["dma"] = make_dma
+
+
+def make_zebra(out: Path) -> None:
+    """Zebra-Llama from a 4-layer tiny teacher: MLA at layers 0 and 2, Mamba2 at 1 and 3."""
+    import json
+
+    tcfg = llama.LlamaConfig(num_hidden_layers=4)
+    teacher = llama.build(tcfg)
+    init_weights(teacher, torch.Generator().manual_seed(SEED))
+    zcfg = zebra.ZebraConfig()
+    model, cfgs = zebra.convert(teacher.eval(), tcfg, zcfg, torch.Generator().manual_seed(SEED + 7))
+    zebra.set_export(model, True)
+    write_model_dir(
+        out, model, "zebra", "tiny-zebra-2mla2m2", zebra.config_entry(tcfg, zcfg, cfgs), zebra.layer_layout(cfgs),
+        zebra.FORMULA, SEED,
+    )
+    sidecar = json.loads((out / "kvbench.json").read_text())
+    per_token, fixed = zebra.expected_cache(cfgs, 4)
+    assert (sidecar["cache"]["bytes_per_token"], sidecar["cache"]["fixed_state_bytes"]) == (per_token, fixed)
+    sidecar["cache"]["fixed_state_bytes_formula"] = zebra.FIXED_FORMULA
+    (out / "kvbench.json").write_text(json.dumps(sidecar, indent=1) + "\n")
+    zebra.set_export(model, False)
+    write_cases(model, out / "reference", tcfg.vocab_size, SEED)
+
+
+FAMILIES["zebra"] = make_zebra
+
+
+def _write_mla_family(out: Path, model, family: str, name: str, config: dict, layers: list,
+                      vocab: int) -> None:
+    """Exports the absorbed form; the reference cases come from the expanded form."""
+    mla.set_form(model, "absorbed")
+    write_model_dir(out, model, family, name, config, layers, mla.FORMULA, SEED)
+    mla.set_form(model, "expanded")
+    write_cases(model, out / "reference", vocab, SEED)
+
+
+def make_transmla(out: Path) -> None:
+    """The tiny llama fixture converted by TransMLA: r_kv 24 + d_r 8 per layer (GQA: 64)."""
+    cfg = llama.LlamaConfig()
+    teacher = llama.build(cfg)
+    init_weights(teacher, torch.Generator().manual_seed(SEED))
+    teacher.eval()
+    conv = {"kv_lora_rank": 24, "d_r": 8, "freqfold": 2, "balance": True, "calib_seed": SEED + 2}
+    model, cfgs = transmla.convert(teacher, cfg, **conv)
+    print("transmla conversion error vs teacher:", mla.logit_gap(teacher, model, cfg.vocab_size, SEED + 3))
+    config = dict(vars(cfg), teacher="tiny-llama", conversion=dict(conv, calibration="8 x 64 random ids"),
+                  mla=[mla.config_entry(c) for c in cfgs])
+    layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
+    _write_mla_family(out, model, "transmla", "tiny-transmla", config, layers, cfg.vocab_size)
+
+
+FAMILIES["transmla"] = make_transmla
+
+
+def make_xecomla(out: Path) -> None:
+    """A 3-layer hybrid from a tiny llama teacher: MLA (r_kv by energy), GQA, MLA (another r_kv)."""
+    cfg = llama.LlamaConfig(num_hidden_layers=3)
+    teacher = llama.build(cfg)
+    init_weights(teacher, torch.Generator().manual_seed(SEED))
+    taus = [6.0, 10.0, 14.0]
+    for layer, tau in zip(teacher.layers, taus):
+        xecomla.decay_spectrum(layer.mixer.k_proj, tau)
+        xecomla.decay_spectrum(layer.mixer.v_proj, tau)
+    teacher.eval()
+    conv = {"mla_layers": [0, 2], "d_r": 8, "q_lora_rank": 48, "kv_energy": 0.9}
+    model, cfgs = xecomla.convert(teacher, cfg, **conv)
+    print("xecomla conversion error vs teacher:", mla.logit_gap(teacher, model, cfg.vocab_size, SEED + 3))
+    config = dict(vars(cfg), teacher="tiny-llama, 3 layers, K/V spectra decayed", teacher_spectrum_tau=taus,
+                  conversion=conv, mla=[mla.config_entry(c) if c else None for c in cfgs])
+    layers = xecomla.layer_layout(cfg, cfgs)
+    _write_mla_family(out, model, "xecomla", "tiny-xecomla-hybrid", config, layers, cfg.vocab_size)
+
+
+FAMILIES["xecomla"] = make_xecomla
 
 
 def main() -> None:

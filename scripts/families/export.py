@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import List
 
@@ -13,16 +14,76 @@ from . import tokenizer
 from .common import CausalLM, StateDecl
 
 
-class FlatWrapper(nn.Module):
-    """(input_ids, attention_mask, position_ids, *past) -> (logits, *present): tensors only."""
+DTYPES = {"float32": (torch.float32, 4), "float16": (torch.float16, 2)}
 
-    def __init__(self, model: CausalLM):
+
+class FlatWrapper(nn.Module):
+    """(input_ids, attention_mask, position_ids, *past) -> (logits, *present): tensors only.
+
+    With ``io_dtype`` float16 the states and logits cross the graph boundary in float16 while the
+    arithmetic inside stays float32 (onnxruntime's CPU provider lacks float16 kernels for several
+    of the ops used here; the cache's size is set by the dtype of the state tensors).
+    """
+
+    def __init__(self, model: CausalLM, io_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.model = model
+        self.io_dtype = io_dtype
 
     def forward(self, input_ids, attention_mask, position_ids, *past):
+        if self.io_dtype != torch.float32:
+            past = tuple(p.to(torch.float32) for p in past)
         logits, present = self.model(input_ids, attention_mask, position_ids, list(past))
+        if self.io_dtype != torch.float32:
+            logits = logits.to(self.io_dtype)
+            present = [p.to(self.io_dtype) for p in present]
         return (logits, *present)
+
+
+PROTO_LIMIT = 2_000_000_000  # protobuf's 2 GiB cap, with room for the graph itself
+
+
+def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT) -> None:
+    """Writes ``src``'s graph to ``dst`` with its float32 weights stored as float16, each widened
+    back by a Cast at load time.
+
+    Only tensors of 16 or more elements whose values fit float16 are converted, so scalar
+    constants such as the mask's float32 minimum keep their exact value. When the weights pass
+    ``external_above`` bytes they go to one ``<dst>.data`` file beside the graph (ONNX external data).
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.external_data_helper import uses_external_data
+
+    # Weights torch wrote as external files are read one at a time, so the float32 copy of a large
+    # model is never held in memory whole.
+    model = onnx.load(str(src), load_external_data=False)
+    graph = model.graph
+    keep, casts = [], []
+    for init in graph.initializer:
+        external = uses_external_data(init)
+        arr = numpy_helper.to_array(init, base_dir=str(src.parent))
+        if init.data_type != TensorProto.FLOAT or arr.size < 16 or not np.all(np.abs(arr) <= 65504.0):
+            keep.append(numpy_helper.from_array(arr, init.name) if external else init)
+            continue
+        half = numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16")
+        del arr
+        keep.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                      name=init.name + "_widen"))
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if sum(len(i.raw_data) for i in graph.initializer) > external_above:
+        onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=dst.name + ".data", size_threshold=1024)
+        onnx.checker.check_model(str(dst))
+    else:
+        onnx.checker.check_model(model)
+        onnx.save(model, str(dst))
 
 
 def _axes(decl: StateDecl, present: bool) -> dict:
@@ -35,8 +96,12 @@ def _axes(decl: StateDecl, present: bool) -> dict:
     return axes
 
 
-def export_onnx(model: CausalLM, path: Path, opset: int = 14) -> None:
-    """Traces with distinct batch/past/sequence sizes so no axis is mistaken for a constant."""
+def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32") -> None:
+    """Traces with distinct batch/past/sequence sizes so no axis is mistaken for a constant.
+
+    ``dtype`` float16 gives float16 weights, states and logits (see ``FlatWrapper``).
+    """
+    io_dtype = DTYPES[dtype][0]
     decls = model.state_decls()
     batch, past_len, seq = 2, 3, 4
     input_ids = torch.randint(3, 100, (batch, seq), generator=torch.Generator().manual_seed(0))
@@ -45,7 +110,7 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14) -> None:
     past = []
     for d in decls:
         dims = [batch if x == "batch_size" else past_len if isinstance(x, str) else x for x in d.shape]
-        past.append(torch.randn(dims, generator=torch.Generator().manual_seed(1)))
+        past.append(torch.randn(dims, generator=torch.Generator().manual_seed(1)).to(io_dtype))
     names_in = ["input_ids", "attention_mask", "position_ids"] + [d.past for d in decls]
     names_out = ["logits"] + [d.present for d in decls]
     dynamic = {
@@ -57,16 +122,26 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14) -> None:
     for d in decls:
         dynamic[d.past] = _axes(d, False)
         dynamic[d.present] = _axes(d, True)
-    torch.onnx.export(
-        FlatWrapper(model).eval(),
-        (input_ids, mask, positions, *past),
-        str(path),
-        input_names=names_in,
-        output_names=names_out,
-        dynamic_axes=dynamic,
-        opset_version=opset,
-        do_constant_folding=True,
-    )
+    def trace(target: Path) -> None:
+        torch.onnx.export(
+            FlatWrapper(model, io_dtype).eval(),
+            (input_ids, mask, positions, *past),
+            str(target),
+            input_names=names_in,
+            output_names=names_out,
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+
+    if dtype == "float32":
+        trace(path)
+        return
+    # A graph over 2 GiB comes out of torch as one file per weight: keep those in a scratch
+    # directory and write only the converted graph (and its one data file) to ``path``.
+    with tempfile.TemporaryDirectory() as tmp:
+        trace(Path(tmp) / "model.onnx")
+        weights_to_float16(Path(tmp) / "model.onnx", path)
 
 
 def cache_bytes(decls: List[StateDecl], bytes_per_element: int):
@@ -94,15 +169,16 @@ def write_model_dir(
     layers: list,
     formula: str,
     seed: int,
+    dtype: str = "float32",
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, out / "model.onnx")
-    per_token, fixed = cache_bytes(model.state_decls(), 4)
+    export_onnx(model, out / "model.onnx", dtype=dtype)
+    per_token, fixed = cache_bytes(model.state_decls(), DTYPES[dtype][1])
     sidecar = {
         "format": 1,
         "family": family,
         "name": name,
-        "dtype": "float32",
+        "dtype": dtype,
         "vocab_size": config["vocab_size"],
         "max_length": config["max_position_embeddings"],
         "layers": layers,

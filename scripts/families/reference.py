@@ -21,18 +21,28 @@ def _save(out: Path, name: str, t: torch.Tensor) -> dict:
     return {"file": f"{name}.f32", "shape": list(arr.shape)}
 
 
+def _tokens(g: torch.Generator, vocab: int, n: int, distinct: bool) -> torch.Tensor:
+    """``n`` random non-special ids; without repeats when ``distinct`` (see write_cases)."""
+    if distinct:
+        return torch.randperm(vocab - 3, generator=g)[:n] + 3
+    return torch.randint(3, vocab, (n,), generator=g)
+
+
 @torch.no_grad()
-def write_cases(model: CausalLM, out: Path, vocab: int, seed: int) -> None:
+def write_cases(model: CausalLM, out: Path, vocab: int, seed: int, distinct: bool = False) -> None:
+    """``distinct`` draws each sequence without repeated tokens. Families that rank keys by a
+    value-derived score (DMA's top-k) need it: a repeated token has identical values in the first
+    layer, and an exact tie at the top-k boundary may be broken differently by onnxruntime."""
     out.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed + 1)
     cases = {}
 
-    ids = torch.randint(3, vocab, (1, 20), generator=g)
+    ids = _tokens(g, vocab, 20, distinct).unsqueeze(0)
     mask = torch.ones_like(ids)
     logits, _ = model(ids, mask, positions_for(mask), model.empty_states(1))
     cases["prefill"] = {"input_ids": ids.tolist(), "logits": _save(out, "prefill", logits)}
 
-    ids = torch.randint(3, vocab, (1, 14), generator=g)
+    ids = _tokens(g, vocab, 14, distinct).unsqueeze(0)
     prompt, rest = ids[:, :6], ids[:, 6:]
     mask = torch.ones_like(prompt)
     logits, state = model(prompt, mask, positions_for(mask), model.empty_states(1))
@@ -53,7 +63,7 @@ def write_cases(model: CausalLM, out: Path, vocab: int, seed: int) -> None:
     ids = torch.zeros(3, width, dtype=torch.int64)
     mask = torch.zeros(3, width, dtype=torch.int64)
     for r, n in enumerate(lengths):
-        ids[r, width - n:] = torch.randint(3, vocab, (n,), generator=g)
+        ids[r, width - n:] = _tokens(g, vocab, n, distinct)
         mask[r, width - n:] = 1
     logits, _ = model(ids, mask, positions_for(mask), model.empty_states(3))
     cases["batch"] = {

@@ -132,6 +132,8 @@ TOKENIZER_CONFIG = {
     "add_eos_token": False,
     "model_max_length": 256,
     "tokenizer_class": "PreTrainedTokenizerFast",
+    # tokenizers.js (like transformers) otherwise rewrites " 'x'" to "'x'" when decoding.
+    "clean_up_tokenization_spaces": False,
 }
 
 
