@@ -50,6 +50,12 @@ const OPTIONS = {
   "prefill-chunk": { type: "string", help: "feed long prompts N tokens per forward call (default: whole)" },
   "data-dir": { type: "string", help: "dataset files: DIR/<org>/<name>/<path in the dataset repo>" },
   offline: { type: "boolean", help: "never download datasets; read --data-dir or the HF cache only" },
+  "haystack-dir": { type: "string", help: "NIAH/RULER essay haystack: a folder of .txt files (name order)" },
+  "words-file": {
+    type: "string",
+    help: "RULER word tasks and mqar_text: one word per line (default: tokenizer words)",
+  },
+  depths: { type: "string", help: "NIAH needle depths in percent, e.g. 0,25,50,75,100" },
   fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
   "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
@@ -75,6 +81,9 @@ export interface EvalArgs {
   prefillChunk: number;
   dataDir: string | null;
   offline: boolean;
+  haystackDir: string | null;
+  wordsFile: string | null;
+  depths: number[] | null;
   fresh: boolean;
   prefixReuse: boolean;
   report: boolean;
@@ -172,6 +181,9 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     prefillChunk: int("prefill-chunk", 1) ?? 0,
     dataDir: (values["data-dir"] as string | undefined) ?? null,
     offline: values.offline === true,
+    haystackDir: (values["haystack-dir"] as string | undefined) ?? null,
+    wordsFile: (values["words-file"] as string | undefined) ?? null,
+    depths: list("depths", 0),
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
     report: values["no-report"] !== true,
@@ -214,6 +226,9 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
         average,
         dataDir: args.dataDir,
         download: !args.offline,
+        haystackDir: args.haystackDir,
+        wordsFile: args.wordsFile,
+        depths: args.depths,
         numFewshot: args.numFewshot,
         limit: args.limit,
         seed: args.seed,

@@ -39,6 +39,12 @@ export interface EvaluateOptions {
   dataDir?: string | null;
   /** Whether missing dataset files may be downloaded from the hub. @default {true} */
   download?: boolean;
+  /** Essay haystack folder for NIAH and RULER. */
+  haystackDir?: string | null;
+  /** Word list for RULER's word tasks and text MQAR. */
+  wordsFile?: string | null;
+  /** Needle depths (percent) for NIAH. */
+  depths?: number[] | null;
   /** Few-shot count, `null` for each task's default. */
   numFewshot?: number | null;
   /** Docs per task (per cell for sweeps), `null` for all. */
@@ -137,6 +143,9 @@ export async function evaluate(
         addBos,
         dataDir: options.dataDir ?? null,
         download: options.download ?? true,
+        haystackDir: options.haystackDir ?? null,
+        wordsFile: options.wordsFile ?? null,
+        depths: options.depths ?? null,
         onDataFile: (file) => dataFiles.push(file),
       };
       const requestKey = { addBos, maxLength, tokenizer: bundle.tokenizer.sha256 };

@@ -208,7 +208,6 @@ export class Stream {
   ): Promise<{ logits: StepLogits; stream: Stream }> {
     const width = Math.max(...rows.map((r) => r.length));
     const size = chunk > 0 ? chunk : width;
-    let stream: Stream = this;
     let result: { logits: StepLogits; stream: Stream } | null = null;
     for (let start = 0; start < width; start += size) {
       const end = Math.min(start + size, width);
@@ -216,8 +215,7 @@ export class Stream {
         const offset = width - r.length;
         return r.slice(Math.max(0, start - offset), Math.max(0, end - offset));
       });
-      result = await step(stream, parts, "left");
-      stream = result.stream;
+      result = await step(result?.stream ?? this, parts, "left");
     }
     if (!result) throw new RangeError("Cannot prefill a stream with no tokens");
     return result;

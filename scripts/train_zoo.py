@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Trains kvbench's MQAR zoo: one small model per family, exported as fp16 ONNX into models/.
+
+    python3 scripts/train_zoo.py [--out models] [--families llama,dma,...] [--steps-scale 1.0]
+
+Needs PyTorch with a GPU for the full run (about 10 minutes on one H100); on a CPU, use
+--steps-scale 0.01 to check that it runs. The recipe, per family:
+  llama     GQA baseline, trained from scratch on MQAR;
+  transmla  the baseline converted training-free (RoRoPE + FreqFold + joint PCA), then fine-tuned;
+  xecomla   SVD-initialised from the baseline, then distilled from it (KL to the teacher's logits);
+  zebra     Mamba2 + MLA hybrid initialised from the baseline, then distilled from it;
+  dma       Dynamic Mask Attention, trained from scratch.
+Each model directory gets TRAINING.md and TRAINING.json: the config, steps, seed, loss curve and
+the PyTorch MQAR accuracy on the harness's own default grid and seed (the same examples that
+`deno task eval` generates), computed with the exported (fp16-rounded) weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from families import dma, llama, mla, transmla, xecomla, zebra  # noqa: E402
+from families.common import CausalLM, init_weights  # noqa: E402
+from families.export import write_model_dir  # noqa: E402
+from families.mqar import cell_seed, mqar  # noqa: E402
+
+SEED = 20261123
+VOCAB = 8192
+# The harness's default MQAR grid and seed (tasks/mqar.ts, evals/cli.ts).
+EVAL_KV = [4, 8, 16]
+EVAL_LENGTHS = [64, 128]
+EVAL_EXAMPLES = 100
+EVAL_SEED = 1234
+
+
+def base_config() -> llama.LlamaConfig:
+    return llama.LlamaConfig(
+        vocab_size=VOCAB, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+    )
+
+
+def training_batch(batch: int, device, generator: torch.Generator, power_a: float = 0.01):
+    """MQAR examples drawn on the device (same distribution as families/mqar.py, other stream)."""
+    length = EVAL_LENGTHS[int(torch.randint(len(EVAL_LENGTHS), (1,), generator=generator))]
+    kv = EVAL_KV[int(torch.randint(len(EVAL_KV), (1,), generator=generator))]
+    half = VOCAB // 2
+    g = generator
+    keys = torch.rand(batch, half - 1, generator=g).argsort(dim=1)[:, :kv] + 1
+    values = torch.rand(batch, VOCAB - half, generator=g).argsort(dim=1)[:, :kv] + half
+    space = (length - 2 * kv) // 2
+    w = power_a * torch.arange(1, space + 1, dtype=torch.float64) ** (power_a - 1)
+    gaps = torch.multinomial(w.expand(batch, space), kv, replacement=False, generator=g)
+    tokens = torch.randint(0, VOCAB, (batch, length), generator=g)
+    tokens[:, 0:2 * kv:2] = keys
+    tokens[:, 1:2 * kv:2] = values
+    positions = 2 * kv + 2 * gaps
+    tokens.scatter_(1, positions, keys)
+    labels = torch.full((batch, length), -100, dtype=torch.int64)
+    labels.scatter_(1, positions, values)
+    return tokens.to(device), labels.to(device)
+
+
+def forward_logits(model: CausalLM, tokens: torch.Tensor) -> torch.Tensor:
+    b, n = tokens.shape
+    mask = torch.ones(b, n, dtype=torch.int64, device=tokens.device)
+    positions = torch.arange(n, device=tokens.device).unsqueeze(0).expand(b, n)
+    empty = [s.to(tokens.device) for s in model.empty_states(b)]
+    logits, _ = model(tokens, mask, positions, empty)
+    return logits
+
+
+def train(model: CausalLM, steps: int, lr: float, device, seed: int,
+          teacher: CausalLM | None = None, batch: int = 128) -> List[Tuple[int, float]]:
+    """AdamW with warm-up and cosine decay. With a teacher, the loss is KL to its logits at the
+    query positions plus the task's cross-entropy (distillation as X-EcoMLA/Zebra do, on MQAR)."""
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    warm = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    g = torch.Generator().manual_seed(seed)
+    curve = []
+    for step in range(steps):
+        tokens, labels = training_batch(batch, device, g)
+        logits = forward_logits(model, tokens)
+        sel = labels != -100
+        loss = F.cross_entropy(logits[sel], labels[sel])
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = forward_logits(teacher, tokens)[sel]
+            loss = loss + F.kl_div(F.log_softmax(logits[sel], -1), F.log_softmax(t_logits, -1),
+                                   log_target=True, reduction="batchmean")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % max(1, steps // 50) == 0 or step == steps - 1:
+            curve.append((step, round(float(loss), 5)))
+            if step % max(1, steps // 10) == 0:
+                print(f"  step {step}/{steps} loss {float(loss):.4f}", flush=True)
+    model.eval()
+    return curve
+
+
+@torch.no_grad()
+def mqar_accuracy(model: CausalLM, device) -> Dict[str, float]:
+    """Accuracy on exactly the examples `deno task eval` generates by default (fp32 compute)."""
+    model.to(device).eval()
+    cells = {}
+    total = []
+    for kv in EVAL_KV:
+        for length in EVAL_LENGTHS:
+            if length < 4 * kv:
+                continue
+            examples = mqar(VOCAB, length, kv, EVAL_EXAMPLES, cell_seed(VOCAB, length, kv, EVAL_SEED))
+            tokens = torch.tensor([e[0] for e in examples], device=device)
+            preds = forward_logits(model, tokens).argmax(-1)
+            accs = []
+            for i, (_, positions, values) in enumerate(examples):
+                hits = sum(int(preds[i, p]) == v for p, v in zip(positions, values))
+                accs.append(hits / len(values))
+            cells[f"kv={kv} len={length}"] = sum(accs) / len(accs)
+            total.extend(accs)
+    cells["overall"] = sum(total) / len(total)
+    return cells
+
+
+def round_to_fp16(model: CausalLM) -> None:
+    """The export stores float16 weights; evaluate PyTorch on exactly those values."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+
+
+def family_llama(device, scale: float, teacher):
+    cfg = base_config()
+    model = llama.build(cfg)
+    init_weights(model, torch.Generator().manual_seed(SEED))
+    steps = int(4000 * scale) or 1
+    curve = train(model, steps, 1e-3, device, SEED)
+    return model, cfg, llama.layer_layout(cfg), "2 * L * n_kv * d_h * s", {"steps": steps, "lr": 1e-3,
+                                                                             "init": "random"}, curve
+
+
+def family_dma(device, scale: float, teacher):
+    base = base_config()
+    cfg = dma.DMAConfig(**asdict(base), keep_window=32)
+    model = dma.build(cfg)
+    init_weights(model, torch.Generator().manual_seed(SEED + 4))
+    steps = int(4000 * scale) or 1
+    curve = train(model, steps, 1e-3, device, SEED + 4)
+    return model, cfg, dma.layer_layout(cfg), "2 * L * n_kv * d_h * s", {"steps": steps, "lr": 1e-3,
+                                                                           "init": "random"}, curve
+
+
+def family_transmla(device, scale: float, teacher):
+    cfg = base_config()
+    conv = {"kv_lora_rank": 32, "d_r": 16, "freqfold": 2, "balance": True, "calib_seed": SEED + 1}
+    model, cfgs = transmla.convert(teacher.cpu().eval(), cfg, **conv)
+    mla.set_form(model, "expanded")
+    steps = int(1500 * scale) or 1
+    curve = train(model, steps, 3e-4, device, SEED + 1)
+    mla.set_form(model, "absorbed")
+    config = dict(asdict(cfg), conversion=conv, mla=[mla.config_entry(c) for c in cfgs])
+    layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
+    recipe = {"init": "TransMLA conversion of mqar-llama (RoRoPE, FreqFold 2, K/V balancing, joint PCA)",
+              "finetune_steps": steps, "lr": 3e-4}
+    return model, config, layers, mla.FORMULA, recipe, curve
+
+
+def family_xecomla(device, scale: float, teacher):
+    cfg = base_config()
+    conv = {"mla_layers": [0, 1], "d_r": 16, "q_lora_rank": 64, "kv_lora_rank": 16}
+    model, cfgs = xecomla.convert(teacher.cpu().eval(), cfg, **conv)
+    mla.set_form(model, "expanded")
+    steps = int(2000 * scale) or 1
+    curve = train(model, steps, 5e-4, device, SEED + 2, teacher=teacher.to(device).eval())
+    mla.set_form(model, "absorbed")
+    config = dict(asdict(cfg), conversion=conv, mla=[mla.config_entry(c) if c else None for c in cfgs])
+    recipe = {"init": "X-EcoMLA SVD initialisation from mqar-llama", "distill_steps": steps, "lr": 5e-4,
+              "teacher": "mqar-llama (KL on query positions + task cross-entropy)"}
+    return model, config, xecomla.layer_layout(cfg, cfgs), mla.FORMULA, recipe, curve
+
+
+def family_zebra(device, scale: float, teacher):
+    cfg = base_config()
+    zcfg = zebra.ZebraConfig(mla_layers=[0], kv_lora_rank=16, qk_rope_head_dim=16, q_lora_rank=64, mamba_chunk=16)
+    model, cfgs = zebra.convert(teacher.cpu().eval(), cfg, zcfg, torch.Generator().manual_seed(SEED + 3))
+    zebra.set_export(model, True)  # chunked SSD and absorbed MLA: also the fast path for training
+    steps = int(3000 * scale) or 1
+    curve = train(model, steps, 1e-3, device, SEED + 3, teacher=teacher.to(device).eval())
+    recipe = {"init": "Zebra-Llama from mqar-llama: layer 0 MLA (X-EcoMLA SVD), layer 1 Mamba2 "
+                      "(x<-v, B<-k, C<-q, out<-o)", "distill_steps": steps, "lr": 1e-3,
+              "teacher": "mqar-llama (KL on query positions + task cross-entropy)"}
+    return model, zebra.config_entry(cfg, zcfg, cfgs), zebra.layer_layout(cfgs), zebra.FORMULA, recipe, curve
+
+
+FAMILIES: Dict[str, Callable] = {
+    "llama": family_llama,
+    "transmla": family_transmla,
+    "xecomla": family_xecomla,
+    "zebra": family_zebra,
+    "dma": family_dma,
+}
+
+
+def main() -> None:
+    global VOCAB
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="models")
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--steps-scale", type=float, default=1.0)
+    parser.add_argument("--vocab", type=int, default=VOCAB, help="MQAR vocabulary (smaller for a quick CPU check)")
+    args = parser.parse_args()
+    VOCAB = args.vocab
+    torch.manual_seed(SEED)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    names = args.families.split(",")
+    if names[0] != "llama" and any(n in names for n in ("transmla", "xecomla", "zebra")):
+        parser.error("the converted families start from the baseline: put llama first")
+    teacher = None
+    for name in names:
+        started = time.time()
+        torch.backends.cuda.matmul.allow_tf32 = True  # training speed; evaluation turns it off
+        model, cfg, layers, formula, recipe, curve = FAMILIES[name](device, args.steps_scale, teacher)
+        model = model.float().to(device)
+        round_to_fp16(model)
+        torch.backends.cuda.matmul.allow_tf32 = False  # score in true fp32, as onnxruntime does
+        acc = mqar_accuracy(model, device)
+        model = model.cpu()
+        if name == "llama":
+            teacher = model
+        out = Path(args.out) / name
+        config = asdict(cfg) if hasattr(cfg, "__dataclass_fields__") else dict(cfg)
+        write_model_dir(out, model, name, f"mqar-{name}", config, layers, formula, SEED, dtype="float16")
+        record = {"family": name, "seed": SEED, "vocab": VOCAB, "recipe": recipe, "config": config,
+                  "eval": {"task": "mqar", "seed": EVAL_SEED, "examples_per_cell": EVAL_EXAMPLES,
+                           "kv_pairs": EVAL_KV, "lengths": EVAL_LENGTHS},
+                  "pytorch_mqar_accuracy": acc, "loss_curve": curve,
+                  "seconds": round(time.time() - started, 1), "device": str(device),
+                  "torch": torch.__version__}
+        (out / "TRAINING.json").write_text(json.dumps(record, indent=1) + "\n")
+        (out / "TRAINING.md").write_text(training_md(record))
+        print(f"{name}: mqar {acc['overall']:.4f} in {record['seconds']} s", flush=True)
+
+
+def training_md(r: dict) -> str:
+    lines = [f"# mqar-{r['family']}", "", f"Trained by `scripts/train_zoo.py` (seed {r['seed']}, "
+             f"{r['device']}, torch {r['torch']}, {r['seconds']} s).", "", "## Recipe", ""]
+    lines += [f"- {k}: {v}" for k, v in r["recipe"].items()]
+    lines += ["", "## Config", "", "```json", json.dumps(r["config"], indent=1), "```", "",
+              "## PyTorch MQAR accuracy", "",
+              f"On `deno task eval`'s default examples (seed {r['eval']['seed']}, "
+              f"{r['eval']['examples_per_cell']} per cell), fp16-rounded weights:", "",
+              "| cell | accuracy |", "| --- | --- |"]
+    lines += [f"| {k} | {v:.4f} |" for k, v in r["pytorch_mqar_accuracy"].items()]
+    lines += ["", "## Loss curve", "", "| step | loss |", "| --- | --- |"]
+    lines += [f"| {s} | {l} |" for s, l in r["loss_curve"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
