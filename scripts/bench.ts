@@ -1,0 +1,180 @@
+/**
+ * `deno task bench`: speed and memory of models on a device, written to the `perf` table and
+ * printed as a markdown table for docs/BENCHMARKS.md.
+ *
+ *   deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]
+ *                   [--decode 32] [--prefill-chunk 1024] [--mc 64] [--db PATH] [--json FILE]
+ *
+ * Per model and context length C (one sequence of seeded random ids):
+ * - prefill tokens/s: C tokens fed in chunks (so no C × vocab logits tensor is needed);
+ * - decode tokens/s: `--decode` greedy single-token steps from the state at C;
+ * - state bytes: measured on the state tensors at C (growing per token, fixed per sequence);
+ * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
+ * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import process from "node:process";
+import { writeFileSync } from "node:fs";
+import * as ort from "onnxruntime-node";
+import { UserError } from "../evals/errors.ts";
+import { argmax, LanguageModel } from "../evals/lm.ts";
+import { loadBundle } from "../evals/model/bundle.ts";
+import type { Device } from "../evals/model/onnx_model.ts";
+import { Stream } from "../evals/model/stream.ts";
+import { Rng } from "../evals/random.ts";
+import type { TokenPair } from "../evals/requests.ts";
+import { DEFAULT_DB, Store } from "../results/store.ts";
+import { kvbenchCommit } from "../evals/version.ts";
+import { runMain } from "./_main.ts";
+
+/** One measured row. */
+interface BenchRow {
+  model: string;
+  work: string;
+  context: number | null;
+  tokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  kvBytesPerToken: number;
+  stateBytes: number;
+  peakRssBytes: number;
+}
+
+await runMain(async () => {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      model: { type: "string" },
+      device: { type: "string", default: "cpu" },
+      contexts: { type: "string", default: "4096,16384,32768" },
+      decode: { type: "string", default: "32" },
+      "prefill-chunk": { type: "string", default: "1024" },
+      mc: { type: "string", default: "64" },
+      db: { type: "string", default: DEFAULT_DB },
+      json: { type: "string" },
+    },
+    strict: true,
+  });
+  if (!values.model) throw new UserError("Cannot bench without --model DIR[,DIR…]");
+  const device = values.device as Device;
+  if (!["cpu", "cuda", "webgpu"].includes(device)) throw new UserError("--device must be cpu, cuda or webgpu");
+  const contexts = values.contexts!.split(",").map(Number);
+  const decodeSteps = Number(values.decode);
+  const chunk = Number(values["prefill-chunk"]);
+  const mc = Number(values.mc);
+  const store = await Store.open(values.db!);
+  const rows: BenchRow[] = [];
+  try {
+    for (const dir of values.model.split(",")) {
+      const bundle = await loadBundle(dir, device);
+      const model = bundle.model;
+      const runId = await store.startRun({
+        modelName: bundle.name,
+        modelDir: bundle.dir,
+        modelSha256: bundle.sha256,
+        family: bundle.sidecar.family ?? null,
+        tokenizerSha256: bundle.tokenizer.sha256,
+        kvbenchCommit: kvbenchCommit(),
+        denoVersion: Deno.version.deno,
+        ortVersion: ort.env.versions.node ?? "unknown",
+        device,
+        dtype: bundle.sidecar.dtype ?? null,
+        batchSize: 1,
+        seed: 0,
+        addBos: false,
+        maxLength: Math.max(...contexts) + decodeSteps,
+        states: model.states,
+        kvBytesPerToken: 0,
+        fixedStateBytes: 0,
+        args: { ...values, bench: true },
+      });
+      const record = async (row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes">) => {
+        const full: BenchRow = {
+          ...row,
+          model: bundle.name,
+          tokensPerSecond: row.tokens / row.seconds,
+          peakRssBytes: process.memoryUsage().rss,
+        };
+        rows.push(full);
+        console.error(
+          `${full.model} ${full.work}${full.context ? `@${full.context}` : ""}: ${full.tokensPerSecond.toFixed(1)} tok/s`,
+        );
+        await store.addPerf(runId, {
+          task: `bench/${row.work}${row.context ? `@${row.context}` : ""}`,
+          tokens: row.tokens,
+          seconds: row.seconds,
+          forwardCalls: 0,
+          peakRssBytes: full.peakRssBytes,
+          cacheBytesPerToken: row.kvBytesPerToken,
+          fixedStateBytes: row.stateBytes,
+          device,
+        });
+      };
+      // Warm-up: session initialisation and kernel selection stay out of the numbers.
+      await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], chunk);
+      let kv = 0;
+      let fixed = 0;
+      for (const context of contexts) {
+        const rng = new Rng(context);
+        const prompt = Array.from({ length: context }, () => rng.int(3, model.vocabSize));
+        let started = performance.now();
+        let { logits, stream } = await Stream.start(model, 1).prefill([prompt], chunk);
+        const prefillSeconds = (performance.now() - started) / 1000;
+        const cache = stream.measureCache();
+        kv = cache.bytesPerToken;
+        fixed = cache.fixedBytes;
+        const stateBytes = cache.bytesPerToken * context + cache.fixedBytes;
+        await record({ work: "prefill", context, tokens: context, seconds: prefillSeconds, kvBytesPerToken: kv, stateBytes });
+        started = performance.now();
+        for (let i = 0; i < decodeSteps; i++) {
+          ({ logits, stream } = await stream.step([[argmax(logits.last(0))]], "left"));
+        }
+        const decodeSeconds = (performance.now() - started) / 1000;
+        await record({
+          work: "decode",
+          context,
+          tokens: decodeSteps,
+          seconds: decodeSeconds,
+          kvBytesPerToken: kv,
+          stateBytes: stream.measureCache().bytesPerToken * stream.pastLen + fixed,
+        });
+      }
+      if (mc > 0) {
+        const rng = new Rng(7);
+        const pairs: TokenPair[] = [];
+        let contextTokens = 0;
+        for (let i = 0; i < mc; i++) {
+          const context = Array.from({ length: rng.int(128, 385) }, () => rng.int(3, model.vocabSize));
+          contextTokens += context.length;
+          for (let c = 0; c < 4; c++) {
+            pairs.push({ context, continuation: Array.from({ length: rng.int(1, 9) }, () => rng.int(3, model.vocabSize)) });
+          }
+        }
+        const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096 });
+        const started = performance.now();
+        await lm.loglikelihoodTokens(pairs);
+        const seconds = (performance.now() - started) / 1000;
+        const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
+        await record({ work: "score-mc", context: null, tokens, seconds, kvBytesPerToken: kv, stateBytes: 0 });
+      }
+      await store.finishRun(runId, "done");
+      await model.release();
+    }
+  } finally {
+    store.close();
+  }
+  const table = [
+    "| model | work | context | tokens/s | KV B/token | state bytes | peak RSS (MiB) |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) =>
+      `| ${r.model} | ${r.work} | ${r.context ?? ""} | ${r.tokensPerSecond.toFixed(1)} | ${r.kvBytesPerToken} | ${r.stateBytes} | ${
+        (r.peakRssBytes / 2 ** 20).toFixed(0)
+      } |`
+    ),
+  ].join("\n");
+  console.log(table);
+  if (values.json) writeFileSync(values.json, JSON.stringify({ device, date: new Date().toISOString(), rows }, null, 2));
+});

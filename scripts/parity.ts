@@ -1,0 +1,52 @@
+/**
+ * `deno task parity [--device cuda|webgpu|cpu] [--model DIR,…]`: runs every family fixture's
+ * PyTorch reference cases on a device and checks the logits (|Δ| ≤ 1e-3 for float32 exports,
+ * which allows TF32 matrix units; ≤ 1e-2 for float16), next to the CPU path's numbers.
+ *
+ * @module
+ */
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { UserError } from "../evals/errors.ts";
+import { type Device, OnnxModel } from "../evals/model/onnx_model.ts";
+import { compareWithReference, hasReferenceCases } from "../evals/model/reference_cases.ts";
+import { runMain } from "./_main.ts";
+
+await runMain(async () => {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { device: { type: "string", default: "cuda" }, model: { type: "string" } },
+    strict: true,
+  });
+  const devices = ["cpu", "cuda", "webgpu"];
+  if (!devices.includes(values.device!)) throw new UserError(`--device must be one of ${devices.join(", ")}`);
+  const device = values.device as Device;
+  const fixtures = fileURLToPath(new URL("../tests/fixtures", import.meta.url));
+  const dirs = values.model
+    ? values.model.split(",")
+    : readdirSync(fixtures).sort().map((f) => join(fixtures, f)).filter(hasReferenceCases);
+  let failed = 0;
+  console.log(`model\tdtype\tcase\tcpu |Δ|\t${device} |Δ|\ttolerance\tok`);
+  for (const dir of dirs) {
+    if (!hasReferenceCases(dir)) throw new UserError(`Cannot check ${dir}: it has no reference/cases.json`);
+    const dtype = JSON.parse(readFileSync(join(dir, "kvbench.json"), "utf8")).dtype ?? "float32";
+    const tolerance = dtype === "float16" ? 1e-2 : 1e-3;
+    const cpu = await compareWithReference(await OnnxModel.load(dir), dir);
+    const dev = await compareWithReference(await OnnxModel.load(dir, { device }), dir);
+    for (const name of ["prefill", "decode", "batch"] as const) {
+      const ok = dev[name] <= tolerance;
+      if (!ok) failed++;
+      console.log(
+        [dir.split("/").at(-1), dtype, name, cpu[name].toExponential(2), dev[name].toExponential(2), tolerance, ok]
+          .join("\t"),
+      );
+    }
+  }
+  if (failed > 0) {
+    console.error(`${failed} case(s) over tolerance on ${device}`);
+    Deno.exit(1);
+  }
+});
