@@ -23,6 +23,9 @@ import { kvbenchCommit } from "./version.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
+/** The batch size --batch-size auto starts from before backing off on out-of-memory errors. */
+export const AUTO_BATCH_START = 64;
+
 /** Tasks run when --tasks is not given. */
 export const DEFAULT_TASKS = "mqar";
 
@@ -34,7 +37,10 @@ const OPTIONS = {
   tasks: { type: "string", help: `tasks or suites, comma-separated (default: ${DEFAULT_TASKS})` },
   "num-fewshot": { type: "string", help: "few-shot examples (default: each task's own)" },
   limit: { type: "string", help: "docs per task, or examples per cell of a sweep" },
-  "batch-size": { type: "string", help: "rows per forward call, or auto (default: 8)" },
+  "batch-size": {
+    type: "string",
+    help: "rows per forward call, or auto: start at 64, halve on out-of-memory (default: 8)",
+  },
   device: { type: "string", help: "cpu | cuda | webgpu (default: cpu)" },
   seed: { type: "string", help: "few-shot and synthetic-data seed (default: 1234)" },
   db: { type: "string", help: `results database (default: ${DEFAULT_DB})` },
@@ -69,6 +75,7 @@ export interface EvalArgs {
   numFewshot: number | null;
   limit: number | null;
   batchSize: number;
+  autoBatch: boolean;
   device: Device;
   seed: number;
   db: string;
@@ -160,7 +167,9 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     return raw as T;
   };
   let batchSize = 8;
-  if (values["batch-size"] !== undefined && values["batch-size"] !== "auto") {
+  const autoBatch = values["batch-size"] === "auto";
+  if (autoBatch) batchSize = AUTO_BATCH_START;
+  else if (values["batch-size"] !== undefined) {
     batchSize = int("batch-size", 1) ?? 8;
   }
   const parsed: EvalArgs = {
@@ -169,6 +178,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     numFewshot: int("num-fewshot", 0),
     limit: int("limit", 1),
     batchSize,
+    autoBatch,
     device: choice("device", ["cpu", "cuda", "webgpu"] as const, "cpu"),
     seed: int("seed", 0) ?? 1234,
     db: (values.db as string | undefined) ?? DEFAULT_DB,
@@ -233,6 +243,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
         limit: args.limit,
         seed: args.seed,
         batchSize: args.batchSize,
+        autoBatch: args.autoBatch,
         maxLength,
         addBos: args.addBos,
         lengths: args.lengths,

@@ -53,6 +53,8 @@ export interface EvaluateOptions {
   seed?: number;
   /** Rows per forward call. @default {8} */
   batchSize?: number;
+  /** Back off from `batchSize` on out-of-memory errors (--batch-size auto). @default {false} */
+  autoBatch?: boolean;
   /** Overrides the model's max length. */
   maxLength?: number | null;
   /** BOS policy. @default {"auto"} */
@@ -95,6 +97,7 @@ export async function evaluate(
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
   const lm = new LanguageModel(bundle.model, bundle.tokenizer, {
     batchSize,
+    autoBatch: options.autoBatch ?? false,
     maxLength,
     addBos,
     prefixReuse: options.prefixReuse ?? true,
@@ -167,6 +170,7 @@ export async function evaluate(
       await store.setResults(runId, group.name, rows);
       results.push(...rows);
     }
+    if (lm.batchSize !== batchSize) await store.setBatchSize(runId, lm.batchSize);
     await store.finishRun(runId, "done");
   } catch (error) {
     await store.finishRun(runId, "failed", String((error as Error).message ?? error));

@@ -23,8 +23,10 @@ import {
 
 /** Options of a {@linkcode LanguageModel}. */
 export interface LmOptions {
-  /** Rows per forward call. @default {8} */
+  /** Rows per forward call; with `autoBatch`, the size to start from. @default {8} */
   batchSize?: number;
+  /** Halve the batch and retry when the device runs out of memory. @default {false} */
+  autoBatch?: boolean;
   /** Longest token sequence fed to the model. @default {2048} */
   maxLength?: number;
   /** Whether text is encoded with a leading BOS. @default {false} */
@@ -57,6 +59,8 @@ export class LanguageModel {
   readonly options: Required<LmOptions>;
   /** Counters since construction. */
   readonly stats: LmStats = { tokens: 0, seconds: 0, calls: 0, cache: null };
+  /** Rows per forward call now (smaller than asked after an out-of-memory back-off). */
+  batchSize: number;
 
   /** Wraps a loaded model and tokenizer. */
   constructor(model: OnnxModel, tokenizer: TextTokenizer | null, options: LmOptions = {}) {
@@ -64,11 +68,13 @@ export class LanguageModel {
     this.tokenizer = tokenizer;
     this.options = {
       batchSize: options.batchSize ?? 8,
+      autoBatch: options.autoBatch ?? false,
       maxLength: options.maxLength ?? 2048,
       addBos: options.addBos ?? false,
       prefixReuse: options.prefixReuse ?? true,
       prefillChunk: options.prefillChunk ?? 0,
     };
+    this.batchSize = this.options.batchSize;
   }
 
   /**
@@ -79,6 +85,32 @@ export class LanguageModel {
     const byKind = new Map<Request["kind"], number[]>();
     requests.forEach((r, i) => byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), i]));
     for (const [kind, indices] of byKind) {
+      await this.#withBackoff(() => this.#runKind(kind, indices, requests, out, onDone));
+    }
+    return out;
+  }
+
+  /** Runs `body`; with `autoBatch`, halves the batch size and reruns it on out-of-memory errors. */
+  async #withBackoff(body: () => Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        return await body();
+      } catch (error) {
+        if (!this.options.autoBatch || this.batchSize === 1 || !isOutOfMemory(error)) throw error;
+        this.batchSize = Math.max(1, Math.floor(this.batchSize / 2));
+        console.error(`kvbench: out of memory; retrying with batch size ${this.batchSize}`);
+      }
+    }
+  }
+
+  async #runKind(
+    kind: Request["kind"],
+    indices: number[],
+    requests: readonly Request[],
+    out: AnyResponse[],
+    onDone: (n: number) => void,
+  ): Promise<void> {
+    {
       switch (kind) {
         case "loglikelihood": {
           const pairs = indices.map((i) => {
@@ -134,7 +166,6 @@ export class LanguageModel {
         }
       }
     }
-    return out;
   }
 
   /**
@@ -175,7 +206,7 @@ export class LanguageModel {
     onDone: (n: number) => void,
   ) {
     const order = [...indices].sort((a, b) => length(pairs[b]) - length(pairs[a]) || a - b);
-    for (const batch of chunk(order, this.options.batchSize)) {
+    for (const batch of chunk(order, this.batchSize)) {
       const inputs = batch.map((i) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1));
       const { logits } = await this.#step(Stream.start(this.model, batch.length), inputs, "right");
       batch.forEach((i, r) => {
@@ -199,7 +230,7 @@ export class LanguageModel {
       groups.set(key, [...(groups.get(key) ?? []), i]);
     }
     const ordered = [...groups.values()].sort((a, b) => longest(pairs, b) - longest(pairs, a) || a[0] - b[0]);
-    for (const batch of chunk(ordered, this.options.batchSize)) {
+    for (const batch of chunk(ordered, this.batchSize)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
       const prefill = await this.#prefill(batch.length, contexts);
       this.stats.cache = prefill.stream.measureCache();
@@ -213,7 +244,7 @@ export class LanguageModel {
           }
         }
       });
-      for (const part of chunk(rows, this.options.batchSize)) {
+      for (const part of chunk(rows, this.batchSize)) {
         const stream = prefill.stream.select(part.map((p) => p.group));
         const tails = part.map((p) => pairs[p.index].continuation.slice(0, -1));
         const { logits } = await this.#step(stream, tails, "right");
@@ -242,7 +273,7 @@ export class LanguageModel {
     });
     const results: GenerateResponse[] = new Array(requests.length);
     const order = requests.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
-    for (const batch of chunk(order, this.options.batchSize)) {
+    for (const batch of chunk(order, this.batchSize)) {
       let { logits, stream } = await this.#prefill(batch.length, batch.map((i) => prompts[i]));
       this.stats.cache = stream.measureCache();
       const generated = batch.map((): number[] => []);
@@ -286,7 +317,7 @@ export class LanguageModel {
     const order = requests.map((_, i) => i).sort((a, b) =>
       requests[b].tokens.length - requests[a].tokens.length || a - b
     );
-    for (const batch of chunk(order, this.options.batchSize)) {
+    for (const batch of chunk(order, this.batchSize)) {
       const { logits, stream } = await this.#step(
         Stream.start(this.model, batch.length),
         batch.map((i) => requests[i].tokens),
@@ -327,6 +358,14 @@ export class LanguageModel {
     }
     return this.tokenizer;
   }
+}
+
+/** Whether an error from onnxruntime means the device (or host) ran out of memory. */
+export function isOutOfMemory(error: unknown): boolean {
+  return /out of memory|failed to allocate|bad_alloc|CUDA_ERROR_OUT_OF_MEMORY|cudaErrorMemoryAllocation/i
+    .test(
+      String((error as Error)?.message ?? error),
+    );
 }
 
 /** Sum of log-softmax probabilities of `tokens`, and whether each was the argmax. */

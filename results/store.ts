@@ -261,6 +261,11 @@ export class Store {
     );
   }
 
+  /** Records the batch size a run settled on (after --batch-size auto backed off). */
+  async setBatchSize(runId: number, batchSize: number): Promise<void> {
+    await this.#db.run(`UPDATE runs SET batch_size = $1 WHERE id = $2`, [batchSize, runId]);
+  }
+
   /** Commits a batch of samples in one transaction. */
   async addSamples(runId: number, samples: readonly SampleRow[]): Promise<void> {
     if (samples.length === 0) return;

@@ -45,10 +45,20 @@ EVAL_EXAMPLES = 100
 EVAL_SEED = 1234
 
 
+# Model sizes: "gpu" is the zoo as designed (zoology's vocabulary of 8192); "cpu" is a smaller
+# zoo that trains on two CPU cores in about 15 minutes.
+PRESETS = {
+    "gpu": {"vocab": 8192, "hidden": 128, "head_dim": 32, "batch": 128, "scale": 1.0},
+    "cpu": {"vocab": 512, "hidden": 64, "head_dim": 16, "batch": 64, "scale": 0.5},
+}
+PRESET = PRESETS["gpu"]
+
+
 def base_config() -> llama.LlamaConfig:
+    h = PRESET["hidden"]
     return llama.LlamaConfig(
-        vocab_size=VOCAB, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+        vocab_size=VOCAB, hidden_size=h, intermediate_size=2 * h, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=PRESET["head_dim"], max_position_embeddings=256,
     )
 
 
@@ -83,7 +93,7 @@ def forward_logits(model: CausalLM, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def train(model: CausalLM, steps: int, lr: float, device, seed: int,
-          teacher: CausalLM | None = None, batch: int = 128) -> List[Tuple[int, float]]:
+          teacher: CausalLM | None = None) -> List[Tuple[int, float]]:
     """AdamW with warm-up and cosine decay. With a teacher, the loss is KL to its logits at the
     query positions plus the task's cross-entropy (distillation as X-EcoMLA/Zebra do, on MQAR)."""
     model.to(device).train()
@@ -92,6 +102,7 @@ def train(model: CausalLM, steps: int, lr: float, device, seed: int,
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     g = torch.Generator().manual_seed(seed)
+    batch = PRESET["batch"]
     curve = []
     for step in range(steps):
         tokens, labels = training_batch(batch, device, g)
@@ -219,14 +230,16 @@ FAMILIES: Dict[str, Callable] = {
 
 
 def main() -> None:
-    global VOCAB
+    global VOCAB, PRESET
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="models")
     parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--steps-scale", type=float, default=1.0)
-    parser.add_argument("--vocab", type=int, default=VOCAB, help="MQAR vocabulary (smaller for a quick CPU check)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="gpu", help="model sizes (see PRESETS)")
+    parser.add_argument("--steps-scale", type=float, default=1.0, help="multiplies every family's steps")
     args = parser.parse_args()
-    VOCAB = args.vocab
+    PRESET = PRESETS[args.preset]
+    VOCAB = PRESET["vocab"]
+    scale = args.steps_scale * PRESET["scale"]
     torch.manual_seed(SEED)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     names = args.families.split(",")
@@ -236,7 +249,7 @@ def main() -> None:
     for name in names:
         started = time.time()
         torch.backends.cuda.matmul.allow_tf32 = True  # training speed; evaluation turns it off
-        model, cfg, layers, formula, recipe, curve = FAMILIES[name](device, args.steps_scale, teacher)
+        model, cfg, layers, formula, recipe, curve = FAMILIES[name](device, scale, teacher)
         model = model.float().to(device)
         round_to_fp16(model)
         torch.backends.cuda.matmul.allow_tf32 = False  # score in true fp32, as onnxruntime does
@@ -247,7 +260,8 @@ def main() -> None:
         out = Path(args.out) / name
         config = asdict(cfg) if hasattr(cfg, "__dataclass_fields__") else dict(cfg)
         write_model_dir(out, model, name, f"mqar-{name}", config, layers, formula, SEED, dtype="float16")
-        record = {"family": name, "seed": SEED, "vocab": VOCAB, "recipe": recipe, "config": config,
+        record = {"family": name, "seed": SEED, "preset": args.preset, "vocab": VOCAB, "recipe": recipe,
+                  "config": config,
                   "eval": {"task": "mqar", "seed": EVAL_SEED, "examples_per_cell": EVAL_EXAMPLES,
                            "kv_pairs": EVAL_KV, "lengths": EVAL_LENGTHS},
                   "pytorch_mqar_accuracy": acc, "loss_curve": curve,

@@ -167,3 +167,20 @@ Deno.test("chunked prefill gives the same scores and generations as one-shot pre
     }
   });
 });
+
+Deno.test("autoBatch halves the batch on out-of-memory errors and keeps the scores", async () => {
+  // A model that "runs out of memory" above 3 rows per call.
+  const flaky = Object.create(model) as OnnxModel;
+  flaky.forward = (feeds) => {
+    if (feeds.rows > 3) return Promise.reject(new Error("Failed to allocate memory for requested buffer"));
+    return model.forward(feeds);
+  };
+  const requests = mcRequests();
+  const lm = new LanguageModel(flaky, tokenizer, { batchSize: 16, autoBatch: true, addBos: true });
+  const got = (await lm.run(requests)) as LoglikelihoodResponse[];
+  assert.equal(lm.batchSize, 2);
+  const want = await score(requests, 1, true);
+  got.forEach((r, i) => assert.ok(Math.abs(r.logprob - want[i].logprob) <= 1e-5));
+  const strict = new LanguageModel(flaky, tokenizer, { batchSize: 16, addBos: true });
+  await assert.rejects(() => strict.run(requests), /Failed to allocate/);
+});

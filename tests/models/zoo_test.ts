@@ -37,7 +37,10 @@ for (const family of families) {
       const accs = prepared.map((p, i) => mqarTask.score(p, [responses[i] as AnyResponse]).acc as number);
       const ours = accs.reduce((a, b) => a + b, 0) / accs.length;
       const theirs = training.pytorch_mqar_accuracy.overall;
-      assert.ok(Math.abs(ours - theirs) <= 0.005, `kvbench ${ours.toFixed(4)} vs PyTorch ${theirs.toFixed(4)}`);
+      assert.ok(
+        Math.abs(ours - theirs) <= 0.005,
+        `kvbench ${ours.toFixed(4)} vs PyTorch ${theirs.toFixed(4)}`,
+      );
     } finally {
       await model.release();
     }

@@ -40,7 +40,10 @@ export function conformance(dir: string, tolerance = 1e-4): void {
     const short = stream.measureCache();
     assert.equal(short.bytesPerToken, sidecar.cache.bytes_per_token);
     assert.equal(short.fixedBytes, sidecar.cache.fixed_state_bytes);
-    const { stream: longer } = await stream.step([[13, 14, 15, 16, 17, 18], [19, 20, 21, 22, 23, 24]], "right");
+    const { stream: longer } = await stream.step(
+      [[13, 14, 15, 16, 17, 18], [19, 20, 21, 22, 23, 24]],
+      "right",
+    );
     const long = longer.measureCache();
     assert.equal(long.bytesPerToken, sidecar.cache.bytes_per_token);
     assert.equal(long.fixedBytes, short.fixedBytes, "fixed state does not grow with length");
