@@ -60,7 +60,9 @@ await runMain(async () => {
   });
   if (!values.model) throw new UserError("Cannot bench without --model DIR[,DIR…]");
   const device = values.device as Device;
-  if (!["cpu", "cuda", "webgpu"].includes(device)) throw new UserError("--device must be cpu, cuda or webgpu");
+  if (!["cpu", "cuda", "webgpu"].includes(device)) {
+    throw new UserError("--device must be cpu, cuda or webgpu");
+  }
   const contexts = values.contexts!.split(",").map(Number);
   const decodeSteps = Number(values.decode);
   const chunk = Number(values["prefill-chunk"]);
@@ -100,7 +102,9 @@ await runMain(async () => {
         };
         rows.push(full);
         console.error(
-          `${full.model} ${full.work}${full.context ? `@${full.context}` : ""}: ${full.tokensPerSecond.toFixed(1)} tok/s`,
+          `${full.model} ${full.work}${full.context ? `@${full.context}` : ""}: ${
+            full.tokensPerSecond.toFixed(1)
+          } tok/s`,
         );
         await store.addPerf(runId, {
           task: `bench/${row.work}${row.context ? `@${row.context}` : ""}`,
@@ -127,7 +131,14 @@ await runMain(async () => {
         kv = cache.bytesPerToken;
         fixed = cache.fixedBytes;
         const stateBytes = cache.bytesPerToken * context + cache.fixedBytes;
-        await record({ work: "prefill", context, tokens: context, seconds: prefillSeconds, kvBytesPerToken: kv, stateBytes });
+        await record({
+          work: "prefill",
+          context,
+          tokens: context,
+          seconds: prefillSeconds,
+          kvBytesPerToken: kv,
+          stateBytes,
+        });
         started = performance.now();
         for (let i = 0; i < decodeSteps; i++) {
           ({ logits, stream } = await stream.step([[argmax(logits.last(0))]], "left"));
@@ -150,7 +161,10 @@ await runMain(async () => {
           const context = Array.from({ length: rng.int(128, 385) }, () => rng.int(3, model.vocabSize));
           contextTokens += context.length;
           for (let c = 0; c < 4; c++) {
-            pairs.push({ context, continuation: Array.from({ length: rng.int(1, 9) }, () => rng.int(3, model.vocabSize)) });
+            pairs.push({
+              context,
+              continuation: Array.from({ length: rng.int(1, 9) }, () => rng.int(3, model.vocabSize)),
+            });
           }
         }
         const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096 });
@@ -158,7 +172,14 @@ await runMain(async () => {
         await lm.loglikelihoodTokens(pairs);
         const seconds = (performance.now() - started) / 1000;
         const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
-        await record({ work: "score-mc", context: null, tokens, seconds, kvBytesPerToken: kv, stateBytes: 0 });
+        await record({
+          work: "score-mc",
+          context: null,
+          tokens,
+          seconds,
+          kvBytesPerToken: kv,
+          stateBytes: 0,
+        });
       }
       await store.finishRun(runId, "done");
       await model.release();
@@ -170,11 +191,13 @@ await runMain(async () => {
     "| model | work | context | tokens/s | KV B/token | state bytes | peak RSS (MiB) |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
-      `| ${r.model} | ${r.work} | ${r.context ?? ""} | ${r.tokensPerSecond.toFixed(1)} | ${r.kvBytesPerToken} | ${r.stateBytes} | ${
-        (r.peakRssBytes / 2 ** 20).toFixed(0)
-      } |`
+      `| ${r.model} | ${r.work} | ${r.context ?? ""} | ${
+        r.tokensPerSecond.toFixed(1)
+      } | ${r.kvBytesPerToken} | ${r.stateBytes} | ${(r.peakRssBytes / 2 ** 20).toFixed(0)} |`
     ),
   ].join("\n");
   console.log(table);
-  if (values.json) writeFileSync(values.json, JSON.stringify({ device, date: new Date().toISOString(), rows }, null, 2));
+  if (values.json) {
+    writeFileSync(values.json, JSON.stringify({ device, date: new Date().toISOString(), rows }, null, 2));
+  }
 });

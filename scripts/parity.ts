@@ -40,7 +40,15 @@ await runMain(async () => {
       const ok = dev[name] <= tolerance;
       if (!ok) failed++;
       console.log(
-        [dir.split("/").at(-1), dtype, name, cpu[name].toExponential(2), dev[name].toExponential(2), tolerance, ok]
+        [
+          dir.split("/").at(-1),
+          dtype,
+          name,
+          cpu[name].toExponential(2),
+          dev[name].toExponential(2),
+          tolerance,
+          ok,
+        ]
           .join("\t"),
       );
     }

@@ -201,3 +201,9 @@ Deno.test("report on a missing database says how to make one", async () => {
   assert.equal(res.code, 2);
   assert.match(res.stderr, /run `deno task eval` first/);
 });
+
+Deno.test("bad input: --device cuda without a usable CUDA provider says how to get one", async () => {
+  // On a machine without the provider libraries the message names them and `deno task setup:cuda`;
+  // with them but without CUDA it names the CUDA libraries. Either way: one line, exit 2.
+  await expectUserError(["--model", llama, "--device", "cuda"], /Cannot (use|start the) (--device )?cuda/);
+});

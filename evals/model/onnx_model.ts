@@ -9,6 +9,7 @@ import * as ort from "onnxruntime-node";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { StateMismatchError, UserError } from "../errors.ts";
+import { bindingDir, missingProviderLibraries } from "./providers.ts";
 import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from "./state.ts";
 
 /** Where the model runs. */
@@ -96,6 +97,15 @@ export class OnnxModel {
           `holding model.onnx, tokenizer.json and tokenizer_config.json`,
       );
     }
+    const missing = missingProviderLibraries(device);
+    if (missing.length > 0) {
+      throw new UserError(
+        `Cannot use --device ${device} as ${missing.join(" and ")} ${
+          missing.length > 1 ? "are" : "is"
+        } missing from ` +
+          `${bindingDir()}: run \`deno task setup:cuda\` to install the CUDA provider, or use --device cpu`,
+      );
+    }
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(path, {
@@ -109,7 +119,8 @@ export class OnnxModel {
         throw new UserError(
           `Cannot start the ${device} execution provider for ${path}: ${reason}. ` +
             (device === "cuda"
-              ? "Run `deno task setup:cuda` to install the CUDA provider libraries, or use --device cpu"
+              ? "The provider is installed but could not load its CUDA 13 / cuDNN 9 libraries: put them on " +
+                "LD_LIBRARY_PATH (e.g. /usr/local/cuda/targets/x86_64-linux/lib), or use --device cpu"
               : "Use --device cpu, or a build of onnxruntime-node with the WebGPU provider"),
         );
       }
