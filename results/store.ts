@@ -88,6 +88,19 @@ CREATE TABLE IF NOT EXISTS data_files (
   sha256 VARCHAR NOT NULL,
   bytes BIGINT
 );
+CREATE SEQUENCE IF NOT EXISTS nightly_ids START 1;
+CREATE TABLE IF NOT EXISTS nightlies (
+  id INTEGER PRIMARY KEY,
+  status VARCHAR NOT NULL,            -- running | done | regressed | failed
+  started_at TIMESTAMP NOT NULL,
+  finished_at TIMESTAMP,
+  config VARCHAR,                     -- JSON: the nightly.json used
+  movements VARCHAR                   -- JSON: what moved against the previous nightly
+);
+CREATE TABLE IF NOT EXISTS nightly_runs (
+  nightly_id INTEGER NOT NULL,
+  run_id INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS perf (
   run_id INTEGER NOT NULL,
   task VARCHAR NOT NULL,
@@ -399,6 +412,38 @@ export class Store {
         p.device,
       ],
     );
+  }
+
+  /** Starts a nightly and returns its id. */
+  async startNightly(config: unknown): Promise<number> {
+    const rows = await this.query(
+      `INSERT INTO nightlies (id, status, started_at, config)
+       VALUES (nextval('nightly_ids'), 'running', now()::TIMESTAMP, $1) RETURNING id`,
+      [JSON.stringify(config)],
+    );
+    return rows[0].id as number;
+  }
+
+  /** Files a run under a nightly. */
+  async addNightlyRun(nightlyId: number, runId: number): Promise<void> {
+    await this.#db.run(`INSERT INTO nightly_runs VALUES ($1, $2)`, [nightlyId, runId]);
+  }
+
+  /** Ends a nightly with what moved. */
+  async finishNightly(nightlyId: number, status: string, movements: unknown): Promise<void> {
+    await this.#db.run(
+      `UPDATE nightlies SET status = $1, finished_at = now()::TIMESTAMP, movements = $2 WHERE id = $3`,
+      [status, JSON.stringify(movements), nightlyId],
+    );
+  }
+
+  /** The newest finished nightly before `nightlyId`, if any. */
+  async previousNightly(nightlyId: number): Promise<number | null> {
+    const rows = await this.query(
+      `SELECT max(id) AS id FROM nightlies WHERE id < $1 AND status IN ('done', 'regressed')`,
+      [nightlyId],
+    );
+    return (rows[0]?.id as number | null) ?? null;
   }
 
   /** Closes the database, flushing it to disk. */

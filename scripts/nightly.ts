@@ -1,0 +1,96 @@
+/**
+ * `deno task nightly --config nightly.json [--db PATH]`: runs the configured matrix (models ×
+ * tasks on one device), files the runs under a new nightly, compares it with the previous
+ * nightly in the database, prints what moved, and exits 1 on a regression: a score that drops
+ * by more than twice its stderr, or throughput down by more than 10% (both configurable).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UserError } from "../evals/errors.ts";
+import { evaluate } from "../evals/evaluate.ts";
+import { loadBundle } from "../evals/model/bundle.ts";
+import { compareNightlies, nightlyMeasurements, readNightlyConfig } from "../evals/nightly.ts";
+import { resolveTasks, TASKS } from "../tasks/registry.ts";
+import { DEFAULT_DB, Store } from "../results/store.ts";
+import { AUTO_BATCH_START } from "../evals/cli.ts";
+import { runMain } from "./_main.ts";
+
+await runMain(async () => {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: { config: { type: "string" }, db: { type: "string", default: DEFAULT_DB } },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UserError(
+      `${(error as Error).message.split("\n")[0]}: usage: deno task nightly --config FILE [--db PATH]`,
+    );
+  }
+  if (!values.config) throw new UserError("Cannot run the nightly without --config FILE (see nightly.json)");
+  const config = readNightlyConfig(values.config);
+  const selections = config.matrix.map((e) => resolveTasks(e.tasks));
+  const store = await Store.open(values.db!);
+  let regressed = false;
+  try {
+    const nightlyId = await store.startNightly(config);
+    try {
+      for (const [i, entry] of config.matrix.entries()) {
+        const { tasks, groups, primary, average } = selections[i];
+        for (const dir of entry.models) {
+          const bundle = await loadBundle(dir, config.device);
+          const auto = entry.batchSize === "auto";
+          const { runId } = await evaluate(bundle, store, {
+            tasks,
+            groups,
+            primary,
+            average,
+            limit: entry.limit ?? null,
+            numFewshot: entry.numFewshot ?? null,
+            lengths: entry.lengths ?? null,
+            kvPairs: entry.kvPairs ?? null,
+            batchSize: auto ? AUTO_BATCH_START : (entry.batchSize as number | undefined) ?? 8,
+            autoBatch: auto,
+            reuse: false,
+            args: { nightly: nightlyId, entry, model: dir, device: config.device },
+          });
+          await store.addNightlyRun(nightlyId, runId);
+          await bundle.model.release();
+        }
+      }
+      const previous = await store.previousNightly(nightlyId);
+      const higher = (task: string, metric: string) => TASKS[task]?.metrics[metric]?.higherIsBetter ?? true;
+      const movements = previous === null ? [] : compareNightlies(
+        await nightlyMeasurements(store, previous, higher),
+        await nightlyMeasurements(store, nightlyId, higher),
+        config.stderrMultiple ?? 2,
+        config.throughputDrop ?? 0.1,
+      );
+      regressed = movements.some((m) => m.regression);
+      await store.finishNightly(nightlyId, regressed ? "regressed" : "done", movements);
+      if (previous === null) {
+        console.log(`nightly ${nightlyId}: first nightly in ${values.db}, nothing to compare`);
+      } else {
+        console.log(`nightly ${nightlyId} against nightly ${previous}:`);
+        for (const m of movements) {
+          console.log(
+            `${m.regression ? "REGRESSION" : "moved     "}  ${m.model}  ${m.task}/${m.metric}  ` +
+              `${m.before.toPrecision(5)} → ${m.after.toPrecision(5)}  (allowed ${
+                m.metric === "tokens/s" ? `−${(m.allowed * 100).toFixed(0)}%` : `±${m.allowed.toPrecision(3)}`
+              })`,
+          );
+        }
+        if (movements.length === 0) console.log("nothing moved");
+      }
+    } catch (error) {
+      await store.finishNightly(nightlyId, "failed", String((error as Error).message ?? error));
+      throw error;
+    }
+  } finally {
+    store.close();
+  }
+  if (regressed) Deno.exit(1);
+});

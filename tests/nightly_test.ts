@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { compareNightlies } from "../evals/nightly.ts";
+import { Store } from "../results/store.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+Deno.test("compareNightlies() flags a drop beyond twice the stderr and a 10% throughput loss", () => {
+  const score = (value: number, stderr: number | null, higher = true) => ({
+    model: "m",
+    task: "t",
+    metric: "acc",
+    value,
+    stderr,
+    higher,
+  });
+  const speed = (tokens_per_s: number) => ({ model: "m", task: "t", tokens_per_s });
+  const within = compareNightlies({ scores: [score(0.5, 0.02)], speeds: [speed(100)] }, {
+    scores: [score(0.47, 0.02)],
+    speeds: [speed(95)],
+  });
+  assert.deepEqual(within.map((m) => m.regression), [false, false]);
+  const beyond = compareNightlies({ scores: [score(0.5, 0.02)], speeds: [speed(100)] }, {
+    scores: [score(0.45, 0.02)],
+    speeds: [speed(85)],
+  });
+  assert.deepEqual(beyond.map((m) => m.regression), [true, true]);
+  const lowerIsBetter = compareNightlies({ scores: [score(10, 0.1, false)], speeds: [] }, {
+    scores: [score(10.5, 0.1, false)],
+    speeds: [],
+  });
+  assert.equal(lowerIsBetter[0].regression, true, "a perplexity going up is a regression");
+  const improved = compareNightlies({ scores: [score(0.5, 0.02)], speeds: [] }, {
+    scores: [score(0.6, 0.02)],
+    speeds: [],
+  });
+  assert.equal(improved[0].regression, false);
+});
+
+async function nightly(config: string, db: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(root, "scripts/nightly.ts"), "--config", config, "--db", db],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("deno task nightly passes on an unchanged model and fails on a score drop", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvbench-nightly-"));
+  const config = join(dir, "nightly.json");
+  const db = join(dir, "nightly.duckdb");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      device: "cpu",
+      throughputDrop: 0.99, // timings on a shared CI machine are noise; this test gates scores
+      matrix: [{
+        models: [join(root, "tests/fixtures/llama")],
+        tasks: "mqar",
+        limit: 20,
+        lengths: [64],
+        kvPairs: [4],
+      }],
+    }),
+  );
+  const first = await nightly(config, db);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /first nightly/);
+  const second = await nightly(config, db);
+  assert.equal(second.code, 0, second.stderr);
+  assert.doesNotMatch(second.stdout, /REGRESSION/);
+
+  // Pretend the previous nightly scored much higher: the next one must be flagged.
+  const store = await Store.open(db);
+  await store.query(
+    `UPDATE results SET value = value + 0.5 WHERE run_id IN (SELECT run_id FROM nightly_runs WHERE nightly_id = 2)`,
+  );
+  store.close();
+  const third = await nightly(config, db);
+  assert.equal(third.code, 1, third.stdout + third.stderr);
+  assert.match(third.stdout, /REGRESSION\s+tiny-llama\s+mqar\/acc/);
+  const check = await Store.open(db, { readOnly: true });
+  const statuses = await check.query("SELECT id, status FROM nightlies ORDER BY id");
+  check.close();
+  assert.deepEqual(statuses.map((s) => s.status), ["done", "done", "regressed"]);
+});
