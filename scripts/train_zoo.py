@@ -157,6 +157,34 @@ def round_to_fp16(model: CausalLM) -> None:
             p.copy_(p.half().float())
 
 
+def teacher_from_onnx(directory: Path) -> CausalLM:
+    """The baseline rebuilt from its own export, for the converted families of a later run.
+
+    The export keeps the embedding and norm weights under their names and stores each Linear as
+    a transposed MatMul initializer, in the order the modules run — the order of parameters.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    config = json.loads((directory / "config.json").read_text())
+    fields = set(llama.LlamaConfig.__dataclass_fields__)
+    cfg = llama.LlamaConfig(**{k: v for k, v in config.items() if k in fields})
+    model = llama.build(cfg)
+    graph = onnx.load(str(directory / "model.onnx")).graph
+    named = {i.name.removesuffix("_fp16"): numpy_helper.to_array(i) for i in graph.initializer}
+    matmuls = [v for k, v in named.items() if k.startswith("onnx::MatMul")]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if len(matmuls) != len(linears):
+        raise SystemExit(f"{directory}: {len(matmuls)} MatMul weights for {len(linears)} Linear layers")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if f"model.{name}" in named:
+                p.copy_(torch.from_numpy(named[f"model.{name}"].astype("float32")))
+        for lin, w in zip(linears, matmuls):
+            lin.weight.copy_(torch.from_numpy(w.astype("float32")).t())
+    return model.eval()
+
+
 def family_llama(device, scale: float, teacher):
     cfg = base_config()
     model = llama.build(cfg)
@@ -234,6 +262,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="models")
     parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--teacher", help="directory of a trained baseline (models/llama) when llama isn't trained now")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="gpu", help="model sizes (see PRESETS)")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiplies every family's steps")
     args = parser.parse_args()
@@ -243,9 +272,13 @@ def main() -> None:
     torch.manual_seed(SEED)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     names = args.families.split(",")
-    if names[0] != "llama" and any(n in names for n in ("transmla", "xecomla", "zebra")):
-        parser.error("the converted families start from the baseline: put llama first")
-    teacher = None
+    needs_teacher = any(n in names for n in ("transmla", "xecomla", "zebra"))
+    if needs_teacher and names[0] != "llama" and not args.teacher:
+        parser.error("the converted families start from the baseline: put llama first, or pass --teacher DIR")
+    teacher = teacher_from_onnx(Path(args.teacher)) if needs_teacher and names[0] != "llama" else None
+    if teacher is not None:
+        print(f"teacher {args.teacher}: mqar {mqar_accuracy(teacher, device)['overall']:.4f}", flush=True)
+        teacher = teacher.cpu()
     for name in names:
         started = time.time()
         torch.backends.cuda.matmul.allow_tf32 = True  # training speed; evaluation turns it off
