@@ -38,12 +38,24 @@ export interface SliceTable {
   rows: { model: string; values: Record<string, number | null> }[];
 }
 
+/** A depth × context-length grid of one model's scores (needle-in-a-haystack). */
+export interface Heatmap {
+  model: string;
+  task: string;
+  metric: string;
+  depths: number[];
+  lengths: number[];
+  /** `values[d][l]`, null where the cell was not run. */
+  values: (number | null)[][];
+}
+
 /** The whole report. */
 export interface Leaderboard {
   columns: string[];
   rows: LeaderboardRow[];
   baseline: string | null;
   slices: SliceTable[];
+  heatmaps: Heatmap[];
 }
 
 /**
@@ -109,7 +121,73 @@ export async function buildLeaderboard(store: Store, baseline: string | null = n
       row.compression = base.kvBytesPerToken / row.kvBytesPerToken;
     }
   }
-  return { columns, rows, baseline: base?.model ?? null, slices: sliceTables(latest) };
+  return {
+    columns,
+    rows,
+    baseline: base?.model ?? null,
+    slices: sliceTables(latest),
+    heatmaps: heatmaps(latest),
+  };
+}
+
+function heatmaps(latest: Record<string, unknown>[]): Heatmap[] {
+  const cells = latest.filter((r) => r.depth !== null && r.context_len !== null);
+  const maps = new Map<string, Heatmap>();
+  for (const r of cells) {
+    const key = `${r.model_name}|${r.task}|${r.metric}`;
+    if (!maps.has(key)) {
+      maps.set(key, {
+        model: r.model_name as string,
+        task: r.task as string,
+        metric: r.metric as string,
+        depths: [],
+        lengths: [],
+        values: [],
+      });
+    }
+    const map = maps.get(key)!;
+    if (!map.depths.includes(r.depth as number)) map.depths.push(r.depth as number);
+    if (!map.lengths.includes(r.context_len as number)) map.lengths.push(r.context_len as number);
+  }
+  for (const map of maps.values()) {
+    map.depths.sort((a, b) => a - b);
+    map.lengths.sort((a, b) => a - b);
+    map.values = map.depths.map((d) =>
+      map.lengths.map((l) => {
+        const hit = cells.find((r) =>
+          r.model_name === map.model && r.task === map.task && r.metric === map.metric && r.depth === d &&
+          r.context_len === l
+        );
+        return hit ? (hit.value as number | null) : null;
+      })
+    );
+  }
+  return [...maps.values()];
+}
+
+const SHADES = [" ", "░", "▒", "▓", "█"];
+
+/** A heatmap as text: one row per depth, one column per length, a shade and the score per cell. */
+export function renderHeatmap(map: Heatmap): string {
+  const scale = map.values.flat().some((v) => v !== null && v > 1) ? 100 : 1;
+  const width = Math.max(6, ...map.lengths.map((l) => String(l).length));
+  const head = `depth % │ ${map.lengths.map((l) => String(l).padStart(width)).join(" ")}`;
+  const lines = map.depths.map((d, i) =>
+    `${String(d).padStart(7)} │ ${
+      map.values[i].map((v) => {
+        if (v === null) return "".padStart(width);
+        const shade = SHADES[Math.min(4, Math.round((v / scale) * 4))];
+        return `${shade}${(v / scale).toFixed(2)}`.padStart(width);
+      }).join(" ")
+    }`
+  );
+  return [
+    `${map.model} ${map.task}/${map.metric} (rows: needle depth, columns: context tokens)`,
+    head,
+    "─".repeat(head.length),
+    ...lines,
+  ]
+    .join("\n") + "\n";
 }
 
 function sliceTables(latest: Record<string, unknown>[]): SliceTable[] {
@@ -175,6 +253,12 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
         ? `# ${title}\n` + render(sliceHeader, sliceBody, format)
         : `${format === "markdown" ? "### " : ""}${title}\n\n` + render(sliceHeader, sliceBody, format),
     );
+  }
+  if (format !== "csv") {
+    for (const map of board.heatmaps) {
+      const text = renderHeatmap(map);
+      parts.push(format === "markdown" ? "```\n" + text + "```\n" : text);
+    }
   }
   return parts.join("\n");
 }
