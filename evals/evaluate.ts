@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import * as ort from "onnxruntime-node";
 import process from "node:process";
 import type { Store } from "../results/store.ts";
-import type { ResultRow, SampleRow } from "../results/store.ts";
+import type { ResultRow, RunInfo, SampleRow } from "../results/store.ts";
 import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../tasks/types.ts";
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
@@ -103,27 +103,9 @@ export async function evaluate(
     prefixReuse: options.prefixReuse ?? true,
     prefillChunk: options.prefillChunk ?? 0,
   });
-  const cache = await probeCache(bundle.model);
-  const runId = await store.startRun({
-    modelName: bundle.name,
-    modelDir: bundle.dir,
-    modelSha256: bundle.sha256,
-    family: bundle.sidecar.family ?? null,
-    tokenizerSha256: bundle.tokenizer.sha256,
-    kvbenchCommit: kvbenchCommit(),
-    denoVersion: Deno.version.deno,
-    ortVersion: ort.env.versions.node ?? "unknown",
-    device: bundle.model.device,
-    dtype: bundle.sidecar.dtype ?? bundle.model.states[0]?.dtype ?? null,
-    batchSize,
-    seed,
-    addBos,
-    maxLength,
-    states: bundle.model.states,
-    kvBytesPerToken: cache.bytesPerToken,
-    fixedStateBytes: cache.fixedBytes,
-    args: options.args ?? {},
-  });
+  const runId = await store.startRun(
+    await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),
+  );
   const results: ResultRow[] = [];
   const members = new Set((options.groups ?? []).flatMap((g) => g.tasks));
   const counted = new Set(
@@ -177,6 +159,33 @@ export async function evaluate(
     throw error;
   }
   return { runId, results };
+}
+
+/**
+ * What a run records about the model, the software and the settings. The cache size is measured
+ * on the model's own state tensors.
+ */
+export async function runInfo(
+  bundle: ModelBundle,
+  settings: Pick<RunInfo, "batchSize" | "seed" | "addBos" | "maxLength" | "args">,
+): Promise<RunInfo> {
+  const cache = await probeCache(bundle.model);
+  return {
+    modelName: bundle.name,
+    modelDir: bundle.dir,
+    modelSha256: bundle.sha256,
+    family: bundle.sidecar.family ?? null,
+    tokenizerSha256: bundle.tokenizer.sha256,
+    kvbenchCommit: kvbenchCommit(),
+    denoVersion: Deno.version.deno,
+    ortVersion: ort.env.versions.node ?? "unknown",
+    device: bundle.model.device,
+    dtype: bundle.sidecar.dtype ?? bundle.model.states[0]?.dtype ?? null,
+    states: bundle.model.states,
+    kvBytesPerToken: cache.bytesPerToken,
+    fixedStateBytes: cache.fixedBytes,
+    ...settings,
+  };
 }
 
 /**

@@ -18,7 +18,6 @@
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { writeFileSync } from "node:fs";
-import * as ort from "onnxruntime-node";
 import { UserError } from "../evals/errors.ts";
 import { argmax, LanguageModel } from "../evals/lm.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
@@ -27,7 +26,7 @@ import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../evals/random.ts";
 import type { TokenPair } from "../evals/requests.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
-import { kvbenchCommit } from "../evals/version.ts";
+import { runInfo } from "../evals/evaluate.ts";
 import { runMain } from "./_main.ts";
 
 /** One measured row. */
@@ -73,26 +72,15 @@ await runMain(async () => {
     for (const dir of values.model.split(",")) {
       const bundle = await loadBundle(dir, device);
       const model = bundle.model;
-      const runId = await store.startRun({
-        modelName: bundle.name,
-        modelDir: bundle.dir,
-        modelSha256: bundle.sha256,
-        family: bundle.sidecar.family ?? null,
-        tokenizerSha256: bundle.tokenizer.sha256,
-        kvbenchCommit: kvbenchCommit(),
-        denoVersion: Deno.version.deno,
-        ortVersion: ort.env.versions.node ?? "unknown",
-        device,
-        dtype: bundle.sidecar.dtype ?? null,
-        batchSize: 1,
-        seed: 0,
-        addBos: false,
-        maxLength: Math.max(...contexts) + decodeSteps,
-        states: model.states,
-        kvBytesPerToken: 0,
-        fixedStateBytes: 0,
-        args: { ...values, bench: true },
-      });
+      const runId = await store.startRun(
+        await runInfo(bundle, {
+          batchSize: 1,
+          seed: 0,
+          addBos: false,
+          maxLength: Math.max(...contexts) + decodeSteps,
+          args: { ...values, bench: true },
+        }),
+      );
       const record = async (row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes">) => {
         const full: BenchRow = {
           ...row,
