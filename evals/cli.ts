@@ -26,6 +26,12 @@ const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** The batch size --batch-size auto starts from before backing off on out-of-memory errors. */
 export const AUTO_BATCH_START = 64;
 
+/**
+ * Tokens per prefill call by default: a call returns logits for every position fed, so with a
+ * 128K vocabulary a whole 8 × 2048 batch would be 8 GB of float32; chunks bound that.
+ */
+export const DEFAULT_PREFILL_CHUNK = 512;
+
 /** Tasks run when --tasks is not given. */
 export const DEFAULT_TASKS = "mqar";
 
@@ -53,7 +59,10 @@ const OPTIONS = {
   "max-length": { type: "string", help: "longest sequence fed to the model (default: from the model)" },
   lengths: { type: "string", help: "sequence lengths for synthetic sweeps, e.g. 64,128" },
   "kv-pairs": { type: "string", help: "key-value pair counts for MQAR, e.g. 4,8,16" },
-  "prefill-chunk": { type: "string", help: "feed long prompts N tokens per forward call (default: whole)" },
+  "prefill-chunk": {
+    type: "string",
+    help: "feed prompts N tokens per forward call, bounding the logits held (default: 512; 0 = whole)",
+  },
   "data-dir": { type: "string", help: "dataset files: DIR/<org>/<name>/<path in the dataset repo>" },
   offline: { type: "boolean", help: "never download datasets; read --data-dir or the HF cache only" },
   "haystack-dir": { type: "string", help: "NIAH/RULER essay haystack: a folder of .txt files (name order)" },
@@ -188,7 +197,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     maxLength: int("max-length", 2),
     lengths: list("lengths", 2),
     kvPairs: list("kv-pairs", 1),
-    prefillChunk: int("prefill-chunk", 1) ?? 0,
+    prefillChunk: int("prefill-chunk", 0) ?? DEFAULT_PREFILL_CHUNK,
     dataDir: (values["data-dir"] as string | undefined) ?? null,
     offline: values.offline === true,
     haystackDir: (values["haystack-dir"] as string | undefined) ?? null,

@@ -334,7 +334,9 @@ async function aggregateTask(
   for (const s of samples) {
     if (s.num_kv_pairs === null && s.context_len === null && s.depth === null) continue;
     const key = `${s.num_kv_pairs}|${s.context_len}|${s.depth}`;
-    cells.set(key, [...(cells.get(key) ?? []), s]);
+    const members = cells.get(key);
+    if (members) members.push(s);
+    else cells.set(key, [s]);
   }
   const groups: [Record<string, unknown>[], Record<string, unknown> | null][] = [[samples, null]];
   for (const members of cells.values()) groups.push([members, members[0]]);

@@ -83,7 +83,7 @@ export class LanguageModel {
   async run(requests: readonly Request[], onDone: (n: number) => void = () => {}): Promise<AnyResponse[]> {
     const out: AnyResponse[] = new Array(requests.length);
     const byKind = new Map<Request["kind"], number[]>();
-    requests.forEach((r, i) => byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), i]));
+    requests.forEach((r, i) => pushTo(byKind, r.kind, i));
     for (const [kind, indices] of byKind) {
       await this.#withBackoff(() => this.#runKind(kind, indices, requests, out, onDone));
     }
@@ -110,60 +110,58 @@ export class LanguageModel {
     out: AnyResponse[],
     onDone: (n: number) => void,
   ): Promise<void> {
-    {
-      switch (kind) {
-        case "loglikelihood": {
-          const pairs = indices.map((i) => {
-            const r = requests[i] as Extract<Request, { kind: "loglikelihood" }>;
-            return encodePair(this.#tok(), r.context, r.continuation, this.options.addBos);
-          });
-          const scores = await this.loglikelihoodTokens(pairs, onDone);
-          indices.forEach((i, k) => (out[i] = scores[k]));
-          break;
-        }
-        case "loglikelihood_rolling": {
-          const tok = this.#tok();
-          const windows: TokenPair[] = [];
-          const owner: number[] = [];
-          indices.forEach((i, k) => {
-            const r = requests[i] as Extract<Request, { kind: "loglikelihood_rolling" }>;
-            for (
-              const w of rollingWindows(tok.encode(r.text, false), tok.prefixTokenId, this.options.maxLength)
-            ) {
-              windows.push(w);
-              owner.push(k);
-            }
-          });
-          const scores = await this.loglikelihoodTokens(windows);
-          const sums = indices.map(() => ({ logprob: 0, tokens: 0 }));
-          scores.forEach((s, w) => {
-            sums[owner[w]].logprob += s.logprob;
-            sums[owner[w]].tokens += windows[w].continuation.length;
-          });
-          indices.forEach((i, k) => (out[i] = { kind: "loglikelihood_rolling", ...sums[k] }));
-          onDone(indices.length);
-          break;
-        }
-        case "generate_until": {
-          const results = await this.generateUntil(
-            indices.map((i) => requests[i] as GenerateRequest),
-            onDone,
-          );
-          indices.forEach((i, k) => (out[i] = results[k]));
-          break;
-        }
-        case "token_argmax": {
-          const results = await this.tokenArgmax(
-            indices.map((i) => requests[i] as TokenArgmaxRequest),
-            onDone,
-          );
-          indices.forEach((i, k) => (out[i] = results[k]));
-          break;
-        }
-        default: {
-          const unknown: never = kind;
-          throw new TypeError(`Cannot run request of kind ${unknown}`);
-        }
+    switch (kind) {
+      case "loglikelihood": {
+        const pairs = indices.map((i) => {
+          const r = requests[i] as Extract<Request, { kind: "loglikelihood" }>;
+          return encodePair(this.#tok(), r.context, r.continuation, this.options.addBos);
+        });
+        const scores = await this.loglikelihoodTokens(pairs, onDone);
+        indices.forEach((i, k) => (out[i] = scores[k]));
+        break;
+      }
+      case "loglikelihood_rolling": {
+        const tok = this.#tok();
+        const windows: TokenPair[] = [];
+        const owner: number[] = [];
+        indices.forEach((i, k) => {
+          const r = requests[i] as Extract<Request, { kind: "loglikelihood_rolling" }>;
+          for (
+            const w of rollingWindows(tok.encode(r.text, false), tok.prefixTokenId, this.options.maxLength)
+          ) {
+            windows.push(w);
+            owner.push(k);
+          }
+        });
+        const scores = await this.loglikelihoodTokens(windows);
+        const sums = indices.map(() => ({ logprob: 0, tokens: 0 }));
+        scores.forEach((s, w) => {
+          sums[owner[w]].logprob += s.logprob;
+          sums[owner[w]].tokens += windows[w].continuation.length;
+        });
+        indices.forEach((i, k) => (out[i] = { kind: "loglikelihood_rolling", ...sums[k] }));
+        onDone(indices.length);
+        break;
+      }
+      case "generate_until": {
+        const results = await this.generateUntil(
+          indices.map((i) => requests[i] as GenerateRequest),
+          onDone,
+        );
+        indices.forEach((i, k) => (out[i] = results[k]));
+        break;
+      }
+      case "token_argmax": {
+        const results = await this.tokenArgmax(
+          indices.map((i) => requests[i] as TokenArgmaxRequest),
+          onDone,
+        );
+        indices.forEach((i, k) => (out[i] = results[k]));
+        break;
+      }
+      default: {
+        const unknown: never = kind;
+        throw new TypeError(`Cannot run request of kind ${unknown}`);
       }
     }
   }
@@ -227,7 +225,7 @@ export class LanguageModel {
     const groups = new Map<string, number[]>();
     for (const i of indices) {
       const key = pairs[i].context.join(",");
-      groups.set(key, [...(groups.get(key) ?? []), i]);
+      pushTo(groups, key, i);
     }
     const ordered = [...groups.values()].sort((a, b) => longest(pairs, b) - longest(pairs, a) || a[0] - b[0]);
     for (const batch of chunk(ordered, this.batchSize)) {
@@ -405,6 +403,12 @@ export function cutAtStop(text: string, until: readonly string[]): string {
     if (stop.length > 0) text = text.split(stop)[0];
   }
   return text;
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
