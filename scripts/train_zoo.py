@@ -3,8 +3,8 @@
 
     python3 scripts/train_zoo.py [--out models] [--families llama,dma,...] [--steps-scale 1.0]
 
-Needs PyTorch with a GPU for the full run (about 10 minutes on one H100); on a CPU, use
---steps-scale 0.01 to check that it runs. The recipe, per family:
+`--preset gpu` (the default) is the zoo as designed, for one GPU; `--preset cpu` is a smaller zoo that
+trains on two CPU cores in about 40 minutes; `--steps-scale 0.01` checks that it runs. The recipe, per family:
   llama     GQA baseline, trained from scratch on MQAR;
   transmla  the baseline converted training-free (RoRoPE + FreqFold + joint PCA), then fine-tuned;
   xecomla   SVD-initialised from the baseline, then distilled from it (KL to the teacher's logits);
@@ -48,8 +48,14 @@ EVAL_SEED = 1234
 # Model sizes: "gpu" is the zoo as designed (zoology's vocabulary of 8192); "cpu" is a smaller
 # zoo that trains on two CPU cores in about 15 minutes.
 PRESETS = {
-    "gpu": {"vocab": 8192, "hidden": 128, "head_dim": 32, "batch": 128, "scale": 1.0},
-    "cpu": {"vocab": 512, "hidden": 64, "head_dim": 16, "batch": 64, "scale": 0.5},
+    "gpu": {
+        "vocab": 8192, "hidden": 128, "head_dim": 32, "batch": 128,
+        "steps": {"llama": 4000, "transmla": 1500, "xecomla": 2000, "zebra": 3000, "dma": 4000},
+    },
+    "cpu": {
+        "vocab": 512, "hidden": 64, "head_dim": 16, "batch": 64,
+        "steps": {"llama": 2000, "transmla": 600, "xecomla": 800, "zebra": 1000, "dma": 2000},
+    },
 }
 PRESET = PRESETS["gpu"]
 
@@ -189,7 +195,7 @@ def family_llama(device, scale: float, teacher):
     cfg = base_config()
     model = llama.build(cfg)
     init_weights(model, torch.Generator().manual_seed(SEED))
-    steps = int(4000 * scale) or 1
+    steps = int(PRESET["steps"]["llama"] * scale) or 1
     curve = train(model, steps, 1e-3, device, SEED)
     return model, cfg, llama.layer_layout(cfg), "2 * L * n_kv * d_h * s", {"steps": steps, "lr": 1e-3,
                                                                              "init": "random"}, curve
@@ -200,7 +206,7 @@ def family_dma(device, scale: float, teacher):
     cfg = dma.DMAConfig(**asdict(base), keep_window=32)
     model = dma.build(cfg)
     init_weights(model, torch.Generator().manual_seed(SEED + 4))
-    steps = int(4000 * scale) or 1
+    steps = int(PRESET["steps"]["dma"] * scale) or 1
     curve = train(model, steps, 1e-3, device, SEED + 4)
     return model, cfg, dma.layer_layout(cfg), "2 * L * n_kv * d_h * s", {"steps": steps, "lr": 1e-3,
                                                                            "init": "random"}, curve
@@ -211,7 +217,7 @@ def family_transmla(device, scale: float, teacher):
     conv = {"kv_lora_rank": 32, "d_r": 16, "freqfold": 2, "balance": True, "calib_seed": SEED + 1}
     model, cfgs = transmla.convert(teacher.cpu().eval(), cfg, **conv)
     mla.set_form(model, "expanded")
-    steps = int(1500 * scale) or 1
+    steps = int(PRESET["steps"]["transmla"] * scale) or 1
     curve = train(model, steps, 3e-4, device, SEED + 1)
     mla.set_form(model, "absorbed")
     config = dict(asdict(cfg), conversion=conv, mla=[mla.config_entry(c) for c in cfgs])
@@ -226,7 +232,7 @@ def family_xecomla(device, scale: float, teacher):
     conv = {"mla_layers": [0, 1], "d_r": 16, "q_lora_rank": 64, "kv_lora_rank": 16}
     model, cfgs = xecomla.convert(teacher.cpu().eval(), cfg, **conv)
     mla.set_form(model, "expanded")
-    steps = int(2000 * scale) or 1
+    steps = int(PRESET["steps"]["xecomla"] * scale) or 1
     curve = train(model, steps, 5e-4, device, SEED + 2, teacher=teacher.to(device).eval())
     mla.set_form(model, "absorbed")
     config = dict(asdict(cfg), conversion=conv, mla=[mla.config_entry(c) if c else None for c in cfgs])
@@ -240,7 +246,7 @@ def family_zebra(device, scale: float, teacher):
     zcfg = zebra.ZebraConfig(mla_layers=[0], kv_lora_rank=16, qk_rope_head_dim=16, q_lora_rank=64, mamba_chunk=16)
     model, cfgs = zebra.convert(teacher.cpu().eval(), cfg, zcfg, torch.Generator().manual_seed(SEED + 3))
     zebra.set_export(model, True)  # chunked SSD and absorbed MLA: also the fast path for training
-    steps = int(3000 * scale) or 1
+    steps = int(PRESET["steps"]["zebra"] * scale) or 1
     curve = train(model, steps, 1e-3, device, SEED + 3, teacher=teacher.to(device).eval())
     recipe = {"init": "Zebra-Llama from mqar-llama: layer 0 MLA (X-EcoMLA SVD), layer 1 Mamba2 "
                       "(x<-v, B<-k, C<-q, out<-o)", "distill_steps": steps, "lr": 1e-3,
@@ -268,7 +274,7 @@ def main() -> None:
     args = parser.parse_args()
     PRESET = PRESETS[args.preset]
     VOCAB = PRESET["vocab"]
-    scale = args.steps_scale * PRESET["scale"]
+    scale = args.steps_scale
     torch.manual_seed(SEED)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     names = args.families.split(",")
