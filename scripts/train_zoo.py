@@ -312,8 +312,8 @@ def main() -> None:
 
 
 def training_md(r: dict) -> str:
-    lines = [f"# mqar-{r['family']}", "", f"Trained by `scripts/train_zoo.py` (seed {r['seed']}, "
-             f"{r['device']}, torch {r['torch']}, {r['seconds']} s).", "", "## Recipe", ""]
+    lines = [f"# mqar-{r['family']}", "", f"Trained by `scripts/train_zoo.py --preset {r['preset']}` (seed "
+             f"{r['seed']}, {r['device']}, torch {r['torch']}, {r['seconds']} s).", "", "## Recipe", ""]
     lines += [f"- {k}: {v}" for k, v in r["recipe"].items()]
     lines += ["", "## Config", "", "```json", json.dumps(r["config"], indent=1), "```", "",
               "## PyTorch MQAR accuracy", "",
