@@ -207,3 +207,33 @@ Deno.test("bad input: --device cuda without a usable CUDA provider says how to g
   // with them but without CUDA it names the CUDA libraries. Either way: one line, exit 2.
   await expectUserError(["--model", llama, "--device", "cuda"], /Cannot (use|start the) (--device )?cuda/);
 });
+
+Deno.test("eval runs every family fixture, and the report shows each one's measured cache", async () => {
+  const families = ["llama", "transmla", "xecomla", "zebra", "dma"];
+  const db = join(tempDir(), "families.duckdb");
+  const models = families.map((f) => join(root, "tests/fixtures", f)).join(",");
+  const res = await run("eval", [
+    "--model",
+    models,
+    "--tasks",
+    "mqar",
+    "--kv-pairs",
+    "4",
+    "--lengths",
+    "64",
+    "--limit",
+    "10",
+    "--db",
+    db,
+    "--no-report",
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  const board = JSON.parse((await run("report", ["--db", db, "--format", "json"])).stdout);
+  const kv = Object.fromEntries(
+    board.rows.map((r: { family: string; kvBytesPerToken: number }) => [r.family, r.kvBytesPerToken]),
+  );
+  for (const family of families) {
+    const sidecar = JSON.parse(Deno.readTextFileSync(join(root, "tests/fixtures", family, "kvbench.json")));
+    assert.equal(kv[family], sidecar.cache.bytes_per_token, family);
+  }
+});
