@@ -37,6 +37,11 @@ export interface NightlyConfig {
   stderrMultiple?: number;
   /** Throughput (tokens/s) down by more than this fraction is a regression. @default {0.10} */
   throughputDrop?: number;
+  /**
+   * Throughput is compared only where both nightlies spent at least this many seconds in forward
+   * calls: shorter timings are mostly noise. @default {5}
+   */
+  minSpeedSeconds?: number;
 }
 
 /** Reads and checks a nightly config file. */
@@ -88,18 +93,21 @@ interface SpeedRow {
   model: string;
   task: string;
   tokens_per_s: number;
+  seconds: number;
 }
 
 /**
  * Compares two nightlies' scores and speeds. A score regresses when it moves the wrong way by
  * more than `stderrMultiple` × its current stderr; a throughput when it falls by more than
- * `throughputDrop` of the previous value. Metrics without a stderr are reported, never gated.
+ * `throughputDrop` of the previous value, where both timings cover at least `minSpeedSeconds`.
+ * Metrics without a stderr are reported, never gated.
  */
 export function compareNightlies(
   before: { scores: ScoreRow[]; speeds: SpeedRow[] },
   after: { scores: ScoreRow[]; speeds: SpeedRow[] },
   stderrMultiple = 2,
   throughputDrop = 0.1,
+  minSpeedSeconds = 5,
 ): Movement[] {
   const moved: Movement[] = [];
   for (const now of after.scores) {
@@ -114,6 +122,7 @@ export function compareNightlies(
   for (const now of after.speeds) {
     const then = before.speeds.find((r) => r.model === now.model && r.task === now.task);
     if (!then || then.tokens_per_s <= 0) continue;
+    if (then.seconds < minSpeedSeconds || now.seconds < minSpeedSeconds) continue;
     const drop = (then.tokens_per_s - now.tokens_per_s) / then.tokens_per_s;
     moved.push({
       model: now.model,
@@ -146,7 +155,7 @@ export async function nightlyMeasurements(
     [nightlyId],
   );
   const speeds = await store.query(
-    `SELECT r.model_name AS model, p.task, p.tokens_per_s
+    `SELECT r.model_name AS model, p.task, p.tokens_per_s, p.seconds
        FROM perf p JOIN runs r ON r.id = p.run_id JOIN nightly_runs n ON n.run_id = r.id
       WHERE n.nightly_id = $1 AND r.status = 'done' AND p.tokens > 0`,
     [nightlyId],

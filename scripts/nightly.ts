@@ -68,6 +68,7 @@ await runMain(async () => {
         await nightlyMeasurements(store, nightlyId, higher),
         config.stderrMultiple ?? 2,
         config.throughputDrop ?? 0.1,
+        config.minSpeedSeconds ?? 5,
       );
       regressed = movements.some((m) => m.regression);
       await store.finishNightly(nightlyId, regressed ? "regressed" : "done", movements);

@@ -17,7 +17,7 @@ Deno.test("compareNightlies() flags a drop beyond twice the stderr and a 10% thr
     stderr,
     higher,
   });
-  const speed = (tokens_per_s: number) => ({ model: "m", task: "t", tokens_per_s });
+  const speed = (tokens_per_s: number, seconds = 60) => ({ model: "m", task: "t", tokens_per_s, seconds });
   const within = compareNightlies({ scores: [score(0.5, 0.02)], speeds: [speed(100)] }, {
     scores: [score(0.47, 0.02)],
     speeds: [speed(95)],
@@ -28,6 +28,11 @@ Deno.test("compareNightlies() flags a drop beyond twice the stderr and a 10% thr
     speeds: [speed(85)],
   });
   assert.deepEqual(beyond.map((m) => m.regression), [true, true]);
+  const tooShort = compareNightlies({ scores: [], speeds: [speed(100, 0.2)] }, {
+    scores: [],
+    speeds: [speed(50, 0.2)],
+  });
+  assert.deepEqual(tooShort, [], "sub-second timings are not gated");
   const lowerIsBetter = compareNightlies({ scores: [score(10, 0.1, false)], speeds: [] }, {
     scores: [score(10.5, 0.1, false)],
     speeds: [],
@@ -63,7 +68,6 @@ Deno.test("deno task nightly passes on an unchanged model and fails on a score d
     config,
     JSON.stringify({
       device: "cpu",
-      throughputDrop: 0.99, // timings on a shared CI machine are noise; this test gates scores
       matrix: [{
         models: [join(root, "tests/fixtures/llama")],
         tasks: "mqar",

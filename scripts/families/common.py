@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -60,9 +60,43 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(var + self.eps) * self.weight
 
 
-def rope_cos_sin(positions: torch.Tensor, dim: int, theta: float):
-    """cos/sin [B, S, dim] for rotate-half RoPE at integer positions."""
+def rope_inv_freq(dim: int, theta: float, scaling: Optional[dict] = None) -> torch.Tensor:
+    """Inverse frequency of each rotate-half pair, ``theta^(-2i/dim)``, in float32.
+
+    ``scaling`` is a Hugging Face ``rope_scaling`` dict; only Llama 3's ("rope_type": "llama3") is
+    known. It is the one hook for checkpoints whose RoPE differs from the plain formula, and every
+    family's RoPE goes through here, so a converted model rotates exactly as its teacher did.
+    """
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    if scaling is not None:
+        inv_freq = llama3_scaled_inv_freq(inv_freq, scaling)
+    return inv_freq
+
+
+def llama3_scaled_inv_freq(inv_freq: torch.Tensor, scaling: dict) -> torch.Tensor:
+    """Llama 3.1's context extension: slow frequencies are divided by ``factor``, fast ones kept.
+
+    With ``c`` = original_max_position_embeddings and wavelength ``w = 2π/f``: ``w < c/high`` keeps
+    ``f``; ``w > c/low`` gives ``f/factor``; in between, ``s = (c/w - low)/(high - low)`` blends
+    the two, ``(1 - s)·f/factor + s·f``. (``low``/``high`` = low_freq_factor/high_freq_factor.)
+    """
+    kind = scaling.get("rope_type", scaling.get("type"))
+    if kind != "llama3":
+        raise ValueError(f"unsupported rope_scaling type {kind!r}: only 'llama3' is implemented")
+    factor = float(scaling["factor"])
+    low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+    context = float(scaling["original_max_position_embeddings"])
+    wavelength = 2 * math.pi / inv_freq
+    smooth = (context / wavelength - low) / (high - low)
+    blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+    scaled = torch.where(wavelength > context / low, inv_freq / factor, blended)
+    return torch.where(wavelength < context / high, inv_freq, scaled)
+
+
+def rope_cos_sin(positions: torch.Tensor, dim: int, theta: float, scaling: Optional[dict] = None):
+    """cos/sin [B, S, dim] for rotate-half RoPE at integer positions (``scaling``: see
+    ``rope_inv_freq``)."""
+    inv_freq = rope_inv_freq(dim, theta, scaling)
     freqs = positions.to(torch.float32).unsqueeze(-1) * inv_freq
     emb = torch.cat([freqs, freqs], dim=-1)
     return emb.cos(), emb.sin()

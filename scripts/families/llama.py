@@ -23,6 +23,10 @@ class LlamaConfig:
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-5
     max_position_embeddings: int = 256
+    # A Hugging Face ``rope_scaling`` dict (see ``common.rope_inv_freq``), set by ``hf_llama`` for
+    # Llama 3.1+ checkpoints. A class attribute, not a dataclass field, so that configs without it
+    # serialise (``vars``) exactly as before; an instance that sets it carries it in ``vars``.
+    rope_scaling = None
 
 
 class GQAttention(nn.Module):
@@ -52,7 +56,7 @@ class GQAttention(nn.Module):
         q = self.q_proj(x).view(b, s, cfg.num_attention_heads, d).transpose(1, 2)
         k = self.k_proj(x).view(b, s, cfg.num_key_value_heads, d).transpose(1, 2)
         v = self.v_proj(x).view(b, s, cfg.num_key_value_heads, d).transpose(1, 2)
-        cos, sin = rope_cos_sin(ctx.positions, d, cfg.rope_theta)
+        cos, sin = rope_cos_sin(ctx.positions, d, cfg.rope_theta, cfg.rope_scaling)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def scores_bias(self, ctx: StepContext, k_all, v_all):

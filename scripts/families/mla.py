@@ -25,7 +25,8 @@ Choices, documented here once:
 - RoPE is rotate-half (as in ``common.py``): within the d_r RoPE dims, dim j pairs with dim
   j + d_r/2. DeepSeek's own checkpoints use the interleaved layout; a layout is a fixed permutation
   of q_pe/k_pe rows, so nothing about the cache size or the math changes.
-- The RoPE frequencies are ``theta^(-2·p/rope_base_dim)`` for ``p`` in ``rope_pairs``. The default
+- The RoPE frequencies are ``theta^(-2·p/rope_base_dim)`` for ``p`` in ``rope_pairs`` (after the
+  teacher's ``rope_scaling``, if any, is applied to the whole set). The default
   (``rope_pairs = 0..d_r/2-1``, ``rope_base_dim = d_r``) is ordinary RoPE of width d_r; the
   conversions pick the teacher's own frequencies instead (TransMLA's "collapse", X-EcoMLA's kept
   pairs), so the kept RoPE dims rotate exactly as they did in the teacher.
@@ -47,6 +48,7 @@ import torch
 from torch import nn
 
 from .common import RMSNorm, StateDecl, StepContext, apply_rope
+from .common import rope_inv_freq as common_rope_inv_freq
 
 FORMS = ("absorbed", "expanded")
 
@@ -65,6 +67,7 @@ class MLAConfig:
     rope_theta: float = 10000.0
     rope_pairs: Optional[List[int]] = None  # frequency index of each RoPE pair
     rope_base_dim: Optional[int] = None  # the d in theta^(-2p/d)
+    rope_scaling: Optional[dict] = None  # the teacher's (Llama 3) RoPE scaling, applied before picking pairs
     rms_norm_eps: float = 1e-5
     form: str = "absorbed"
 
@@ -79,9 +82,8 @@ class MLAConfig:
 
 
 def rope_inv_freq(cfg: MLAConfig) -> torch.Tensor:
-    """Inverse frequency of each RoPE pair, computed as ``common.rope_cos_sin`` does."""
-    dim = cfg.base_dim()
-    full = 1.0 / (cfg.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    """Inverse frequency of each RoPE pair: ``common.rope_inv_freq`` (scaling included) at ``pairs``."""
+    full = common_rope_inv_freq(cfg.base_dim(), cfg.rope_theta, cfg.rope_scaling)
     return full[torch.tensor(cfg.pairs(), dtype=torch.int64)]
 
 
@@ -210,8 +212,9 @@ def layer_entry(index: int, cfg: MLAConfig) -> dict:
 
 
 def config_entry(cfg: MLAConfig) -> dict:
-    """The MLA hyper-parameters of one layer for config.json (``form`` left out)."""
-    d = {k: v for k, v in vars(cfg).items() if k != "form"}
+    """The MLA hyper-parameters of one layer for config.json (``form`` left out, and
+    ``rope_scaling`` when there is none, so configs from before it existed are unchanged)."""
+    d = {k: v for k, v in vars(cfg).items() if k != "form" and not (k == "rope_scaling" and v is None)}
     d["rope_pairs"] = cfg.pairs()
     d["rope_base_dim"] = cfg.base_dim()
     return d

@@ -148,6 +148,7 @@ def convert_layer(attn, x: torch.Tensor, tcfg: LlamaConfig, kv_lora_rank: int, d
     cfg = MLAConfig(
         hidden_size=tcfg.hidden_size, num_attention_heads=h, kv_lora_rank=kv_lora_rank,
         qk_rope_head_dim=d_r, qk_nope_head_dim=d_h, v_head_dim=d_h, rope_theta=tcfg.rope_theta,
+        rope_scaling=tcfg.rope_scaling,
         rope_pairs=pairs, rope_base_dim=d_h, rms_norm_eps=tcfg.rms_norm_eps,
     )
     mla = MLAttention(cfg)

@@ -87,6 +87,7 @@ def convert_layer(attn, tcfg: LlamaConfig, d_r: int, q_lora_rank: Optional[int],
     cfg = MLAConfig(
         hidden_size=tcfg.hidden_size, num_attention_heads=h, kv_lora_rank=r_kv, qk_rope_head_dim=d_r,
         qk_nope_head_dim=d_nope, v_head_dim=d_h, q_lora_rank=r_q, rope_theta=tcfg.rope_theta,
+        rope_scaling=tcfg.rope_scaling,
         rope_pairs=list(range(d_r // 2)), rope_base_dim=d_h, rms_norm_eps=tcfg.rms_norm_eps,
     )
     mla = MLAttention(cfg)
