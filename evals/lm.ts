@@ -126,9 +126,10 @@ export class LanguageModel {
         const owner: number[] = [];
         indices.forEach((i, k) => {
           const r = requests[i] as Extract<Request, { kind: "loglikelihood_rolling" }>;
-          for (
-            const w of rollingWindows(tok.encode(r.text, false), tok.prefixTokenId, this.options.maxLength)
-          ) {
+          // lm-eval encodes the text with its usual BOS policy (tok_encode), then prefixes the first
+          // window with the prefix token as well: with BOS on, BOS is both context and first target.
+          const tokens = tok.encode(r.text, this.options.addBos);
+          for (const w of rollingWindows(tokens, tok.prefixTokenId, this.options.maxLength)) {
             windows.push(w);
             owner.push(k);
           }
