@@ -234,6 +234,7 @@ async function runTask(
   });
   await store.addSamples(runId, reused);
   const statsBefore = { ...lm.stats };
+  lm.stats.maxStateBytes = 0;
   let peakRss = process.memoryUsage().rss;
   const totalRequests = todo.reduce((n, i) => n + prepared[i].requests.length, 0);
   const bar = startProgress(`${opts.modelName} ${task.name}`, totalRequests, opts.progress);
@@ -266,6 +267,7 @@ async function runTask(
     cacheBytesPerToken: cache?.bytesPerToken ?? null,
     fixedStateBytes: cache?.fixedBytes ?? null,
     device: lm.model.device,
+    maxStateBytes: lm.stats.maxStateBytes > 0 ? lm.stats.maxStateBytes : null,
   });
 }
 

@@ -47,6 +47,8 @@ export interface LmStats {
   calls: number;
   /** The state measured after the last prefill, if any. */
   cache: CacheMeasure | null;
+  /** The largest state one sequence held (growing states at its length plus fixed states), in bytes. */
+  maxStateBytes: number;
 }
 
 /** A model plus tokenizer that answers lm-eval-style requests. */
@@ -58,7 +60,7 @@ export class LanguageModel {
   /** Effective options. */
   readonly options: Required<LmOptions>;
   /** Counters since construction. */
-  readonly stats: LmStats = { tokens: 0, seconds: 0, calls: 0, cache: null };
+  readonly stats: LmStats = { tokens: 0, seconds: 0, calls: 0, cache: null, maxStateBytes: 0 };
   /** Rows per forward call now (smaller than asked after an out-of-memory back-off). */
   batchSize: number;
 
@@ -232,7 +234,7 @@ export class LanguageModel {
     for (const batch of chunk(ordered, this.batchSize)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
       const prefill = await this.#prefill(batch.length, contexts);
-      this.stats.cache = prefill.stream.measureCache();
+      this.#measure(prefill.stream);
       const rows: { group: number; index: number }[] = [];
       batch.forEach((group, g) => {
         for (const i of group) {
@@ -274,7 +276,7 @@ export class LanguageModel {
     const order = requests.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
     for (const batch of chunk(order, this.batchSize)) {
       let { logits, stream } = await this.#prefill(batch.length, batch.map((i) => prompts[i]));
-      this.stats.cache = stream.measureCache();
+      this.#measure(stream);
       const generated = batch.map((): number[] => []);
       const done = batch.map(() => false);
       const texts = batch.map(() => "");
@@ -322,7 +324,7 @@ export class LanguageModel {
         batch.map((i) => requests[i].tokens),
         "right",
       );
-      this.stats.cache = stream.measureCache();
+      this.#measure(stream);
       batch.forEach((i, r) => {
         results[i] = {
           kind: "token_argmax",
@@ -332,6 +334,13 @@ export class LanguageModel {
       onDone(batch.length);
     }
     return results;
+  }
+
+  #measure(stream: Stream): void {
+    const cache = stream.measureCache();
+    this.stats.cache = cache;
+    const perSequence = cache.bytesPerToken * cache.tokens + cache.fixedBytes;
+    this.stats.maxStateBytes = Math.max(this.stats.maxStateBytes, perSequence);
   }
 
   #prefill(rows: number, prompts: number[][]) {

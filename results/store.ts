@@ -111,7 +111,8 @@ CREATE TABLE IF NOT EXISTS perf (
   peak_rss_bytes BIGINT,
   cache_bytes_per_token DOUBLE,
   fixed_state_bytes DOUBLE,
-  device VARCHAR
+  device VARCHAR,
+  max_state_bytes DOUBLE              -- the largest state one sequence held during the task
 );
 `;
 
@@ -183,6 +184,8 @@ export interface PerfRow {
   cacheBytesPerToken: number | null;
   fixedStateBytes: number | null;
   device: string;
+  /** The largest state one sequence held, in bytes. */
+  maxStateBytes?: number | null;
 }
 
 /** The results database. */
@@ -398,7 +401,7 @@ export class Store {
   /** Records a task's throughput and memory. */
   async addPerf(runId: number, p: PerfRow): Promise<void> {
     await this.#db.run(
-      `INSERT INTO perf VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      `INSERT INTO perf VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         runId,
         p.task,
@@ -410,6 +413,7 @@ export class Store {
         p.cacheBytesPerToken,
         p.fixedStateBytes,
         p.device,
+        p.maxStateBytes ?? null,
       ],
     );
   }

@@ -101,7 +101,8 @@ await runMain(async () => {
           forwardCalls: 0,
           peakRssBytes: full.peakRssBytes,
           cacheBytesPerToken: row.kvBytesPerToken,
-          fixedStateBytes: row.stateBytes,
+          fixedStateBytes: fixed,
+          maxStateBytes: row.stateBytes,
           device,
         });
       };

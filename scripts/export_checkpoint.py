@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Exports your own Hugging Face Llama checkpoint as a kvbench model directory, in any family.
+
+    /usr/bin/python3 scripts/export_checkpoint.py --checkpoint HF_DIR --family FAMILY --out DIR
+        [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [family options]
+
+HF_DIR holds config.json, model.safetensors (or model.safetensors.index.json and its shards; F32,
+F16 or BF16), tokenizer.json and tokenizer_config.json; see ``families/hf_llama.py`` for which
+Llama variants load (Llama 2/3/3.1/3.2/3.3 layouts, Llama 3 RoPE scaling, tied or untied head).
+
+    llama     the checkpoint as it is (GQA cache)
+    transmla  TransMLA, training-free GQA -> MLA:  --kv-lora-rank R --rope-dim D [--freqfold F]
+    xecomla   X-EcoMLA SVD init (MLA layers, others stay GQA):  --rope-dim D
+              (--kv-lora-rank R | --kv-energy E) [--q-lora-rank Q] [--mla-layers 0,2,...]
+    zebra     Zebra-Llama, MLA + Mamba2 hybrid:  --mla-layers 0,2,... --kv-lora-rank R --rope-dim D
+              [--q-lora-rank Q]
+    dma       Doge dynamic mask attention on the checkpoint's attention:  [--keep-window K]
+
+For Llama-3.2-1B the papers' shapes are, e.g., ``transmla --kv-lora-rank 512 --rope-dim 64``;
+``xecomla --kv-lora-rank 128 --rope-dim 32 --q-lora-rank 1344``; ``zebra --mla-layers
+0,2,4,6,8,10,12,14 --kv-lora-rank 128 --rope-dim 32 --q-lora-rank 1344``.
+
+The converted families are LOSSY: TransMLA/X-EcoMLA/Zebra drop RoPE from part of each key and
+truncate ranks, Zebra's Mamba2 layers only start from the attention weights, so the exported model
+is an initialisation that needs fine-tuning or distillation from the original before its accuracy
+means anything. The script prints the conversion's logit gap against the original (random ids) so
+you can see how far off the start is. DMA starts exactly at the original (A = 0 makes the gate
+constant) only while the context fits in ``--keep-window`` (default: max_position_embeddings):
+below that the kept keys are chosen among equal gates until A and dt_proj are trained.
+
+The checkpoint's tokenizer.json and tokenizer_config.json are copied over the export's own.
+``--reference`` also stores PyTorch reference logits (reference/) so ``deno task parity --device
+cpu --model DIR`` checks the ONNX graph against the PyTorch model it was exported from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from families import dma, hf_llama, llama, mla, transmla, xecomla, zebra  # noqa: E402
+from families.export import DTYPES, write_model_dir  # noqa: E402
+from families.reference import write_cases  # noqa: E402
+
+FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+GQA_FORMULA = "2 * L * n_kv * d_h * s"
+# Which family options each family takes, and which it cannot do without.
+OPTIONS = {
+    "llama": ((), ()),
+    "transmla": (("kv_lora_rank", "rope_dim", "freqfold"), ("kv_lora_rank", "rope_dim")),
+    "xecomla": (("kv_lora_rank", "kv_energy", "rope_dim", "q_lora_rank", "mla_layers"), ("rope_dim",)),
+    "zebra": (("kv_lora_rank", "rope_dim", "q_lora_rank", "mla_layers"),
+              ("kv_lora_rank", "rope_dim", "mla_layers")),
+    "dma": (("keep_window",), ()),
+}
+FAMILY_OPTIONS = sorted({o for allowed, _ in OPTIONS.values() for o in allowed})
+
+
+def layer_list(text: str) -> List[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, type=Path, help="Hugging Face Llama directory")
+    parser.add_argument("--family", required=True, choices=FAMILIES)
+    parser.add_argument("--out", required=True, type=Path, help="model directory to write")
+    parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES),
+                        help="weights, states and logits")
+    parser.add_argument("--seed", type=int, default=0, help="calibration ids, new parameters, logit-gap ids")
+    parser.add_argument("--name", help="display name (default: checkpoint directory + family settings)")
+    parser.add_argument("--reference", action="store_true", help="also write PyTorch reference logits")
+    parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
+    parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
+    parser.add_argument("--freqfold", type=int, help="TransMLA: frequencies pooled per PCA (default 1)")
+    parser.add_argument("--mla-layers", type=layer_list, help="comma-separated layer indices made MLA")
+    parser.add_argument("--kv-energy", type=float, help="X-EcoMLA: r_kv per layer from this energy share")
+    parser.add_argument("--q-lora-rank", type=int, help="MLA query rank (default: full rank)")
+    parser.add_argument("--keep-window", type=int, help="DMA keys kept per query (default: max length)")
+    args = parser.parse_args(argv)
+    allowed, required = OPTIONS[args.family]
+    for opt in FAMILY_OPTIONS:
+        flag = "--" + opt.replace("_", "-")
+        if getattr(args, opt) is not None and opt not in allowed:
+            parser.error(f"{flag} does not apply to --family {args.family}")
+        if getattr(args, opt) is None and opt in required:
+            parser.error(f"--family {args.family} needs {flag}")
+    if args.family == "xecomla" and (args.kv_lora_rank is None) == (args.kv_energy is None):
+        parser.error("--family xecomla needs exactly one of --kv-lora-rank and --kv-energy")
+    if not args.checkpoint.is_dir():
+        parser.error(f"--checkpoint {args.checkpoint} is not a directory")
+    absent = [f for f in TOKENIZER_FILES if not (args.checkpoint / f).exists()]
+    if absent:
+        parser.error(f"{args.checkpoint} lacks {', '.join(absent)}: "
+                     "the export uses the checkpoint's tokenizer")
+    return args
+
+
+def check_tokenizer(checkpoint: Path, vocab_size: int) -> None:
+    """Fails when the tokenizer can emit ids the model has no embedding for."""
+    tok = json.loads((checkpoint / "tokenizer.json").read_text())
+    vocab = (tok.get("model") or {}).get("vocab")
+    ids = list(vocab.values()) if isinstance(vocab, dict) else []  # BPE/WordPiece; Unigram's is a list
+    ids += [t["id"] for t in tok.get("added_tokens") or []]
+    if ids and max(ids) >= vocab_size:
+        raise SystemExit(f"error: {checkpoint}/tokenizer.json has ids up to {max(ids)} but the model's "
+                         f"vocab_size is {vocab_size}")
+
+
+def llama_fields(cfg: llama.LlamaConfig) -> dict:
+    """The dataclass fields of ``cfg`` (its ``rope_scaling`` is an instance attribute, not a field)."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(llama.LlamaConfig)}
+
+
+@torch.no_grad()
+def to_dma(teacher, cfg: llama.LlamaConfig, keep_window: int, seed: int):
+    """The teacher's weights in DMA layers whose mask starts neutral: A = 0 gives the gate
+    exp(0) = 1 for every visible key, a constant shift that the softmax ignores. dt_proj gets a
+    small random init (not zero) so that, once A moves in training, keys get different gates."""
+    dcfg = dma.DMAConfig(**llama_fields(cfg), keep_window=keep_window)
+    if cfg.rope_scaling is not None:
+        dcfg.rope_scaling = cfg.rope_scaling
+    model = dma.build(dcfg)
+    result = model.load_state_dict(teacher.state_dict(), strict=False)
+    new = {n for n, _ in model.named_parameters() if n.endswith((".dt_proj.weight", ".A"))}
+    assert set(result.missing_keys) == new and not result.unexpected_keys, result
+    g = torch.Generator().manual_seed(seed)
+    for layer in model.layers:
+        w = layer.mixer.dt_proj.weight
+        w.copy_(torch.randn(w.shape, generator=g) / w.shape[1] ** 0.5)
+        layer.mixer.A.zero_()
+    return model.eval(), dcfg
+
+
+def mla_forms(model, reference: bool) -> None:
+    """The graph runs MLA absorbed; the reference logits come from the expanded form."""
+    mla.set_form(model, "expanded" if reference else "absorbed")
+
+
+def zebra_forms(model, reference: bool) -> None:
+    """The graph runs MLA absorbed and Mamba2 as chunked SSD; the reference, expanded and recurrent."""
+    zebra.set_export(model, not reference)
+
+
+def convert(args, teacher, cfg: llama.LlamaConfig, hf: dict):
+    """(model, config.json dict, sidecar layers, bytes/token formula, name suffix, form switch or None)."""
+    base = dict(vars(cfg), tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
+                source_checkpoint=str(args.checkpoint.resolve()))
+    family = args.family
+    if family == "llama":
+        return teacher, base, llama.layer_layout(cfg), GQA_FORMULA, "", None
+    if family == "dma":
+        window = args.keep_window if args.keep_window is not None else cfg.max_position_embeddings
+        model, dcfg = to_dma(teacher, cfg, window, args.seed)
+        init = {"A": 0, "dt_proj": f"randn/sqrt(fan_in), seed {args.seed}"}
+        config = dict(base, keep_window=window, conversion=init)
+        return model, config, dma.layer_layout(dcfg), dma.FORMULA, f"-dma-w{window}", None
+    lossy = "lossy initialisation: fine-tune or distil from the original before trusting accuracy"
+    if family == "transmla":
+        conv = {"kv_lora_rank": args.kv_lora_rank, "d_r": args.rope_dim, "freqfold": args.freqfold or 1,
+                "balance": True, "calib_seed": args.seed}
+        model, cfgs = transmla.convert(teacher, cfg, **conv)
+        config = dict(base, conversion=dict(conv, calibration="8 x 64 random ids", note=lossy),
+                      mla=[mla.config_entry(c) for c in cfgs])
+        layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
+        suffix = f"-transmla-r{args.kv_lora_rank}-d{args.rope_dim}"
+        return model, config, layers, mla.FORMULA, suffix, mla_forms
+    if family == "xecomla":
+        layers_mla = args.mla_layers if args.mla_layers is not None else list(range(cfg.num_hidden_layers))
+        conv = {"mla_layers": layers_mla, "d_r": args.rope_dim, "q_lora_rank": args.q_lora_rank,
+                "kv_energy": args.kv_energy, "kv_lora_rank": args.kv_lora_rank}
+        model, cfgs = xecomla.convert(teacher, cfg, **conv)
+        config = dict(base, conversion=dict(conv, note=lossy),
+                      mla=[mla.config_entry(c) if c else None for c in cfgs])
+        rank = f"r{args.kv_lora_rank}" if args.kv_lora_rank is not None else f"e{args.kv_energy:g}"
+        suffix = f"-xecomla-{rank}-d{args.rope_dim}"
+        return model, config, xecomla.layer_layout(cfg, cfgs), mla.FORMULA, suffix, mla_forms
+    assert family == "zebra"
+    zcfg = zebra.ZebraConfig(mla_layers=args.mla_layers, kv_lora_rank=args.kv_lora_rank,
+                             qk_rope_head_dim=args.rope_dim, q_lora_rank=args.q_lora_rank)
+    model, cfgs = zebra.convert(teacher, cfg, zcfg, torch.Generator().manual_seed(args.seed))
+    config = dict(zebra.config_entry(cfg, zcfg, cfgs), tie_word_embeddings=base["tie_word_embeddings"],
+                  source_checkpoint=base["source_checkpoint"],
+                  conversion={"mamba2_init_seed": args.seed, "note": lossy})
+    n_mla = len([i for i in args.mla_layers if i < cfg.num_hidden_layers])
+    suffix = f"-zebra-{n_mla}mla{cfg.num_hidden_layers - n_mla}m2-r{args.kv_lora_rank}"
+    return model, config, zebra.layer_layout(cfgs), zebra.FORMULA, suffix, zebra_forms
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    torch.use_deterministic_algorithms(True)
+    teacher, cfg, hf = hf_llama.load(args.checkpoint)
+    check_tokenizer(args.checkpoint, cfg.vocab_size)
+    out_of_range = [i for i in (args.mla_layers or []) if not 0 <= i < cfg.num_hidden_layers]
+    if out_of_range:
+        raise SystemExit(f"error: --mla-layers {out_of_range} outside 0..{cfg.num_hidden_layers - 1}")
+    print(f"loaded {args.checkpoint}: {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+          f"{cfg.num_attention_heads} heads / {cfg.num_key_value_heads} KV heads x {cfg.head_dim}, "
+          f"vocab {cfg.vocab_size}, rope_scaling {cfg.rope_scaling}")
+
+    model, config, layers, formula, suffix, set_reference = convert(args, teacher, cfg, hf)
+    if set_reference:
+        set_reference(model, False)
+    gap = None
+    if args.family != "llama":
+        gap = mla.logit_gap(teacher, model, cfg.vocab_size, args.seed + 1)
+    name = args.name or args.checkpoint.resolve().name + suffix
+    write_model_dir(args.out, model, args.family, name, config, layers, formula, args.seed, dtype=args.dtype)
+    sidecar_path = args.out / "kvbench.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    if args.family == "zebra":
+        sidecar["cache"]["fixed_state_bytes_formula"] = zebra.FIXED_FORMULA
+        sidecar_path.write_text(json.dumps(sidecar, indent=1) + "\n")
+    for f in TOKENIZER_FILES:
+        shutil.copyfile(args.checkpoint / f, args.out / f)
+    if args.reference:
+        if set_reference:
+            set_reference(model, True)
+        write_cases(model, args.out / "reference", cfg.vocab_size, args.seed, distinct=args.family == "dma")
+
+    width = DTYPES[args.dtype][1]
+    gqa = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * width
+    per_token = sidecar["cache"]["bytes_per_token"]
+    print(f"wrote {args.out} ({name}, {args.dtype})")
+    print(f"cache: {per_token} bytes/token ({gqa / per_token:.2f}x smaller than the original's {gqa})"
+          if per_token else "cache: 0 bytes/token")
+    if sidecar["cache"]["fixed_state_bytes"]:
+        print(f"fixed state: {sidecar['cache']['fixed_state_bytes']} bytes per sequence")
+    if gap is None:
+        print("logit gap vs the original: none, the weights are the checkpoint's"
+              + (" (rounded to float16 in the graph)" if args.dtype == "float16" else ""))
+    else:
+        print("logit gap vs the original (PyTorch, float32, 4 x 32 random ids): "
+              f"max |Δ| {gap['max_abs']:.4g}, mean |Δ| {gap['mean_abs']:.4g} (mean |logit| "
+              f"{gap['logit_scale']:.4g}), top-1 agreement {gap['top1_agree']:.3f}")
+    if args.family in ("transmla", "xecomla", "zebra"):
+        print("NOTE: this conversion is lossy; fine-tune or distil it from the original before "
+              "reading anything into its accuracy.")
+    if args.family == "dma" and config["keep_window"] < cfg.max_position_embeddings:
+        print(f"NOTE: with A = 0 every key has the same gate, so beyond {config['keep_window']} tokens the "
+              "kept keys are an arbitrary choice among ties until A and dt_proj are trained.")
+
+
+if __name__ == "__main__":
+    main()
