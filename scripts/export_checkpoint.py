@@ -233,8 +233,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     gqa = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * width
     per_token = sidecar["cache"]["bytes_per_token"]
     print(f"wrote {args.out} ({name}, {args.dtype})")
-    print(f"cache: {per_token} bytes/token ({gqa / per_token:.2f}x smaller than the original's {gqa})"
-          if per_token else "cache: 0 bytes/token")
+    ratio = f", {gqa / per_token:.2f}x smaller" if per_token and per_token != gqa else ""
+    print(f"cache: {per_token} bytes/token in {args.dtype} (the original's GQA cache: {gqa}{ratio})")
     if sidecar["cache"]["fixed_state_bytes"]:
         print(f"fixed state: {sidecar['cache']['fixed_state_bytes']} bytes per sequence")
     if gap is None:

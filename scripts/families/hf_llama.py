@@ -155,8 +155,9 @@ def load(directory: Path) -> Tuple[CausalLM, llama.LlamaConfig, dict]:
                               "kvbench's llama has none")
     missing = wanted - available
     if missing:
+        untied_head = "lm_head.weight" in missing
         raise CheckpointError(f"{directory} lacks {_listing(missing)}"
-                              + ("" if tied else " (config.json says tie_word_embeddings is false)"))
+                              + (" (config.json says tie_word_embeddings is false)" if untied_head else ""))
     unexpected = available - wanted - {n for n in available if n.endswith(IGNORED_SUFFIXES)}
     spare_head = tied and "lm_head.weight" in unexpected  # some tied checkpoints also store the copy
     if spare_head:
