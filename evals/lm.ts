@@ -347,13 +347,13 @@ export class LanguageModel {
     return Stream.start(this.model, rows).prefill(
       prompts,
       this.options.prefillChunk,
-      (s, c, pad) => this.#step(s, c, pad),
+      (s, c) => this.#step(s, c, "left", true),
     );
   }
 
-  async #step(stream: Stream, chunks: number[][], pad: "left" | "right") {
+  async #step(stream: Stream, chunks: number[][], pad: "left" | "right", lastOnly = false) {
     const started = performance.now();
-    const result = await stream.step(chunks, pad);
+    const result = await stream.step(chunks, pad, lastOnly);
     this.stats.seconds += (performance.now() - started) / 1000;
     this.stats.calls += 1;
     this.stats.tokens += chunks.reduce((n, c) => n + c.length, 0);

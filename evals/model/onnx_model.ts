@@ -41,12 +41,16 @@ export interface Feeds {
   pastLen: number;
   /** State tensors keyed by graph input name. */
   states: Map<string, ort.Tensor>;
+  /** Logits wanted for the last this-many positions only (0: all); honoured when the graph can. */
+  keep?: number;
 }
 
 /** What one forward call returns. */
 export interface Outputs {
-  /** Logits as float32, `rows × len × vocab`. */
+  /** Logits as float32, `rows × logitsLen × vocab`. */
   logits: Float32Array;
+  /** Positions per row the logits cover: the last `logitsLen` of the call's `len`. */
+  logitsLen: number;
   /** Updated state tensors keyed by the graph *input* name they feed next. */
   states: Map<string, ort.Tensor>;
 }
@@ -61,6 +65,8 @@ export class OnnxModel {
   readonly states: readonly StateSpec[];
   /** Whether the graph takes `position_ids`. */
   readonly hasPositionIds: boolean;
+  /** Whether the graph can return the last positions' logits only (`num_logits_to_keep`). */
+  readonly hasLogitsToKeep: boolean;
   /** Size of the logits' last axis. */
   readonly vocabSize: number;
   /** The device the session runs on. */
@@ -78,6 +84,7 @@ export class OnnxModel {
     this.#session = session;
     this.states = states;
     this.hasPositionIds = session.inputNames.includes("position_ids");
+    this.hasLogitsToKeep = session.inputNames.includes("num_logits_to_keep");
     this.vocabSize = vocabSize;
     this.device = device;
   }
@@ -169,6 +176,10 @@ export class OnnxModel {
     if (this.hasPositionIds) {
       inputs.position_ids = new ort.Tensor("int64", feeds.positionIds, [feeds.rows, feeds.len]);
     }
+    const keep = this.hasLogitsToKeep ? Math.min(feeds.keep ?? 0, feeds.len) : 0;
+    if (this.hasLogitsToKeep) {
+      inputs.num_logits_to_keep = new ort.Tensor("int64", BigInt64Array.of(BigInt(keep)), []);
+    }
     const missing = this.states.filter((s) => !feeds.states.has(s.input)).map((s) => s.input);
     if (missing.length > 0) {
       throw new StateMismatchError(
@@ -180,7 +191,7 @@ export class OnnxModel {
     const result = await this.#session.run(inputs);
     const states = new Map<string, ort.Tensor>();
     for (const spec of this.states) states.set(spec.input, result[spec.output]);
-    return { logits: toFloat32(result.logits), states };
+    return { logits: toFloat32(result.logits), logitsLen: keep > 0 ? keep : feeds.len, states };
   }
 
   /** Frees the session. */

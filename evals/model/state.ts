@@ -42,8 +42,11 @@ export interface StateSpec {
   seqAxis: number | null;
 }
 
-/** Names of the non-state inputs a causal LM graph may take. */
-export const TOKEN_INPUTS = ["input_ids", "attention_mask", "position_ids"] as const;
+/**
+ * Names of the non-state inputs a causal LM graph may take. `num_logits_to_keep` (an int64
+ * scalar, as transformers.js feeds it) asks for the last k positions' logits only; 0 means all.
+ */
+export const TOKEN_INPUTS = ["input_ids", "attention_mask", "position_ids", "num_logits_to_keep"] as const;
 
 /** Maps a `past*` input name to the `present*` output name that returns it. */
 export function presentNameFor(pastName: string): string {

@@ -126,9 +126,11 @@ export class Stream {
 
   /**
    * Appends `chunks[r]` to row `r` in one forward call and returns the logits and the new stream.
-   * Rows may get chunks of different lengths (including 0), padded as `pad` says.
+   * Rows may get chunks of different lengths (including 0), padded as `pad` says. With `lastOnly`
+   * (left padding only, where every row's last token is the chunk's last position) the graph may
+   * return just that position's logits; then only `logits.last(row)` can be read.
    */
-  async step(chunks: readonly (readonly number[])[], pad: "left" | "right"): Promise<{
+  async step(chunks: readonly (readonly number[])[], pad: "left" | "right", lastOnly = false): Promise<{
     logits: StepLogits;
     stream: Stream;
   }> {
@@ -144,6 +146,9 @@ export class Stream {
       throw new RangeError(
         "Cannot left-pad a stream that already holds tokens: padding would sit between them",
       );
+    }
+    if (lastOnly && pad !== "left") {
+      throw new RangeError("Cannot keep only the last logits of a right-padded chunk");
     }
     const rows = this.rows;
     const total = this.pastLen + len;
@@ -181,9 +186,20 @@ export class Stream {
       len,
       pastLen: this.pastLen,
       states: new Map(this.states),
+      keep: lastOnly ? 1 : 0,
     });
+    // With only the last position returned, it is each row's only (and last) readable position.
+    const logits = out.logitsLen === len
+      ? new StepLogits(out.logits, this.#model.vocabSize, len, offsets, lengths)
+      : new StepLogits(
+        out.logits,
+        this.#model.vocabSize,
+        1,
+        new Array(rows).fill(0),
+        new Array(rows).fill(1),
+      );
     return {
-      logits: new StepLogits(out.logits, this.#model.vocabSize, len, offsets, lengths),
+      logits,
       stream: new Stream(this.#model, rows, total, mask, realCounts, out.states),
     };
   }
@@ -191,20 +207,14 @@ export class Stream {
   /**
    * Feeds `rows` (one per stream row) left-padded to a common length, `chunk` columns per
    * forward call (0: all at once), so a long prompt never needs a `len × vocab` logits tensor
-   * longer than `chunk`. Returns the last call's logits and the stream.
+   * longer than `chunk`. Only the last position's logits are asked for (read them with
+   * `last(row)`). `step` runs each call (a hook for counting); by default `s.step(c, "left", true)`.
    */
   async prefill(
     rows: readonly (readonly number[])[],
     chunk = 0,
-    step: (
-      s: Stream,
-      c: number[][],
-      pad: "left" | "right",
-    ) => Promise<{ logits: StepLogits; stream: Stream }> = (
-      s,
-      c,
-      pad,
-    ) => s.step(c, pad),
+    step: (s: Stream, c: number[][]) => Promise<{ logits: StepLogits; stream: Stream }> = (s, c) =>
+      s.step(c, "left", true),
   ): Promise<{ logits: StepLogits; stream: Stream }> {
     const width = Math.max(...rows.map((r) => r.length));
     const size = chunk > 0 ? chunk : width;
@@ -215,7 +225,7 @@ export class Stream {
         const offset = width - r.length;
         return r.slice(Math.max(0, start - offset), Math.max(0, end - offset));
       });
-      result = await step(result?.stream ?? this, parts, "left");
+      result = await step(result?.stream ?? this, parts);
     }
     if (!result) throw new RangeError("Cannot prefill a stream with no tokens");
     return result;

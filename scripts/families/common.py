@@ -195,8 +195,14 @@ class CausalLM(nn.Module):
     def empty_states(self, batch: int) -> List[torch.Tensor]:
         return [d.empty(batch) for d in self.state_decls()]
 
-    def forward(self, input_ids, attention_mask, position_ids, past: Sequence[torch.Tensor]):
-        """Returns (logits, present) with ``present`` flat in ``state_decls`` order."""
+    def forward(self, input_ids, attention_mask, position_ids, past: Sequence[torch.Tensor],
+                logits_to_keep: Optional[torch.Tensor] = None):
+        """Returns (logits, present) with ``present`` flat in ``state_decls`` order.
+
+        ``logits_to_keep`` (an int64 scalar tensor, as transformers' ``num_logits_to_keep``) keeps
+        the logits of only the last k positions; 0 keeps all. Callers that need only the next
+        token's distribution then skip the LM head over the rest of the chunk.
+        """
         x = self.embed_tokens(input_ids)
         seq = input_ids.shape[1]
         token_mask = attention_mask[:, attention_mask.shape[1] - seq:]
@@ -213,4 +219,9 @@ class CausalLM(nn.Module):
             x, new = layer(x, ctx, list(past[k:k + n]))
             present.extend(new)
             k += n
+        if logits_to_keep is not None:
+            # Shapes as tensors, so the exported graph follows the runtime length and k.
+            length = torch._shape_as_tensor(x)[1]
+            start = torch.where(logits_to_keep > 0, length - logits_to_keep, torch.zeros_like(length))
+            x = x.index_select(1, torch.arange(start, length))
         return self.lm_head(self.norm(x)), present

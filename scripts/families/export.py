@@ -19,7 +19,7 @@ DTYPES = {"float32": (torch.float32, 4), "float16": (torch.float16, 2)}
 
 
 class FlatWrapper(nn.Module):
-    """(input_ids, attention_mask, position_ids, *past) -> (logits, *present): tensors only.
+    """(input_ids, attention_mask, position_ids, num_logits_to_keep, *past) -> (logits, *present).
 
     With ``io_dtype`` float16 the states and logits cross the graph boundary in float16 while the
     arithmetic inside stays float32 (onnxruntime's CPU provider lacks float16 kernels for several
@@ -31,10 +31,10 @@ class FlatWrapper(nn.Module):
         self.model = model
         self.io_dtype = io_dtype
 
-    def forward(self, input_ids, attention_mask, position_ids, *past):
+    def forward(self, input_ids, attention_mask, position_ids, num_logits_to_keep, *past):
         if self.io_dtype != torch.float32:
             past = tuple(p.to(torch.float32) for p in past)
-        logits, present = self.model(input_ids, attention_mask, position_ids, list(past))
+        logits, present = self.model(input_ids, attention_mask, position_ids, list(past), num_logits_to_keep)
         if self.io_dtype != torch.float32:
             logits = logits.to(self.io_dtype)
             present = [p.to(self.io_dtype) for p in present]
@@ -112,27 +112,32 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "floa
     for d in decls:
         dims = [batch if x == "batch_size" else past_len if isinstance(x, str) else x for x in d.shape]
         past.append(torch.randn(dims, generator=torch.Generator().manual_seed(1)).to(io_dtype))
-    names_in = ["input_ids", "attention_mask", "position_ids"] + [d.past for d in decls]
+    names_in = ["input_ids", "attention_mask", "position_ids", "num_logits_to_keep"] + [d.past for d in decls]
     names_out = ["logits"] + [d.present for d in decls]
     dynamic = {
         "input_ids": {0: "batch_size", 1: "sequence_length"},
         "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
         "position_ids": {0: "batch_size", 1: "sequence_length"},
-        "logits": {0: "batch_size", 1: "sequence_length"},
+        "logits": {0: "batch_size", 1: "logits_length"},
     }
     for d in decls:
         dynamic[d.past] = _axes(d, False)
         dynamic[d.present] = _axes(d, True)
+    # torch >= 2.9 exports through dynamo by default; these flat-tensor wrappers are written for
+    # the TorchScript exporter (the only one torch 1.13 has).
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+
     def trace(target: Path) -> None:
         torch.onnx.export(
             FlatWrapper(model, io_dtype).eval(),
-            (input_ids, mask, positions, *past),
+            (input_ids, mask, positions, torch.tensor(0, dtype=torch.int64), *past),
             str(target),
             input_names=names_in,
             output_names=names_out,
             dynamic_axes=dynamic,
             opset_version=opset,
             do_constant_folding=True,
+            **legacy,
         )
 
     if dtype == "float32":

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { OnnxModel } from "../../../evals/model/onnx_model.ts";
+import { Stream } from "../../../evals/model/stream.ts";
+
+const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
+
+for (const family of ["llama", "zebra", "dma"]) {
+  Deno.test(`${family}: asking for the last logits only gives the same last logits, and fewer`, async () => {
+    const model = await OnnxModel.load(join(fixtures, family));
+    assert.ok(model.hasLogitsToKeep, "the fixture exports num_logits_to_keep");
+    const rows = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14]];
+    const full = await Stream.start(model, 2).step(rows, "left");
+    const last = await Stream.start(model, 2).step(rows, "left", true);
+    assert.equal(last.logits.data.length, 2 * model.vocabSize, "one position per row came back");
+    assert.equal(full.logits.data.length, 2 * 7 * model.vocabSize);
+    for (const r of [0, 1]) {
+      const a = full.logits.last(r);
+      const b = last.logits.last(r);
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5);
+    }
+    assert.throws(() => last.logits.at(0, 1), RangeError);
+    // The state is the same either way: the next step agrees too.
+    const next = await full.stream.step([[15], [16]], "left");
+    const nextLast = await last.stream.step([[15], [16]], "left");
+    for (const r of [0, 1]) assert.deepEqual(nextLast.logits.last(r), next.logits.last(r));
+    await model.release();
+  });
+}
+
+Deno.test("step() refuses last-only logits for a right-padded chunk", async () => {
+  const model = await OnnxModel.load(join(fixtures, "llama"));
+  await assert.rejects(() => Stream.start(model, 1).step([[5, 6]], "right", true), /right-padded/);
+  await model.release();
+});
