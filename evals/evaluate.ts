@@ -133,7 +133,13 @@ export async function evaluate(
         depths: options.depths ?? null,
         onDataFile: (file) => dataFiles.push(file),
       };
-      const requestKey = { addBos, maxLength, tokenizer: bundle.tokenizer.sha256 };
+      // Everything that changes the tokens fed or the arithmetic: samples are reused only when equal.
+      const requestKey = {
+        addBos,
+        maxLength,
+        tokenizer: bundle.tokenizer.sha256,
+        device: bundle.model.device,
+      };
       await runTask(task, ctx, lm, store, runId, {
         requestKey,
         reuse: options.reuse ?? true,
