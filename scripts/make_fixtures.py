@@ -137,6 +137,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     broken.write(Path("tests/data/broken"))
+    broken.write_merged_decoder(Path("tests/data/merged_decoder"))
     write_vectors(Path("tests/data/mqar_vectors.json"))
     for family in args.family.split(","):
         if family not in FAMILIES:

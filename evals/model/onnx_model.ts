@@ -72,6 +72,7 @@ export class OnnxModel {
   /** The device the session runs on. */
   readonly device: Device;
   #session: ort.InferenceSession;
+  readonly #usesCacheBranch: boolean;
 
   private constructor(
     dir: string,
@@ -85,6 +86,7 @@ export class OnnxModel {
     this.states = states;
     this.hasPositionIds = session.inputNames.includes("position_ids");
     this.hasLogitsToKeep = session.inputNames.includes("num_logits_to_keep");
+    this.#usesCacheBranch = session.inputNames.includes("use_cache_branch");
     this.vocabSize = vocabSize;
     this.device = device;
   }
@@ -175,6 +177,9 @@ export class OnnxModel {
     };
     if (this.hasPositionIds) {
       inputs.position_ids = new ort.Tensor("int64", feeds.positionIds, [feeds.rows, feeds.len]);
+    }
+    if (this.#usesCacheBranch) {
+      inputs.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(feeds.pastLen > 0 ? 1 : 0), [1]);
     }
     const keep = this.hasLogitsToKeep ? Math.min(feeds.keep ?? 0, feeds.len) : 0;
     if (this.hasLogitsToKeep) {

@@ -45,8 +45,15 @@ export interface StateSpec {
 /**
  * Names of the non-state inputs a causal LM graph may take. `num_logits_to_keep` (an int64
  * scalar, as transformers.js feeds it) asks for the last k positions' logits only; 0 means all.
+ * `use_cache_branch` (a bool of shape [1]) selects the with-past branch of optimum's merged decoders.
  */
-export const TOKEN_INPUTS = ["input_ids", "attention_mask", "position_ids", "num_logits_to_keep"] as const;
+export const TOKEN_INPUTS = [
+  "input_ids",
+  "attention_mask",
+  "position_ids",
+  "num_logits_to_keep",
+  "use_cache_branch",
+] as const;
 
 /** Maps a `past*` input name to the `present*` output name that returns it. */
 export function presentNameFor(pastName: string): string {

@@ -63,8 +63,21 @@ Deno.test("discoverStates() names the missing present output", () => {
 });
 
 Deno.test("discoverStates() rejects an input that is neither token input nor state", () => {
-  const inputs = [...tokens, { name: "use_cache_branch", type: "bool", shape: [1] }];
-  assert.throws(() => discoverStates(inputs, [logits]), /"use_cache_branch" is not a token input/);
+  const inputs = [...tokens, {
+    name: "token_type_ids",
+    type: "int64",
+    shape: ["batch_size", "sequence_length"],
+  }];
+  assert.throws(() => discoverStates(inputs, [logits]), /"token_type_ids" is not a token input/);
+});
+
+Deno.test("discoverStates() accepts optimum's use_cache_branch and transformers.js's num_logits_to_keep", () => {
+  const inputs: TensorMeta[] = [
+    ...tokens,
+    { name: "use_cache_branch", type: "bool", shape: [1] },
+    { name: "num_logits_to_keep", type: "int64", shape: [] },
+  ];
+  assert.deepEqual(discoverStates(inputs, [logits]), []);
 });
 
 Deno.test("discoverStates() asks for a hint when two axes are symbolic, and takes it", () => {

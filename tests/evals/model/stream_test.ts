@@ -34,3 +34,13 @@ Deno.test("step() refuses last-only logits for a right-padded chunk", async () =
   await assert.rejects(() => Stream.start(model, 1).step([[5, 6]], "right", true), /right-padded/);
   await model.release();
 });
+
+Deno.test("a merged decoder gets use_cache_branch false on the first call and true once it has a past", async () => {
+  const model = await OnnxModel.load(fileURLToPath(new URL("../../data/merged_decoder", import.meta.url)));
+  const first = await Stream.start(model, 1).step([[5, 6]], "left");
+  assert.deepEqual([...first.logits.data], [0, 0]);
+  const second = await first.stream.step([[7]], "left");
+  assert.deepEqual([...second.logits.data], [1]);
+  assert.equal(second.stream.measureCache().tokens, 3);
+  await model.release();
+});
