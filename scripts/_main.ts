@@ -8,7 +8,7 @@
 import { UserError } from "../evals/errors.ts";
 
 /** Runs `body`, mapping errors to exit codes. */
-export async function runMain(body: () => Promise<void>): Promise<void> {
+export async function runMain(body: () => Promise<void> | void): Promise<void> {
   try {
     await body();
   } catch (error) {

@@ -31,7 +31,7 @@ function findLibraries(root: string): string[] {
   return found;
 }
 
-await runMain(async () => {
+await runMain(() => {
   const { values } = parseArgs({ args: Deno.args, options: { from: { type: "string" } }, strict: true });
   if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
     throw new UserError(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On the GPU machine, after the stage (../shared/device/stage.sh) is unpacked:
+# On the GPU machine, once Deno, node_modules and the CUDA provider are unpacked under /opt/kvstage:
 #   1. trains the MQAR zoo in the background (it outlives a call; see scripts/train_zoo.py),
 #   2. checks --device cuda against the PyTorch references of every family fixture,
 #   3. waits for the zoo (up to WAIT seconds) and copies what is done to $OUT.
