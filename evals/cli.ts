@@ -13,7 +13,6 @@ import { writeLmEvalOutput } from "../results/lm_eval_json.ts";
 import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { resolveTasks } from "../tasks/registry.ts";
-import type { TaskContext } from "../tasks/types.ts";
 import { UserError } from "./errors.ts";
 import { evaluate } from "./evaluate.ts";
 import { loadBundle } from "./model/bundle.ts";
@@ -238,7 +237,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
     for (const dir of models) {
       const bundle = await loadBundle(dir, args.device);
       const maxLength = args.maxLength ?? bundle.maxLength;
-      const { runId, results } = await evaluate(bundle, store, {
+      const { runId, results, context } = await evaluate(bundle, store, {
         tasks,
         groups,
         primary,
@@ -268,15 +267,6 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
       );
       console.error(`✓ ${bundle.name} (run ${runId}): ${headline.join(", ")}`);
       if (args.outputPath) {
-        const ctx: TaskContext = {
-          numFewshot: args.numFewshot,
-          seed: args.seed,
-          limit: args.limit,
-          vocabSize: bundle.model.vocabSize,
-          maxLength,
-          lengths: args.lengths,
-          kvPairs: args.kvPairs,
-        };
         const files = await writeLmEvalOutput(
           store,
           {
@@ -284,7 +274,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
             modelName: bundle.name,
             modelDir: bundle.dir,
             tasks,
-            ctx,
+            ctx: context,
             results,
             gitHash: kvbenchCommit(),
             config: {

@@ -83,6 +83,8 @@ export interface EvaluateResult {
   runId: number;
   /** The aggregated rows written. */
   results: ResultRow[];
+  /** The context the tasks were prepared with (what their `config()` reports). */
+  context: TaskContext;
 }
 
 /** Evaluates one model on the tasks and stores everything under a new run. */
@@ -113,26 +115,26 @@ export async function evaluate(
       .filter((name) => !members.has(name)),
   );
   const headline = (name: string, fallback: string) => (options.primary?.[name] ?? fallback);
+  const context: TaskContext = {
+    numFewshot: options.numFewshot ?? null,
+    seed,
+    limit: options.limit ?? null,
+    vocabSize: bundle.model.vocabSize,
+    maxLength,
+    lengths: options.lengths ?? null,
+    kvPairs: options.kvPairs ?? null,
+    tokenizer: bundle.tokenizer,
+    addBos,
+    dataDir: options.dataDir ?? null,
+    download: options.download ?? true,
+    haystackDir: options.haystackDir ?? null,
+    wordsFile: options.wordsFile ?? null,
+    depths: options.depths ?? null,
+  };
   try {
     for (const task of options.tasks) {
       const dataFiles: DataFileRecord[] = [];
-      const ctx: TaskContext = {
-        numFewshot: options.numFewshot ?? null,
-        seed,
-        limit: options.limit ?? null,
-        vocabSize: bundle.model.vocabSize,
-        maxLength,
-        lengths: options.lengths ?? null,
-        kvPairs: options.kvPairs ?? null,
-        tokenizer: bundle.tokenizer,
-        addBos,
-        dataDir: options.dataDir ?? null,
-        download: options.download ?? true,
-        haystackDir: options.haystackDir ?? null,
-        wordsFile: options.wordsFile ?? null,
-        depths: options.depths ?? null,
-        onDataFile: (file) => dataFiles.push(file),
-      };
+      const ctx: TaskContext = { ...context, onDataFile: (file) => dataFiles.push(file) };
       // Everything that changes the tokens fed or the arithmetic: samples are reused only when equal.
       const requestKey = {
         addBos,
@@ -164,7 +166,7 @@ export async function evaluate(
     await store.finishRun(runId, "failed", String((error as Error).message ?? error));
     throw error;
   }
-  return { runId, results };
+  return { runId, results, context };
 }
 
 /**

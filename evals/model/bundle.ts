@@ -6,7 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { UserError } from "../errors.ts";
 import { type Device, OnnxModel } from "./onnx_model.ts";
@@ -106,9 +106,16 @@ export function hashModelFiles(dir: string): string {
   const files = readdirSync(dir)
     .filter((f) => f === "model.onnx" || /^model\.onnx[._]data$|\.onnx\.data$|\.onnx_data$/.test(f))
     .sort();
+  // Read in blocks: external data files of real models are gigabytes.
+  const block = new Uint8Array(1 << 24);
   for (const file of files) {
     hash.update(file);
-    hash.update(readFileSync(join(dir, file)));
+    const fd = openSync(join(dir, file), "r");
+    try {
+      for (let n = readSync(fd, block); n > 0; n = readSync(fd, block)) hash.update(block.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
   }
   return hash.digest("hex");
 }
