@@ -4,13 +4,18 @@
  *
  *   deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]
  *                   [--decode 32] [--prefill-chunk 1024] [--mc 64] [--db PATH] [--json FILE]
+ *                   [--state-location cpu|cpu-pinned|gpu-buffer] [--decode-loop]
  *
  * Per model and context length C (one sequence of seeded random ids):
  * - prefill tokens/s: C tokens fed in chunks (so no C × vocab logits tensor is needed);
  * - decode tokens/s: `--decode` greedy single-token steps from the state at C;
  * - state bytes: measured on the state tensors at C (growing per token, fixed per sequence);
+ * - with `--decode-loop`, the same greedy steps again through the model's `decode_loop.onnx`
+ *   (scripts/export_decode_loop.py), where the state never leaves onnxruntime between tokens;
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
  * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse).
+ * `--state-location` says where the state goes between calls (see {@linkcode StateLocation});
+ * `gpu-buffer` streams can't select rows, so it skips the scoring mix.
  *
  * @module
  */
@@ -21,7 +26,8 @@ import { writeFileSync } from "node:fs";
 import { UserError } from "../evals/errors.ts";
 import { argmax, LanguageModel } from "../evals/lm.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
-import type { Device } from "../evals/model/onnx_model.ts";
+import type { Device, StateLocation } from "../evals/model/onnx_model.ts";
+import { DecodeLoop } from "../evals/model/decode_loop.ts";
 import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../evals/random.ts";
 import type { TokenPair } from "../evals/requests.ts";
@@ -33,6 +39,7 @@ import { runMain } from "./_main.ts";
 interface BenchRow {
   model: string;
   work: string;
+  stateLocation: StateLocation;
   context: number | null;
   tokens: number;
   seconds: number;
@@ -54,6 +61,8 @@ await runMain(async () => {
       mc: { type: "string", default: "64" },
       db: { type: "string", default: DEFAULT_DB },
       json: { type: "string" },
+      "state-location": { type: "string", default: "cpu" },
+      "decode-loop": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -62,16 +71,22 @@ await runMain(async () => {
   if (!["cpu", "cuda", "webgpu"].includes(device)) {
     throw new UserError("--device must be cpu, cuda or webgpu");
   }
+  const stateLocation = values["state-location"] as StateLocation;
+  if (!["cpu", "cpu-pinned", "gpu-buffer"].includes(stateLocation)) {
+    throw new UserError("--state-location must be cpu, cpu-pinned or gpu-buffer");
+  }
   const contexts = values.contexts!.split(",").map(Number);
   const decodeSteps = Number(values.decode);
   const chunk = Number(values["prefill-chunk"]);
-  const mc = Number(values.mc);
+  // Row selection (prefix reuse) needs host-held state.
+  const mc = stateLocation === "gpu-buffer" ? 0 : Number(values.mc);
   const store = await Store.open(values.db!);
   const rows: BenchRow[] = [];
   try {
     for (const dir of values.model.split(",")) {
-      const bundle = await loadBundle(dir, device);
+      const bundle = await loadBundle(dir, device, { stateLocation });
       const model = bundle.model;
+      const loop = values["decode-loop"] ? await DecodeLoop.load(dir, { device }) : null;
       const runId = await store.startRun(
         await runInfo(bundle, {
           batchSize: 1,
@@ -81,10 +96,13 @@ await runMain(async () => {
           args: { ...values, bench: true },
         }),
       );
-      const record = async (row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes">) => {
+      const record = async (
+        row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes" | "stateLocation">,
+      ) => {
         const full: BenchRow = {
           ...row,
           model: bundle.name,
+          stateLocation,
           tokensPerSecond: row.tokens / row.seconds,
           peakRssBytes: process.memoryUsage().rss,
         };
@@ -95,7 +113,9 @@ await runMain(async () => {
           } tok/s`,
         );
         await store.addPerf(runId, {
-          task: `bench/${row.work}${row.context ? `@${row.context}` : ""}`,
+          task: `bench/${row.work}${stateLocation === "cpu" ? "" : `+${stateLocation}`}${
+            row.context ? `@${row.context}` : ""
+          }`,
           tokens: row.tokens,
           seconds: row.seconds,
           forwardCalls: 0,
@@ -107,7 +127,9 @@ await runMain(async () => {
         });
       };
       // Warm-up: session initialisation and kernel selection stay out of the numbers.
-      await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], chunk);
+      const warm = await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], chunk);
+      if (loop) await loop.generate(warm.stream, [argmax(warm.logits.last(0))], 2);
+      warm.stream.dispose();
       let kv = 0;
       let fixed = 0;
       for (const context of contexts) {
@@ -128,9 +150,14 @@ await runMain(async () => {
           kvBytesPerToken: kv,
           stateBytes,
         });
+        const afterPrefill = { logits, stream };
+        const stepTokens: number[] = [];
         started = performance.now();
         for (let i = 0; i < decodeSteps; i++) {
-          ({ logits, stream } = await stream.step([[argmax(logits.last(0))]], "left"));
+          const previous = stream;
+          stepTokens.push(argmax(logits.last(0)));
+          ({ logits, stream } = await stream.step([[stepTokens.at(-1)!]], "left"));
+          if (previous !== afterPrefill.stream) previous.dispose();
         }
         const decodeSeconds = (performance.now() - started) / 1000;
         await record({
@@ -141,6 +168,24 @@ await runMain(async () => {
           kvBytesPerToken: kv,
           stateBytes: stream.measureCache().bytesPerToken * stream.pastLen + fixed,
         });
+        if (stream !== afterPrefill.stream) stream.dispose();
+        if (loop) {
+          started = performance.now();
+          const [looped] = await loop.generate(afterPrefill.stream, [stepTokens[0]], decodeSteps);
+          const seconds = (performance.now() - started) / 1000;
+          // The loop feeds the same first token, so its tokens should be the stepped ones shifted by one.
+          const agree = looped.slice(0, -1).filter((t, i) => t === stepTokens[i + 1]).length;
+          console.error(`decode-loop@${context}: ${agree}/${decodeSteps - 1} tokens as stepped decode`);
+          await record({
+            work: "decode-loop",
+            context,
+            tokens: decodeSteps,
+            seconds,
+            kvBytesPerToken: kv,
+            stateBytes: kv * (context + decodeSteps) + fixed,
+          });
+        }
+        afterPrefill.stream.dispose();
       }
       if (mc > 0) {
         const rng = new Rng(7);
@@ -171,16 +216,17 @@ await runMain(async () => {
         });
       }
       await store.finishRun(runId, "done");
+      await loop?.release();
       await model.release();
     }
   } finally {
     store.close();
   }
   const table = [
-    "| model | work | context | tokens/s | KV B/token | state bytes | peak RSS (MiB) |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    "| model | work | state | context | tokens/s | KV B/token | state bytes | peak RSS (MiB) |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
-      `| ${r.model} | ${r.work} | ${r.context ?? ""} | ${
+      `| ${r.model} | ${r.work} | ${r.stateLocation} | ${r.context ?? ""} | ${
         r.tokensPerSecond.toFixed(1)
       } | ${r.kvBytesPerToken} | ${r.stateBytes} | ${(r.peakRssBytes / 2 ** 20).toFixed(0)} |`
     ),

@@ -22,10 +22,12 @@ from families import dma  # noqa: E402
 from families import zebra  # noqa: E402
 from families import mla, transmla, xecomla  # noqa: E402
 from families.common import init_weights  # noqa: E402
+from families.decode_loop import write_decode_loop  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
 SEED = 20261123
+DECODE_LOOPS = ("llama", "zebra", "dma")  # fixtures that also get decode_loop.onnx (decode_loop_test.ts)
 
 
 def make_llama(out: Path) -> None:
@@ -144,6 +146,8 @@ def main() -> None:
             parser.error(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
         FAMILIES[family](Path(args.out) / family)
         print(f"wrote {Path(args.out) / family}")
+        if family in DECODE_LOOPS:
+            print(write_decode_loop(Path(args.out) / family))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { UserError } from "../errors.ts";
-import { type Device, OnnxModel } from "./onnx_model.ts";
+import { type Device, type LoadOptions, OnnxModel } from "./onnx_model.ts";
 import { TextTokenizer } from "./tokenizer.ts";
 
 /** The `kvbench.json` sidecar: what the graph alone doesn't say. */
@@ -53,7 +53,11 @@ export interface ModelBundle {
 }
 
 /** Loads `dir` and checks it has what kvbench needs. */
-export async function loadBundle(dir: string, device: Device = "cpu"): Promise<ModelBundle> {
+export async function loadBundle(
+  dir: string,
+  device: Device = "cpu",
+  options: Pick<LoadOptions, "stateLocation"> = {},
+): Promise<ModelBundle> {
   const abs = resolve(dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {
     throw new UserError(
@@ -66,6 +70,7 @@ export async function loadBundle(dir: string, device: Device = "cpu"): Promise<M
   const tokenizerConfig = readJson(join(abs, "tokenizer_config.json"));
   const tokenizer = TextTokenizer.load(abs);
   const model = await OnnxModel.load(abs, {
+    ...options,
     device,
     stateHints: sidecar.state_seq_axis ? { seqAxis: sidecar.state_seq_axis } : {},
   });

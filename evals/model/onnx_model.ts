@@ -15,6 +15,20 @@ import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from
 /** Where the model runs. */
 export type Device = "cpu" | "cuda" | "webgpu";
 
+/**
+ * Where a run leaves the state tensors it returns. `cpu` (the default) copies them to ordinary
+ * host memory; `cpu-pinned` lets the CUDA provider copy into page-locked memory first;
+ * `gpu-buffer` keeps them on the GPU between calls (WebGPU only in onnxruntime-node 1.29), which
+ * suits a single stream stepped forward (`deno task bench`) but not row selection.
+ */
+export type StateLocation = "cpu" | "cpu-pinned" | "gpu-buffer";
+
+/** Which device each non-default state location needs. */
+const LOCATION_DEVICE: Record<Exclude<StateLocation, "cpu">, Device> = {
+  "cpu-pinned": "cuda",
+  "gpu-buffer": "webgpu",
+};
+
 /** Options for {@linkcode OnnxModel.load}. */
 export interface LoadOptions {
   /** Execution provider. @default {"cpu"} */
@@ -23,6 +37,8 @@ export interface LoadOptions {
   stateHints?: StateHints;
   /** CPU threads for one operator; 0 lets onnxruntime choose. @default {0} */
   intraOpThreads?: number;
+  /** Where returned state tensors live. @default {"cpu"} */
+  stateLocation?: StateLocation;
 }
 
 /** Inputs of one forward call; all arrays are row-major `[rows, len]`. */
@@ -71,6 +87,8 @@ export class OnnxModel {
   readonly vocabSize: number;
   /** The device the session runs on. */
   readonly device: Device;
+  /** Where returned state tensors live. */
+  readonly stateLocation: StateLocation;
   #session: ort.InferenceSession;
   readonly #usesCacheBranch: boolean;
 
@@ -80,6 +98,7 @@ export class OnnxModel {
     states: StateSpec[],
     vocabSize: number,
     device: Device,
+    stateLocation: StateLocation,
   ) {
     this.dir = dir;
     this.#session = session;
@@ -89,6 +108,7 @@ export class OnnxModel {
     this.#usesCacheBranch = session.inputNames.includes("use_cache_branch");
     this.vocabSize = vocabSize;
     this.device = device;
+    this.stateLocation = stateLocation;
   }
 
   /**
@@ -99,6 +119,13 @@ export class OnnxModel {
    */
   static async load(dir: string, options: LoadOptions = {}): Promise<OnnxModel> {
     const device = options.device ?? "cpu";
+    const stateLocation = options.stateLocation ?? "cpu";
+    if (stateLocation !== "cpu" && LOCATION_DEVICE[stateLocation] !== device) {
+      throw new UserError(
+        `Cannot keep state in ${stateLocation} memory on --device ${device}: ${stateLocation} needs ` +
+          `--device ${LOCATION_DEVICE[stateLocation]}, or leave the state location at cpu`,
+      );
+    }
     const path = join(dir, "model.onnx");
     if (!existsSync(path)) {
       throw new UserError(
@@ -106,38 +133,7 @@ export class OnnxModel {
           `holding model.onnx, tokenizer.json and tokenizer_config.json`,
       );
     }
-    const missing = missingProviderLibraries(device);
-    if (missing.length > 0) {
-      throw new UserError(
-        `Cannot use --device ${device} as ${missing.join(" and ")} ${
-          missing.length > 1 ? "are" : "is"
-        } missing from ` +
-          `${bindingDir()}: run \`deno task setup:cuda\` to install the CUDA provider, or use --device cpu`,
-      );
-    }
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(path, {
-        executionProviders: [EXECUTION_PROVIDERS[device]],
-        graphOptimizationLevel: "all",
-        intraOpNumThreads: options.intraOpThreads ?? 0,
-      });
-    } catch (error) {
-      const reason = String((error as Error).message ?? error).split("\n")[0];
-      if (device !== "cpu" && /provider|EP|cuda|webgpu|\.so/i.test(reason)) {
-        throw new UserError(
-          `Cannot start the ${device} execution provider for ${path}: ${reason}. ` +
-            (device === "cuda"
-              ? "The provider is installed but could not load its CUDA 13 / cuDNN 9 libraries: put them on " +
-                "LD_LIBRARY_PATH (e.g. /usr/local/cuda/targets/x86_64-linux/lib), or use --device cpu"
-              : "Use --device cpu, or a build of onnxruntime-node with the WebGPU provider"),
-        );
-      }
-      throw new UserError(
-        `Cannot load ${path} as onnxruntime rejected it (${reason}): re-export the model or ` +
-          `check that its external data files sit beside it`,
-      );
-    }
+    let session = await createSession(path, device, options.intraOpThreads ?? 0);
     const inputs = tensorMetas(session.inputMetadata);
     const outputs = tensorMetas(session.outputMetadata);
     for (const required of ["input_ids", "attention_mask"]) {
@@ -163,7 +159,16 @@ export class OnnxModel {
           `export logits with a static last axis`,
       );
     }
-    return new OnnxModel(dir, session, states, vocab, device);
+    if (stateLocation !== "cpu") {
+      // Output locations are fixed when a session is created, and only the graph's metadata
+      // says which outputs are states: open it again with the states placed and logits on the host.
+      const preferred: Record<string, StateLocation> = { logits: "cpu" };
+      for (const o of outputs) preferred[o.name] = "cpu";
+      for (const spec of states) preferred[spec.output] = stateLocation;
+      await session.release();
+      session = await createSession(path, device, options.intraOpThreads ?? 0, preferred);
+    }
+    return new OnnxModel(dir, session, states, vocab, device, stateLocation);
   }
 
   /** Runs one forward call. */
@@ -205,6 +210,50 @@ export class OnnxModel {
   }
 }
 
+/**
+ * Opens an onnxruntime session on `device`, turning a missing provider library, a provider that
+ * won't start and a rejected graph into one-line {@linkcode UserError}s.
+ */
+export async function createSession(
+  path: string,
+  device: Device,
+  intraOpThreads: number,
+  preferredOutputLocation?: Record<string, StateLocation>,
+): Promise<ort.InferenceSession> {
+  const missing = missingProviderLibraries(device);
+  if (missing.length > 0) {
+    throw new UserError(
+      `Cannot use --device ${device} as ${missing.join(" and ")} ${
+        missing.length > 1 ? "are" : "is"
+      } missing from ` +
+        `${bindingDir()}: run \`deno task setup:cuda\` to install the CUDA provider, or use --device cpu`,
+    );
+  }
+  try {
+    return await ort.InferenceSession.create(path, {
+      executionProviders: [EXECUTION_PROVIDERS[device]],
+      graphOptimizationLevel: "all",
+      intraOpNumThreads: intraOpThreads,
+      ...(preferredOutputLocation ? { preferredOutputLocation } : {}),
+    });
+  } catch (error) {
+    const reason = String((error as Error).message ?? error).split("\n")[0];
+    if (device !== "cpu" && /provider|EP|cuda|webgpu|\.so/i.test(reason)) {
+      throw new UserError(
+        `Cannot start the ${device} execution provider for ${path}: ${reason}. ` +
+          (device === "cuda"
+            ? "The provider is installed but could not load its CUDA 13 / cuDNN 9 libraries: put them on " +
+              "LD_LIBRARY_PATH (e.g. /usr/local/cuda/targets/x86_64-linux/lib), or use --device cpu"
+            : "Use --device cpu, or a build of onnxruntime-node with the WebGPU provider"),
+      );
+    }
+    throw new UserError(
+      `Cannot load ${path} as onnxruntime rejected it (${reason}): re-export the model or ` +
+        `check that its external data files sit beside it`,
+    );
+  }
+}
+
 function tensorMetas(metas: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
   return metas.map((m) =>
     m.isTensor
@@ -231,6 +280,8 @@ export function toFloat32(tensor: ort.Tensor): Float32Array {
  * code does not recognise (it sees 0 bytes); a Uint16Array view of the same bytes is what it reads.
  */
 export function nativeFloat16(tensor: ort.Tensor): ort.Tensor {
+  // A tensor left on the device is bound by reference; there is no host data to re-view.
+  if (tensor.location !== "cpu") return tensor;
   if (tensor.type !== "float16" || tensor.data instanceof Uint16Array) return tensor;
   const data = tensor.data as ArrayBufferView;
   (tensor as unknown as { cpuData: Uint16Array }).cpuData = new Uint16Array(

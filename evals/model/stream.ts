@@ -108,6 +108,11 @@ export class Stream {
 
   /** A stream made of the given rows of this one (a row may repeat): copies its state. */
   select(indices: readonly number[]): Stream {
+    if ([...this.states.values()].some((t) => t.location !== "cpu")) {
+      throw new RangeError(
+        "Cannot select rows of a stream whose state stays on the device: use the cpu state location",
+      );
+    }
     const states = new Map<string, ort.Tensor>();
     for (const [name, tensor] of this.states) states.set(name, gatherRows(tensor, indices));
     const mask = new Uint8Array(indices.length * this.pastLen);
@@ -225,7 +230,10 @@ export class Stream {
         const offset = width - r.length;
         return r.slice(Math.max(0, start - offset), Math.max(0, end - offset));
       });
-      result = await step(result?.stream ?? this, parts);
+      const previous = result?.stream;
+      result = await step(previous ?? this, parts);
+      // Intermediate streams never reach the caller; device-held state must be freed by hand.
+      previous?.dispose();
     }
     if (!result) throw new RangeError("Cannot prefill a stream with no tokens");
     return result;
@@ -236,7 +244,9 @@ export class Stream {
     let growing = 0;
     let fixed = 0;
     for (const spec of this.#model.states) {
-      const bytes = (this.states.get(spec.input)!.data as ArrayBufferView).byteLength;
+      // From the dims, not the data: state left on the device has no host copy to measure.
+      const tensor = this.states.get(spec.input)!;
+      const bytes = tensor.dims.reduce((a, b) => a * b, 1) * (tensor.type === "float16" ? 2 : 4);
       if (spec.kind === "growing") growing += bytes;
       else fixed += bytes;
     }
@@ -246,6 +256,16 @@ export class Stream {
       fixedBytes: this.rows > 0 ? fixed / this.rows : 0,
       tokens: this.pastLen,
     };
+  }
+
+  /**
+   * Frees state tensors held on the device (onnxruntime does not collect them); host-held state
+   * is left to the garbage collector, since other streams may share it. Use no stream after this.
+   */
+  dispose(): void {
+    for (const tensor of this.states.values()) {
+      if (tensor.location !== "cpu") tensor.dispose();
+    }
   }
 }
 

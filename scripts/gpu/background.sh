@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# GPU machine, first call (needs only Python, so it can ride along with the first staging
+# transfer): starts, in process sessions that outlive the call,
+#   - the MQAR zoo (scripts/train_zoo.py --preset gpu): the baseline first, then the three
+#     converted families in parallel from it; DMA alongside from the start;
+#   - the random-weight Llama-3.2-1B-shape exports for `deno task bench`, each followed by its
+#     decode_loop.onnx.
+# Logs and outputs go under $WORK (default /opt/kvwork); scripts/gpu/bench.sh waits for them.
+set -uo pipefail
+WORK=${WORK:-/opt/kvwork}
+STEPS_SCALE=${STEPS_SCALE:-3}
+BENCH_MODELS=${BENCH_MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2}
+mkdir -p "$WORK/logs" "$WORK/zoo" "$WORK/bench"
+export PYTHONUNBUFFERED=1
+REPO=$(pwd)
+zoo() {
+  cd "$REPO" || exit 1
+  python3 scripts/train_zoo.py --out "$WORK/zoo" --families llama --steps-scale "$STEPS_SCALE" \
+    > "$WORK/logs/zoo-llama.log" 2>&1 || exit 1
+  for f in transmla xecomla zebra; do
+    python3 scripts/train_zoo.py --out "$WORK/zoo" --families "$f" --teacher "$WORK/zoo/llama" \
+      --steps-scale "$STEPS_SCALE" > "$WORK/logs/zoo-$f.log" 2>&1 &
+  done
+  wait
+}
+exports() {
+  cd "$REPO" || exit 1
+  for m in $BENCH_MODELS; do
+    (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" &&
+      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m") > "$WORK/logs/export-$m.log" 2>&1 &
+  done
+  wait
+}
+setsid bash -c "$(declare -f zoo); REPO=$REPO WORK=$WORK STEPS_SCALE=$STEPS_SCALE PYTHONUNBUFFERED=1 zoo; touch $WORK/zoo.done" \
+  > "$WORK/logs/zoo-chain.log" 2>&1 < /dev/null &
+setsid bash -c "cd $REPO && python3 scripts/train_zoo.py --out $WORK/zoo --families dma --steps-scale $STEPS_SCALE \
+  > $WORK/logs/zoo-dma.log 2>&1; touch $WORK/dma.done" > /dev/null 2>&1 < /dev/null &
+setsid bash -c "$(declare -f exports); REPO=$REPO WORK=$WORK BENCH_MODELS='$BENCH_MODELS' PYTHONUNBUFFERED=1 exports; touch $WORK/exports.done" \
+  > "$WORK/logs/exports-chain.log" 2>&1 < /dev/null &
+sleep 20
+nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv
+tail -n 2 "$WORK"/logs/*.log

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { UserError } from "../../../evals/errors.ts";
+import { argmax } from "../../../evals/lm.ts";
+import { DecodeLoop } from "../../../evals/model/decode_loop.ts";
+import { OnnxModel } from "../../../evals/model/onnx_model.ts";
+import { Stream } from "../../../evals/model/stream.ts";
+
+const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
+const STEPS = 8;
+// Two rows of different lengths, so the shorter one is left-padded and its positions differ.
+const PROMPTS = [[5, 9, 14, 22, 31, 40, 47, 58, 63], [70, 81, 95, 102]];
+
+/** Step-by-step greedy decoding from `stream`, as `LM.generateUntil` does it. */
+async function stepwise(stream: Stream, first: readonly number[], steps: number): Promise<number[][]> {
+  const out: number[][] = first.map(() => []);
+  let current = [...first];
+  for (let i = 0; i < steps; i++) {
+    const { logits, stream: next } = await stream.step(current.map((t) => [t]), "left");
+    current = current.map((_, r) => argmax(logits.last(r)));
+    current.forEach((t, r) => out[r].push(t));
+    stream = next;
+  }
+  return out;
+}
+
+for (const family of ["llama", "zebra", "dma"]) {
+  const dir = join(fixtures, family);
+  Deno.test({
+    name: `${family}: the decode loop's ${STEPS} greedy tokens equal step-by-step greedy decoding`,
+    ignore: !existsSync(join(dir, "decode_loop.onnx")),
+    fn: async () => {
+      const model = await OnnxModel.load(dir);
+      const loop = await DecodeLoop.load(dir);
+      assert.deepEqual(loop.stateInputs, model.states.map((s) => s.input));
+      const { logits, stream } = await Stream.start(model, 2).prefill(PROMPTS);
+      const first = PROMPTS.map((_, r) => argmax(logits.last(r)));
+      const looped = await loop.generate(stream, first, STEPS);
+      const expected = await stepwise(stream, first, STEPS);
+      assert.deepEqual(looped, expected);
+      // The rows differ, so a loop that mixed them up or ignored the state would show.
+      assert.notDeepEqual(expected[0], expected[1]);
+      // A shorter loop from the same stream is a prefix: the stream was not changed by the run.
+      assert.deepEqual(await loop.generate(stream, first, 3), expected.map((row) => row.slice(0, 3)));
+      await loop.release();
+      await model.release();
+    },
+  });
+}
+
+Deno.test("a model directory without decode_loop.onnx gives a UserError that says how to write it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(
+      () => DecodeLoop.load(dir),
+      (error: Error) => {
+        assert.ok(error instanceof UserError, `${error}`);
+        assert.match(error.message, /decode_loop\.onnx does not exist/);
+        assert.match(error.message, /python3 scripts\/export_decode_loop\.py --model /);
+        assert.ok(!error.message.includes("\n"), "one line");
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "the decode loop refuses a stream of another model's states, and bad step counts",
+  ignore: !existsSync(join(fixtures, "llama", "decode_loop.onnx")),
+  fn: async () => {
+    const loop = await DecodeLoop.load(join(fixtures, "llama"));
+    const zebra = await OnnxModel.load(join(fixtures, "zebra"));
+    const { stream } = await Stream.start(zebra, 1).prefill([[5, 6, 7]]);
+    await assert.rejects(() => loop.generate(stream, [8], 2), /lacks state inputs past_key_values\.1\.key/);
+    await assert.rejects(() => loop.generate(stream, [8], 0), RangeError);
+    await assert.rejects(() => loop.generate(stream, [8, 9], 2), RangeError);
+    await zebra.release();
+    await loop.release();
+  },
+});
