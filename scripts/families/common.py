@@ -97,7 +97,7 @@ def rope_cos_sin(positions: torch.Tensor, dim: int, theta: float, scaling: Optio
     """cos/sin [B, S, dim] for rotate-half RoPE at integer positions (``scaling``: see
     ``rope_inv_freq``)."""
     inv_freq = rope_inv_freq(dim, theta, scaling)
-    freqs = positions.to(torch.float32).unsqueeze(-1) * inv_freq
+    freqs = positions.to(torch.float32).unsqueeze(-1) * inv_freq.to(positions.device)
     emb = torch.cat([freqs, freqs], dim=-1)
     return emb.cos(), emb.sin()
 
@@ -131,12 +131,13 @@ def attention_bias(key_mask: torch.Tensor, seq_len_like: torch.Tensor, dtype=tor
     """
     total = key_mask.shape[1]
     seq = seq_len_like.shape[1]
-    q_slot = torch.arange(seq).unsqueeze(1) + (total - seq)
-    k_slot = torch.arange(total).unsqueeze(0)
+    device = key_mask.device
+    q_slot = torch.arange(seq, device=device).unsqueeze(1) + (total - seq)
+    k_slot = torch.arange(total, device=device).unsqueeze(0)
     causal = (k_slot <= q_slot).unsqueeze(0).unsqueeze(0)  # [1, 1, S, T]
     visible = causal & (key_mask[:, None, None, :] > 0)
-    zero = torch.zeros((), dtype=dtype)
-    low = torch.full((), torch.finfo(dtype).min, dtype=dtype)
+    zero = torch.zeros((), dtype=dtype, device=device)
+    low = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=device)
     return torch.where(visible, zero, low)
 
 

@@ -251,7 +251,7 @@ class Mamba2Mixer(nn.Module):
         cfg = self.cfg
         g, rep = cfg.n_xb_groups, cfg.nheads // cfg.n_xb_groups
         x, b, c = torch.split(xbc, [cfg.d_xb, cfg.d_xb, cfg.d_inner], dim=-1)
-        ones = torch.ones(rep, 1, dtype=xbc.dtype)
+        ones = torch.ones(rep, 1, dtype=xbc.dtype, device=xbc.device)
         x = (x.reshape(-1, g, 1, cfg.headdim) * ones).reshape(-1, tokens, cfg.nheads, cfg.headdim)
         b = (b.reshape(-1, g, 1, cfg.d_state) * ones).reshape(-1, tokens, cfg.nheads, cfg.d_state)
         c = c.reshape(-1, tokens, cfg.nheads, cfg.d_state)

@@ -31,10 +31,14 @@ exports() {
   done
   wait
 }
+ONLY=${ONLY:-all}  # zoo | exports | all: restart just one part
+if [ "$ONLY" != exports ]; then
 setsid bash -c "$(declare -f zoo); REPO=$REPO WORK=$WORK STEPS_SCALE=$STEPS_SCALE PYTHONUNBUFFERED=1 zoo; touch $WORK/zoo.done" \
   > "$WORK/logs/zoo-chain.log" 2>&1 < /dev/null &
 setsid bash -c "cd $REPO && python3 scripts/train_zoo.py --out $WORK/zoo --families dma --steps-scale $STEPS_SCALE \
   > $WORK/logs/zoo-dma.log 2>&1; touch $WORK/dma.done" > /dev/null 2>&1 < /dev/null &
+fi
+[ "$ONLY" = zoo ] ||
 setsid bash -c "$(declare -f exports); REPO=$REPO WORK=$WORK BENCH_MODELS='$BENCH_MODELS' PYTHONUNBUFFERED=1 exports; touch $WORK/exports.done" \
   > "$WORK/logs/exports-chain.log" 2>&1 < /dev/null &
 sleep 20
