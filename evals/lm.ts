@@ -199,7 +199,11 @@ export class LanguageModel {
     return results;
   }
 
-  /** Each request alone: (context + continuation)[:-1] right-padded, one call per batch. */
+  /**
+   * Each request alone: (context + continuation)[:-1], one call per batch. Left-padded, so every
+   * row's continuation ends the chunk and only the last (longest continuation) positions' logits
+   * are asked for; no state is fetched.
+   */
   async #scorePlain(
     pairs: readonly TokenPair[],
     indices: number[],
@@ -209,7 +213,8 @@ export class LanguageModel {
     const order = [...indices].sort((a, b) => length(pairs[b]) - length(pairs[a]) || a - b);
     for (const batch of chunk(order, this.batchSize)) {
       const inputs = batch.map((i) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1));
-      const { logits } = await this.#step(Stream.start(this.model, batch.length), inputs, "right");
+      const keep = Math.max(...batch.map((i) => pairs[i].continuation.length));
+      const logits = await this.#finish(Stream.start(this.model, batch.length), inputs, "left", keep);
       batch.forEach((i, r) => {
         const { context, continuation } = pairs[i];
         results[i] = scoreTokens(continuation, (j) => logits.at(r, context.length - 1 + j));
@@ -248,7 +253,7 @@ export class LanguageModel {
       for (const part of chunk(rows, this.batchSize)) {
         const stream = prefill.stream.select(part.map((p) => p.group));
         const tails = part.map((p) => pairs[p.index].continuation.slice(0, -1));
-        const { logits } = await this.#step(stream, tails, "right");
+        const logits = await this.#finish(stream, tails, "right");
         part.forEach((p, r) => {
           results[p.index] = scoreTokens(
             pairs[p.index].continuation,
@@ -351,9 +356,17 @@ export class LanguageModel {
     );
   }
 
-  async #step(stream: Stream, chunks: number[][], pad: "left" | "right", lastOnly = false) {
+  #step(stream: Stream, chunks: number[][], pad: "left" | "right", lastOnly = false) {
+    return this.#count(chunks, () => stream.step(chunks, pad, lastOnly));
+  }
+
+  #finish(stream: Stream, chunks: number[][], pad: "left" | "right", keep = 0) {
+    return this.#count(chunks, () => stream.finish(chunks, pad, keep));
+  }
+
+  async #count<T>(chunks: number[][], call: () => Promise<T>): Promise<T> {
     const started = performance.now();
-    const result = await stream.step(chunks, pad, lastOnly);
+    const result = await call();
     this.stats.seconds += (performance.now() - started) / 1000;
     this.stats.calls += 1;
     this.stats.tokens += chunks.reduce((n, c) => n + c.length, 0);

@@ -4,7 +4,7 @@
  *
  *   deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]
  *                   [--decode 32] [--prefill-chunk 1024] [--mc 64] [--db PATH] [--json FILE]
- *                   [--state-location cpu|cpu-pinned|gpu-buffer] [--decode-loop]
+ *                   [--state-location cpu|cpu-pinned|gpu-buffer] [--decode-loop] [--no-prefix-reuse]
  *
  * Per model and context length C (one sequence of seeded random ids):
  * - prefill tokens/s: C tokens fed in chunks (so no C × vocab logits tensor is needed);
@@ -13,7 +13,8 @@
  * - with `--decode-loop`, the same greedy steps again through the model's `decode_loop.onnx`
  *   (scripts/export_decode_loop.py), where the state never leaves onnxruntime between tokens;
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
- * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse).
+ * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse; with
+ * `--no-prefix-reuse` each request alone, as lm-eval does, recorded as `score-mc-plain`).
  * `--state-location` says where the state goes between calls (see {@linkcode StateLocation});
  * `gpu-buffer` streams can't select rows, so it skips the scoring mix.
  *
@@ -63,6 +64,7 @@ await runMain(async () => {
       json: { type: "string" },
       "state-location": { type: "string", default: "cpu" },
       "decode-loop": { type: "boolean", default: false },
+      "no-prefix-reuse": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -201,13 +203,14 @@ await runMain(async () => {
             });
           }
         }
-        const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096 });
+        const prefixReuse = !values["no-prefix-reuse"];
+        const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096, prefixReuse });
         const started = performance.now();
         await lm.loglikelihoodTokens(pairs);
         const seconds = (performance.now() - started) / 1000;
         const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
         await record({
-          work: "score-mc",
+          work: prefixReuse ? "score-mc" : "score-mc-plain",
           context: null,
           tokens,
           seconds,

@@ -138,9 +138,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    broken.write(Path("tests/data/broken"))
-    broken.write_merged_decoder(Path("tests/data/merged_decoder"))
-    write_vectors(Path("tests/data/mqar_vectors.json"))
+    # Test data sits beside the fixtures (tests/data for the default --out), so a trial run elsewhere
+    # leaves the committed files alone.
+    data = Path(args.out).resolve().parent / "data"
+    broken.write(data / "broken")
+    broken.write_merged_decoder(data / "merged_decoder")
+    write_vectors(data / "mqar_vectors.json")
     for family in args.family.split(","):
         if family not in FAMILIES:
             parser.error(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")

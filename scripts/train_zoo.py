@@ -3,8 +3,10 @@
 
     python3 scripts/train_zoo.py [--out models] [--families llama,dma,...] [--steps-scale 1.0]
 
-`--preset gpu` (the default) is the zoo as designed, for one GPU; `--preset cpu` is a smaller zoo that
-trains on two CPU cores in about 40 minutes; `--steps-scale 0.01` checks that it runs. The recipe, per family:
+`--preset gpu` (the default) is the zoo as designed, for one GPU: the committed models/ were trained so on an
+H100 by scripts/gpu/background.sh (the baseline, then the converted families in parallel with
+`--teacher`; about 14 minutes). `--preset cpu` is a smaller zoo that trains on two CPU cores in about
+40 minutes; `--steps-scale 0.01` checks that it runs. The recipe, per family:
   llama     GQA baseline, trained from scratch on MQAR;
   transmla  the baseline converted training-free (RoRoPE + FreqFold + joint PCA), then fine-tuned;
   xecomla   SVD-initialised from the baseline, then distilled from it (KL to the teacher's logits);

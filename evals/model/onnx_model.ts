@@ -59,6 +59,11 @@ export interface Feeds {
   states: Map<string, ort.Tensor>;
   /** Logits wanted for the last this-many positions only (0: all); honoured when the graph can. */
   keep?: number;
+  /**
+   * Whether to fetch the updated states. `false` asks onnxruntime for the logits alone, so a state
+   * that will not be used again never leaves the device (the returned map is empty). @default {true}
+   */
+  fetchStates?: boolean;
 }
 
 /** What one forward call returns. */
@@ -162,7 +167,7 @@ export class OnnxModel {
     if (stateLocation !== "cpu") {
       // Output locations are fixed when a session is created, and only the graph's metadata
       // says which outputs are states: open it again with the states placed and logits on the host.
-      const preferred: Record<string, StateLocation> = { logits: "cpu" };
+      const preferred: Record<string, StateLocation> = {};
       for (const o of outputs) preferred[o.name] = "cpu";
       for (const spec of states) preferred[spec.output] = stateLocation;
       await session.release();
@@ -198,9 +203,12 @@ export class OnnxModel {
       );
     }
     for (const spec of this.states) inputs[spec.input] = nativeFloat16(feeds.states.get(spec.input)!);
-    const result = await this.#session.run(inputs);
+    const fetchStates = feeds.fetchStates ?? true;
+    const result = fetchStates
+      ? await this.#session.run(inputs)
+      : await this.#session.run(inputs, ["logits"]);
     const states = new Map<string, ort.Tensor>();
-    for (const spec of this.states) states.set(spec.input, result[spec.output]);
+    if (fetchStates) { for (const spec of this.states) states.set(spec.input, result[spec.output]); }
     return { logits: toFloat32(result.logits), logitsLen: keep > 0 ? keep : feeds.len, states };
   }
 

@@ -22,26 +22,30 @@ export class StepLogits {
   readonly data: Float32Array;
   /** Vocabulary size. */
   readonly vocab: number;
-  /** Padded chunk length. */
+  /** Positions per row the logits cover: the last `len` of the padded chunk. */
   readonly len: number;
   /** Index of each row's first real token in the padded chunk. */
   readonly offsets: readonly number[];
   /** Real tokens per row in the chunk. */
   readonly lengths: readonly number[];
+  /** Chunk position of the first position the logits cover (0 when they cover the whole chunk). */
+  readonly start: number;
 
-  /** Wraps a step's logits. */
+  /** Wraps a step's logits: `data` covers chunk positions `start … start + len - 1` of each row. */
   constructor(
     data: Float32Array,
     vocab: number,
     len: number,
     offsets: number[],
     lengths: number[],
+    start = 0,
   ) {
     this.data = data;
     this.vocab = vocab;
     this.len = len;
     this.offsets = offsets;
     this.lengths = lengths;
+    this.start = start;
   }
 
   /** The logits after the `j`-th real token of `row`'s chunk (a view, not a copy). */
@@ -49,7 +53,13 @@ export class StepLogits {
     if (j < 0 || j >= this.lengths[row]) {
       throw new RangeError(`Cannot read logits at token ${j} of row ${row}: it has ${this.lengths[row]}`);
     }
-    const start = (row * this.len + this.offsets[row] + j) * this.vocab;
+    const position = this.offsets[row] + j - this.start;
+    if (position < 0) {
+      throw new RangeError(
+        `Cannot read logits at token ${j} of row ${row}: only the last ${this.len} positions were returned`,
+      );
+    }
+    const start = (row * this.len + position) * this.vocab;
     return this.data.subarray(start, start + this.vocab);
   }
 
@@ -139,6 +149,31 @@ export class Stream {
     logits: StepLogits;
     stream: Stream;
   }> {
+    if (lastOnly && pad !== "left") {
+      throw new RangeError("Cannot keep only the last logits of a right-padded chunk");
+    }
+    const { logits, states, mask, realCounts, total } = await this.#run(chunks, pad, lastOnly ? 1 : 0, true);
+    return { logits, stream: new Stream(this.#model, this.rows, total, mask, realCounts, states) };
+  }
+
+  /**
+   * Appends `chunks[r]` to row `r` as the last call these rows will see and returns the logits
+   * alone: the updated state is not fetched, so it never leaves the device. With left padding,
+   * `keep` > 0 asks for the last `keep` positions only. The cheap way to score continuations.
+   */
+  async finish(chunks: readonly (readonly number[])[], pad: "left" | "right", keep = 0): Promise<StepLogits> {
+    if (keep > 0 && pad !== "left") {
+      throw new RangeError("Cannot keep only the last logits of a right-padded chunk");
+    }
+    return (await this.#run(chunks, pad, keep, false)).logits;
+  }
+
+  async #run(
+    chunks: readonly (readonly number[])[],
+    pad: "left" | "right",
+    keep: number,
+    fetchStates: boolean,
+  ) {
     if (chunks.length !== this.rows) {
       throw new RangeError(`Cannot step ${this.rows} rows with ${chunks.length} chunks`);
     }
@@ -151,9 +186,6 @@ export class Stream {
       throw new RangeError(
         "Cannot left-pad a stream that already holds tokens: padding would sit between them",
       );
-    }
-    if (lastOnly && pad !== "left") {
-      throw new RangeError("Cannot keep only the last logits of a right-padded chunk");
     }
     const rows = this.rows;
     const total = this.pastLen + len;
@@ -191,22 +223,18 @@ export class Stream {
       len,
       pastLen: this.pastLen,
       states: new Map(this.states),
-      keep: lastOnly ? 1 : 0,
+      keep,
+      fetchStates,
     });
-    // With only the last position returned, it is each row's only (and last) readable position.
-    const logits = out.logitsLen === len
-      ? new StepLogits(out.logits, this.#model.vocabSize, len, offsets, lengths)
-      : new StepLogits(
-        out.logits,
-        this.#model.vocabSize,
-        1,
-        new Array(rows).fill(0),
-        new Array(rows).fill(1),
-      );
-    return {
-      logits,
-      stream: new Stream(this.#model, rows, total, mask, realCounts, out.states),
-    };
+    const logits = new StepLogits(
+      out.logits,
+      this.#model.vocabSize,
+      out.logitsLen,
+      offsets,
+      lengths,
+      len - out.logitsLen,
+    );
+    return { logits, states: out.states, mask, realCounts, total };
   }
 
   /**

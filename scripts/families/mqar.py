@@ -118,4 +118,4 @@ def write_vectors(path) -> None:
         ex = mqar(vocab, seq, kv, 5, s)
         cells.append({"vocab_size": vocab, "seq_len": seq, "num_kv_pairs": kv, "seed": seed,
                       "cell_seed": s, "first_tokens": ex[0][0][:12], "sha256": digest(ex)})
-    path.write_text(json.dumps(cells, indent=1) + "\n")
+    path.write_text(json.dumps(cells, indent=2) + "\n")

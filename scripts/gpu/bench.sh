@@ -5,11 +5,12 @@
 #   anchor  waits for the zoo to leave the GPU, then the PyTorch bf16 eager anchor
 #   onnx    `deno task bench` on each 1B-shape export (CUDA EP, host state, + decode loop)
 #   state   the same decode with the state in pinned host memory (CUDA) and on the GPU (WebGPU)
+#   score   the scoring mix again without prefix reuse (each request alone, lm-eval's way)
 #   collect copies the zoo and every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK and come back with `collect`
 # (or with the phase itself where noted).
 set -uo pipefail
-PHASE=${1:?phase: check, anchor, onnx, state or collect}
+PHASE=${1:?phase: check, anchor, onnx, state, score or collect}
 WORK=${WORK:-/opt/kvwork}
 OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2}
@@ -71,6 +72,13 @@ state)
       --device webgpu --state-location gpu-buffer --mc 0 --contexts 4096 --db "$R/bench.duckdb" \
       --json "$R/state-$m-webgpu.json" > "$R/state-$m-webgpu.txt" 2>&1
     tail -6 "$R/state-$m-webgpu.txt"
+  done
+  ;;
+score)
+  for m in $MODELS; do
+    with_peak "$m-plain" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --no-prefix-reuse \
+      --contexts 1024 --decode 1 --db "$R/bench.duckdb" --json "$R/score-$m-plain.json" > "$R/score-$m-plain.txt" 2>&1
+    grep score-mc "$R/score-$m-plain.txt" | tail -1
   done
   ;;
 collect)

@@ -184,3 +184,43 @@ Deno.test("autoBatch halves the batch on out-of-memory errors and keeps the scor
   const strict = new LanguageModel(flaky, tokenizer, { batchSize: 16, addBos: true });
   await assert.rejects(() => strict.run(requests), /Failed to allocate/);
 });
+
+Deno.test("every family scores alike with prefix reuse and from scratch (left-padded, logits of the tails only)", async () => {
+  const pairs = [
+    { context: [5, 9, 14, 3, 22, 7, 8], continuation: [30, 31, 32] },
+    { context: [5, 9, 14, 3, 22, 7, 8], continuation: [40] },
+    { context: [11, 12], continuation: [13, 14, 15, 16, 17] },
+    { context: [19, 4, 4, 4], continuation: [21, 22] },
+    { context: [19, 4, 4, 4], continuation: [23, 24, 25] },
+  ];
+  for (const family of ["zebra", "dma", "xecomla", "transmla"]) {
+    const m = await OnnxModel.load(fileURLToPath(new URL(`../fixtures/${family}`, import.meta.url)));
+    try {
+      const shared = await new LanguageModel(m, null, { batchSize: 3 }).loglikelihoodTokens(pairs);
+      const plain = await new LanguageModel(m, null, { batchSize: 3, prefixReuse: false })
+        .loglikelihoodTokens(pairs);
+      // The reference: each pair alone, one full forward with every position's logits.
+      for (const [i, { context, continuation }] of pairs.entries()) {
+        const { logits } = await Stream.start(m, 1).step(
+          [[...context, ...continuation].slice(0, -1)],
+          "left",
+        );
+        let expected = 0;
+        continuation.forEach((token, j) => {
+          const row = logits.at(0, context.length - 1 + j);
+          const max = Math.max(...row);
+          const sum = row.reduce((a, v) => a + Math.exp(v - max), 0);
+          expected += row[token] - max - Math.log(sum);
+        });
+        for (const [name, got] of [["shared", shared[i]], ["plain", plain[i]]] as const) {
+          assert.ok(
+            Math.abs(got.logprob - expected) <= 1e-4,
+            `${family} ${name} pair ${i}: ${got.logprob} vs ${expected}`,
+          );
+        }
+      }
+    } finally {
+      await m.release();
+    }
+  }
+});

@@ -44,3 +44,48 @@ Deno.test("a merged decoder gets use_cache_branch false on the first call and tr
   assert.equal(second.stream.measureCache().tokens, 3);
   await model.release();
 });
+
+Deno.test("dispose() leaves host-held state alone, and prefill keeps the caller's stream intact", async () => {
+  const model = await OnnxModel.load(join(fixtures, "llama"));
+  try {
+    const start = Stream.start(model, 1);
+    const a = await start.prefill([[5, 6, 7, 8, 9, 10]], 2);
+    const before = a.stream.measureCache();
+    a.stream.dispose();
+    // Other streams (prefix reuse) may share host state, so dispose must not free it.
+    const b = await a.stream.step([[11]], "left");
+    assert.deepEqual(a.stream.measureCache(), before);
+    const again = await Stream.start(model, 1).prefill([[5, 6, 7, 8, 9, 10, 11]], 2);
+    const diff = Math.max(...b.logits.last(0).map((v, i) => Math.abs(v - again.logits.last(0)[i])));
+    assert.ok(diff < 1e-4, `stepped after dispose differs by ${diff}`);
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("OnnxModel.load refuses a state location its device can't hold", async () => {
+  await assert.rejects(
+    OnnxModel.load(join(fixtures, "llama"), { stateLocation: "gpu-buffer" }),
+    /gpu-buffer needs --device webgpu/,
+  );
+});
+
+Deno.test("finish() returns the last positions' logits without fetching the state", async () => {
+  const model = await OnnxModel.load(join(fixtures, "llama"));
+  try {
+    const rows = [[5, 6, 7, 8, 9], [10, 11, 12]];
+    const full = await Stream.start(model, 2).step(rows, "left");
+    const tail = await Stream.start(model, 2).finish(rows, "left", 2);
+    assert.equal(tail.len, 2);
+    for (const [r, row] of rows.entries()) {
+      for (const j of [row.length - 2, row.length - 1]) {
+        const diff = Math.max(...tail.at(r, j).map((v, i) => Math.abs(v - full.logits.at(r, j)[i])));
+        assert.ok(diff < 1e-5, `row ${r} token ${j}: ${diff}`);
+      }
+      assert.throws(() => tail.at(r, row.length - 3), /only the last 2 positions were returned/);
+    }
+    await assert.rejects(Stream.start(model, 2).finish(rows, "right", 2), RangeError);
+  } finally {
+    await model.release();
+  }
+});

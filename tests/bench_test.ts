@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Store } from "../results/store.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+async function bench(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(root, "scripts/bench.ts"), ...args],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("bench measures prefill, stepped and looped decode and scoring, and stores them in perf", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvbench-bench-"));
+  const db = join(dir, "bench.duckdb");
+  const json = join(dir, "bench.json");
+  const model = join(root, "tests/fixtures/llama");
+  const r = await bench([
+    "--model",
+    model,
+    "--contexts",
+    "16,24",
+    "--decode",
+    "4",
+    "--mc",
+    "2",
+    "--decode-loop",
+    "--db",
+    db,
+    "--json",
+    json,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  // The loop starts from the same token, so it must reproduce the stepped decode exactly.
+  assert.match(r.stderr, /decode-loop@16: 3\/3 tokens as stepped decode/);
+  assert.match(r.stderr, /decode-loop@24: 3\/3 tokens as stepped decode/);
+  const rows = JSON.parse(readFileSync(json, "utf8")).rows as { work: string; context: number | null }[];
+  assert.deepEqual(
+    rows.map((row) => `${row.work}@${row.context}`),
+    [
+      "prefill@16",
+      "decode@16",
+      "decode-loop@16",
+      "prefill@24",
+      "decode@24",
+      "decode-loop@24",
+      "score-mc@null",
+    ],
+  );
+  const store = await Store.open(db, { readOnly: true });
+  try {
+    const perf = await store.query("SELECT task, tokens, max_state_bytes FROM perf ORDER BY task");
+    assert.equal(perf.length, 7);
+    const loop = perf.find((p) => p.task === "bench/decode-loop@24")!;
+    assert.equal(loop.tokens, 4);
+    // 24 prompt tokens + 4 decoded, at the fixture's 512 B/token.
+    assert.equal(loop.max_state_bytes, 28 * 512);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("bench refuses a state location the device can't hold, in one line", async () => {
+  const model = join(root, "tests/fixtures/llama");
+  const db = join(mkdtempSync(join(tmpdir(), "kvbench-bench-")), "bench.duckdb");
+  for (
+    const [location, message] of [
+      ["gpu-buffer", /gpu-buffer needs --device webgpu/],
+      ["cpu-pinned", /cpu-pinned needs --device cuda/],
+      ["vram", /--state-location must be cpu, cpu-pinned or gpu-buffer/],
+    ] as const
+  ) {
+    const r = await bench(["--model", model, "--state-location", location, "--db", db]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
