@@ -52,7 +52,25 @@ def make_dma(out: Path) -> None:
     write_cases(model, out / "reference", cfg.vocab_size, SEED, distinct=True)
 
 
-FAMILIES = {"llama": make_llama}
+def make_llama_fp16(out: Path) -> None:
+    """The tiny llama stored in float16 (weights and states), for the fp16 side of the device parity
+    check. The reference runs in float32 on the fp16-rounded weights, so what is left is the fp16
+    state between calls and the device's arithmetic."""
+    cfg = llama.LlamaConfig()
+    model = llama.build(cfg)
+    init_weights(model, torch.Generator().manual_seed(SEED))
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    write_model_dir(
+        out, model, "llama", "tiny-llama-fp16", vars(cfg).copy(), llama.layer_layout(cfg),
+        "2 * L * n_kv * d_h * s", SEED, dtype="float16",
+    )
+    write_cases(model, out / "reference", cfg.vocab_size, SEED)
+
+
+FAMILIES = {"llama": make_llama, "llama-fp16": make_llama_fp16}
 FAMILIES["dma"] = make_dma
 
 
