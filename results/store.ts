@@ -112,8 +112,11 @@ CREATE TABLE IF NOT EXISTS perf (
   cache_bytes_per_token DOUBLE,
   fixed_state_bytes DOUBLE,
   device VARCHAR,
-  max_state_bytes DOUBLE              -- the largest state one sequence held during the task
+  max_state_bytes DOUBLE,             -- the largest state one sequence held during the task
+  peak_gpu_bytes BIGINT               -- device memory in use at its highest (nvidia-smi), where sampled
 );
+-- Databases made before a column existed gain it here.
+ALTER TABLE perf ADD COLUMN IF NOT EXISTS peak_gpu_bytes BIGINT;
 `;
 
 /** A new run's description. */
@@ -186,6 +189,8 @@ export interface PerfRow {
   device: string;
   /** The largest state one sequence held, in bytes. */
   maxStateBytes?: number | null;
+  /** Device memory in use at its highest while the task ran, in bytes, where it was sampled. */
+  peakGpuBytes?: number | null;
 }
 
 /** The results database. */
@@ -401,7 +406,9 @@ export class Store {
   /** Records a task's throughput and memory. */
   async addPerf(runId: number, p: PerfRow): Promise<void> {
     await this.#db.run(
-      `INSERT INTO perf VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      `INSERT INTO perf (run_id, task, tokens, seconds, tokens_per_s, forward_calls, peak_rss_bytes,
+         cache_bytes_per_token, fixed_state_bytes, device, max_state_bytes, peak_gpu_bytes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [
         runId,
         p.task,
@@ -414,6 +421,7 @@ export class Store {
         p.fixedStateBytes,
         p.device,
         p.maxStateBytes ?? null,
+        p.peakGpuBytes ?? null,
       ],
     );
   }

@@ -34,6 +34,7 @@ import { Rng } from "../evals/random.ts";
 import type { TokenPair } from "../evals/requests.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { runInfo } from "../evals/evaluate.ts";
+import { GpuMemorySampler } from "../evals/gpu_memory.ts";
 import { runMain } from "./_main.ts";
 
 /** One measured row. */
@@ -48,6 +49,8 @@ interface BenchRow {
   kvBytesPerToken: number;
   stateBytes: number;
   peakRssBytes: number;
+  /** Device memory in use at its highest during this measurement (nvidia-smi), null where not sampled. */
+  peakGpuBytes: number | null;
 }
 
 await runMain(async () => {
@@ -83,6 +86,14 @@ await runMain(async () => {
   // Row selection (prefix reuse) needs host-held state.
   const mc = stateLocation === "gpu-buffer" ? 0 : Number(values.mc);
   const store = await Store.open(values.db!);
+  // Device memory comes from nvidia-smi (CUDA only); ORT indexes the visible devices from 0.
+  const visible = Number((Deno.env.get("CUDA_VISIBLE_DEVICES") ?? "0").split(",")[0]);
+  const sampler = device === "cuda" ? GpuMemorySampler.start(Number.isInteger(visible) ? visible : 0) : null;
+  /** Starts a measurement: the clock, and the GPU peak from here on. */
+  const begin = () => {
+    sampler?.take();
+    return performance.now();
+  };
   const rows: BenchRow[] = [];
   try {
     for (const dir of values.model.split(",")) {
@@ -99,7 +110,7 @@ await runMain(async () => {
         }),
       );
       const record = async (
-        row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes" | "stateLocation">,
+        row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes" | "peakGpuBytes" | "stateLocation">,
       ) => {
         const full: BenchRow = {
           ...row,
@@ -107,6 +118,7 @@ await runMain(async () => {
           stateLocation,
           tokensPerSecond: row.tokens / row.seconds,
           peakRssBytes: process.memoryUsage().rss,
+          peakGpuBytes: sampler?.take() ?? null,
         };
         rows.push(full);
         console.error(
@@ -122,6 +134,7 @@ await runMain(async () => {
           seconds: row.seconds,
           forwardCalls: 0,
           peakRssBytes: full.peakRssBytes,
+          peakGpuBytes: full.peakGpuBytes,
           cacheBytesPerToken: row.kvBytesPerToken,
           fixedStateBytes: fixed,
           maxStateBytes: row.stateBytes,
@@ -137,7 +150,7 @@ await runMain(async () => {
       for (const context of contexts) {
         const rng = new Rng(context);
         const prompt = Array.from({ length: context }, () => rng.int(3, model.vocabSize));
-        let started = performance.now();
+        let started = begin();
         let { logits, stream } = await Stream.start(model, 1).prefill([prompt], chunk);
         const prefillSeconds = (performance.now() - started) / 1000;
         const cache = stream.measureCache();
@@ -154,7 +167,7 @@ await runMain(async () => {
         });
         const afterPrefill = { logits, stream };
         const stepTokens: number[] = [];
-        started = performance.now();
+        started = begin();
         for (let i = 0; i < decodeSteps; i++) {
           const previous = stream;
           stepTokens.push(argmax(logits.last(0)));
@@ -172,7 +185,7 @@ await runMain(async () => {
         });
         if (stream !== afterPrefill.stream) stream.dispose();
         if (loop) {
-          started = performance.now();
+          started = begin();
           const [looped] = await loop.generate(afterPrefill.stream, [stepTokens[0]], decodeSteps);
           const seconds = (performance.now() - started) / 1000;
           // The loop feeds the same first token, so its tokens should be the stepped ones shifted by one.
@@ -205,7 +218,7 @@ await runMain(async () => {
         }
         const prefixReuse = !values["no-prefix-reuse"];
         const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096, prefixReuse });
-        const started = performance.now();
+        const started = begin();
         await lm.loglikelihoodTokens(pairs);
         const seconds = (performance.now() - started) / 1000;
         const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
@@ -223,15 +236,18 @@ await runMain(async () => {
       await model.release();
     }
   } finally {
+    await sampler?.stop();
     store.close();
   }
   const table = [
-    "| model | work | state | context | tokens/s | KV B/token | state bytes | peak RSS (MiB) |",
-    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    "| model | work | state | context | tokens/s | KV B/token | state bytes | peak RSS (MiB) | peak GPU (MiB) |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
       `| ${r.model} | ${r.work} | ${r.stateLocation} | ${r.context ?? ""} | ${
         r.tokensPerSecond.toFixed(1)
-      } | ${r.kvBytesPerToken} | ${r.stateBytes} | ${(r.peakRssBytes / 2 ** 20).toFixed(0)} |`
+      } | ${r.kvBytesPerToken} | ${r.stateBytes} | ${(r.peakRssBytes / 2 ** 20).toFixed(0)} | ${
+        r.peakGpuBytes === null ? "" : (r.peakGpuBytes / 2 ** 20).toFixed(0)
+      } |`
     ),
   ].join("\n");
   console.log(table);

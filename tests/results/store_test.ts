@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { Store } from "../../results/store.ts";
+
+Deno.test("a database made before perf.peak_gpu_bytes existed gains the column and keeps its rows", async () => {
+  const path = join(mkdtempSync(join(tmpdir(), "kvbench-store-")), "old.duckdb");
+  const old = await DuckDBInstance.create(path);
+  const db = await old.connect();
+  // The perf table as the first release wrote it.
+  await db.run(`CREATE TABLE perf (run_id INTEGER NOT NULL, task VARCHAR NOT NULL, tokens BIGINT,
+    seconds DOUBLE, tokens_per_s DOUBLE, forward_calls INTEGER, peak_rss_bytes BIGINT,
+    cache_bytes_per_token DOUBLE, fixed_state_bytes DOUBLE, device VARCHAR, max_state_bytes DOUBLE)`);
+  await db.run(`INSERT INTO perf VALUES (1, 'old', 10, 1.0, 10.0, 1, 100, 2.0, 0.0, 'cpu', 20.0)`);
+  db.closeSync();
+  old.closeSync();
+
+  const store = await Store.open(path);
+  try {
+    await store.addPerf(1, {
+      task: "new",
+      tokens: 5,
+      seconds: 0.5,
+      forwardCalls: 1,
+      peakRssBytes: 100,
+      cacheBytesPerToken: 2,
+      fixedStateBytes: 0,
+      device: "cuda",
+      maxStateBytes: 10,
+      peakGpuBytes: 2 ** 30,
+    });
+    const rows = await store.query("SELECT task, tokens_per_s, peak_gpu_bytes FROM perf ORDER BY task");
+    assert.deepEqual(rows, [
+      { task: "new", tokens_per_s: 10, peak_gpu_bytes: 2 ** 30 },
+      { task: "old", tokens_per_s: 10, peak_gpu_bytes: null },
+    ]);
+  } finally {
+    store.close();
+  }
+});
