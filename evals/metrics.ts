@@ -5,7 +5,7 @@
  */
 
 import type { Aggregation, SampleValue } from "../tasks/types.ts";
-import { mulberry32 } from "./random.ts";
+import { PyRandom } from "./python_random.ts";
 
 /** An aggregated metric. */
 export interface Aggregate {
@@ -34,22 +34,21 @@ export function meanStderr(xs: readonly number[]): number {
 }
 
 /**
- * Bootstrap stderr of `stat` over `iters` resamples with a seeded generator (lm-eval uses
- * 100,000 resamples with Python's Mersenne Twister; ours is a different stream, so the value
- * agrees to Monte-Carlo error, not bit for bit).
+ * lm-eval's `bootstrap_stderr`: `iters` resamples in chunks of (at most) 1,000, chunk `i` drawn
+ * by Python's `random.Random(i).choices(xs, k=len(xs))`, and the sample stddev of `stat` over
+ * them. The resamples are lm-eval's own, draw for draw; the value can still differ from lm-eval's
+ * in the last digits where `Math.exp` and C's `exp` round differently.
  */
 export function bootstrapStderr(
   xs: readonly number[],
   stat: (sample: number[]) => number,
   iters = 100_000,
-  seed = 1234,
 ): number {
-  const next = mulberry32(seed);
-  const sample: number[] = new Array(xs.length);
+  const chunk = Math.min(1000, iters);
   const values: number[] = [];
-  for (let it = 0; it < iters; it++) {
-    for (let i = 0; i < xs.length; i++) sample[i] = xs[Math.floor(next() * xs.length)];
-    values.push(stat(sample));
+  for (let i = 0; i < Math.floor(iters / chunk); i++) {
+    const rng = new PyRandom(i);
+    for (let j = 0; j < chunk; j++) values.push(stat(rng.choices(xs, xs.length)));
   }
   return sampleStddev(values);
 }
@@ -70,8 +69,7 @@ export function aggregate(
     case "perplexity": {
       const xs = values as number[];
       const ppl = (s: number[]) => Math.exp(-mean(s));
-      const iters = Math.min(bootstrapIters, Math.max(1, Math.floor(2e8 / n)));
-      return { value: ppl(xs), stderr: n > 1 ? bootstrapStderr(xs, ppl, iters) : null, n };
+      return { value: ppl(xs), stderr: n > 1 ? bootstrapStderr(xs, ppl, bootstrapIters) : null, n };
     }
     case "weighted_perplexity": {
       const [ll, units] = sums(values as [number, number][]);

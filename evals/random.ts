@@ -1,6 +1,7 @@
 /**
- * The seeded random numbers behind every synthetic task and bootstrap. One small generator
- * (mulberry32 over uint32) so that a Python script can reproduce the same draws exactly.
+ * The seeded random numbers behind every synthetic task (the bootstrap follows lm-eval: see
+ * python_random.ts). One small generator (mulberry32 over uint32), so a Python script can reproduce
+ * the same draws exactly.
  *
  * @module
  */

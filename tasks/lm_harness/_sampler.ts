@@ -7,7 +7,7 @@
  */
 
 import { UserError } from "../../evals/errors.ts";
-import { PyRandom } from "../data/python_random.ts";
+import { PyRandom } from "../../evals/python_random.ts";
 import { sameValue } from "../data/rows.ts";
 
 /** lm-eval's sampler names: `default` draws at random, `first_n` takes the pool in order. */

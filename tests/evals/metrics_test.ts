@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aggregate, meanStderr, pooledStderr } from "../../evals/metrics.ts";
+import { aggregate, bootstrapStderr, meanStderr, pooledStderr } from "../../evals/metrics.ts";
 
 Deno.test("aggregate() gives mean and the closed-form sample stderr", () => {
   const xs = [1, 0, 1, 1];
@@ -34,4 +34,16 @@ Deno.test("pooledStderr() follows lm-eval's pooled-variance formula", () => {
   assert.ok(Math.abs(pooled - Math.sqrt(2.5 / 8 / 10)) < 1e-12);
   // and it stays close to the stderr of the concatenated samples
   assert.ok(Math.abs(pooled - meanStderr([...a, ...b])) < 0.02);
+});
+
+Deno.test("bootstrapStderr draws lm-eval's resamples: chunks of 1,000, chunk i from random.Random(i)", () => {
+  // Expected values from CPython 3.11: lm-eval's bootstrap procedure (chunk_size = min(1000, iters),
+  // Random(i).choices(xs, k=len(xs)), sample stddev of the statistic) on this data.
+  const xs = Array.from({ length: 50 }, (_, i) => -((i * 37) % 101) / 17);
+  const ppl = (s: number[]) => Math.exp(-s.reduce((a, b) => a + b, 0) / s.length);
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-12 * Math.abs(b);
+  const full = bootstrapStderr(xs, ppl, 2500);
+  assert.ok(close(full, 4.966527600734449), `${full}`);
+  const small = bootstrapStderr(xs, ppl, 300);
+  assert.ok(close(small, 5.098640422708364), `${small}`);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PyRandom } from "../../../tasks/data/python_random.ts";
+import { PyRandom } from "../../evals/python_random.ts";
 
 // Every expected value below was printed by CPython 3.11's `random` module, e.g.
 // `r = random.Random(1234); [r.getrandbits(32) for _ in range(5)]`.
@@ -86,4 +86,8 @@ Deno.test("PyRandom.sample() matches CPython in both the pool and the set branch
 
 Deno.test("PyRandom.sample() refuses more than the population", () => {
   assert.throws(() => new PyRandom(1).sample([1, 2], 3), RangeError);
+});
+
+Deno.test("choices() draws as CPython's random.Random(3).choices(range(10), k=8)", () => {
+  assert.deepEqual(new PyRandom(3).choices([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 8), [2, 5, 3, 6, 6, 0, 0, 8]);
 });

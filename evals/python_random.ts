@@ -1,7 +1,8 @@
 /**
- * Python's `random.Random` (MT19937 seeded by `init_by_array`) and the parts of it lm-eval's
- * few-shot sampler touches: `getrandbits`, `_randbelow` and `sample`. With these, the same seed
- * picks the same few-shot examples as lm-eval, draw for draw.
+ * Python's `random.Random` (MT19937 seeded by `init_by_array`) and the parts of it lm-eval
+ * touches: `getrandbits`, `_randbelow` and `sample` for the few-shot sampler, `random` and
+ * `choices` for the bootstrap. With these, the same seed picks the same few-shot examples and
+ * the same bootstrap resamples as lm-eval, draw for draw.
  *
  * @module
  */
@@ -59,6 +60,14 @@ export class PyRandom {
     const a = this.nextUint32() >>> 5;
     const b = this.nextUint32() >>> 6;
     return (a * 67108864 + b) / 9007199254740992;
+  }
+
+  /** `random.choices(population, k=k)` without weights: `k` draws with replacement. */
+  choices<T>(population: readonly T[], k: number): T[] {
+    const n = population.length;
+    const out: T[] = new Array(k);
+    for (let i = 0; i < k; i++) out[i] = population[Math.floor(this.random() * n)];
+    return out;
   }
 
   /**
