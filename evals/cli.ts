@@ -14,7 +14,7 @@ import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { resolveTasks } from "../tasks/registry.ts";
 import { UserError } from "./errors.ts";
-import { evaluate } from "./evaluate.ts";
+import { DEFAULT_PREFILL_CHUNK, evaluate } from "./evaluate.ts";
 import { loadBundle } from "./model/bundle.ts";
 import type { Device } from "./model/onnx_model.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
@@ -24,12 +24,6 @@ const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
 /** The batch size --batch-size auto starts from before backing off on out-of-memory errors. */
 export const AUTO_BATCH_START = 64;
-
-/**
- * Tokens per prefill call by default: a call returns logits for every position fed, so with a
- * 128K vocabulary a whole 8 × 2048 batch would be 8 GB of float32; chunks bound that.
- */
-export const DEFAULT_PREFILL_CHUNK = 512;
 
 /** Tasks run when --tasks is not given. */
 export const DEFAULT_TASKS = "mqar";

@@ -22,6 +22,12 @@ import { startProgress } from "./progress.ts";
 import type { AnyResponse, Request } from "./requests.ts";
 import { kvbenchCommit } from "./version.ts";
 
+/**
+ * Prompt tokens per forward call by default (eval, nightly): long prompts then never need a
+ * `len × len` attention score tensor or `len × vocab` logits in one piece.
+ */
+export const DEFAULT_PREFILL_CHUNK = 512;
+
 /** Options of {@linkcode evaluate}. */
 export interface EvaluateOptions {
   /** Tasks to run, in order. */
@@ -67,7 +73,7 @@ export interface EvaluateOptions {
   reuse?: boolean;
   /** Share a context's state among its continuations. @default {true} */
   prefixReuse?: boolean;
-  /** Feed long prompts in chunks of this many tokens (0: whole). @default {0} */
+  /** Feed long prompts in chunks of this many tokens (0: whole). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
   /** Show a progress bar (defaults to whether stderr is a terminal). */
   progress?: boolean;
@@ -103,7 +109,7 @@ export async function evaluate(
     maxLength,
     addBos,
     prefixReuse: options.prefixReuse ?? true,
-    prefillChunk: options.prefillChunk ?? 0,
+    prefillChunk: options.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
   });
   const runId = await store.startRun(
     await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),

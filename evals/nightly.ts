@@ -25,6 +25,8 @@ export interface MatrixEntry {
   lengths?: number[] | null;
   /** Key–value pair counts for MQAR (--kv-pairs). */
   kvPairs?: number[] | null;
+  /** Prompt tokens per forward call (--prefill-chunk). @default {DEFAULT_PREFILL_CHUNK} */
+  prefillChunk?: number;
 }
 
 /** nightly.json. */

@@ -52,6 +52,7 @@ await runMain(async () => {
             numFewshot: entry.numFewshot ?? null,
             lengths: entry.lengths ?? null,
             kvPairs: entry.kvPairs ?? null,
+            prefillChunk: entry.prefillChunk,
             batchSize: auto ? AUTO_BATCH_START : (entry.batchSize as number | undefined) ?? 8,
             autoBatch: auto,
             reuse: false,
