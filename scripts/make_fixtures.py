@@ -70,7 +70,20 @@ def make_llama_fp16(out: Path) -> None:
     write_cases(model, out / "reference", cfg.vocab_size, SEED)
 
 
-FAMILIES = {"llama": make_llama, "llama-fp16": make_llama_fp16}
+def make_llama_fp16_matmul(out: Path) -> None:
+    """llama-fp16 with its linear layers multiplying in float16 (scripts/export_fp16_matmul.py)."""
+    import shutil
+    import subprocess
+
+    source = out.parent / "llama-fp16"
+    if not (source / "model.onnx").exists():
+        make_llama_fp16(source)
+    script = Path(__file__).resolve().parent / "export_fp16_matmul.py"
+    subprocess.run([sys.executable, str(script), "--model", str(source), "--out", str(out)], check=True)
+    shutil.copytree(source / "reference", out / "reference", dirs_exist_ok=True)
+
+
+FAMILIES = {"llama": make_llama, "llama-fp16": make_llama_fp16, "llama-fp16-matmul": make_llama_fp16_matmul}
 FAMILIES["dma"] = make_dma
 
 

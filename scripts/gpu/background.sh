@@ -4,7 +4,7 @@
 #   - the MQAR zoo (scripts/train_zoo.py --preset gpu): the baseline first, then the three
 #     converted families in parallel from it; DMA alongside from the start;
 #   - the random-weight Llama-3.2-1B-shape exports for `deno task bench`, each followed by its
-#     decode_loop.onnx.
+#     decode_loop.onnx and a copy whose linear layers multiply in fp16 (<name>-fp16mm).
 # Logs and outputs go under $WORK (default /opt/kvwork); scripts/gpu/bench.sh waits for them.
 set -uo pipefail
 WORK=${WORK:-/opt/kvwork}
@@ -27,7 +27,9 @@ exports() {
   cd "$REPO" || exit 1
   for m in $BENCH_MODELS; do
     (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" &&
-      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m") > "$WORK/logs/export-$m.log" 2>&1 &
+      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m" &&
+      python3 scripts/export_fp16_matmul.py --model "$WORK/bench/$m" --out "$WORK/bench/$m-fp16mm" &&
+      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m-fp16mm") > "$WORK/logs/export-$m.log" 2>&1 &
   done
   wait
 }

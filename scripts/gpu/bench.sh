@@ -3,7 +3,8 @@
 # CUDA provider under /opt/kvstage). Usage: bash scripts/gpu/bench.sh PHASE
 #   check   nvidia-smi, versions, `deno task parity` on cuda (and webgpu), background progress
 #   anchor  waits for the zoo to leave the GPU, then the PyTorch bf16 eager anchor
-#   onnx    `deno task bench` on each 1B-shape export (CUDA EP, host state, + decode loop)
+#   onnx    `deno task bench` on each 1B-shape export (CUDA EP, host state, + decode loop);
+#           MODELS="llama3.2-1b-gqa-fp16mm …" bash scripts/gpu/bench.sh onnx for the fp16-matmul copies
 #   state   the same decode with the state in pinned host memory (CUDA) and on the GPU (WebGPU)
 #   score   the scoring mix again without prefix reuse (each request alone, lm-eval's way)
 #   collect copies the zoo and every result file to $OUT

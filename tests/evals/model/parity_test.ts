@@ -9,7 +9,9 @@ const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
 for (const family of readdirSync(fixtures).sort()) {
   const dir = join(fixtures, family);
   if (!hasReferenceCases(dir)) continue;
-  // A float16 fixture stores its states and logits in fp16 (~1e-3 off the fp32 reference on CPU).
-  const dtype = JSON.parse(readFileSync(join(dir, "kvbench.json"), "utf8")).dtype;
-  conformance(dir, dtype === "float16" ? 5e-3 : 1e-4);
+  // A float16 fixture stores its states and logits in fp16 (~2e-3 off the fp32 reference on CPU);
+  // one whose linear layers multiply in fp16 also rounds their inputs (~6e-3).
+  const sidecar = JSON.parse(readFileSync(join(dir, "kvbench.json"), "utf8"));
+  const tolerance = sidecar.matmul_dtype === "float16" ? 1e-2 : sidecar.dtype === "float16" ? 5e-3 : 1e-4;
+  conformance(dir, tolerance);
 }
