@@ -80,6 +80,11 @@ await runMain(async () => {
   if (!["cpu", "cpu-pinned", "gpu-buffer"].includes(stateLocation)) {
     throw new UserError("--state-location must be cpu, cpu-pinned or gpu-buffer");
   }
+  if (values["decode-loop"] && stateLocation === "gpu-buffer") {
+    throw new UserError(
+      "Cannot use --decode-loop with --state-location gpu-buffer: the loop starts from host-held state",
+    );
+  }
   const contexts = values.contexts!.split(",").map(Number);
   const decodeSteps = Number(values.decode);
   const chunk = Number(values["prefill-chunk"]);

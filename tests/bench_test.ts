@@ -80,9 +80,11 @@ Deno.test("bench refuses a state location the device can't hold, in one line", a
       ["gpu-buffer", /gpu-buffer needs --device webgpu/],
       ["cpu-pinned", /cpu-pinned needs --device cuda/],
       ["vram", /--state-location must be cpu, cpu-pinned or gpu-buffer/],
+      ["gpu-buffer --decode-loop", /Cannot use --decode-loop with --state-location gpu-buffer/],
     ] as const
   ) {
-    const r = await bench(["--model", model, "--state-location", location, "--db", db]);
+    const [where, ...extra] = location.split(" ");
+    const r = await bench(["--model", model, "--state-location", where, ...extra, "--db", db]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
