@@ -4,7 +4,8 @@
  *
  *   deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]
  *                   [--decode 32] [--prefill-chunk 1024] [--mc 64] [--db PATH] [--json FILE]
- *                   [--state-location cpu|cpu-pinned|gpu-buffer] [--decode-loop] [--no-prefix-reuse]
+ *                   [--state-location cpu|cpu-pinned|gpu-buffer] [--decode-loop] [--prefill-loop]
+ *                   [--no-prefix-reuse]
  *
  * Per model and context length C (one sequence of seeded random ids):
  * - prefill tokens/s: C tokens fed in chunks (so no C × vocab logits tensor is needed);
@@ -12,6 +13,8 @@
  * - state bytes: measured on the state tensors at C (growing per token, fixed per sequence);
  * - with `--decode-loop`, the same greedy steps again through the model's `decode_loop.onnx`
  *   (scripts/export_decode_loop.py), where the state never leaves onnxruntime between tokens;
+ * - with `--prefill-loop`, the same prompt again through `prefill_loop.onnx` (`--prefill`), whose
+ *   chunks keep the state inside onnxruntime too;
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
  * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse; with
  * `--no-prefix-reuse` each request alone, as lm-eval does, recorded as `score-mc-plain`).
@@ -28,7 +31,7 @@ import { UserError } from "../evals/errors.ts";
 import { argmax, LanguageModel } from "../evals/lm.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
 import type { Device, StateLocation } from "../evals/model/onnx_model.ts";
-import { DecodeLoop } from "../evals/model/decode_loop.ts";
+import { DecodeLoop, PrefillLoop } from "../evals/model/decode_loop.ts";
 import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../evals/random.ts";
 import type { TokenPair } from "../evals/requests.ts";
@@ -67,6 +70,7 @@ await runMain(async () => {
       json: { type: "string" },
       "state-location": { type: "string", default: "cpu" },
       "decode-loop": { type: "boolean", default: false },
+      "prefill-loop": { type: "boolean", default: false },
       "no-prefix-reuse": { type: "boolean", default: false },
     },
     strict: true,
@@ -80,9 +84,9 @@ await runMain(async () => {
   if (!["cpu", "cpu-pinned", "gpu-buffer"].includes(stateLocation)) {
     throw new UserError("--state-location must be cpu, cpu-pinned or gpu-buffer");
   }
-  if (values["decode-loop"] && stateLocation === "gpu-buffer") {
+  if ((values["decode-loop"] || values["prefill-loop"]) && stateLocation === "gpu-buffer") {
     throw new UserError(
-      "Cannot use --decode-loop with --state-location gpu-buffer: the loop starts from host-held state",
+      "Cannot use --decode-loop or --prefill-loop with --state-location gpu-buffer: the loops take host-held state",
     );
   }
   const contexts = values.contexts!.split(",").map(Number);
@@ -105,6 +109,7 @@ await runMain(async () => {
       const bundle = await loadBundle(dir, device, { stateLocation });
       const model = bundle.model;
       const loop = values["decode-loop"] ? await DecodeLoop.load(dir, { device }) : null;
+      const prefillLoop = values["prefill-loop"] ? await PrefillLoop.load(model) : null;
       const runId = await store.startRun(
         await runInfo(bundle, {
           batchSize: 1,
@@ -149,6 +154,7 @@ await runMain(async () => {
       // Warm-up: session initialisation and kernel selection stay out of the numbers.
       const warm = await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], chunk);
       if (loop) await loop.generate(warm.stream, [argmax(warm.logits.last(0))], 2);
+      if (prefillLoop) await prefillLoop.prefill(Stream.start(model, 1), [[1, 2, 3, 4, 5, 6, 7, 8]], chunk);
       warm.stream.dispose();
       let kv = 0;
       let fixed = 0;
@@ -205,6 +211,25 @@ await runMain(async () => {
             stateBytes: kv * (context + decodeSteps) + fixed,
           });
         }
+        if (prefillLoop) {
+          started = begin();
+          const looped = await prefillLoop.prefill(Stream.start(model, 1), [prompt], chunk);
+          const seconds = (performance.now() - started) / 1000;
+          const a = looped.logits.last(0);
+          const b = afterPrefill.logits.last(0);
+          const gap = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+          console.error(
+            `prefill-loop@${context}: last logits within ${gap.toExponential(2)} of the stepped prefill's`,
+          );
+          await record({
+            work: "prefill-loop",
+            context,
+            tokens: context,
+            seconds,
+            kvBytesPerToken: kv,
+            stateBytes,
+          });
+        }
         afterPrefill.stream.dispose();
       }
       if (mc > 0) {
@@ -238,6 +263,7 @@ await runMain(async () => {
       }
       await store.finishRun(runId, "done");
       await loop?.release();
+      await prefillLoop?.release();
       await model.release();
     }
   } finally {

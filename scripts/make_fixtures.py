@@ -27,7 +27,7 @@ from families.export import write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
 SEED = 20261123
-DECODE_LOOPS = ("llama", "zebra", "dma")  # fixtures that also get decode_loop.onnx (decode_loop_test.ts)
+DECODE_LOOPS = ("llama", "zebra", "dma")  # fixtures that also get decode_loop.onnx and prefill_loop.onnx
 
 
 def make_llama(out: Path) -> None:
@@ -182,6 +182,7 @@ def main() -> None:
         print(f"wrote {Path(args.out) / family}")
         if family in DECODE_LOOPS:
             print(write_decode_loop(Path(args.out) / family))
+            print(write_decode_loop(Path(args.out) / family, kind="prefill"))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ async function bench(args: string[]) {
   };
 }
 
-Deno.test("bench measures prefill, stepped and looped decode and scoring, and stores them in perf", async () => {
+Deno.test("bench measures stepped and looped prefill and decode and scoring, and stores them in perf", async () => {
   const dir = mkdtempSync(join(tmpdir(), "kvbench-bench-"));
   const db = join(dir, "bench.duckdb");
   const json = join(dir, "bench.json");
@@ -37,6 +37,7 @@ Deno.test("bench measures prefill, stepped and looped decode and scoring, and st
     "--mc",
     "2",
     "--decode-loop",
+    "--prefill-loop",
     "--db",
     db,
     "--json",
@@ -46,6 +47,7 @@ Deno.test("bench measures prefill, stepped and looped decode and scoring, and st
   // The loop starts from the same token, so it must reproduce the stepped decode exactly.
   assert.match(r.stderr, /decode-loop@16: 3\/3 tokens as stepped decode/);
   assert.match(r.stderr, /decode-loop@24: 3\/3 tokens as stepped decode/);
+  assert.match(r.stderr, /prefill-loop@24: last logits within 0\.00e\+0 of the stepped prefill's/);
   const rows = JSON.parse(readFileSync(json, "utf8")).rows as { work: string; context: number | null }[];
   assert.deepEqual(
     rows.map((row) => `${row.work}@${row.context}`),
@@ -53,16 +55,18 @@ Deno.test("bench measures prefill, stepped and looped decode and scoring, and st
       "prefill@16",
       "decode@16",
       "decode-loop@16",
+      "prefill-loop@16",
       "prefill@24",
       "decode@24",
       "decode-loop@24",
+      "prefill-loop@24",
       "score-mc@null",
     ],
   );
   const store = await Store.open(db, { readOnly: true });
   try {
     const perf = await store.query("SELECT task, tokens, max_state_bytes FROM perf ORDER BY task");
-    assert.equal(perf.length, 7);
+    assert.equal(perf.length, 9);
     const loop = perf.find((p) => p.task === "bench/decode-loop@24")!;
     assert.equal(loop.tokens, 4);
     // 24 prompt tokens + 4 decoded, at the fixture's 512 B/token.
@@ -80,7 +84,10 @@ Deno.test("bench refuses a state location the device can't hold, in one line", a
       ["gpu-buffer", /gpu-buffer needs --device webgpu/],
       ["cpu-pinned", /cpu-pinned needs --device cuda/],
       ["vram", /--state-location must be cpu, cpu-pinned or gpu-buffer/],
-      ["gpu-buffer --decode-loop", /Cannot use --decode-loop with --state-location gpu-buffer/],
+      [
+        "gpu-buffer --decode-loop",
+        /Cannot use --decode-loop or --prefill-loop with --state-location gpu-buffer/,
+      ],
     ] as const
   ) {
     const [where, ...extra] = location.split(" ");

@@ -9,6 +9,10 @@
  * `max_new_tokens` (int64 scalar), and returns `tokens` `[max_new_tokens, B]`: `tokens[0]` is the
  * argmax after the fed token, `tokens[i]` the argmax after feeding `tokens[i - 1]`.
  *
+ * `prefill_loop.onnx` (`export_decode_loop.py --prefill`) does the same for a prompt: its chunks
+ * go through the decoder inside one `Loop`, and only the last position's logits and the final
+ * state come back.
+ *
  * @module
  */
 
@@ -16,8 +20,8 @@ import * as ort from "onnxruntime-node";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { StateMismatchError, UserError } from "../errors.ts";
-import { createSession, type Device, nativeFloat16 } from "./onnx_model.ts";
-import type { Stream } from "./stream.ts";
+import { createSession, type Device, nativeFloat16, type OnnxModel, toFloat32 } from "./onnx_model.ts";
+import { StepLogits, Stream } from "./stream.ts";
 
 /** Options for {@linkcode DecodeLoop.load}. */
 export interface DecodeLoopOptions {
@@ -135,6 +139,105 @@ export class DecodeLoop {
       for (let r = 0; r < rows; r++) out[r].push(Number(tokens[i * rows + r]));
     }
     return out;
+  }
+
+  /** Frees the session. */
+  async release(): Promise<void> {
+    await this.#session.release();
+  }
+}
+
+/** A model's chunked prefill loop (`prefill_loop.onnx`): a prompt in, the last logits and state out. */
+export class PrefillLoop {
+  /** The decoder the loop wraps (its state layout and vocabulary). */
+  readonly model: OnnxModel;
+  #session: ort.InferenceSession;
+
+  private constructor(model: OnnxModel, session: ort.InferenceSession) {
+    this.model = model;
+    this.#session = session;
+  }
+
+  /**
+   * Opens `model.dir/prefill_loop.onnx` on the model's device.
+   *
+   * @throws {UserError} when the file is missing (with the command that writes it), the provider
+   *   cannot start, or the graph is not a prefill loop of this model.
+   */
+  static async load(model: OnnxModel): Promise<PrefillLoop> {
+    const path = join(model.dir, "prefill_loop.onnx");
+    const rewrite = `\`python3 scripts/export_decode_loop.py --model ${model.dir} --prefill\``;
+    if (!existsSync(path)) {
+      throw new UserError(
+        `Cannot load the prefill loop of ${model.dir} as ${path} does not exist: write it with ${rewrite}`,
+      );
+    }
+    const session = await createSession(path, model.device, 0);
+    const missing = ["input_ids", "attention_mask", "chunk", ...model.states.map((s) => s.input)]
+      .filter((name) => !session.inputNames.includes(name));
+    if (missing.length > 0 || !session.outputNames.includes("logits")) {
+      await session.release();
+      throw new UserError(
+        `Cannot use ${path} as the prefill loop of ${model.dir}: ${
+          missing.length > 0 ? `it lacks inputs ${missing.join(", ")}` : `it has no "logits" output`
+        }; write it again with ${rewrite}`,
+      );
+    }
+    return new PrefillLoop(model, session);
+  }
+
+  /**
+   * Feeds `rows` (one prompt per row) to a fresh stream, `chunk` tokens per loop iteration, and
+   * returns the logits after each row's last token (read them with `last(row)`) and the stream
+   * after the prompts. Rows are left-padded to a multiple of `chunk`.
+   *
+   * @throws {RangeError} when `stream` already holds tokens, has another row count, or a row is empty.
+   */
+  async prefill(
+    stream: Stream,
+    rows: readonly (readonly number[])[],
+    chunk: number,
+  ): Promise<{ logits: StepLogits; stream: Stream }> {
+    if (stream.pastLen !== 0) {
+      throw new RangeError("Cannot run the prefill loop on a stream that holds tokens");
+    }
+    if (rows.length !== stream.rows) {
+      throw new RangeError(`Cannot prefill ${stream.rows} rows with ${rows.length} prompts`);
+    }
+    if (rows.some((r) => r.length === 0)) throw new RangeError("Cannot prefill an empty prompt");
+    if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`Cannot prefill in chunks of ${chunk}`);
+    const lengths = rows.map((r) => r.length);
+    const width = Math.ceil(Math.max(...lengths) / chunk) * chunk;
+    const ids = new BigInt64Array(rows.length * width);
+    const mask = new Uint8Array(rows.length * width);
+    const offsets = lengths.map((n) => width - n);
+    rows.forEach((row, r) => {
+      row.forEach((token, j) => {
+        ids[r * width + offsets[r] + j] = BigInt(token);
+        mask[r * width + offsets[r] + j] = 1;
+      });
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor("int64", ids, [rows.length, width]),
+      attention_mask: new ort.Tensor("int64", BigInt64Array.from(mask, (m) => BigInt(m)), [
+        rows.length,
+        width,
+      ]),
+      chunk: new ort.Tensor("int64", BigInt64Array.of(BigInt(chunk)), []),
+    };
+    for (const spec of this.model.states) feeds[spec.input] = nativeFloat16(stream.states.get(spec.input)!);
+    const result = await this.#session.run(feeds);
+    const states = new Map<string, ort.Tensor>();
+    for (const spec of this.model.states) states.set(spec.input, result[spec.output]);
+    const logits = new StepLogits(
+      toFloat32(result.logits),
+      this.model.vocabSize,
+      1,
+      offsets,
+      lengths,
+      width - 1,
+    );
+    return { logits, stream: Stream.resume(this.model, width, mask, lengths, states) };
   }
 
   /** Frees the session. */

@@ -116,6 +116,24 @@ export class Stream {
     return new Stream(model, rows, 0, new Uint8Array(0), new Array(rows).fill(0), states);
   }
 
+  /**
+   * A stream over state computed outside {@linkcode Stream.step} (a graph loop that advanced
+   * `rows` rows by `pastLen` slots): `mask` is `rows × pastLen`, `realCounts` the real tokens per row.
+   */
+  static resume(
+    model: OnnxModel,
+    pastLen: number,
+    mask: Uint8Array,
+    realCounts: readonly number[],
+    states: Map<string, ort.Tensor>,
+  ): Stream {
+    const rows = realCounts.length;
+    if (mask.length !== rows * pastLen) {
+      throw new RangeError(`Cannot resume ${rows} rows of ${pastLen} slots from a mask of ${mask.length}`);
+    }
+    return new Stream(model, rows, pastLen, mask, [...realCounts], states);
+  }
+
   /** A stream made of the given rows of this one (a row may repeat): copies its state. */
   select(indices: readonly number[]): Stream {
     if ([...this.states.values()].some((t) => t.location !== "cpu")) {

@@ -27,9 +27,9 @@ exports() {
   cd "$REPO" || exit 1
   for m in $BENCH_MODELS; do
     (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" &&
-      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m" &&
+      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m" --prefill &&
       python3 scripts/export_fp16_matmul.py --model "$WORK/bench/$m" --out "$WORK/bench/$m-fp16mm" &&
-      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m-fp16mm") > "$WORK/logs/export-$m.log" 2>&1 &
+      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m-fp16mm" --prefill) > "$WORK/logs/export-$m.log" 2>&1 &
   done
   wait
 }

@@ -58,7 +58,7 @@ onnx)
   for m in $MODELS; do
     [ -e "$R/bench-$m.json" ] && continue
     wait_for "$WORK/bench/$m/decode_loop.onnx" 240 || { tail -3 "$WORK/logs/export-$m.log"; continue; }
-    with_peak "$m" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --decode-loop \
+    with_peak "$m" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --decode-loop --prefill-loop \
       --contexts "$CONTEXTS" --db "$R/bench.duckdb" --json "$R/bench-$m.json" > "$R/bench-$m.txt" 2>&1
     tail -12 "$R/bench-$m.txt"
   done

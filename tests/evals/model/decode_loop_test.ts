@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../../../evals/errors.ts";
 import { argmax } from "../../../evals/lm.ts";
-import { DecodeLoop } from "../../../evals/model/decode_loop.ts";
+import { DecodeLoop, PrefillLoop } from "../../../evals/model/decode_loop.ts";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
 import { Stream } from "../../../evals/model/stream.ts";
 
@@ -81,4 +81,41 @@ Deno.test({
     await zebra.release();
     await loop.release();
   },
+});
+
+for (const family of ["llama", "zebra", "dma"]) {
+  Deno.test(`${family}: the prefill loop gives the chunked prefill's logits and state`, async () => {
+    const model = await OnnxModel.load(join(fixtures, family));
+    const loop = await PrefillLoop.load(model);
+    try {
+      const rows = [[5, 9, 14, 3, 22, 7, 8, 30, 31, 2, 17, 40, 41], [11, 12, 13, 19, 23]];
+      const stepped = await Stream.start(model, 2).prefill(rows, 4);
+      const looped = await loop.prefill(Stream.start(model, 2), rows, 4);
+      const gap = (a: Float32Array, b: Float32Array) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+      for (const r of [0, 1]) {
+        assert.ok(gap(looped.logits.last(r), stepped.logits.last(r)) < 1e-4, `row ${r} last logits`);
+      }
+      assert.deepEqual(looped.stream.realCounts, [13, 5]);
+      // The state carries on: one more token gives the same logits either way.
+      const a = await stepped.stream.step([[50], [51]], "left");
+      const b = await looped.stream.step([[50], [51]], "left");
+      for (const r of [0, 1]) {
+        assert.ok(gap(a.logits.last(r), b.logits.last(r)) < 1e-4, `row ${r} after a step`);
+      }
+      assert.equal(looped.stream.measureCache().bytesPerToken, stepped.stream.measureCache().bytesPerToken);
+      await assert.rejects(loop.prefill(looped.stream, rows, 4), /holds tokens/);
+    } finally {
+      await loop.release();
+      await model.release();
+    }
+  });
+}
+
+Deno.test("a missing prefill_loop.onnx says how to write it", async () => {
+  const model = await OnnxModel.load(join(fixtures, "transmla"));
+  try {
+    await assert.rejects(PrefillLoop.load(model), /export_decode_loop\.py --model .* --prefill/);
+  } finally {
+    await model.release();
+  }
 });
