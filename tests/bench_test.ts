@@ -4,22 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Store } from "../results/store.ts";
+import { runScript } from "./_script.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-async function bench(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(root, "scripts/bench.ts"), ...args],
-    cwd: root,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function bench(args: string[]) {
+  return runScript("bench", args);
 }
 
 Deno.test("bench measures stepped and looped prefill and decode and scoring, and stores them in perf", async () => {

@@ -8,24 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Store } from "../results/store.ts";
+import { runScript } from "./_script.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const llama = join(root, "tests/fixtures/llama");
 
-async function run(script: "eval" | "report", args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(root, `scripts/${script}.ts`), ...args],
-    cwd: root,
-    env: { ...env, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    signal: out.signal,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function run(script: "eval" | "report", args: string[], env: Record<string, string> = {}) {
+  return runScript(script, args, env);
 }
 
 function tempDir(): string {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compareNightlies } from "../evals/nightly.ts";
 import { Store } from "../results/store.ts";
+import { runScript } from "./_script.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -45,19 +46,8 @@ Deno.test("compareNightlies() flags a drop beyond twice the stderr and a 10% thr
   assert.equal(improved[0].regression, false);
 });
 
-async function nightly(config: string, db: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(root, "scripts/nightly.ts"), "--config", config, "--db", db],
-    cwd: root,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function nightly(config: string, db: string) {
+  return runScript("nightly", ["--config", config, "--db", db]);
 }
 
 Deno.test("deno task nightly passes on an unchanged model and fails on a score drop", async () => {

@@ -17,7 +17,8 @@ export type Device = "cpu" | "cuda" | "webgpu";
 
 /**
  * Where a run leaves the state tensors it returns. `cpu` (the default) copies them to ordinary
- * host memory; `cpu-pinned` lets the CUDA provider copy into page-locked memory first;
+ * host memory; `cpu-pinned` lets the CUDA provider copy into page-locked memory first (no faster
+ * on an H100: the binding still copies each output into a fresh JS buffer);
  * `gpu-buffer` keeps them on the GPU between calls (WebGPU only in onnxruntime-node 1.29), which
  * suits a single stream stepped forward (`deno task bench`) but not row selection.
  */
