@@ -66,6 +66,10 @@ const OPTIONS = {
   depths: { type: "string", help: "NIAH needle depths in percent, e.g. 0,25,50,75,100" },
   fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
   "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
+  "prefill-loop": {
+    type: "boolean",
+    help: "feed prompts through the model's prefill_loop.onnx: the state stays on the device between chunks",
+  },
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
   help: { type: "boolean", short: "h", help: "show this help" },
 } as const;
@@ -88,6 +92,7 @@ export interface EvalArgs {
   lengths: number[] | null;
   kvPairs: number[] | null;
   prefillChunk: number;
+  prefillLoop: boolean;
   dataDir: string | null;
   offline: boolean;
   haystackDir: string | null;
@@ -198,6 +203,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     depths: list("depths", 0),
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
+    prefillLoop: values["prefill-loop"] === true,
     report: values["no-report"] !== true,
     help: values.help === true,
   };
@@ -253,6 +259,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
         reuse: !args.fresh,
         prefixReuse: args.prefixReuse,
         prefillChunk: args.prefillChunk,
+        prefillLoop: args.prefillLoop,
         args: { ...args, models: undefined, model: dir },
       });
       runIds.push(runId);

@@ -15,6 +15,7 @@ import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
 import type { ModelBundle } from "./model/bundle.ts";
+import { PrefillLoop } from "./model/decode_loop.ts";
 import type { OnnxModel } from "./model/onnx_model.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
@@ -75,6 +76,8 @@ export interface EvaluateOptions {
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
+  /** Feed prompts through the model's `prefill_loop.onnx` (state stays on the device). @default {false} */
+  prefillLoop?: boolean;
   /** Show a progress bar (defaults to whether stderr is a terminal). */
   progress?: boolean;
   /** Docs per committed batch. @default {64} */
@@ -103,6 +106,7 @@ export async function evaluate(
   const batchSize = options.batchSize ?? 8;
   const maxLength = options.maxLength ?? bundle.maxLength;
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
+  const prefillLoop = options.prefillLoop ? await PrefillLoop.load(bundle.model) : null;
   const lm = new LanguageModel(bundle.model, bundle.tokenizer, {
     batchSize,
     autoBatch: options.autoBatch ?? false,
@@ -110,6 +114,7 @@ export async function evaluate(
     addBos,
     prefixReuse: options.prefixReuse ?? true,
     prefillChunk: options.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
+    prefillLoop,
   });
   const runId = await store.startRun(
     await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),
@@ -171,6 +176,8 @@ export async function evaluate(
   } catch (error) {
     await store.finishRun(runId, "failed", String((error as Error).message ?? error));
     throw error;
+  } finally {
+    await prefillLoop?.release();
   }
   return { runId, results, context };
 }

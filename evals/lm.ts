@@ -6,6 +6,7 @@
  */
 
 import type { OnnxModel } from "./model/onnx_model.ts";
+import type { PrefillLoop } from "./model/decode_loop.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { TextTokenizer } from "./model/tokenizer.ts";
 import {
@@ -35,6 +36,11 @@ export interface LmOptions {
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {0} */
   prefillChunk?: number;
+  /**
+   * Run prompts through the model's prefill loop (`prefill_loop.onnx`) instead of one call per
+   * chunk, so the state stays on the device between chunks. Same numbers, fewer copies.
+   */
+  prefillLoop?: PrefillLoop | null;
 }
 
 /** Work counters of a language model, for the perf table. */
@@ -75,6 +81,7 @@ export class LanguageModel {
       addBos: options.addBos ?? false,
       prefixReuse: options.prefixReuse ?? true,
       prefillChunk: options.prefillChunk ?? 0,
+      prefillLoop: options.prefillLoop ?? null,
     };
     this.batchSize = this.options.batchSize;
   }
@@ -349,6 +356,11 @@ export class LanguageModel {
   }
 
   #prefill(rows: number, prompts: number[][]) {
+    const loop = this.options.prefillLoop;
+    if (loop) {
+      const chunk = this.options.prefillChunk || Math.max(...prompts.map((p) => p.length));
+      return this.#count(prompts, () => loop.prefill(Stream.start(this.model, rows), prompts, chunk));
+    }
     return Stream.start(this.model, rows).prefill(
       prompts,
       this.options.prefillChunk,
