@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks kvbench's lm-eval tasks against lm-eval itself: the same documents must give the same
-requests (context and continuation strings, in order), zero-shot and few-shot. Exits non-zero on
-any difference.
+requests (context and continuation strings, in order), zero-shot and few-shot, and the same made-up
+model responses must give the same per-document metric values. Exits non-zero on any difference.
 
     python3 scripts/check_against_lm_eval.py [--work DIR] [--shots 0,3]
 
@@ -136,7 +136,7 @@ def write_data(root: Path) -> Dict[str, Dict[str, List[dict]]]:
     return data
 
 
-def lm_eval_requests(task_name: str, splits: Dict[str, List[dict]], shots: int) -> List[dict]:
+def lm_eval_task(task_name: str, splits: Dict[str, List[dict]], shots: int):
     import datasets
     from lm_eval.api.task import ConfigurableTask
     from lm_eval.tasks import TaskManager
@@ -149,6 +149,10 @@ def lm_eval_requests(task_name: str, splits: Dict[str, List[dict]], shots: int) 
     task.set_config(key="num_fewshot", value=shots)
     task.set_fewshot_seed(seed=1234)
     task.build_all_requests(limit=None, rank=0, world_size=1)
+    return task
+
+
+def lm_eval_requests(task) -> List[dict]:
     by_doc: Dict[int, List[dict]] = {}
     for inst in sorted(task.instances, key=lambda x: (x.doc_id, x.idx)):
         args = inst.arguments
@@ -162,15 +166,73 @@ def lm_eval_requests(task_name: str, splits: Dict[str, List[dict]], shots: int) 
     return [{"docId": k, "requests": v} for k, v in sorted(by_doc.items())]
 
 
-def kvbench_requests(data_dir: Path, tasks: List[str], shots: int) -> Dict[str, List[dict]]:
+def kvbench_dump(data_dir: Path, tasks: List[str], shots: int, responses: Path | None = None) -> dict:
     deno = ["deno"] if shutil.which("deno") else ["npx", "-y", "deno@2.9.6"]
     cmd = deno + ["run", "-A", str(ROOT / "scripts/dump_requests.ts"), "--tasks", ",".join(tasks),
                   "--data-dir", str(data_dir), "--num-fewshot", str(shots), "--seed", "1234"]
+    if responses is not None:
+        cmd += ["--responses", str(responses)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
-    dumped = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def kvbench_requests(data_dir: Path, tasks: List[str], shots: int) -> Dict[str, List[dict]]:
+    dumped = kvbench_dump(data_dir, tasks, shots)
     keep = ("kind", "context", "continuation", "text")
     return {t: [{"docId": d["docId"], "requests": [{k: r[k] for k in keep if k in r} for r in d["requests"]]}
                 for d in docs_] for t, docs_ in dumped.items()}
+
+
+def made_up_responses(task, seed: int = 7) -> List[list]:
+    """Per doc, in request order, lm-eval-shaped results: (logprob, is_greedy) or a rolling logprob."""
+    import random
+
+    rng = random.Random(seed)
+    per_doc: Dict[int, list] = {}
+    for inst in sorted(task.instances, key=lambda x: (x.doc_id, x.idx)):
+        ll = -rng.uniform(0.1, 30.0)
+        per_doc.setdefault(inst.doc_id, []).append(
+            ll if inst.request_type == "loglikelihood_rolling" else (ll, rng.random() < 0.5))
+    return [per_doc[k] for k in sorted(per_doc)]
+
+
+def as_kvbench(result) -> dict:
+    if isinstance(result, tuple):
+        return {"kind": "loglikelihood", "logprob": result[0], "isGreedy": bool(result[1])}
+    return {"kind": "loglikelihood_rolling", "logprob": result, "tokens": 1}
+
+
+def close(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+    return a == b
+
+
+def compare_metrics(work: Path, data: Dict[str, Dict[str, List[dict]]], tasks: List[str]) -> int:
+    """Scores made-up responses both ways (zero-shot docs); returns how many tasks differ."""
+    tasks_lm = {t: lm_eval_task(t, data[t], 0) for t in tasks}
+    results = {t: made_up_responses(task) for t, task in tasks_lm.items()}
+    path = work / "responses.json"
+    path.write_text(json.dumps({t: [[as_kvbench(r) for r in doc] for doc in docs_] for t, docs_ in results.items()}))
+    ours = kvbench_dump(work, tasks, 0, path)
+    failed = 0
+    for t, task in tasks_lm.items():
+        docs_ = list(task.eval_docs)
+        per_doc = [task.process_results(docs_[i], results[t][i]) for i in range(len(docs_))]
+        mine = [d["metrics"] for d in ours[t]]
+        problems = []
+        for i, (theirs, m) in enumerate(zip(per_doc, mine)):
+            for metric, value in theirs.items():
+                if metric in m and not close(m[metric], value):
+                    problems.append(f"doc {i} {metric}: kvbench {m[metric]} vs lm-eval {value}")
+        shared = [k for k in per_doc[0] if k in mine[0]]
+        failed += bool(problems)
+        print(f"{t} metrics ({', '.join(shared)}): {'same' if not problems else 'DIFFERENT'}")
+        for p in problems[:3]:
+            print("  " + p)
+    return failed
 
 
 def main() -> None:
@@ -190,7 +252,7 @@ def main() -> None:
     for shots in [int(s) for s in args.shots.split(",")]:
         ours = kvbench_requests(work, tasks, shots)
         for task in tasks:
-            theirs = lm_eval_requests(task, data[task], shots)
+            theirs = lm_eval_requests(lm_eval_task(task, data[task], shots))
             mine = ours[task]
             same = mine == theirs
             failed += not same
@@ -204,6 +266,7 @@ def main() -> None:
                         break
                 else:
                     print(f"  {len(mine)} docs from kvbench, {len(theirs)} from lm-eval")
+    failed += compare_metrics(work, data, tasks)
     sys.exit(1 if failed else 0)
 
 

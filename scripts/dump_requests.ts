@@ -3,14 +3,18 @@
  * against lm-eval (scripts/check_against_lm_eval.py) compares.
  *
  *   deno run -A scripts/dump_requests.ts --tasks arc_easy,piqa --data-dir DIR
- *                                        [--num-fewshot N] [--seed 1234] [--limit N]
+ *                                        [--num-fewshot N] [--seed 1234] [--limit N] [--responses FILE]
  *
  * Output: `{ "<task>": [{ "docId": n, "requests": [...] }, …], … }`, reading data from DIR only.
+ * With `--responses FILE` (`{ "<task>": [[response, …] per doc], … }` in request order) each doc
+ * also gets the `metrics` the task scores from those responses.
  *
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import type { AnyResponse } from "../evals/requests.ts";
 import { UserError } from "../evals/errors.ts";
 import { resolveTasks } from "../tasks/registry.ts";
 import { runMain } from "./_main.ts";
@@ -24,6 +28,7 @@ await runMain(async () => {
       "num-fewshot": { type: "string" },
       seed: { type: "string", default: "1234" },
       limit: { type: "string" },
+      responses: { type: "string" },
     },
     strict: true,
   });
@@ -31,6 +36,9 @@ await runMain(async () => {
     throw new UserError("Cannot dump requests without --tasks and --data-dir");
   }
   const { tasks } = resolveTasks(values.tasks);
+  const responses: Record<string, AnyResponse[][]> = values.responses
+    ? JSON.parse(readFileSync(values.responses, "utf8"))
+    : {};
   const out: Record<string, unknown> = {};
   for (const task of tasks) {
     const prepared = await task.prepare({
@@ -44,7 +52,11 @@ await runMain(async () => {
       dataDir: values["data-dir"],
       download: false,
     });
-    out[task.name] = prepared.map((p) => ({ docId: p.docId, requests: p.requests }));
+    out[task.name] = prepared.map((p, i) => ({
+      docId: p.docId,
+      requests: p.requests,
+      ...(responses[task.name] ? { metrics: task.score(p, responses[task.name][i]) } : {}),
+    }));
   }
   console.log(JSON.stringify(out));
 });
