@@ -74,6 +74,12 @@ def docs(task: str, split: str, n: int) -> List[dict]:
                         for k in range(3)]
             out.append({"article": f"Article {i}. It was a long day in town {i}.", "problems": repr(problems),
                         "example_id": f"high{i}.txt"})
+        elif task == "pubmedqa":
+            out.append({"QUESTION": f"Does drug {i} lower blood pressure?", "CONTEXTS": [
+                f"We studied {i * 10} patients.", "Pressure fell in most of them. "],
+                "LABELS": ["METHODS", "RESULTS"], "MESHES": ["Humans"], "YEAR": "2001",
+                "reasoning_required_pred": "yes", "reasoning_free_pred": "yes",
+                "final_decision": ["yes", "no", "maybe"][i % 3], "LONG_ANSWER": "It does."})
         elif task == "mmlu_anatomy":
             out.append({"question": f"Which bone is number {i}? ", "subject": "anatomy",
                         "choices": [f"femur {i}", "tibia", "ulna ", "skull"], "answer": i % 4})
@@ -108,6 +114,8 @@ FILES: Dict[str, Dict[str, str]] = {
                  "train": "wikitext-2-raw-v1/wikitext-2-raw-v1-train.parquet",
                  "validation": "wikitext-2-raw-v1/wikitext-2-raw-v1-validation.parquet"},
     "race": {"repo": "EleutherAI/race", "test": "race_high_test.jsonl"},
+    "pubmedqa": {"repo": "bigbio/pubmed_qa", "test": "pqal.zip:pqal_test_set.json",
+                 "train": "pqal.zip:pqal_fold0/train_set.json", "validation": "pqal.zip:pqal_fold0/dev_set.json"},
     "mmlu_anatomy": {"repo": "cais/mmlu", "test": "anatomy/test-00000-of-00001.parquet",
                      "dev": "anatomy/dev-00000-of-00001.parquet",
                      "validation": "anatomy/validation-00000-of-00001.parquet"},
@@ -127,6 +135,16 @@ def write_data(root: Path) -> Dict[str, Dict[str, List[dict]]]:
                 continue
             rows = docs(task, split, SIZES[split])
             data[task][split] = rows
+            if ":" in path:
+                # A member of a zip archive holding records keyed by id (PubMedQA's pqal.zip).
+                import zipfile
+
+                archive, member = path.split(":")
+                dest = root / spec["repo"] / archive
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zipfile.ZipFile(dest, "a") as z:
+                    z.writestr(member, json.dumps({str(10000 + i): r for i, r in enumerate(rows)}))
+                continue
             dest = root / spec["repo"] / path
             dest.parent.mkdir(parents=True, exist_ok=True)
             if path.endswith(".jsonl"):
