@@ -17,7 +17,7 @@
 
 export { StateMismatchError, UserError } from "./evals/errors.ts";
 export { type Device, type LoadOptions, OnnxModel, type StateLocation } from "./evals/model/onnx_model.ts";
-export { DecodeLoop, type DecodeLoopOptions, PrefillLoop } from "./evals/model/decode_loop.ts";
+export { DecodeLoop, PrefillLoop } from "./evals/model/decode_loop.ts";
 export { discoverStates, presentNameFor, type StateSpec, type TensorMeta } from "./evals/model/state.ts";
 export { type CacheMeasure, StepLogits, Stream } from "./evals/model/stream.ts";
 export { type BosPolicy, TextTokenizer } from "./evals/model/tokenizer.ts";

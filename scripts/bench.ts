@@ -108,7 +108,7 @@ await runMain(async () => {
     for (const dir of values.model.split(",")) {
       const bundle = await loadBundle(dir, device, { stateLocation });
       const model = bundle.model;
-      const loop = values["decode-loop"] ? await DecodeLoop.load(dir, { device }) : null;
+      const loop = values["decode-loop"] ? await DecodeLoop.load(model) : null;
       const prefillLoop = values["prefill-loop"] ? await PrefillLoop.load(model) : null;
       const runId = await store.startRun(
         await runInfo(bundle, {

@@ -23,12 +23,6 @@ import { StateMismatchError, UserError } from "../errors.ts";
 import { createSession, type Device, nativeFloat16, type OnnxModel, toFloat32 } from "./onnx_model.ts";
 import { StepLogits, Stream } from "./stream.ts";
 
-/** Options for {@linkcode DecodeLoop.load}. */
-export interface DecodeLoopOptions {
-  /** Execution provider. @default {"cpu"} */
-  device?: Device;
-}
-
 /** The loop graph's inputs that are not decoder states. */
 const LOOP_INPUTS = ["input_ids", "attention_mask", "position_ids", "max_new_tokens"];
 
@@ -53,13 +47,13 @@ export class DecodeLoop {
   }
 
   /**
-   * Opens `dir/decode_loop.onnx` with the execution-provider settings of `OnnxModel.load`.
+   * Opens `model.dir/decode_loop.onnx` on the model's device (the loop is fed that model's streams).
    *
    * @throws {UserError} when the file is missing (with the command that writes it), the provider
    *   cannot start, or the graph is not a decode loop.
    */
-  static async load(dir: string, options: DecodeLoopOptions = {}): Promise<DecodeLoop> {
-    const device = options.device ?? "cpu";
+  static async load(model: OnnxModel): Promise<DecodeLoop> {
+    const { dir, device } = model;
     const path = join(dir, "decode_loop.onnx");
     if (!existsSync(path)) {
       throw new UserError(

@@ -1,8 +1,9 @@
 """Rewrites a float16 export so its linear layers multiply in float16.
 
 Our float16 exports store weights in fp16 but compute in fp32: each linear layer is
-``MatMul(x, Cast(W16 -> f32))``. onnxruntime folds those Casts into fp32 copies of the weights, so
-a GPU reads twice the bytes per token and runs fp32 (TF32) matrix products. Here each such MatMul
+``MatMul(x, Cast(W16 -> f32))``, so onnxruntime either widens the weights on every call or keeps
+fp32 copies of them; either way a GPU reads twice the weight bytes and runs fp32 (TF32) matrix
+products. Here each such MatMul
 becomes ``Cast(MatMul(Cast(x -> f16), W16) -> f32)``: the weights stay fp16, the product runs on
 fp16 tensor cores (accumulating in fp32 on CUDA), and everything else — norms, attention scores,
 softmax, recurrent state updates — stays in fp32 as before. The activations entering a linear layer

@@ -83,10 +83,11 @@ score)
   done
   ;;
 collect)
+  # One archive per model: five together pass the 16 MiB a returned file may have.
   for d in "$WORK"/zoo/*/; do
-    [ -f "$d/TRAINING.json" ] && tar -C "$WORK/zoo" -cf "$WORK/zoo-$(basename "$d").tar" "$(basename "$d")"
+    [ -f "$d/TRAINING.json" ] && tar -C "$WORK/zoo" -czf "$OUT/zoo-$(basename "$d").tar.gz" "$(basename "$d")"
   done
-  tar -C "$WORK" -czf "$OUT/zoo.tgz" $(cd "$WORK" && ls zoo-*.tar) logs
+  tar -C "$WORK" -czf "$OUT/logs.tgz" logs
   tar -C "$R" -czf "$OUT/results.tgz" --exclude='mem-*' .
   ls -la "$OUT"; cat "$R/peaks.txt" 2>/dev/null; grep -h "mqar" "$WORK"/logs/zoo-*.log | tail -8
   ;;
