@@ -70,6 +70,15 @@ const OPTIONS = {
     type: "boolean",
     help: "feed prompts through the model's prefill_loop.onnx: the state stays on the device between chunks",
   },
+  "score-graph": {
+    type: "boolean",
+    help:
+      "score shared contexts through the model's score.onnx: one call per batch, only log-probs come back",
+  },
+  tf32: {
+    type: "string",
+    help: "on|off: let CUDA round float32 matrix products to TF32 (default: off, as PyTorch; on is faster)",
+  },
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
   help: { type: "boolean", short: "h", help: "show this help" },
 } as const;
@@ -93,6 +102,8 @@ export interface EvalArgs {
   kvPairs: number[] | null;
   prefillChunk: number;
   prefillLoop: boolean;
+  scoreGraph: boolean;
+  tf32: boolean;
   dataDir: string | null;
   offline: boolean;
   haystackDir: string | null;
@@ -173,6 +184,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     }
     return raw as T;
   };
+  const onOff = (name: string, fallback: boolean): boolean =>
+    choice(name, ["on", "off"] as const, fallback ? "on" : "off") === "on";
   let batchSize = 8;
   const autoBatch = values["batch-size"] === "auto";
   if (autoBatch) batchSize = AUTO_BATCH_START;
@@ -204,6 +217,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
     prefillLoop: values["prefill-loop"] === true,
+    scoreGraph: values["score-graph"] === true,
+    tf32: onOff("tf32", false),
     report: values["no-report"] !== true,
     help: values.help === true,
   };
@@ -235,7 +250,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
   const runIds: number[] = [];
   try {
     for (const dir of models) {
-      const bundle = await loadBundle(dir, args.device);
+      const bundle = await loadBundle(dir, args.device, { tf32: args.tf32 });
       const maxLength = args.maxLength ?? bundle.maxLength;
       const { runId, results, context } = await evaluate(bundle, store, {
         tasks,
@@ -260,6 +275,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
         prefixReuse: args.prefixReuse,
         prefillChunk: args.prefillChunk,
         prefillLoop: args.prefillLoop,
+        scoreGraph: args.scoreGraph,
         args: { ...args, models: undefined, model: dir },
       });
       runIds.push(runId);

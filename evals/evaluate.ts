@@ -16,6 +16,7 @@ import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
 import type { ModelBundle } from "./model/bundle.ts";
 import { PrefillLoop } from "./model/decode_loop.ts";
+import { ScoreGraph } from "./model/score_graph.ts";
 import type { OnnxModel } from "./model/onnx_model.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
@@ -78,6 +79,8 @@ export interface EvaluateOptions {
   prefillChunk?: number;
   /** Feed prompts through the model's `prefill_loop.onnx` (state stays on the device). @default {false} */
   prefillLoop?: boolean;
+  /** Score shared contexts through the model's `score.onnx` (one call per batch). @default {false} */
+  scoreGraph?: boolean;
   /** Show a progress bar (defaults to whether stderr is a terminal). */
   progress?: boolean;
   /** Docs per committed batch. @default {64} */
@@ -107,6 +110,7 @@ export async function evaluate(
   const maxLength = options.maxLength ?? bundle.maxLength;
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
   const prefillLoop = options.prefillLoop ? await PrefillLoop.load(bundle.model) : null;
+  const scoreGraph = options.scoreGraph ? await ScoreGraph.load(bundle.model) : null;
   const lm = new LanguageModel(bundle.model, bundle.tokenizer, {
     batchSize,
     autoBatch: options.autoBatch ?? false,
@@ -115,6 +119,7 @@ export async function evaluate(
     prefixReuse: options.prefixReuse ?? true,
     prefillChunk: options.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
     prefillLoop,
+    scoreGraph,
   });
   const runId = await store.startRun(
     await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),
@@ -178,6 +183,7 @@ export async function evaluate(
     throw error;
   } finally {
     await prefillLoop?.release();
+    await scoreGraph?.release();
   }
   return { runId, results, context };
 }

@@ -7,6 +7,8 @@
 
 import type { OnnxModel } from "./model/onnx_model.ts";
 import type { PrefillLoop } from "./model/decode_loop.ts";
+import type { ScoreGraph } from "./model/score_graph.ts";
+import { stateBytes } from "./model/state.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { TextTokenizer } from "./model/tokenizer.ts";
 import {
@@ -41,6 +43,12 @@ export interface LmOptions {
    * chunk, so the state stays on the device between chunks. Same numbers, fewer copies.
    */
   prefillLoop?: PrefillLoop | null;
+  /**
+   * Score shared contexts through the model's score graph (`score.onnx`): contexts and their
+   * continuations in one call, only per-token log-probabilities back. Used for batches whose
+   * contexts fit one prefill chunk; same numbers as the stepped path within float32 rounding.
+   */
+  scoreGraph?: ScoreGraph | null;
 }
 
 /** Work counters of a language model, for the perf table. */
@@ -82,6 +90,7 @@ export class LanguageModel {
       prefixReuse: options.prefixReuse ?? true,
       prefillChunk: options.prefillChunk ?? 0,
       prefillLoop: options.prefillLoop ?? null,
+      scoreGraph: options.scoreGraph ?? null,
     };
     this.batchSize = this.options.batchSize;
   }
@@ -243,8 +252,24 @@ export class LanguageModel {
       pushTo(groups, key, i);
     }
     const ordered = [...groups.values()].sort((a, b) => longest(pairs, b) - longest(pairs, a) || a[0] - b[0]);
+    const graph = this.options.scoreGraph;
+    const fits = this.options.prefillChunk > 0 ? this.options.prefillChunk : Infinity;
     for (const batch of chunk(ordered, this.batchSize)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
+      if (graph && contexts.every((c) => c.length <= fits)) {
+        const rows = batch.flatMap((group, g) =>
+          group.map((i) => ({ context: g, continuation: pairs[i].continuation }))
+        );
+        const fed = [...contexts, ...rows.map((r) => r.continuation.slice(0, -1))];
+        const scores = await this.#count(fed, () => graph.score(contexts, rows));
+        let k = 0;
+        for (const group of batch) {
+          for (const i of group) results[i] = { kind: "loglikelihood", ...scores[k++] };
+        }
+        this.#measureSpecs(Math.max(...contexts.map((c) => c.length)));
+        onDone(rows.length);
+        continue;
+      }
       const prefill = await this.#prefill(batch.length, contexts);
       this.#measure(prefill.stream);
       const rows: { group: number; index: number }[] = [];
@@ -349,7 +374,15 @@ export class LanguageModel {
   }
 
   #measure(stream: Stream): void {
-    const cache = stream.measureCache();
+    this.#record(stream.measureCache());
+  }
+
+  /** The state a stream of `tokens` slots would hold, from the graph's declared state shapes. */
+  #measureSpecs(tokens: number): void {
+    this.#record({ ...stateBytes(this.model.states), tokens });
+  }
+
+  #record(cache: CacheMeasure): void {
     this.stats.cache = cache;
     const perSequence = cache.bytesPerToken * cache.tokens + cache.fixedBytes;
     this.stats.maxStateBytes = Math.max(this.stats.maxStateBytes, perSequence);

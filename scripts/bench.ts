@@ -3,13 +3,14 @@
  * printed as a markdown table for docs/BENCHMARKS.md.
  *
  *   deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]
- *                   [--decode 32] [--prefill-chunk 1024] [--mc 64] [--db PATH] [--json FILE]
+ *                   [--decode 32] [--host-decode N] [--prefill-chunk 1024] [--mc 64] [--db PATH] [--json FILE]
  *                   [--state-location cpu|cpu-pinned|gpu-buffer] [--decode-loop] [--prefill-loop]
- *                   [--no-prefix-reuse]
+ *                   [--no-prefix-reuse] [--score-graph] [--tf32 on|off]
  *
  * Per model and context length C (one sequence of seeded random ids):
  * - prefill tokens/s: C tokens fed in chunks (so no C × vocab logits tensor is needed);
- * - decode tokens/s: `--decode` greedy single-token steps from the state at C;
+ * - decode tokens/s: `--decode` greedy single-token steps from the state at C (`--host-decode N`
+ *   steps on this host-state path instead, where long contexts make each step slow);
  * - state bytes: measured on the state tensors at C (growing per token, fixed per sequence);
  * - with `--decode-loop`, the same greedy steps again through the model's `decode_loop.onnx`
  *   (scripts/export_decode_loop.py), where the state never leaves onnxruntime between tokens;
@@ -18,6 +19,10 @@
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
  * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse; with
  * `--no-prefix-reuse` each request alone, as lm-eval does, recorded as `score-mc-plain`).
+ * With `--score-graph` the mix is scored again through the model's `score.onnx` (`score-mc-graph`:
+ * each batch of contexts and its continuations in one call, only log-probabilities back), and
+ * its numbers are compared with the stepped scoring's. `--tf32` (default on, onnxruntime's own
+ * default, as speed is what this measures) lets CUDA round float32 products to TF32.
  * `--state-location` says where the state goes between calls (see {@linkcode StateLocation});
  * `gpu-buffer` streams can't select rows, so it skips the scoring mix.
  *
@@ -32,6 +37,7 @@ import { argmax, LanguageModel } from "../evals/lm.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
 import type { Device, StateLocation } from "../evals/model/onnx_model.ts";
 import { DecodeLoop, PrefillLoop } from "../evals/model/decode_loop.ts";
+import { ScoreGraph } from "../evals/model/score_graph.ts";
 import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../evals/random.ts";
 import type { TokenPair } from "../evals/requests.ts";
@@ -64,6 +70,7 @@ await runMain(async () => {
       device: { type: "string", default: "cpu" },
       contexts: { type: "string", default: "4096,16384,32768" },
       decode: { type: "string", default: "32" },
+      "host-decode": { type: "string" },
       "prefill-chunk": { type: "string", default: "1024" },
       mc: { type: "string", default: "64" },
       db: { type: "string", default: DEFAULT_DB },
@@ -72,6 +79,8 @@ await runMain(async () => {
       "decode-loop": { type: "boolean", default: false },
       "prefill-loop": { type: "boolean", default: false },
       "no-prefix-reuse": { type: "boolean", default: false },
+      "score-graph": { type: "boolean", default: false },
+      tf32: { type: "string", default: "on" },
     },
     strict: true,
   });
@@ -89,8 +98,15 @@ await runMain(async () => {
       "Cannot use --decode-loop or --prefill-loop with --state-location gpu-buffer: the loops take host-held state",
     );
   }
+  if (!["on", "off"].includes(values.tf32!)) {
+    throw new UserError(`--tf32 must be on or off (got "${values.tf32}")`);
+  }
   const contexts = values.contexts!.split(",").map(Number);
   const decodeSteps = Number(values.decode);
+  const hostSteps = values["host-decode"] === undefined ? decodeSteps : Number(values["host-decode"]);
+  if (!Number.isInteger(decodeSteps) || decodeSteps < 1 || !Number.isInteger(hostSteps) || hostSteps < 1) {
+    throw new UserError("--decode and --host-decode must be positive integers");
+  }
   const chunk = Number(values["prefill-chunk"]);
   // Row selection (prefix reuse) needs host-held state.
   const mc = stateLocation === "gpu-buffer" ? 0 : Number(values.mc);
@@ -106,10 +122,11 @@ await runMain(async () => {
   const rows: BenchRow[] = [];
   try {
     for (const dir of values.model.split(",")) {
-      const bundle = await loadBundle(dir, device, { stateLocation });
+      const bundle = await loadBundle(dir, device, { stateLocation, tf32: values.tf32 === "on" });
       const model = bundle.model;
       const loop = values["decode-loop"] ? await DecodeLoop.load(model) : null;
       const prefillLoop = values["prefill-loop"] ? await PrefillLoop.load(model) : null;
+      const scoreGraph = values["score-graph"] && mc > 0 ? await ScoreGraph.load(model) : null;
       const runId = await store.startRun(
         await runInfo(bundle, {
           batchSize: 1,
@@ -179,7 +196,7 @@ await runMain(async () => {
         const afterPrefill = { logits, stream };
         const stepTokens: number[] = [];
         started = begin();
-        for (let i = 0; i < decodeSteps; i++) {
+        for (let i = 0; i < hostSteps; i++) {
           const previous = stream;
           stepTokens.push(argmax(logits.last(0)));
           ({ logits, stream } = await stream.step([[stepTokens.at(-1)!]], "left"));
@@ -189,7 +206,7 @@ await runMain(async () => {
         await record({
           work: "decode",
           context,
-          tokens: decodeSteps,
+          tokens: hostSteps,
           seconds: decodeSeconds,
           kvBytesPerToken: kv,
           stateBytes: stream.measureCache().bytesPerToken * stream.pastLen + fixed,
@@ -200,8 +217,9 @@ await runMain(async () => {
           const [looped] = await loop.generate(afterPrefill.stream, [stepTokens[0]], decodeSteps);
           const seconds = (performance.now() - started) / 1000;
           // The loop feeds the same first token, so its tokens should be the stepped ones shifted by one.
-          const agree = looped.slice(0, -1).filter((t, i) => t === stepTokens[i + 1]).length;
-          console.error(`decode-loop@${context}: ${agree}/${decodeSteps - 1} tokens as stepped decode`);
+          const compared = Math.min(decodeSteps, hostSteps) - 1;
+          const agree = looped.slice(0, compared).filter((t, i) => t === stepTokens[i + 1]).length;
+          console.error(`decode-loop@${context}: ${agree}/${compared} tokens as stepped decode`);
           await record({
             work: "decode-loop",
             context,
@@ -248,9 +266,9 @@ await runMain(async () => {
         }
         const prefixReuse = !values["no-prefix-reuse"];
         const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096, prefixReuse });
-        const started = begin();
-        await lm.loglikelihoodTokens(pairs);
-        const seconds = (performance.now() - started) / 1000;
+        let started = begin();
+        const reference = await lm.loglikelihoodTokens(pairs);
+        let seconds = (performance.now() - started) / 1000;
         const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
         await record({
           work: prefixReuse ? "score-mc" : "score-mc-plain",
@@ -260,10 +278,36 @@ await runMain(async () => {
           kvBytesPerToken: kv,
           stateBytes: 0,
         });
+        if (scoreGraph) {
+          const graphed = new LanguageModel(model, bundle.tokenizer, {
+            batchSize: 8,
+            maxLength: 4096,
+            scoreGraph,
+          });
+          await graphed.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up: its shapes' kernels
+          started = begin();
+          const scores = await graphed.loglikelihoodTokens(pairs);
+          seconds = (performance.now() - started) / 1000;
+          const gap = scores.reduce((m, r, i) => Math.max(m, Math.abs(r.logprob - reference[i].logprob)), 0);
+          const same = scores.filter((r, i) => r.isGreedy === reference[i].isGreedy).length;
+          console.error(
+            `score-mc-graph: log-probs within ${gap.toExponential(2)} of the stepped scoring's; ` +
+              `greedy flags ${same}/${scores.length} the same`,
+          );
+          await record({
+            work: "score-mc-graph",
+            context: null,
+            tokens,
+            seconds,
+            kvBytesPerToken: kv,
+            stateBytes: 0,
+          });
+        }
       }
       await store.finishRun(runId, "done");
       await loop?.release();
       await prefillLoop?.release();
+      await scoreGraph?.release();
       await model.release();
     }
   } finally {

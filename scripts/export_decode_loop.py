@@ -3,7 +3,9 @@
 
     /usr/bin/python3 scripts/export_decode_loop.py --model DIR [--out DIR/decode_loop.onnx] [--prefill]
 
-With ``--prefill`` it writes DIR/prefill_loop.onnx too: the prompt fed in chunks inside one Loop
+With ``--score`` it writes DIR/score.onnx too: contexts and their continuations scored in one call,
+only per-token log-probabilities back (see ``families/score_graph.py``). With ``--prefill`` it writes
+DIR/prefill_loop.onnx too: the prompt fed in chunks inside one Loop
 (``input_ids`` [B, T], ``attention_mask`` [B, past + T], ``chunk``; returns the last position's
 ``logits`` and the final states), so the state stays on the device between chunks as well.
 
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path, help="model directory holding model.onnx")
     parser.add_argument("--out", type=Path, help="output file (default: MODEL/decode_loop.onnx)")
     parser.add_argument("--prefill", action="store_true", help="also write MODEL/prefill_loop.onnx")
+    parser.add_argument("--score", action="store_true", help="also write MODEL/score.onnx (prefix-reuse scoring)")
     args = parser.parse_args()
     src = args.model / "model.onnx"
     if not src.is_file():
@@ -40,6 +43,8 @@ def main() -> None:
         print(write_decode_loop(args.model, args.out))
         if args.prefill:
             print(write_decode_loop(args.model, kind="prefill"))
+        if args.score:
+            print(write_decode_loop(args.model, kind="score"))
     except DecodeLoopError as error:
         raise SystemExit(f"error: {src}: {error}") from None
 

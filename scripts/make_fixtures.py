@@ -28,6 +28,7 @@ from families.reference import write_cases  # noqa: E402
 
 SEED = 20261123
 DECODE_LOOPS = ("llama", "zebra", "dma")  # fixtures that also get decode_loop.onnx and prefill_loop.onnx
+SCORE_GRAPHS = ("llama", "transmla", "xecomla", "zebra", "dma", "llama-fp16")  # and score.onnx
 
 
 def make_llama(out: Path) -> None:
@@ -183,6 +184,8 @@ def main() -> None:
         if family in DECODE_LOOPS:
             print(write_decode_loop(Path(args.out) / family))
             print(write_decode_loop(Path(args.out) / family, kind="prefill"))
+        if family in SCORE_GRAPHS:
+            print(write_decode_loop(Path(args.out) / family, kind="score"))
 
 
 if __name__ == "__main__":

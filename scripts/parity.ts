@@ -1,7 +1,12 @@
 /**
- * `deno task parity [--device cuda|webgpu|cpu] [--model DIR,…]`: runs every family fixture's
- * PyTorch reference cases on a device and checks the logits (|Δ| ≤ 1e-3 for float32 exports,
- * which allows TF32 matrix units; ≤ 1e-2 for float16), next to the CPU path's numbers.
+ * `deno task parity [--device cuda|webgpu|cpu] [--model DIR,…] [--tf32 off|on]`: runs every family
+ * fixture's PyTorch reference cases on a device and checks the logits (|Δ| ≤ 1e-3 for float32
+ * exports, ≤ 1e-2 for float16), next to the CPU path's numbers.
+ *
+ * On CUDA, TF32 is off by default, as in `deno task eval`. `--tf32 on` (onnxruntime's default)
+ * rounds every float32 product's inputs to 10 mantissa bits, which moved these fixtures' logits by
+ * 3e-3 to 2.3e-2 on an H100; its float32 cases are then held to 3e-2 instead, so the table shows
+ * how far TF32 goes without calling that float32 parity.
  *
  * @module
  */
@@ -18,12 +23,20 @@ import { runMain } from "./_main.ts";
 await runMain(async () => {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { device: { type: "string", default: "cuda" }, model: { type: "string" } },
+    options: {
+      device: { type: "string", default: "cuda" },
+      model: { type: "string" },
+      tf32: { type: "string", default: "off" },
+    },
     strict: true,
   });
   const devices = ["cpu", "cuda", "webgpu"];
   if (!devices.includes(values.device!)) throw new UserError(`--device must be one of ${devices.join(", ")}`);
   const device = values.device as Device;
+  if (!["on", "off"].includes(values.tf32!)) {
+    throw new UserError(`--tf32 must be on or off (got "${values.tf32}")`);
+  }
+  const tf32 = values.tf32 === "on";
   const fixtures = fileURLToPath(new URL("../tests/fixtures", import.meta.url));
   const dirs = values.model
     ? values.model.split(",")
@@ -33,9 +46,9 @@ await runMain(async () => {
   for (const dir of dirs) {
     if (!hasReferenceCases(dir)) throw new UserError(`Cannot check ${dir}: it has no reference/cases.json`);
     const dtype = JSON.parse(readFileSync(join(dir, "kvbench.json"), "utf8")).dtype ?? "float32";
-    const tolerance = dtype === "float16" ? 1e-2 : 1e-3;
+    const tolerance = dtype === "float16" ? 1e-2 : tf32 && device === "cuda" ? 3e-2 : 1e-3;
     const cpu = await compareWithReference(await OnnxModel.load(dir), dir);
-    const dev = await compareWithReference(await OnnxModel.load(dir, { device }), dir);
+    const dev = await compareWithReference(await OnnxModel.load(dir, { device, tf32 }), dir);
     for (const name of ["prefill", "decode", "batch"] as const) {
       const ok = dev[name] <= tolerance;
       if (!ok) failed++;

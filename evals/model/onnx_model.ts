@@ -9,7 +9,7 @@ import * as ort from "onnxruntime-node";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { StateMismatchError, UserError } from "../errors.ts";
-import { bindingDir, missingProviderLibraries } from "./providers.ts";
+import { bindingDir, missingProviderLibraries, startTf32 } from "./providers.ts";
 import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from "./state.ts";
 
 /** Where the model runs. */
@@ -40,6 +40,11 @@ export interface LoadOptions {
   intraOpThreads?: number;
   /** Where returned state tensors live. @default {"cpu"} */
   stateLocation?: StateLocation;
+  /**
+   * Let the CUDA provider round float32 matrix products to TF32 (one setting per process; see
+   * {@linkcode startTf32}). Ignored on other devices. @default {false}
+   */
+  tf32?: boolean;
 }
 
 /** Inputs of one forward call; all arrays are row-major `[rows, len]`. */
@@ -131,6 +136,13 @@ export class OnnxModel {
         `Cannot keep state in ${stateLocation} memory on --device ${device}: ${stateLocation} needs ` +
           `--device ${LOCATION_DEVICE[stateLocation]}, or leave the state location at cpu`,
       );
+    }
+    if (device === "cuda") {
+      try {
+        startTf32(options.tf32 ?? false);
+      } catch (error) {
+        throw new UserError((error as Error).message);
+      }
     }
     const path = join(dir, "model.onnx");
     if (!existsSync(path)) {

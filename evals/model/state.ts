@@ -146,3 +146,20 @@ export function concreteShape(spec: StateSpec, batch: number, length: number): n
     );
   });
 }
+
+/**
+ * Bytes one row's states take, from their declared shapes: growing states per token, fixed states
+ * per sequence (what `Stream.measureCache` measures on real tensors).
+ *
+ * @throws {StateMismatchError} when a state has a symbolic axis besides the batch and sequence axes.
+ */
+export function stateBytes(states: readonly StateSpec[]): { bytesPerToken: number; fixedBytes: number } {
+  let bytesPerToken = 0;
+  let fixedBytes = 0;
+  for (const spec of states) {
+    const bytes = concreteShape(spec, 1, 1).reduce((a, b) => a * b, 1) * (spec.dtype === "float16" ? 2 : 4);
+    if (spec.kind === "growing") bytesPerToken += bytes;
+    else fixedBytes += bytes;
+  }
+  return { bytesPerToken, fixedBytes };
+}

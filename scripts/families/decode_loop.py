@@ -126,7 +126,8 @@ class _Wrapped:
     """A decoder taken apart for a loop body: its checked interface, its nodes renamed for the
     body (``body_nodes``) and the weight-only nodes hoisted out of it (``hoisted``)."""
 
-    def __init__(self, model: ModelProto) -> None:
+    def __init__(self, model: ModelProto, body_prefix: str = BODY_PREFIX, helper_prefix: str = HELPER_PREFIX,
+                 reserved_names: Iterable[str] = ("max_new_tokens", "tokens", "chunk")) -> None:
         opset = _default_opset(model)
         if opset < MIN_OPSET:
             raise DecodeLoopError(
@@ -166,12 +167,12 @@ class _Wrapped:
         # collides with an old one.
         taken = _all_names(dec, set())
         lead = ""
-        while any(n.startswith(lead + BODY_PREFIX) or n.startswith(lead + HELPER_PREFIX) for n in taken):
+        while any(n.startswith(lead + body_prefix) or n.startswith(lead + helper_prefix) for n in taken):
             lead += "_"
-        prefix, h = lead + BODY_PREFIX, lead + HELPER_PREFIX
+        prefix, h = lead + body_prefix, lead + helper_prefix
         # Nodes that read only weights and constants (fp16 weights' widening Casts, Constants) give
         # the same values every iteration: they go to the outer graph, run once, and keep their names.
-        reserved = set(by_name) | set(outputs) | {"max_new_tokens", "tokens", "chunk"}
+        reserved = set(by_name) | set(outputs) | set(reserved_names)
         invariant = set(weights)
         hoisted: List[onnx.NodeProto] = []
         stepped: List[onnx.NodeProto] = []
@@ -484,10 +485,14 @@ def build_prefill_loop(model: ModelProto) -> ModelProto:
     return w.finish(graph, "kvbench prefill_loop")
 
 
+FILE_NAMES = {"decode": "decode_loop.onnx", "prefill": "prefill_loop.onnx", "score": "score.onnx"}
+"""Where each kind of wrapper graph is written beside the decoder, and where evals/ looks for it."""
+
+
 def write_decode_loop(model_dir: Path, out: Optional[Path] = None, kind: str = "decode") -> str:
-    """Writes the decode loop (``kind`` "decode") or the prefill loop ("prefill") of
-    ``model_dir/model.onnx`` to ``out`` (default ``model_dir/<kind>_loop.onnx``), checks it, and
-    returns a one-line summary.
+    """Writes the decode loop (``kind`` "decode"), the prefill loop ("prefill") or the score graph
+    ("score", see ``families/score_graph.py``) of ``model_dir/model.onnx`` to ``out`` (default
+    ``model_dir/`` + ``FILE_NAMES[kind]``), checks it, and returns a one-line summary.
 
     The decoder's weights are read as references only (``load_external_data=False``): inline
     weights stay inline, external data files are referenced where they are, so ``out`` must then
@@ -498,10 +503,12 @@ def write_decode_loop(model_dir: Path, out: Optional[Path] = None, kind: str = "
             data references.
     """
     src = model_dir / "model.onnx"
-    builders = {"decode": build_decode_loop, "prefill": build_prefill_loop}
+    from .score_graph import build_score_graph  # it builds on this module
+
+    builders = {"decode": build_decode_loop, "prefill": build_prefill_loop, "score": build_score_graph}
     if kind not in builders:
-        raise DecodeLoopError(f"Cannot write a {kind!r} loop: use one of {', '.join(builders)}")
-    out = out if out is not None else model_dir / f"{kind}_loop.onnx"
+        raise DecodeLoopError(f"Cannot write a {kind!r} graph: use one of {', '.join(builders)}")
+    out = out if out is not None else model_dir / FILE_NAMES[kind]
     decoder = onnx.load(str(src), load_external_data=False)
     external = sum(1 for t in decoder.graph.initializer if uses_external_data(t))
     if external and out.resolve().parent != src.resolve().parent:

@@ -3,13 +3,15 @@
 # transfer): starts, in process sessions that outlive the call,
 #   - the MQAR zoo (scripts/train_zoo.py --preset gpu): the baseline first, then the three
 #     converted families in parallel from it; DMA alongside from the start;
-#   - the random-weight Llama-3.2-1B-shape exports for `deno task bench`, each followed by its
-#     decode_loop.onnx and a copy whose linear layers multiply in fp16 (<name>-fp16mm).
+#   - the random-weight Llama-3.2-1B-shape exports for `deno task bench`, each followed by a copy
+#     whose linear layers multiply in fp16 (<name>-fp16mm), and for both their decode_loop.onnx,
+#     prefill_loop.onnx and score.onnx.
 # Logs and outputs go under $WORK (default /opt/kvwork); scripts/gpu/bench.sh waits for them.
 set -uo pipefail
 WORK=${WORK:-/opt/kvwork}
 STEPS_SCALE=${STEPS_SCALE:-1}  # the committed zoo: 1 (about 14 minutes on an H100 machine)
 BENCH_MODELS=${BENCH_MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2}
+ORIGINAL_LOOPS=${ORIGINAL_LOOPS:-1}  # 0: loops and score graphs for the -fp16mm copies only
 mkdir -p "$WORK/logs" "$WORK/zoo" "$WORK/bench"
 export PYTHONUNBUFFERED=1
 REPO=$(pwd)
@@ -27,9 +29,11 @@ exports() {
   cd "$REPO" || exit 1
   for m in $BENCH_MODELS; do
     (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" &&
-      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m" --prefill &&
       python3 scripts/export_fp16_matmul.py --model "$WORK/bench/$m" --out "$WORK/bench/$m-fp16mm" &&
-      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m-fp16mm" --prefill) > "$WORK/logs/export-$m.log" 2>&1 &
+      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m-fp16mm" --prefill --score &&
+      { [ "$ORIGINAL_LOOPS" = 0 ] ||
+        python3 scripts/export_decode_loop.py --model "$WORK/bench/$m" --prefill --score; }) \
+      > "$WORK/logs/export-$m.log" 2>&1 &
   done
   wait
 }
@@ -41,7 +45,7 @@ setsid bash -c "cd $REPO && python3 scripts/train_zoo.py --out $WORK/zoo --famil
   > $WORK/logs/zoo-dma.log 2>&1; touch $WORK/dma.done" > /dev/null 2>&1 < /dev/null &
 fi
 [ "$ONLY" = zoo ] ||
-setsid bash -c "$(declare -f exports); REPO=$REPO WORK=$WORK BENCH_MODELS='$BENCH_MODELS' PYTHONUNBUFFERED=1 exports; touch $WORK/exports.done" \
+setsid bash -c "$(declare -f exports); REPO=$REPO WORK=$WORK BENCH_MODELS='$BENCH_MODELS' ORIGINAL_LOOPS=$ORIGINAL_LOOPS PYTHONUNBUFFERED=1 exports; touch $WORK/exports.done" \
   > "$WORK/logs/exports-chain.log" 2>&1 < /dev/null &
 sleep 20
 nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # GPU machine, after scripts/gpu/background.sh and the staging transfers (Deno, node_modules and the
 # CUDA provider under /opt/kvstage). Usage: bash scripts/gpu/bench.sh PHASE
-#   check   nvidia-smi, versions, `deno task parity` on cuda (and webgpu), background progress
+#   check   nvidia-smi, versions, `deno task parity` on cuda (TF32 off, then on; and webgpu unless
+#           WEBGPU=0), background progress
 #   anchor  waits for the zoo to leave the GPU, then the PyTorch bf16 eager anchor
-#   onnx    `deno task bench` on each 1B-shape export (CUDA EP, host state, + decode loop);
+#   onnx    `deno task bench` on each 1B-shape export (CUDA EP, host state, decode and prefill loops,
+#           score graph; TF32 on);
 #           MODELS="llama3.2-1b-gqa-fp16mm …" bash scripts/gpu/bench.sh onnx for the fp16-matmul copies
 #   state   the same decode with the state in pinned host memory (CUDA) and on the GPU (WebGPU)
 #   score   the scoring mix again without prefix reuse (each request alone, lm-eval's way)
@@ -16,6 +18,7 @@ WORK=${WORK:-/opt/kvwork}
 OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2}
 CONTEXTS=${CONTEXTS:-4096,16384,32768}
+HOST_DECODE=${HOST_DECODE:-32}  # steps of the host-state decode (slow at long contexts)
 source /opt/kvstage/env.sh
 mkdir -p "$OUT" "$WORK/results"
 R=$WORK/results
@@ -40,10 +43,14 @@ check)
     deno --version | head -1; } > "$R/env.txt" 2>&1
   cat "$R/env.txt"
   deno_run scripts/parity.ts --device cuda > "$R/parity-cuda.txt" 2>&1; echo "parity cuda exit $?" >> "$R/parity-cuda.txt"
-  timeout 120 deno run --cached-only -A scripts/parity.ts --device webgpu > "$R/parity-webgpu.txt" 2>&1
-  echo "parity webgpu exit $?" >> "$R/parity-webgpu.txt"
+  deno_run scripts/parity.ts --device cuda --tf32 on > "$R/parity-cuda-tf32.txt" 2>&1
+  echo "parity cuda --tf32 on exit $?" >> "$R/parity-cuda-tf32.txt"
+  if [ "${WEBGPU:-1}" = 1 ]; then
+    timeout 120 deno run --cached-only -A scripts/parity.ts --device webgpu > "$R/parity-webgpu.txt" 2>&1
+    echo "parity webgpu exit $?" >> "$R/parity-webgpu.txt"
+  fi
   cp "$R"/parity-*.txt "$R/env.txt" "$OUT/"
-  tail -4 "$R/parity-cuda.txt" "$R/parity-webgpu.txt"
+  tail -4 "$R"/parity-*.txt
   ls "$WORK" "$WORK/bench" "$WORK/zoo" 2>&1; tail -n 2 "$WORK"/logs/*.log
   ;;
 anchor)
@@ -57,8 +64,9 @@ anchor)
 onnx)
   for m in $MODELS; do
     [ -e "$R/bench-$m.json" ] && continue
-    wait_for "$WORK/bench/$m/decode_loop.onnx" 240 || { tail -3 "$WORK/logs/export-$m.log"; continue; }
+    wait_for "$WORK/bench/$m/score.onnx" 400 || { tail -3 "$WORK/logs/export-${m%-fp16mm}.log"; continue; }
     with_peak "$m" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --decode-loop --prefill-loop \
+      --score-graph --host-decode "$HOST_DECODE" --tf32 on \
       --contexts "$CONTEXTS" --db "$R/bench.duckdb" --json "$R/bench-$m.json" > "$R/bench-$m.txt" 2>&1
     tail -12 "$R/bench-$m.txt"
   done
