@@ -4,7 +4,9 @@
     /usr/bin/python3 scripts/check_families.py
 
 1. MLA's absorbed form equals its expanded form (logits and cache, 1e-5) on random models and
-   inputs: a left-padded prefill, single-token decode steps and a multi-token chunk after a past.
+   inputs: a left-padded prefill, single-token decode steps and a multi-token chunk after a past;
+   so do grouped-head and per-head attention (``common.set_grouped_heads``) for GQA, DMA, MLA and
+   a hybrid stack.
 2. TransMLA and X-EcoMLA reproduce their teacher's logits (1e-4) when nothing is truncated, which
    shows the conversions are exact before truncation. Where the method itself (not the rank) is
    lossy, the check uses the setting that removes that loss and says so:
@@ -95,6 +97,57 @@ def absorbed_vs_expanded() -> None:
         check(f"MLA absorbed == expanded logits [{name}]", worst, 1e-5)
         cache_gap = max(float((a - e).abs().max()) for a, e in zip(sa, se))
         check(f"MLA absorbed == expanded cache  [{name}]", cache_gap, 1e-5)
+
+
+@torch.no_grad()
+def grouped_vs_per_head() -> None:
+    """``set_grouped_heads`` changes how the scores are multiplied, not what they are: GQA, DMA,
+    absorbed MLA and a GQA/MLA/Mamba2 stack on a left-padded prefill, decode steps and a chunk."""
+    from families import dma as dma_family
+    from families.common import set_grouped_heads
+    from families.mamba2 import Mamba2Config, Mamba2Mixer
+
+    g = torch.Generator().manual_seed(SEED + 5)
+    lcfg = llama.LlamaConfig(num_attention_heads=8, num_key_value_heads=2, head_dim=8)
+    models = {
+        "GQA 8 heads / 2 KV": llama.build(lcfg),
+        "DMA 8 heads / 2 KV, keep 5": dma_family.build(dma_family.DMAConfig(num_attention_heads=8,
+                                                                            num_key_value_heads=2, head_dim=8,
+                                                                            keep_window=5)),
+        "absorbed MLA, q_lora": CausalLM(512, 64, 96, [mla.MLAttention(mla.MLAConfig(q_lora_rank=24))] * 2, 1e-5),
+        "GQA + MLA + Mamba2": CausalLM(512, 64, 96, [llama.GQAttention(lcfg), mla.MLAttention(mla.MLAConfig()),
+                                                     Mamba2Mixer(Mamba2Config.from_attention(64, 4, 2, 16))], 1e-5),
+    }
+    for name, model in models.items():
+        init_weights(model, g)
+        model.eval()
+        ids = torch.zeros(3, 9, dtype=torch.int64)
+        mask = torch.zeros(3, 9, dtype=torch.int64)
+        for r, n in enumerate([3, 9, 6]):
+            ids[r, 9 - n:] = torch.randperm(500, generator=g)[:n] + 3
+            mask[r, 9 - n:] = 1
+        steps = [(ids, mask)]
+        for _ in range(3):
+            mask = torch.cat([mask, torch.ones(3, 1, dtype=torch.int64)], dim=1)
+            steps.append((torch.randint(3, 500, (3, 1), generator=g), mask))
+        mask = torch.cat([mask, torch.ones(3, 4, dtype=torch.int64)], dim=1)
+        steps.append((torch.randint(3, 500, (3, 4), generator=g), mask))
+        runs = []
+        for on in (False, True):
+            assert set_grouped_heads(model, on) > 0
+            state, outs = model.empty_states(3), []
+            for step_ids, step_mask in steps:
+                logits, state = model(step_ids, step_mask, positions_for(step_mask)[:, -step_ids.shape[1]:], state)
+                outs.append(logits)
+            runs.append((outs, state))
+        set_grouped_heads(model, False)
+        worst = 0.0
+        for a, b, (_, m) in zip(runs[0][0], runs[1][0], steps):
+            real = m[:, -a.shape[1]:].bool()
+            worst = max(worst, float((a - b).abs()[real].max()))
+        check(f"grouped heads == per-head logits [{name}]", worst, 1e-5)
+        check(f"grouped heads == per-head cache  [{name}]",
+              max(float((a - b).abs().max()) for a, b in zip(runs[0][1], runs[1][1])), 1e-5)
 
 
 def teacher(cfg: llama.LlamaConfig, seed: int = SEED) -> CausalLM:
@@ -371,6 +424,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     absorbed_vs_expanded()
+    grouped_vs_per_head()
     conversions()
     fixture_settings()
     dma_mamba2_zebra()

@@ -4,8 +4,8 @@
     python3 scripts/export_fp16_matmul.py --model DIR --out DIR2
 
 See ``families/fp16_matmul.py`` for the rewrite. Everything else in DIR is copied to DIR2; external
-weight files are hard-linked where the file system allows (they are not changed). Re-run
-``scripts/export_decode_loop.py --model DIR2`` afterwards if you need the decode loop.
+weight files are hard-linked where the file system allows (they are not changed). The loop and
+score graphs are not copied: re-run ``scripts/export_decode_loop.py --model DIR2`` for them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from families.decode_loop import FILE_NAMES  # noqa: E402
 from families.fp16_matmul import half_matmuls  # noqa: E402
 
 
@@ -40,7 +41,8 @@ def main() -> None:
         sys.exit(f"export_fp16_matmul: no MatMul of a float16 weight in {src}: is it a float16 export?")
     out.mkdir(parents=True, exist_ok=True)
     for item in src.iterdir():
-        if item.name in ("model.onnx", "decode_loop.onnx", "kvbench.json") or item.is_dir():
+        # The loop and score graphs wrap the old graph: write them again for the new one.
+        if item.name in ("model.onnx", "kvbench.json", *FILE_NAMES.values()) or item.is_dir():
             continue
         target = out / item.name
         if target.exists():

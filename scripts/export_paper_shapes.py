@@ -2,7 +2,7 @@
 """Exports random-weight models with the papers' real cache geometry (Llama-3.2-1B based).
 
     /usr/bin/python3 scripts/export_paper_shapes.py --out DIR [--models a,b] [--tiny-hidden N]
-                                                    [--dtype float16|float32]
+                                                    [--dtype float16|float32] [--grouped-heads]
 
 The weights are random, so these models say nothing about accuracy; they exist to check the
 engine's memory and speed accounting at the shapes that matter. Every geometry is 16 layers of
@@ -19,7 +19,9 @@ MLA layers also get 2 heads, d_nope = d_v = 8 and a plain q_proj (none of which 
 committed fixtures under tests/fixtures/geometry/ are made with ``--tiny-hidden 8 --dtype float16``
 (the default dtype); tests/evals/model/geometry_test.ts checks the engine measures the numbers
 above. Full size (no --tiny-hidden) needs ~15 GB of RAM and writes external data beside the graph.
-Llama-3.2's RoPE scaling is left out (it changes no shape).
+Llama-3.2's RoPE scaling is left out (it changes no shape). ``--grouped-heads`` exports the
+attention with query heads that share a KV cache as rows of one product
+(``families.common.set_grouped_heads``), into OUT/<name>-grouped.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from families import llama, mla  # noqa: E402
 from families.common import CausalLM, init_weights  # noqa: E402
+from families import export as export_module  # noqa: E402
 from families.export import DTYPES, cache_bytes, write_model_dir  # noqa: E402
 
 SEED = 20261124
@@ -171,14 +174,14 @@ GEOMETRIES["zebra-1b-4mla12m2"] = Geometry(
     zebra_model([0, 5, 10, 14], tiny_hidden_max=4), notes={"fixed_state_bytes_fp16": 12 * 143360 * 2},
 )
 
-def export(name: str, out: Path, base: Base, dtype: str, seed: int) -> int:
+def export(name: str, out: Path, base: Base, dtype: str, seed: int, suffix: str = "") -> int:
     geo = GEOMETRIES[name]
     model, config, layers, formula = geo.build(base)
     init_weights(model, torch.Generator().manual_seed(seed))
     model.eval()
     tiny = base.hidden if base.tiny else None
     config = dict(config, paper=geo.paper, tiny_hidden=tiny, random_weights=True)
-    write_model_dir(out, model, geo.family, name, config, layers, formula, seed, dtype=dtype)
+    write_model_dir(out, model, geo.family, name + suffix, config, layers, formula, seed, dtype=dtype)
     per_token, _ = cache_bytes(model.state_decls(), DTYPES[dtype][1])
     expected = geo.bytes_per_token_fp16 * DTYPES[dtype][1] // 2
     assert per_token == expected, f"{name}: {per_token} B/token, paper says {expected}"
@@ -192,7 +195,11 @@ def main() -> None:
     parser.add_argument("--tiny-hidden", type=int, default=None, help="shrink hidden/intermediate/vocab")
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--grouped-heads", action="store_true",
+                        help="query heads sharing a KV cache as rows of one product (writes OUT/<name>-grouped)")
     args = parser.parse_args()
+    export_module.GROUPED_HEADS = args.grouped_heads
+    suffix = "-grouped" if args.grouped_heads else ""
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     base = Base.make(args.tiny_hidden)
@@ -201,8 +208,8 @@ def main() -> None:
         if name not in GEOMETRIES:
             parser.error(f"unknown model {name!r}; known: {', '.join(GEOMETRIES)}")
     for name in names:
-        per_token = export(name, Path(args.out) / name, base, args.dtype, args.seed)
-        print(f"wrote {Path(args.out) / name}: {per_token} B/token ({args.dtype})")
+        per_token = export(name, Path(args.out) / (name + suffix), base, args.dtype, args.seed, suffix)
+        print(f"wrote {Path(args.out) / (name + suffix)}: {per_token} B/token ({args.dtype})")
 
 
 if __name__ == "__main__":

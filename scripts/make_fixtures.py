@@ -23,6 +23,7 @@ from families import zebra  # noqa: E402
 from families import mla, transmla, xecomla  # noqa: E402
 from families.common import init_weights  # noqa: E402
 from families.decode_loop import write_decode_loop  # noqa: E402
+from families import export as export_module  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
@@ -167,7 +168,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", default=",".join(FAMILIES), help="comma-separated families")
     parser.add_argument("--out", default="tests/fixtures", help="output directory")
+    parser.add_argument("--grouped-heads", action="store_true",
+                        help="export attention with grouped query heads as rows (references stay per-head)")
     args = parser.parse_args()
+    export_module.GROUPED_HEADS = args.grouped_heads
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     # Test data sits beside the fixtures (tests/data for the default --out), so a trial run elsewhere

@@ -7,7 +7,8 @@
 
 import * as ort from "onnxruntime-node";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import process from "node:process";
 import { StateMismatchError, UserError } from "../errors.ts";
 import { bindingDir, missingProviderLibraries, startTf32 } from "./providers.ts";
 import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from "./state.ts";
@@ -250,12 +251,18 @@ export async function createSession(
         `${bindingDir()}: run \`deno task setup:cuda\` to install the CUDA provider, or use --device cpu`,
     );
   }
+  // onnxruntime's per-node profile (JSON, written when the session is released), for finding where
+  // a device's time goes: KVBENCH_ORT_PROFILE=DIR names the folder.
+  const profileDir = process.env.KVBENCH_ORT_PROFILE;
   try {
     return await ort.InferenceSession.create(path, {
       executionProviders: [EXECUTION_PROVIDERS[device]],
       graphOptimizationLevel: "all",
       intraOpNumThreads: intraOpThreads,
       ...(preferredOutputLocation ? { preferredOutputLocation } : {}),
+      ...(profileDir
+        ? { enableProfiling: true, profileFilePrefix: join(profileDir, basename(path, ".onnx")) }
+        : {}),
     });
   } catch (error) {
     const reason = String((error as Error).message ?? error).split("\n")[0];

@@ -149,6 +149,19 @@ def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x[:, :, None, :, :].expand(b, n, groups, t, d).reshape(b, n * groups, t, d)
 
 
+def set_grouped_heads(model: nn.Module, on: bool = True) -> int:
+    """Switches every attention layer of ``model`` that has the choice (GQA, DMA, absorbed MLA) to
+    scoring the query heads that share a key/value cache as rows of one product with it; returns
+    how many layers have the choice. The numbers are the same up to summation order; the graph
+    no longer copies the cache per query head (GQA) or re-reads the latent per head (MLA)."""
+    count = 0
+    for m in model.modules():
+        if hasattr(type(m), "grouped_heads"):
+            m.grouped_heads = on
+            count += 1
+    return count
+
+
 def init_weights(module: nn.Module, generator: torch.Generator) -> None:
     """Deterministic init with ~unit-variance activations so logits are far from zero."""
     for name, p in sorted(module.named_parameters()):

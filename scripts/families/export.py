@@ -6,13 +6,14 @@ import inspect
 import json
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import torch
 from torch import nn
 
 from . import tokenizer
-from .common import CausalLM, StateDecl
+from .common import CausalLM, StateDecl, set_grouped_heads
+from .fold_shapes import fold_shapes
 
 
 DTYPES = {"float32": (torch.float32, 4), "float16": (torch.float16, 2)}
@@ -60,6 +61,8 @@ def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT) 
     # Weights torch wrote as external files are read one at a time, so the float32 copy of a large
     # model is never held in memory whole.
     model = onnx.load(str(src), load_external_data=False)
+    if FOLD_SHAPES:
+        fold_shapes(model)
     graph = model.graph
     keep, casts = [], []
     for init in graph.initializer:
@@ -97,11 +100,34 @@ def _axes(decl: StateDecl, present: bool) -> dict:
     return axes
 
 
-def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32") -> None:
+FOLD_SHAPES = True
+"""Whether exports fold their shape arithmetic (``fold_shapes.fold_shapes``): fewer host-side nodes
+per call, the same arithmetic on the data."""
+
+GROUPED_HEADS = False
+"""Whether exports multiply grouped query heads as rows of one product (``common.set_grouped_heads``)
+unless told otherwise. Scripts' ``--grouped-heads`` / ``--per-head`` flags set it for a run."""
+
+
+def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32",
+                grouped_heads: Optional[bool] = None) -> None:
     """Traces with distinct batch/past/sequence sizes so no axis is mistaken for a constant.
 
     ``dtype`` float16 gives float16 weights, states and logits (see ``FlatWrapper``).
+    ``grouped_heads`` (default ``GROUPED_HEADS``) picks the attention products traced; the model
+    is left as it was, so reference cases computed from it afterwards use its own setting.
     """
+    grouped = GROUPED_HEADS if grouped_heads is None else grouped_heads
+    before = {m: m.grouped_heads for m in model.modules() if hasattr(type(m), "grouped_heads")}
+    set_grouped_heads(model, grouped)
+    try:
+        _export_onnx(model, path, opset, dtype)
+    finally:
+        for m, on in before.items():
+            m.grouped_heads = on
+
+
+def _export_onnx(model: CausalLM, path: Path, opset: int, dtype: str) -> None:
     io_dtype = DTYPES[dtype][0]
     decls = model.state_decls()
     batch, past_len, seq = 2, 3, 4
@@ -142,6 +168,12 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "floa
 
     if dtype == "float32":
         trace(path)
+        if FOLD_SHAPES:
+            import onnx
+
+            folded = onnx.load(str(path), load_external_data=False)  # weights stay in their files
+            fold_shapes(folded)
+            onnx.save(folded, str(path))
         return
     # A graph over 2 GiB comes out of torch as one file per weight: keep those in a scratch
     # directory and write only the converted graph (and its one data file) to ``path``.
@@ -179,6 +211,9 @@ def write_model_dir(
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     export_onnx(model, out / "model.onnx", dtype=dtype)
+    if GROUPED_HEADS and any(hasattr(type(m), "grouped_heads") for m in model.modules()):
+        # Rebuilding the same graph from config.json needs to know which products were traced.
+        config = dict(config, grouped_heads=True)
     per_token, fixed = cache_bytes(model.state_decls(), DTYPES[dtype][1])
     sidecar = {
         "format": 1,

@@ -30,7 +30,14 @@ class LlamaConfig:
 
 
 class GQAttention(nn.Module):
-    """Cache per layer: K (RoPE applied) and V, each [B, n_kv, T, d_h]."""
+    """Cache per layer: K (RoPE applied) and V, each [B, n_kv, T, d_h].
+
+    With ``grouped_heads`` (see ``common.set_grouped_heads``) the query heads that share a KV head
+    are the rows of one matrix product with that head's K and V, instead of K and V being repeated
+    once per query head: the same scores, without a per-step copy of the cache per query head.
+    """
+
+    grouped_heads = False
 
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
@@ -68,14 +75,28 @@ class GQAttention(nn.Module):
         q, k, v = self.project(x, ctx)
         k_all = torch.cat([past[0], k], dim=2)
         v_all = torch.cat([past[1], v], dim=2)
-        groups = cfg.num_attention_heads // cfg.num_key_value_heads
-        scores = torch.matmul(q, repeat_kv(k_all, groups).transpose(2, 3)) / math.sqrt(cfg.head_dim)
-        scores = scores + self.scores_bias(ctx, k_all, v_all)
-        probs = torch.softmax(scores, dim=-1)
-        out = torch.matmul(probs, repeat_kv(v_all, groups))
+        if self.grouped_heads:
+            out = self.grouped(q, k_all, v_all, ctx)
+        else:
+            groups = cfg.num_attention_heads // cfg.num_key_value_heads
+            scores = torch.matmul(q, repeat_kv(k_all, groups).transpose(2, 3)) / math.sqrt(cfg.head_dim)
+            scores = scores + self.scores_bias(ctx, k_all, v_all)
+            probs = torch.softmax(scores, dim=-1)
+            out = torch.matmul(probs, repeat_kv(v_all, groups))
         b, _, s, _ = out.shape
         out = out.transpose(1, 2).reshape(b, s, cfg.num_attention_heads * cfg.head_dim)
         return self.o_proj(out), [k_all, v_all]
+
+    def grouped(self, q, k_all, v_all, ctx: StepContext):
+        """Attention output [B, H, S, d] with each KV head's query heads as rows of one product."""
+        cfg = self.cfg
+        b, h, s, d = q.shape
+        n, t = cfg.num_key_value_heads, k_all.shape[2]
+        groups = h // n
+        rows = q.reshape(b, n, groups * s, d)  # head j reads KV head j // groups, as repeat_kv pairs them
+        scores = torch.matmul(rows, k_all.transpose(2, 3)).reshape(b, h, s, t) / math.sqrt(cfg.head_dim)
+        probs = torch.softmax(scores + self.scores_bias(ctx, k_all, v_all), dim=-1)
+        return torch.matmul(probs.reshape(b, n, groups * s, t), v_all).reshape(b, h, s, d)
 
 
 def build(cfg: LlamaConfig):

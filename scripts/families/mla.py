@@ -88,7 +88,14 @@ def rope_inv_freq(cfg: MLAConfig) -> torch.Tensor:
 
 
 class MLAttention(nn.Module):
-    """One MLA layer; ``form`` picks absorbed or expanded attention (same weights, same cache)."""
+    """One MLA layer; ``form`` picks absorbed or expanded attention (same weights, same cache).
+
+    With ``grouped_heads`` (see ``common.set_grouped_heads``) the absorbed form scores all heads
+    against the shared latent in one matrix product (heads × positions as its rows), so the latent
+    is read once per layer rather than once per head.
+    """
+
+    grouped_heads = False
 
     def __init__(self, cfg: MLAConfig):
         super().__init__()
@@ -152,6 +159,23 @@ class MLAttention(nn.Module):
         k_pe = apply_rope(k_pe.unsqueeze(1), cos, sin)
         return q_nope, q_pe, c_kv.unsqueeze(1), k_pe
 
+    def grouped(self, q_nope, q_pe, c_all, pe_all, ctx: StepContext, scale: float):
+        """The absorbed form's output [B, H, S, d_v], all heads scored against the shared cache
+        in one product whose rows are heads × positions."""
+        w_uk, w_uv = self.split_kv_b()
+        q_lat = torch.matmul(q_nope, w_uk)  # [B, H, S, r]
+        b, h, s, r = q_lat.shape
+        t = c_all.shape[2]
+
+        def rows(x):  # [B, H, S, w] -> [B, 1, H·S, w]
+            return x.reshape(b, 1, h * s, x.shape[-1])
+
+        latent = torch.matmul(rows(q_lat), c_all.transpose(2, 3))
+        latent = latent + torch.matmul(rows(q_pe), pe_all.transpose(2, 3))
+        probs = torch.softmax(latent.reshape(b, h, s, t) * scale + ctx.bias, dim=-1)
+        o_lat = torch.matmul(probs.reshape(b, 1, h * s, t), c_all).reshape(b, h, s, r)
+        return torch.matmul(o_lat, w_uv.transpose(1, 2))
+
     def split_kv_b(self):
         """W_UK [H, d_nope, r_kv] and W_UV [H, d_v, r_kv] from ``kv_b_proj``."""
         cfg = self.cfg
@@ -165,6 +189,9 @@ class MLAttention(nn.Module):
         c_all = torch.cat([past[0], c_kv], dim=2)  # [B, 1, T, r_kv]
         pe_all = torch.cat([past[1], k_pe], dim=2)  # [B, 1, T, d_r]
         scale = 1.0 / math.sqrt(cfg.qk_nope_head_dim + cfg.qk_rope_head_dim)
+        if self.form == "absorbed" and self.grouped_heads:
+            out = self.grouped(q_nope, q_pe, c_all, pe_all, ctx, scale)
+            return self.o_proj(self.merge_heads(out)), [c_all, pe_all]
         rope_scores = torch.matmul(q_pe, pe_all.transpose(2, 3))  # [B, H, S, T]
         if self.form == "absorbed":
             w_uk, w_uv = self.split_kv_b()
@@ -181,9 +208,12 @@ class MLAttention(nn.Module):
             scores = (torch.matmul(q_nope, k_nope.transpose(2, 3)) + rope_scores) * scale + ctx.bias
             probs = torch.softmax(scores, dim=-1)
             out = torch.matmul(probs, v)
+        return self.o_proj(self.merge_heads(out)), [c_all, pe_all]
+
+    def merge_heads(self, out):
+        """[B, H, S, d_v] -> [B, S, H·d_v], the input of ``o_proj``."""
         b, _, s, _ = out.shape
-        out = out.transpose(1, 2).reshape(b, s, cfg.num_attention_heads * cfg.v_head_dim)
-        return self.o_proj(out), [c_all, pe_all]
+        return out.transpose(1, 2).reshape(b, s, self.cfg.num_attention_heads * self.cfg.v_head_dim)
 
 
 def set_form(model: nn.Module, form: str) -> None:

@@ -12,6 +12,7 @@ WORK=${WORK:-/opt/kvwork}
 STEPS_SCALE=${STEPS_SCALE:-1}  # the committed zoo: 1 (about 14 minutes on an H100 machine)
 BENCH_MODELS=${BENCH_MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2}
 ORIGINAL_LOOPS=${ORIGINAL_LOOPS:-1}  # 0: loops and score graphs for the -fp16mm copies only
+VARIANTS=${VARIANTS:-per-head}  # "per-head grouped": also <name>-grouped (export_paper_shapes --grouped-heads)
 mkdir -p "$WORK/logs" "$WORK/zoo" "$WORK/bench"
 export PYTHONUNBUFFERED=1
 REPO=$(pwd)
@@ -27,15 +28,20 @@ zoo() {
 }
 exports() {
   cd "$REPO" || exit 1
-  for m in $BENCH_MODELS; do
-    (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" &&
-      python3 scripts/export_fp16_matmul.py --model "$WORK/bench/$m" --out "$WORK/bench/$m-fp16mm" &&
-      python3 scripts/export_decode_loop.py --model "$WORK/bench/$m-fp16mm" --prefill --score &&
-      { [ "$ORIGINAL_LOOPS" = 0 ] ||
-        python3 scripts/export_decode_loop.py --model "$WORK/bench/$m" --prefill --score; }) \
-      > "$WORK/logs/export-$m.log" 2>&1 &
+  # One variant at a time, its models in parallel: a full-size export holds ~15 GB of RAM.
+  for variant in $VARIANTS; do
+    flag=; suffix=
+    [ "$variant" = grouped ] && { flag=--grouped-heads; suffix=-grouped; }
+    for m in $BENCH_MODELS; do
+      d="$WORK/bench/$m$suffix"
+      (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" $flag &&
+        python3 scripts/export_fp16_matmul.py --model "$d" --out "$d-fp16mm" &&
+        python3 scripts/export_decode_loop.py --model "$d-fp16mm" --prefill --score &&
+        { [ "$ORIGINAL_LOOPS" = 0 ] || python3 scripts/export_decode_loop.py --model "$d" --prefill --score; }) \
+        > "$WORK/logs/export-$m$suffix.log" 2>&1 &
+    done
+    wait
   done
-  wait
 }
 ONLY=${ONLY:-all}  # zoo | exports | all: restart just one part
 if [ "$ONLY" != exports ]; then
@@ -45,7 +51,7 @@ setsid bash -c "cd $REPO && python3 scripts/train_zoo.py --out $WORK/zoo --famil
   > $WORK/logs/zoo-dma.log 2>&1; touch $WORK/dma.done" > /dev/null 2>&1 < /dev/null &
 fi
 [ "$ONLY" = zoo ] ||
-setsid bash -c "$(declare -f exports); REPO=$REPO WORK=$WORK BENCH_MODELS='$BENCH_MODELS' ORIGINAL_LOOPS=$ORIGINAL_LOOPS PYTHONUNBUFFERED=1 exports; touch $WORK/exports.done" \
+setsid bash -c "$(declare -f exports); REPO=$REPO WORK=$WORK BENCH_MODELS='$BENCH_MODELS' ORIGINAL_LOOPS=$ORIGINAL_LOOPS VARIANTS='$VARIANTS' PYTHONUNBUFFERED=1 exports; touch $WORK/exports.done" \
   > "$WORK/logs/exports-chain.log" 2>&1 < /dev/null &
 sleep 20
 nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv

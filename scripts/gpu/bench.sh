@@ -54,7 +54,8 @@ check)
   ls "$WORK" "$WORK/bench" "$WORK/zoo" 2>&1; tail -n 2 "$WORK"/logs/*.log
   ;;
 anchor)
-  wait_for "$WORK/zoo.done" 240; wait_for "$WORK/dma.done" 60
+  # The zoo trains on the same GPU: wait for it, when background.sh started it.
+  if [ -e "$WORK/logs/zoo-chain.log" ]; then wait_for "$WORK/zoo.done" 240; wait_for "$WORK/dma.done" 60; fi
   python3 scripts/bench_torch.py --smoke --device cuda --contexts 256 --decode 4 --mc 4 > "$R/torch-smoke.txt" 2>&1 ||
     { tail -20 "$R/torch-smoke.txt"; exit 1; }
   with_peak torch python3 scripts/bench_torch.py --device cuda --contexts "$CONTEXTS" --json "$R/torch.json" \
@@ -64,7 +65,7 @@ anchor)
 onnx)
   for m in $MODELS; do
     [ -e "$R/bench-$m.json" ] && continue
-    wait_for "$WORK/bench/$m/score.onnx" 400 || { tail -3 "$WORK/logs/export-${m%-fp16mm}.log"; continue; }
+    wait_for "$WORK/bench/$m/score.onnx" "${WAIT_S:-400}" || { tail -3 "$WORK/logs/export-${m%-fp16mm}.log"; continue; }
     with_peak "$m" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --decode-loop --prefill-loop \
       --score-graph --host-decode "$HOST_DECODE" --tf32 on \
       --contexts "$CONTEXTS" --db "$R/bench.duckdb" --json "$R/bench-$m.json" > "$R/bench-$m.txt" 2>&1
