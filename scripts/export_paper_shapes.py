@@ -2,7 +2,7 @@
 """Exports random-weight models with the papers' real cache geometry (Llama-3.2-1B based).
 
     /usr/bin/python3 scripts/export_paper_shapes.py --out DIR [--models a,b] [--tiny-hidden N]
-                                                    [--dtype float16|float32] [--grouped-heads]
+                                                    [--dtype float16|float32] [--grouped-heads] [--no-fold]
 
 The weights are random, so these models say nothing about accuracy; they exist to check the
 engine's memory and speed accounting at the shapes that matter. Every geometry is 16 layers of
@@ -21,7 +21,8 @@ committed fixtures under tests/fixtures/geometry/ are made with ``--tiny-hidden 
 above. Full size (no --tiny-hidden) needs ~15 GB of RAM and writes external data beside the graph.
 Llama-3.2's RoPE scaling is left out (it changes no shape). ``--grouped-heads`` exports the
 attention with query heads that share a KV cache as rows of one product
-(``families.common.set_grouped_heads``), into OUT/<name>-grouped.
+(``families.common.set_grouped_heads``), into OUT/<name>-grouped; ``--no-fold`` keeps the
+exporter's shape arithmetic as it was (``families/fold_shapes.py``), into OUT/<name>-unfolded.
 """
 
 from __future__ import annotations
@@ -197,9 +198,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--grouped-heads", action="store_true",
                         help="query heads sharing a KV cache as rows of one product (writes OUT/<name>-grouped)")
+    parser.add_argument("--no-fold", action="store_true",
+                        help="leave the exporter's shape arithmetic unfolded (writes OUT/<name>-unfolded)")
     args = parser.parse_args()
     export_module.GROUPED_HEADS = args.grouped_heads
-    suffix = "-grouped" if args.grouped_heads else ""
+    export_module.FOLD_SHAPES = not args.no_fold
+    suffix = ("-grouped" if args.grouped_heads else "") + ("-unfolded" if args.no_fold else "")
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     base = Base.make(args.tiny_hidden)
