@@ -27,6 +27,10 @@ export interface MatrixEntry {
   kvPairs?: number[] | null;
   /** Prompt tokens per forward call (--prefill-chunk). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
+  /** Feed prompts through each model's `prefill_loop.onnx` (--prefill-loop). @default {false} */
+  prefillLoop?: boolean;
+  /** Score shared contexts through each model's `score.onnx` (--score-graph). @default {false} */
+  scoreGraph?: boolean;
 }
 
 /** nightly.json. */
@@ -35,6 +39,8 @@ export interface NightlyConfig {
   device: "cpu" | "cuda" | "webgpu";
   /** The matrix. */
   matrix: MatrixEntry[];
+  /** Let CUDA round float32 products to TF32, for the whole nightly (--tf32). @default {false} */
+  tf32?: boolean;
   /** A score that drops by more than this many of its stderrs is a regression. @default {2} */
   stderrMultiple?: number;
   /** Throughput (tokens/s) down by more than this fraction is a regression. @default {0.10} */
@@ -58,12 +64,18 @@ export function readNightlyConfig(path: string): NightlyConfig {
   const problems: string[] = [];
   if (!["cpu", "cuda", "webgpu"].includes(c.device)) problems.push(`"device" must be cpu, cuda or webgpu`);
   if (!Array.isArray(c.matrix) || c.matrix.length === 0) problems.push(`"matrix" must be a non-empty list`);
+  if (c.tf32 !== undefined && typeof c.tf32 !== "boolean") problems.push(`"tf32" must be true or false`);
   (Array.isArray(c.matrix) ? c.matrix : []).forEach((e, i) => {
     if (!Array.isArray(e.models) || e.models.length === 0) {
       problems.push(`matrix[${i}].models must list model dirs`);
     }
     if (typeof e.tasks !== "string" || e.tasks.length === 0) {
       problems.push(`matrix[${i}].tasks must name tasks`);
+    }
+    for (const flag of ["prefillLoop", "scoreGraph"] as const) {
+      if (e[flag] !== undefined && typeof e[flag] !== "boolean") {
+        problems.push(`matrix[${i}].${flag} must be true or false`);
+      }
     }
   });
   if (problems.length > 0) throw new UserError(`Cannot use nightly config ${path}: ${problems.join("; ")}`);

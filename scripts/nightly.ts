@@ -41,7 +41,7 @@ await runMain(async () => {
       for (const [i, entry] of config.matrix.entries()) {
         const { tasks, groups, primary, average } = selections[i];
         for (const dir of entry.models) {
-          const bundle = await loadBundle(dir, config.device);
+          const bundle = await loadBundle(dir, config.device, { tf32: config.tf32 ?? false });
           const auto = entry.batchSize === "auto";
           const { runId } = await evaluate(bundle, store, {
             tasks,
@@ -53,6 +53,8 @@ await runMain(async () => {
             lengths: entry.lengths ?? null,
             kvPairs: entry.kvPairs ?? null,
             prefillChunk: entry.prefillChunk,
+            prefillLoop: entry.prefillLoop ?? false,
+            scoreGraph: entry.scoreGraph ?? false,
             batchSize: auto ? AUTO_BATCH_START : (entry.batchSize as number | undefined) ?? 8,
             autoBatch: auto,
             reuse: false,

@@ -26,17 +26,25 @@ Deno.test("bench measures stepped and looped prefill and decode and scoring, and
     "4",
     "--mc",
     "2",
+    "--host-decode",
+    "3",
     "--decode-loop",
     "--prefill-loop",
+    "--score-graph",
     "--db",
     db,
     "--json",
     json,
   ]);
   assert.equal(r.code, 0, r.stderr);
-  // The loop starts from the same token, so it must reproduce the stepped decode exactly.
-  assert.match(r.stderr, /decode-loop@16: 3\/3 tokens as stepped decode/);
-  assert.match(r.stderr, /decode-loop@24: 3\/3 tokens as stepped decode/);
+  // The loop starts from the same token, so it must reproduce the stepped decode exactly (as far
+  // as the 3 host-state steps go).
+  assert.match(r.stderr, /decode-loop@16: 2\/2 tokens as stepped decode/);
+  assert.match(r.stderr, /decode-loop@24: 2\/2 tokens as stepped decode/);
+  assert.match(
+    r.stderr,
+    /score-mc-graph: log-probs within \d\.\d\de-[1-9]\d* of the stepped scoring's; greedy flags 8\/8/,
+  );
   assert.match(r.stderr, /prefill-loop@24: last logits within 0\.00e\+0 of the stepped prefill's/);
   const rows = JSON.parse(readFileSync(json, "utf8")).rows as { work: string; context: number | null }[];
   assert.deepEqual(
@@ -51,14 +59,16 @@ Deno.test("bench measures stepped and looped prefill and decode and scoring, and
       "decode-loop@24",
       "prefill-loop@24",
       "score-mc@null",
+      "score-mc-graph@null",
     ],
   );
   const store = await Store.open(db, { readOnly: true });
   try {
     const perf = await store.query("SELECT task, tokens, max_state_bytes FROM perf ORDER BY task");
-    assert.equal(perf.length, 9);
+    assert.equal(perf.length, 10);
     const loop = perf.find((p) => p.task === "bench/decode-loop@24")!;
     assert.equal(loop.tokens, 4);
+    assert.equal(perf.find((p) => p.task === "bench/decode@24")!.tokens, 3);
     // 24 prompt tokens + 4 decoded, at the fixture's 512 B/token.
     assert.equal(loop.max_state_bytes, 28 * 512);
   } finally {
@@ -78,6 +88,8 @@ Deno.test("bench refuses a state location the device can't hold, in one line", a
         "gpu-buffer --decode-loop",
         /Cannot use --decode-loop or --prefill-loop with --state-location gpu-buffer/,
       ],
+      ["cpu --tf32 maybe", /--tf32 must be on or off \(got "maybe"\)/],
+      ["cpu --host-decode 0", /--decode and --host-decode must be positive integers/],
     ] as const
   ) {
     const [where, ...extra] = location.split(" ");

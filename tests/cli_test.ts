@@ -185,6 +185,21 @@ Deno.test("bad input: a bad flag value", async () => {
   await expectUserError(["--model", llama, "--batch-size", "zero"], /--batch-size must be an integer/);
 });
 
+Deno.test("bad input: --tf32 takes on or off", async () => {
+  await expectUserError(
+    ["--model", llama, "--tf32", "maybe"],
+    /--tf32 must be one of on, off \(got "maybe"\)/,
+  );
+});
+
+Deno.test("bad input: --score-graph on a model without score.onnx says how to write one", async () => {
+  const dir = modelDirWith({ "model.onnx": Deno.readFileSync(join(llama, "model.onnx")) });
+  await expectUserError(
+    ["--model", dir, "--score-graph"],
+    /Cannot load the score graph of .* as .*score\.onnx does not exist: write it with `python3 scripts\/export_decode_loop\.py --model .* --score`/,
+  );
+});
+
 Deno.test("report on a missing database says how to make one", async () => {
   const res = await run("report", ["--db", join(tempDir(), "none.duckdb")]);
   assert.equal(res.code, 2);

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compareNightlies } from "../evals/nightly.ts";
+import { compareNightlies, readNightlyConfig } from "../evals/nightly.ts";
 import { Store } from "../results/store.ts";
 import { runScript } from "./_script.ts";
 
@@ -87,4 +87,26 @@ Deno.test("deno task nightly passes on an unchanged model and fails on a score d
   const statuses = await check.query("SELECT id, status FROM nightlies ORDER BY id");
   check.close();
   assert.deepEqual(statuses.map((s) => s.status), ["done", "done", "regressed"]);
+});
+
+Deno.test("a nightly config's switches must be booleans, said in one line", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/nightly.json`;
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({ device: "cpu", tf32: "yes", matrix: [{ models: ["m"], tasks: "mqar", scoreGraph: 1 }] }),
+  );
+  assert.throws(
+    () => readNightlyConfig(path),
+    /Cannot use nightly config .*: "tf32" must be true or false; matrix\[0\]\.scoreGraph must be true or false/,
+  );
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      device: "cpu",
+      tf32: false,
+      matrix: [{ models: ["m"], tasks: "mqar", prefillLoop: true }],
+    }),
+  );
+  assert.equal(readNightlyConfig(path).matrix[0].prefillLoop, true);
 });
