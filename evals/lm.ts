@@ -46,7 +46,8 @@ export interface LmOptions {
   /**
    * Score shared contexts through the model's score graph (`score.onnx`): contexts and their
    * continuations in one call, only per-token log-probabilities back. Used for batches whose
-   * contexts fit one prefill chunk; same numbers as the stepped path within float32 rounding.
+   * contexts fit one prefill chunk. On CPU it gives the stepped path's numbers within float32
+   * rounding; on CUDA see docs/BENCHMARKS.md for how far they moved.
    */
   scoreGraph?: ScoreGraph | null;
 }

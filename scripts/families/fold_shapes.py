@@ -557,7 +557,7 @@ def fold_shapes(model: ModelProto, sums: Optional[Dict[str, Tuple[str, ...]]] = 
     # A value renamed for one consumer is renamed for all: every rewrite above is exact for the value.
     for node in graph.node:
         for i, n in enumerate(node.input):
-            if n in renames and not (node.op_type == "Constant"):
+            if n in renames:
                 node.input[i] = renames[n]
     graph.initializer.extend(new_inits)
     _drop_dead(graph)

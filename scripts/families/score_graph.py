@@ -23,7 +23,6 @@ states (growing states of length 0, fixed states zeroed), as ``Stream`` feeds th
 
 from __future__ import annotations
 
-import copy
 from typing import List
 
 import onnx
@@ -52,11 +51,10 @@ def build_score_graph(model: ModelProto) -> ModelProto:
     clash = sorted(set(reserved) & names)
     if clash:
         raise DecodeLoopError(f"Cannot build a score graph as the decoder already uses the names {', '.join(clash)}")
-    # The second pass needs its own renamed copy of the nodes; the weights are shared by name.
+    # The second pass needs its own renamed copy of the nodes; both read the weights by name, and
+    # only the first's copy of them goes into the result.
     twin = ModelProto()
     twin.CopyFrom(model)
-    del twin.graph.initializer[:]
-    twin.graph.initializer.extend(copy.deepcopy(list(model.graph.initializer)))
     ctx = _Wrapped(model, CONTEXT_PREFIX, HELPER_PREFIX, reserved)
     cont = _Wrapped(twin, CONTINUATION_PREFIX, HELPER_PREFIX, reserved)
     h = ctx.h
