@@ -47,6 +47,27 @@ def check(name: str, value: float, limit: float) -> None:
         failures.append(name)
 
 
+def padded_steps(g: torch.Generator, vocab: int, lengths, distinct: bool = False):
+    """(ids, mask) steps over 3 rows: a prefill left-padded to 9 (rows of ``lengths`` real tokens),
+    three single-token steps and a 4-token chunk, each mask over past + current slots."""
+    ids = torch.zeros(3, 9, dtype=torch.int64)
+    mask = torch.zeros(3, 9, dtype=torch.int64)
+    for r, n in enumerate(lengths):
+        if distinct:
+            drawn = torch.randperm(vocab - 3, generator=g)[:n]
+        else:
+            drawn = torch.randint(0, vocab - 3, (n,), generator=g)
+        ids[r, 9 - n:] = drawn + 3
+        mask[r, 9 - n:] = 1
+    steps = [(ids, mask)]
+    for _ in range(3):
+        mask = torch.cat([mask, torch.ones(3, 1, dtype=torch.int64)], dim=1)
+        steps.append((torch.randint(3, vocab, (3, 1), generator=g), mask))
+    mask = torch.cat([mask, torch.ones(3, 4, dtype=torch.int64)], dim=1)
+    steps.append((torch.randint(3, vocab, (3, 4), generator=g), mask))
+    return steps
+
+
 @torch.no_grad()
 def run_both(model: CausalLM, steps):
     """Runs ``steps`` (list of (ids, mask) with the mask over past + current) in both forms."""
@@ -77,17 +98,7 @@ def absorbed_vs_expanded() -> None:
         init_weights(model, g)
         model.eval()
         lengths = [3, 9, 6]
-        ids = torch.zeros(3, 9, dtype=torch.int64)
-        mask = torch.zeros(3, 9, dtype=torch.int64)
-        for r, n in enumerate(lengths):
-            ids[r, 9 - n:] = torch.randint(3, 300, (n,), generator=g)
-            mask[r, 9 - n:] = 1
-        steps = [(ids, mask)]
-        for k in range(3):
-            mask = torch.cat([mask, torch.ones(3, 1, dtype=torch.int64)], dim=1)
-            steps.append((torch.randint(3, 300, (3, 1), generator=g), mask))
-        mask = torch.cat([mask, torch.ones(3, 4, dtype=torch.int64)], dim=1)
-        steps.append((torch.randint(3, 300, (3, 4), generator=g), mask))
+        steps = padded_steps(g, 300, lengths)
         res = run_both(model, steps)
         (la, sa), (le, se) = res["absorbed"], res["expanded"]
         worst = 0.0
@@ -121,17 +132,8 @@ def grouped_vs_per_head() -> None:
     for name, model in models.items():
         init_weights(model, g)
         model.eval()
-        ids = torch.zeros(3, 9, dtype=torch.int64)
-        mask = torch.zeros(3, 9, dtype=torch.int64)
-        for r, n in enumerate([3, 9, 6]):
-            ids[r, 9 - n:] = torch.randperm(500, generator=g)[:n] + 3
-            mask[r, 9 - n:] = 1
-        steps = [(ids, mask)]
-        for _ in range(3):
-            mask = torch.cat([mask, torch.ones(3, 1, dtype=torch.int64)], dim=1)
-            steps.append((torch.randint(3, 500, (3, 1), generator=g), mask))
-        mask = torch.cat([mask, torch.ones(3, 4, dtype=torch.int64)], dim=1)
-        steps.append((torch.randint(3, 500, (3, 4), generator=g), mask))
+        # Distinct prompt tokens: DMA ranks keys by value, and a repeated token ties.
+        steps = padded_steps(g, 503, [3, 9, 6], distinct=True)
         runs = []
         for on in (False, True):
             assert set_grouped_heads(model, on) > 0
