@@ -33,7 +33,7 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { writeFileSync } from "node:fs";
 import { UserError } from "../evals/errors.ts";
-import { argmax, LanguageModel } from "../evals/lm.ts";
+import { argmax, isOutOfMemory, LanguageModel } from "../evals/lm.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
 import type { Device, StateLocation } from "../evals/model/onnx_model.ts";
 import { DecodeLoop, PrefillLoop } from "../evals/model/decode_loop.ts";
@@ -231,7 +231,16 @@ await runMain(async () => {
         }
         if (prefillLoop) {
           started = begin();
-          const looped = await prefillLoop.prefill(Stream.start(model, 1), [prompt], chunk);
+          // The loop runs out of device memory before stepping does on some graphs (onnxruntime's
+          // arena inside a Loop): say so and go on with the other measurements.
+          const looped = await skipOnOutOfMemory(
+            `prefill-loop@${context}`,
+            () => prefillLoop.prefill(Stream.start(model, 1), [prompt], chunk),
+          );
+          if (looped === null) {
+            afterPrefill.stream.dispose();
+            continue;
+          }
           const seconds = (performance.now() - started) / 1000;
           const a = looped.logits.last(0);
           const b = afterPrefill.logits.last(0);
@@ -330,3 +339,15 @@ await runMain(async () => {
     writeFileSync(values.json, JSON.stringify({ device, date: new Date().toISOString(), rows }, null, 2));
   }
 });
+
+/** Runs an optional measurement; on out-of-memory, says so in one line and returns null. */
+async function skipOnOutOfMemory<T>(label: string, measure: () => Promise<T>): Promise<T | null> {
+  try {
+    return await measure();
+  } catch (error) {
+    if (!isOutOfMemory(error)) throw error;
+    const reason = String((error as Error).message ?? error).split("\n")[0].slice(-160);
+    console.error(`${label}: skipped, out of device memory (${reason})`);
+    return null;
+  }
+}

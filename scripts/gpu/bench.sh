@@ -9,11 +9,12 @@
 #           MODELS="llama3.2-1b-gqa-fp16mm …" bash scripts/gpu/bench.sh onnx for the fp16-matmul copies
 #   state   the same decode with the state in pinned host memory (CUDA) and on the GPU (WebGPU)
 #   score   the scoring mix again without prefix reuse (each request alone, lm-eval's way)
+#   profile onnxruntime's per-node profile of the decode loop at the largest context (PROFILE_MODELS)
 #   collect copies the zoo and every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK and come back with `collect`
 # (or with the phase itself where noted).
 set -uo pipefail
-PHASE=${1:?phase: check, anchor, onnx, state, score or collect}
+PHASE=${1:?phase: check, anchor, onnx, state, score, profile or collect}
 WORK=${WORK:-/opt/kvwork}
 OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2}
@@ -89,6 +90,17 @@ score)
     with_peak "$m-plain" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --no-prefix-reuse \
       --contexts 1024 --decode 1 --db "$R/bench.duckdb" --json "$R/score-$m-plain.json" > "$R/score-$m-plain.txt" 2>&1
     grep score-mc "$R/score-$m-plain.txt" | tail -1
+  done
+  ;;
+profile)
+  # Where a decode step's time goes: onnxruntime's per-node profile of the decode loop at the
+  # largest context, summed by operator (host time per node; compare the sum with the wall time).
+  for m in ${PROFILE_MODELS:-llama3.2-1b-gqa xecomla-1b-r128}; do
+    mkdir -p "$R/profile-$m"
+    KVBENCH_ORT_PROFILE="$R/profile-$m" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda \
+      --decode-loop --decode 8 --host-decode 1 --mc 0 --tf32 on --contexts "${CONTEXTS##*,}" \
+      --db "$R/profile.duckdb" > "$R/profile-$m.txt" 2>&1
+    python3 scripts/gpu/profile_summary.py "$R/profile-$m"/decode_loop*.json | tee "$OUT/profile-$m.txt" | head -30
   done
   ;;
 collect)
