@@ -106,7 +106,8 @@ per call, the same arithmetic on the data."""
 
 GROUPED_HEADS = False
 """Whether exports multiply grouped query heads as rows of one product (``common.set_grouped_heads``)
-unless told otherwise. Scripts' ``--grouped-heads`` / ``--per-head`` flags set it for a run."""
+unless told otherwise; the scripts' ``--grouped-heads`` flag sets it for a run. Off: the per-head
+form measured faster on an H200 (docs/BENCHMARKS.md)."""
 
 
 def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32",
