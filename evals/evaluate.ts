@@ -110,7 +110,13 @@ export async function evaluate(
   const maxLength = options.maxLength ?? bundle.maxLength;
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
   const prefillLoop = options.prefillLoop ? await PrefillLoop.load(bundle.model) : null;
-  const scoreGraph = options.scoreGraph ? await ScoreGraph.load(bundle.model) : null;
+  let scoreGraph: ScoreGraph | null = null;
+  try {
+    scoreGraph = options.scoreGraph ? await ScoreGraph.load(bundle.model) : null;
+  } catch (error) {
+    await prefillLoop?.release();
+    throw error;
+  }
   const lm = new LanguageModel(bundle.model, bundle.tokenizer, {
     batchSize,
     autoBatch: options.autoBatch ?? false,
