@@ -12,10 +12,10 @@ import * as ort from "onnxruntime-node";
 import { writeLmEvalOutput } from "../results/lm_eval_json.ts";
 import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
-import { resolveTasks } from "../tasks/registry.ts";
+import { resolveTasks, type Selection } from "../tasks/registry.ts";
 import { UserError } from "./errors.ts";
-import { DEFAULT_PREFILL_CHUNK, evaluate } from "./evaluate.ts";
-import { loadBundle } from "./model/bundle.ts";
+import { DEFAULT_PREFILL_CHUNK, evaluate, type EvaluateOptions } from "./evaluate.ts";
+import { loadBundle, type ModelBundle } from "./model/bundle.ts";
 import type { Device } from "./model/onnx_model.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
 import { kvbenchCommit } from "./version.ts";
@@ -242,40 +242,48 @@ export function defaultModels(): string[] {
   throw new UserError("Cannot find the bundled models (models/ or tests/fixtures/): pass --model DIR");
 }
 
+/**
+ * What `evaluate` is asked to do for one model under `args`: the one mapping from eval's flags
+ * (also a nightly entry's, see `scripts/nightly.ts`) to {@linkcode EvaluateOptions}.
+ */
+export function evaluateOptions(args: EvalArgs, selection: Selection, bundle: ModelBundle): EvaluateOptions {
+  return {
+    ...selection,
+    dataDir: args.dataDir,
+    download: !args.offline,
+    haystackDir: args.haystackDir,
+    wordsFile: args.wordsFile,
+    depths: args.depths,
+    numFewshot: args.numFewshot,
+    limit: args.limit,
+    seed: args.seed,
+    batchSize: args.batchSize,
+    autoBatch: args.autoBatch,
+    maxLength: args.maxLength ?? bundle.maxLength,
+    addBos: args.addBos,
+    lengths: args.lengths,
+    kvPairs: args.kvPairs,
+    reuse: !args.fresh,
+    prefixReuse: args.prefixReuse,
+    prefillChunk: args.prefillChunk,
+    prefillLoop: args.prefillLoop,
+    scoreGraph: args.scoreGraph,
+  };
+}
+
 /** Runs `eval` with parsed arguments; returns the run ids. */
 export async function runEval(args: EvalArgs): Promise<number[]> {
-  const { tasks, groups, primary, average } = resolveTasks(args.tasks);
+  const selection = resolveTasks(args.tasks);
+  const { tasks } = selection;
   const models = args.models.length > 0 ? args.models : defaultModels();
   const store = await Store.open(args.db);
   const runIds: number[] = [];
   try {
     for (const dir of models) {
       const bundle = await loadBundle(dir, args.device, { tf32: args.tf32 });
-      const maxLength = args.maxLength ?? bundle.maxLength;
+      const options = evaluateOptions(args, selection, bundle);
       const { runId, results, context } = await evaluate(bundle, store, {
-        tasks,
-        groups,
-        primary,
-        average,
-        dataDir: args.dataDir,
-        download: !args.offline,
-        haystackDir: args.haystackDir,
-        wordsFile: args.wordsFile,
-        depths: args.depths,
-        numFewshot: args.numFewshot,
-        limit: args.limit,
-        seed: args.seed,
-        batchSize: args.batchSize,
-        autoBatch: args.autoBatch,
-        maxLength,
-        addBos: args.addBos,
-        lengths: args.lengths,
-        kvPairs: args.kvPairs,
-        reuse: !args.fresh,
-        prefixReuse: args.prefixReuse,
-        prefillChunk: args.prefillChunk,
-        prefillLoop: args.prefillLoop,
-        scoreGraph: args.scoreGraph,
+        ...options,
         args: { ...args, models: undefined, model: dir },
       });
       runIds.push(runId);
@@ -298,7 +306,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
               model: "kvbench-onnx",
               model_args: `pretrained=${bundle.dir},add_bos_token=${
                 bundle.tokenizer.addsBos(args.addBos)
-              },max_length=${maxLength}`,
+              },max_length=${options.maxLength}`,
               batch_size: args.batchSize,
               batch_sizes: [],
               device: args.device,

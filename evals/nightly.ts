@@ -82,6 +82,26 @@ export function readNightlyConfig(path: string): NightlyConfig {
   return c;
 }
 
+/** A matrix entry as the `deno task eval` flags it stands for (models, device and TF32 included). */
+export function evalArgv(entry: MatrixEntry, config: NightlyConfig): string[] {
+  const argv = ["--model", entry.models.join(","), "--tasks", entry.tasks, "--device", config.device];
+  const put = (flag: string, value: unknown) => {
+    if (value !== undefined && value !== null) {
+      argv.push(`--${flag}`, Array.isArray(value) ? value.join(",") : String(value));
+    }
+  };
+  put("limit", entry.limit);
+  put("num-fewshot", entry.numFewshot);
+  put("batch-size", entry.batchSize);
+  put("lengths", entry.lengths);
+  put("kv-pairs", entry.kvPairs);
+  put("prefill-chunk", entry.prefillChunk);
+  put("tf32", config.tf32 === undefined ? undefined : config.tf32 ? "on" : "off");
+  if (entry.prefillLoop) argv.push("--prefill-loop");
+  if (entry.scoreGraph) argv.push("--score-graph");
+  return argv;
+}
+
 /** Something that moved between two nightlies. */
 export interface Movement {
   model: string;

@@ -10,11 +10,11 @@
 import { parseArgs } from "node:util";
 import { UserError } from "../evals/errors.ts";
 import { evaluate } from "../evals/evaluate.ts";
+import { evaluateOptions, parseEvalArgs } from "../evals/cli.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
-import { compareNightlies, nightlyMeasurements, readNightlyConfig } from "../evals/nightly.ts";
+import { compareNightlies, evalArgv, nightlyMeasurements, readNightlyConfig } from "../evals/nightly.ts";
 import { resolveTasks, TASKS } from "../tasks/registry.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
-import { AUTO_BATCH_START } from "../evals/cli.ts";
 import { runMain } from "./_main.ts";
 
 await runMain(async () => {
@@ -32,31 +32,29 @@ await runMain(async () => {
   }
   if (!values.config) throw new UserError("Cannot run the nightly without --config FILE (see nightly.json)");
   const config = readNightlyConfig(values.config);
-  const selections = config.matrix.map((e) => resolveTasks(e.tasks));
+  // An entry is a set of eval's flags: parsed, checked and mapped as `deno task eval` does them.
+  const flags = config.matrix.map((e, i) => {
+    try {
+      return parseEvalArgs(evalArgv(e, config));
+    } catch (error) {
+      const reason = (error as Error).message.replace(/^Cannot run eval: /, "").replace(
+        /\. Run with --help.*$/,
+        "",
+      );
+      throw new UserError(`Cannot use nightly config ${values.config}: matrix[${i}]: ${reason}`);
+    }
+  });
+  const selections = flags.map((f) => resolveTasks(f.tasks));
   const store = await Store.open(values.db!);
   let regressed = false;
   try {
     const nightlyId = await store.startNightly(config);
     try {
       for (const [i, entry] of config.matrix.entries()) {
-        const { tasks, groups, primary, average } = selections[i];
         for (const dir of entry.models) {
-          const bundle = await loadBundle(dir, config.device, { tf32: config.tf32 ?? false });
-          const auto = entry.batchSize === "auto";
+          const bundle = await loadBundle(dir, config.device, { tf32: flags[i].tf32 });
           const { runId } = await evaluate(bundle, store, {
-            tasks,
-            groups,
-            primary,
-            average,
-            limit: entry.limit ?? null,
-            numFewshot: entry.numFewshot ?? null,
-            lengths: entry.lengths ?? null,
-            kvPairs: entry.kvPairs ?? null,
-            prefillChunk: entry.prefillChunk,
-            prefillLoop: entry.prefillLoop ?? false,
-            scoreGraph: entry.scoreGraph ?? false,
-            batchSize: auto ? AUTO_BATCH_START : (entry.batchSize as number | undefined) ?? 8,
-            autoBatch: auto,
+            ...evaluateOptions(flags[i], selections[i], bundle),
             reuse: false,
             args: { nightly: nightlyId, entry, model: dir, device: config.device },
           });

@@ -110,3 +110,19 @@ Deno.test("a nightly config's switches must be booleans, said in one line", () =
   );
   assert.equal(readNightlyConfig(path).matrix[0].prefillLoop, true);
 });
+
+Deno.test("a nightly entry is checked as eval's flags are, in one line naming the entry", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvbench-nightly-"));
+  const config = join(dir, "nightly.json");
+  writeFileSync(
+    config,
+    JSON.stringify({ device: "cpu", matrix: [{ models: ["m"], tasks: "mqar", batchSize: 0 }] }),
+  );
+  const r = await runScript("nightly", ["--config", config, "--db", join(dir, "n.duckdb")]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /Cannot use nightly config .*: matrix\[0\]: --batch-size must be an integer ≥ 1 \(got "0"\)/,
+  );
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+});
