@@ -506,7 +506,16 @@ def fold_shapes(model: ModelProto, sums: Optional[Dict[str, Tuple[str, ...]]] = 
             value = [const(int(v)) for v in numpy_helper.to_array(init).reshape(-1)]
         facts.set(init.name, [const(d) for d in init.dims], init.data_type, value)
     for node in graph.node:
-        _infer(node, facts, opset)
+        try:
+            _infer(node, facts, opset)
+        except (ArithmeticError, IndexError, KeyError, TypeError, ValueError):
+            # A node this pass reads wrongly (an odd rank, an attribute it doesn't expect) is
+            # simply not understood: its outputs get no facts, so nothing downstream is rewritten
+            # on their account.
+            for o in node.output:
+                if o:
+                    facts.shape[o] = None
+                    facts.value.pop(o, None)
 
     constants = {i.name for i in graph.initializer}
     constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
