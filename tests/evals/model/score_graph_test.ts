@@ -73,6 +73,31 @@ Deno.test("the score graph is fed only contexts that fit one prefill chunk", asy
   }
 });
 
+Deno.test("the score graph scores one-token continuations alone (nothing to feed after the context)", async () => {
+  const model = await OnnxModel.load(join(fixtures, "zebra"));
+  const graph = await ScoreGraph.load(model);
+  try {
+    const requests = pairs(model.vocabSize).map((p) => ({
+      context: p.context,
+      continuation: p.continuation.slice(0, 1),
+    }));
+    const expected = await new LanguageModel(model, null, { batchSize: 4 }).loglikelihoodTokens(requests);
+    const got = await new LanguageModel(model, null, { batchSize: 4, scoreGraph: graph }).loglikelihoodTokens(
+      requests,
+    );
+    got.forEach((r, i) => {
+      assert.ok(
+        Math.abs(r.logprob - expected[i].logprob) <= 1e-4,
+        `pair ${i}: ${r.logprob} vs ${expected[i].logprob}`,
+      );
+      assert.equal(r.isGreedy, expected[i].isGreedy);
+    });
+  } finally {
+    await graph.release();
+    await model.release();
+  }
+});
+
 Deno.test("the score graph refuses rows it cannot score", async () => {
   const model = await OnnxModel.load(join(fixtures, "llama"));
   const graph = await ScoreGraph.load(model);
