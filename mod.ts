@@ -18,7 +18,15 @@
 export { StateMismatchError, UserError } from "./evals/errors.ts";
 export { type Device, type LoadOptions, OnnxModel, type StateLocation } from "./evals/model/onnx_model.ts";
 export { DecodeLoop, PrefillLoop } from "./evals/model/decode_loop.ts";
-export { discoverStates, presentNameFor, type StateSpec, type TensorMeta } from "./evals/model/state.ts";
+export { type RowScore, ScoreGraph, type ScoreRow } from "./evals/model/score_graph.ts";
+export { startTf32 } from "./evals/model/providers.ts";
+export {
+  discoverStates,
+  presentNameFor,
+  stateBytes,
+  type StateSpec,
+  type TensorMeta,
+} from "./evals/model/state.ts";
 export { type CacheMeasure, StepLogits, Stream } from "./evals/model/stream.ts";
 export { type BosPolicy, TextTokenizer } from "./evals/model/tokenizer.ts";
 export { loadBundle, type ModelBundle, type Sidecar } from "./evals/model/bundle.ts";
