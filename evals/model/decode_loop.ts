@@ -53,32 +53,14 @@ export class DecodeLoop {
    *   cannot start, or the graph is not a decode loop.
    */
   static async load(model: OnnxModel): Promise<DecodeLoop> {
-    const { dir, device } = model;
-    const path = join(dir, "decode_loop.onnx");
-    if (!existsSync(path)) {
-      throw new UserError(
-        `Cannot load the decode loop of ${dir} as ${path} does not exist: write it with ` +
-          `\`python3 scripts/export_decode_loop.py --model ${dir}\``,
-      );
-    }
-    const session = await createSession(path, device, 0);
-    for (const name of ["input_ids", "attention_mask", "max_new_tokens"]) {
-      if (!session.inputNames.includes(name)) {
-        await session.release();
-        throw new UserError(
-          `Cannot use ${path} as a decode loop as it has no "${name}" input: write it again with ` +
-            `\`python3 scripts/export_decode_loop.py --model ${dir}\``,
-        );
-      }
-    }
-    if (!session.outputNames.includes("tokens")) {
-      await session.release();
-      throw new UserError(
-        `Cannot use ${path} as a decode loop as it has no "tokens" output: write it again with ` +
-          `\`python3 scripts/export_decode_loop.py --model ${dir}\``,
-      );
-    }
-    return new DecodeLoop(dir, device, session);
+    const session = await openBeside(model, {
+      what: "decode loop",
+      file: "decode_loop.onnx",
+      flag: "",
+      inputs: ["input_ids", "attention_mask", "max_new_tokens"],
+      outputs: ["tokens"],
+    });
+    return new DecodeLoop(model.dir, model.device, session);
   }
 
   /**
@@ -159,24 +141,13 @@ export class PrefillLoop {
    *   cannot start, or the graph is not a prefill loop of this model.
    */
   static async load(model: OnnxModel): Promise<PrefillLoop> {
-    const path = join(model.dir, "prefill_loop.onnx");
-    const rewrite = `\`python3 scripts/export_decode_loop.py --model ${model.dir} --prefill\``;
-    if (!existsSync(path)) {
-      throw new UserError(
-        `Cannot load the prefill loop of ${model.dir} as ${path} does not exist: write it with ${rewrite}`,
-      );
-    }
-    const session = await createSession(path, model.device, 0);
-    const missing = ["input_ids", "attention_mask", "chunk", ...model.states.map((s) => s.input)]
-      .filter((name) => !session.inputNames.includes(name));
-    if (missing.length > 0 || !session.outputNames.includes("logits")) {
-      await session.release();
-      throw new UserError(
-        `Cannot use ${path} as the prefill loop of ${model.dir}: ${
-          missing.length > 0 ? `it lacks inputs ${missing.join(", ")}` : `it has no "logits" output`
-        }; write it again with ${rewrite}`,
-      );
-    }
+    const session = await openBeside(model, {
+      what: "prefill loop",
+      file: "prefill_loop.onnx",
+      flag: " --prefill",
+      inputs: ["input_ids", "attention_mask", "chunk", ...model.states.map((s) => s.input)],
+      outputs: ["logits"],
+    });
     return new PrefillLoop(model, session);
   }
 
@@ -238,4 +209,47 @@ export class PrefillLoop {
   async release(): Promise<void> {
     await this.#session.release();
   }
+}
+
+/** Which graph written beside a model to open, and what it must take and return. */
+export interface BesideGraph {
+  /** What the graph is, for messages ("decode loop"). */
+  what: string;
+  /** Its file name in the model directory. */
+  file: string;
+  /** The `export_decode_loop.py` flag that writes it (with its leading space; "" for the default). */
+  flag: string;
+  /** Inputs it must have. */
+  inputs: readonly string[];
+  /** Outputs it must have. */
+  outputs: readonly string[];
+}
+
+/**
+ * Opens a graph `scripts/export_decode_loop.py` wrote beside `model` (a loop or the score graph)
+ * on the model's device, checking its interface.
+ *
+ * @throws {UserError} when the file is missing or lacks an input or output, each with the command
+ *   that writes it, or when the provider cannot start.
+ */
+export async function openBeside(model: OnnxModel, graph: BesideGraph): Promise<ort.InferenceSession> {
+  const path = join(model.dir, graph.file);
+  const rewrite = `\`python3 scripts/export_decode_loop.py --model ${model.dir}${graph.flag}\``;
+  if (!existsSync(path)) {
+    throw new UserError(
+      `Cannot load the ${graph.what} of ${model.dir} as ${path} does not exist: write it with ${rewrite}`,
+    );
+  }
+  const session = await createSession(path, model.device, 0);
+  const inputs = graph.inputs.filter((name) => !session.inputNames.includes(name));
+  const outputs = graph.outputs.filter((name) => !session.outputNames.includes(name));
+  if (inputs.length > 0 || outputs.length > 0) {
+    await session.release();
+    throw new UserError(
+      `Cannot use ${path} as the ${graph.what} of ${model.dir} as it lacks ${
+        inputs.length > 0 ? `inputs ${inputs.join(", ")}` : `outputs ${outputs.join(", ")}`
+      }: write it again with ${rewrite}`,
+    );
+  }
+  return session;
 }

@@ -9,10 +9,8 @@
  */
 
 import * as ort from "onnxruntime-node";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { UserError } from "../errors.ts";
-import { createSession, type OnnxModel } from "./onnx_model.ts";
+import { openBeside } from "./decode_loop.ts";
+import type { OnnxModel } from "./onnx_model.ts";
 
 /** The score graph's inputs, as `scripts/families/score_graph.py` writes them. */
 const SCORE_INPUTS = [
@@ -58,24 +56,13 @@ export class ScoreGraph {
    *   cannot start, or the graph is not a score graph.
    */
   static async load(model: OnnxModel): Promise<ScoreGraph> {
-    const path = join(model.dir, "score.onnx");
-    const rewrite = `\`python3 scripts/export_decode_loop.py --model ${model.dir} --score\``;
-    if (!existsSync(path)) {
-      throw new UserError(
-        `Cannot load the score graph of ${model.dir} as ${path} does not exist: write it with ${rewrite}`,
-      );
-    }
-    const session = await createSession(path, model.device, 0);
-    const missing = SCORE_INPUTS.filter((name) => !session.inputNames.includes(name));
-    const lacking = ["logprobs", "greedy"].filter((name) => !session.outputNames.includes(name));
-    if (missing.length > 0 || lacking.length > 0) {
-      await session.release();
-      throw new UserError(
-        `Cannot use ${path} as the score graph of ${model.dir} as it lacks ${
-          missing.length > 0 ? `inputs ${missing.join(", ")}` : `outputs ${lacking.join(", ")}`
-        }: write it again with ${rewrite}`,
-      );
-    }
+    const session = await openBeside(model, {
+      what: "score graph",
+      file: "score.onnx",
+      flag: " --score",
+      inputs: SCORE_INPUTS,
+      outputs: ["logprobs", "greedy"],
+    });
     return new ScoreGraph(model, session);
   }
 

@@ -114,6 +114,23 @@ Deno.test("the score graph refuses rows it cannot score", async () => {
   }
 });
 
+Deno.test("a score.onnx that is not a score graph says what it lacks and how to write it", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "kvbench-score-" });
+  for (const f of ["model.onnx", "kvbench.json", "config.json"]) {
+    Deno.copyFileSync(join(fixtures, "llama", f), join(dir, f));
+  }
+  Deno.copyFileSync(join(fixtures, "llama", "model.onnx"), join(dir, "score.onnx"));
+  const model = await OnnxModel.load(dir);
+  try {
+    await assert.rejects(
+      ScoreGraph.load(model),
+      /score\.onnx as the score graph of .* as it lacks inputs context_ids.*: write it again with .*--score`/,
+    );
+  } finally {
+    await model.release();
+  }
+});
+
 Deno.test("a missing score.onnx says how to write it", async () => {
   const model = await OnnxModel.load(join(fixtures, "llama-fp16-matmul"));
   try {
