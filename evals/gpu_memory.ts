@@ -64,10 +64,15 @@ export class GpuMemorySampler {
   take(): number | null {
     const now = readNow(this.#gpu);
     const streamed = this.#sampled ? this.#peak : null;
-    this.#peak = 0;
-    this.#sampled = false;
+    this.reset();
     if (now === null) return streamed;
     return streamed === null ? now : Math.max(now, streamed);
+  }
+
+  /** Forgets the readings so far, as at the start of a measurement (no `nvidia-smi` call). */
+  reset(): void {
+    this.#peak = 0;
+    this.#sampled = false;
   }
 
   /** Stops sampling. */

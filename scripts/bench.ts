@@ -116,7 +116,7 @@ await runMain(async () => {
   const sampler = device === "cuda" ? GpuMemorySampler.start(Number.isInteger(visible) ? visible : 0) : null;
   /** Starts a measurement: the clock, and the GPU peak from here on. */
   const begin = () => {
-    sampler?.take();
+    sampler?.reset();
     return performance.now();
   };
   const rows: BenchRow[] = [];

@@ -39,27 +39,27 @@ def main() -> None:
         sys.exit(f"export_fp16_matmul: {src / 'model.onnx'} does not exist: pass --model DIR of a kvbench export")
     if not args.in_place and out.resolve() == src.resolve():
         sys.exit("export_fp16_matmul: --out must differ from --model (the original is kept); or use --in-place")
+    sidecar_path = src / "kvbench.json"
+    sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
+    if sidecar.get("matmul_dtype") == "float16":
+        sys.exit(f"export_fp16_matmul: {src} multiplies in float16 already")
     model = onnx.load(str(src / "model.onnx"), load_external_data=False)
     changed = half_matmuls(model)
     if changed == 0:
         sys.exit(f"export_fp16_matmul: no MatMul of a float16 weight in {src}: is it a float16 export?")
     out.mkdir(parents=True, exist_ok=True)
-    if args.in_place:  # the loop and score graphs beside it wrap the old graph
-        for name in FILE_NAMES.values():
+    # The loop and score graphs wrap the old graph: they are dropped, to be written again for the new one.
+    wrappers = set(FILE_NAMES.values())
+    if args.in_place:
+        for name in wrappers:
             (src / name).unlink(missing_ok=True)
-    for item in [] if args.in_place else src.iterdir():
-        # The loop and score graphs wrap the old graph: write them again for the new one.
-        if item.name in ("model.onnx", "kvbench.json", *FILE_NAMES.values()) or item.is_dir():
-            continue
-        target = out / item.name
-        if target.exists():
-            target.unlink()
-        # A copy, not a hard link: onnx's checker (1.2x) refuses external data files with more than one link.
-        shutil.copy2(item, target)
-    sidecar_path = src / "kvbench.json"
-    sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
-    if sidecar.get("matmul_dtype") == "float16":
-        sys.exit(f"export_fp16_matmul: {src} multiplies in float16 already")
+    else:
+        for item in src.iterdir():
+            if item.name in {"model.onnx", "kvbench.json", *wrappers} or item.is_dir():
+                continue
+            # A copy, not a hard link: the first H200 lease's export chain, which linked, failed
+            # onnx 1.23's external-data check (the exact cause was not pinned down).
+            shutil.copy2(item, out / item.name)
     sidecar["name"] = f"{sidecar.get('name', src.resolve().name)}-fp16mm"
     sidecar["matmul_dtype"] = "float16"
     (out / "kvbench.json").write_text(json.dumps(sidecar, indent=1) + "\n")

@@ -6,7 +6,7 @@ import inspect
 import json
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import torch
 from torch import nn
@@ -110,17 +110,15 @@ unless told otherwise; the scripts' ``--grouped-heads`` flag sets it for a run. 
 form measured faster on an H200 (docs/BENCHMARKS.md)."""
 
 
-def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32",
-                grouped_heads: Optional[bool] = None) -> None:
+def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32") -> None:
     """Traces with distinct batch/past/sequence sizes so no axis is mistaken for a constant.
 
     ``dtype`` float16 gives float16 weights, states and logits (see ``FlatWrapper``).
-    ``grouped_heads`` (default ``GROUPED_HEADS``) picks the attention products traced; the model
-    is left as it was, so reference cases computed from it afterwards use its own setting.
+    ``GROUPED_HEADS`` picks the attention products traced; the model is left as it was, so
+    reference cases computed from it afterwards use its own (per-head) setting.
     """
-    grouped = GROUPED_HEADS if grouped_heads is None else grouped_heads
     before = {m: m.grouped_heads for m in model.modules() if hasattr(type(m), "grouped_heads")}
-    set_grouped_heads(model, grouped)
+    set_grouped_heads(model, GROUPED_HEADS)
     try:
         _export_onnx(model, path, opset, dtype)
     finally:
