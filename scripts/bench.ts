@@ -40,11 +40,11 @@ import { DecodeLoop, PrefillLoop } from "../evals/model/decode_loop.ts";
 import { ScoreGraph } from "../evals/model/score_graph.ts";
 import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../evals/random.ts";
-import type { TokenPair } from "../evals/requests.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { runInfo } from "../evals/evaluate.ts";
 import { GpuMemorySampler } from "../evals/gpu_memory.ts";
 import { runMain } from "./_main.ts";
+import { mcMix } from "./_mc_mix.ts";
 
 /** One measured row. */
 interface BenchRow {
@@ -260,19 +260,7 @@ await runMain(async () => {
         afterPrefill.stream.dispose();
       }
       if (mc > 0) {
-        const rng = new Rng(7);
-        const pairs: TokenPair[] = [];
-        let contextTokens = 0;
-        for (let i = 0; i < mc; i++) {
-          const context = Array.from({ length: rng.int(128, 385) }, () => rng.int(3, model.vocabSize));
-          contextTokens += context.length;
-          for (let c = 0; c < 4; c++) {
-            pairs.push({
-              context,
-              continuation: Array.from({ length: rng.int(1, 9) }, () => rng.int(3, model.vocabSize)),
-            });
-          }
-        }
+        const { pairs, contextTokens } = mcMix(mc, model.vocabSize);
         const prefixReuse = !values["no-prefix-reuse"];
         const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096, prefixReuse });
         let started = begin();

@@ -14,8 +14,8 @@ import { LanguageModel } from "../../evals/lm.ts";
 import { OnnxModel } from "../../evals/model/onnx_model.ts";
 import type { Device } from "../../evals/model/onnx_model.ts";
 import { ScoreGraph } from "../../evals/model/score_graph.ts";
-import { Rng } from "../../evals/random.ts";
-import type { LoglikelihoodResponse, TokenPair } from "../../evals/requests.ts";
+import type { LoglikelihoodResponse } from "../../evals/requests.ts";
+import { mcMix } from "../_mc_mix.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -29,17 +29,7 @@ const { values } = parseArgs({
 if (!values.model) throw new Error("usage: score_spread.ts --model DIR [--device cuda] [--mc 32]");
 const model = await OnnxModel.load(values.model, { device: values.device as Device, tf32: false });
 const graph = await ScoreGraph.load(model);
-const rng = new Rng(7);
-const pairs: TokenPair[] = [];
-for (let i = 0; i < Number(values.mc); i++) {
-  const context = Array.from({ length: rng.int(128, 385) }, () => rng.int(3, model.vocabSize));
-  for (let c = 0; c < 4; c++) {
-    pairs.push({
-      context,
-      continuation: Array.from({ length: rng.int(1, 9) }, () => rng.int(3, model.vocabSize)),
-    });
-  }
-}
+const { pairs } = mcMix(Number(values.mc), model.vocabSize);
 const score = (options: { batchSize: number; scoreGraph?: ScoreGraph }) =>
   new LanguageModel(model, null, { maxLength: 4096, ...options }).loglikelihoodTokens(pairs);
 const runs: [string, LoglikelihoodResponse[]][] = [
