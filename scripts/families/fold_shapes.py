@@ -7,8 +7,9 @@ Why: the TorchScript exporter spells every ``view(b, s, h, d)`` as Shape → Gat
 Concat → Reshape, and onnxruntime runs each of those small nodes on the host, one after another,
 even when the model runs on a GPU. In a decoder step of a 16-layer GQA model they were more than
 half of ~1,950 nodes (831 remain). The arithmetic the graph does on real data is not touched, so
-the logits stay bit for bit the same. (On an H200 the fewer nodes did not measurably speed up
-decoding: docs/BENCHMARKS.md.)
+the logits stay bit for bit the same. (On an H200, GQA's loop decode with the folded graph was
+about where an H100 had it with the unfolded one, so the fewer nodes were not shown to pay:
+docs/BENCHMARKS.md.)
 
 How: a symbolic pass over the top-level graph gives every tensor a shape whose dims are
 polynomials over the graph inputs' named dims (``batch_size``, ``sequence_length``, …) and fresh
