@@ -6,7 +6,8 @@
 #   anchor  waits for the zoo to leave the GPU, then the PyTorch bf16 eager anchor
 #   onnx    `deno task bench` on each 1B-shape export (CUDA EP, host state, decode and prefill loops,
 #           score graph; TF32 on);
-#           MODELS="llama3.2-1b-gqa-fp16mm …" bash scripts/gpu/bench.sh onnx for the fp16-matmul copies
+#           (background.sh rewrites each export's linear layers to fp16 in place; MODELS names the
+#           directories, e.g. MODELS="llama3.2-1b-gqa-grouped …" for the grouped-head variant)
 #   state   the same decode with the state in pinned host memory (CUDA) and on the GPU (WebGPU)
 #   score   the scoring mix again without prefix reuse (each request alone, lm-eval's way)
 #   profile onnxruntime's per-node profile of the decode loop at the largest context (PROFILE_MODELS)
@@ -66,7 +67,7 @@ anchor)
 onnx)
   for m in $MODELS; do
     [ -e "$R/bench-$m.json" ] && continue
-    wait_for "$WORK/bench/$m/score.onnx" "${WAIT_S:-400}" || { tail -3 "$WORK/logs/export-${m%-fp16mm}.log"; continue; }
+    wait_for "$WORK/bench/$m/score.onnx" "${WAIT_S:-400}" || { tail -3 "$WORK/logs/export-$m.log"; continue; }
     with_peak "$m" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --decode-loop --prefill-loop \
       --score-graph --host-decode "$HOST_DECODE" --tf32 on \
       --contexts "$CONTEXTS" --db "$R/bench.duckdb" --json "$R/bench-$m.json" > "$R/bench-$m.txt" 2>&1
