@@ -16,10 +16,9 @@
  */
 
 export { StateMismatchError, UserError } from "./evals/errors.ts";
-export { type Device, type LoadOptions, OnnxModel, type StateLocation } from "./evals/model/onnx_model.ts";
-export { DecodeLoop, PrefillLoop } from "./evals/model/decode_loop.ts";
-export { type RowScore, ScoreGraph, type ScoreRow } from "./evals/model/score_graph.ts";
-export { startTf32 } from "./evals/model/providers.ts";
+export { type Device, type LoadOptions, OnnxModel, Tensor } from "./evals/model/onnx_model.ts";
+export { OrtError } from "./evals/model/ort/api.ts";
+export { type OutputRequest, Session, type SessionOptions, type ValueMeta } from "./evals/model/ort/session.ts";
 export {
   discoverStates,
   presentNameFor,

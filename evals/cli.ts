@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as ort from "onnxruntime-node";
+import { ort } from "./model/ort/api.ts";
 import { writeLmEvalOutput } from "../results/lm_eval_json.ts";
 import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
@@ -16,7 +16,7 @@ import { resolveTasks, type Selection } from "../tasks/registry.ts";
 import { UserError } from "./errors.ts";
 import { DEFAULT_PREFILL_CHUNK, evaluate, type EvaluateOptions } from "./evaluate.ts";
 import { loadBundle, type ModelBundle } from "./model/bundle.ts";
-import type { Device } from "./model/onnx_model.ts";
+import { type Device, DEVICES } from "./model/onnx_model.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
 import { kvbenchCommit } from "./version.ts";
 
@@ -40,7 +40,7 @@ const OPTIONS = {
     type: "string",
     help: "rows per forward call, or auto: start at 64, halve on out-of-memory (default: 8)",
   },
-  device: { type: "string", help: "cpu | cuda | webgpu (default: cpu)" },
+  device: { type: "string", help: "cpu | cuda (default: cpu)" },
   seed: { type: "string", help: "few-shot and synthetic-data seed (default: 1234)" },
   db: { type: "string", help: `results database (default: ${DEFAULT_DB})` },
   "output-path": {
@@ -66,15 +66,6 @@ const OPTIONS = {
   depths: { type: "string", help: "NIAH needle depths in percent, e.g. 0,25,50,75,100" },
   fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
   "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
-  "prefill-loop": {
-    type: "boolean",
-    help: "feed prompts through the model's prefill_loop.onnx: the state stays on the device between chunks",
-  },
-  "score-graph": {
-    type: "boolean",
-    help:
-      "score shared contexts through the model's score.onnx: one call per batch, only log-probs come back",
-  },
   tf32: {
     type: "string",
     help: "on|off: let CUDA round float32 matrix products to TF32 (default: off, as PyTorch; on is faster)",
@@ -101,8 +92,6 @@ export interface EvalArgs {
   lengths: number[] | null;
   kvPairs: number[] | null;
   prefillChunk: number;
-  prefillLoop: boolean;
-  scoreGraph: boolean;
   tf32: boolean;
   dataDir: string | null;
   offline: boolean;
@@ -199,7 +188,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     limit: int("limit", 1),
     batchSize,
     autoBatch,
-    device: choice("device", ["cpu", "cuda", "webgpu"] as const, "cpu"),
+    device: choice("device", DEVICES, "cpu"),
     seed: int("seed", 0) ?? 1234,
     db: (values.db as string | undefined) ?? DEFAULT_DB,
     outputPath: (values["output-path"] as string | undefined) ?? null,
@@ -216,8 +205,6 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     depths: list("depths", 0),
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
-    prefillLoop: values["prefill-loop"] === true,
-    scoreGraph: values["score-graph"] === true,
     tf32: onOff("tf32", false),
     report: values["no-report"] !== true,
     help: values.help === true,
@@ -266,8 +253,6 @@ export function evaluateOptions(args: EvalArgs, selection: Selection, bundle: Mo
     reuse: !args.fresh,
     prefixReuse: args.prefixReuse,
     prefillChunk: args.prefillChunk,
-    prefillLoop: args.prefillLoop,
-    scoreGraph: args.scoreGraph,
   };
 }
 
@@ -318,7 +303,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
               numpy_seed: 1234,
               torch_seed: 1234,
               fewshot_seed: args.seed,
-              onnxruntime_version: ort.env.versions.node,
+              onnxruntime_version: ort().version,
             },
           },
           args.outputPath,

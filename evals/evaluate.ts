@@ -7,7 +7,6 @@
  */
 
 import { createHash } from "node:crypto";
-import * as ort from "onnxruntime-node";
 import process from "node:process";
 import type { Store } from "../results/store.ts";
 import type { ResultRow, RunInfo, SampleRow } from "../results/store.ts";
@@ -15,8 +14,7 @@ import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
 import type { ModelBundle } from "./model/bundle.ts";
-import { PrefillLoop } from "./model/decode_loop.ts";
-import { ScoreGraph } from "./model/score_graph.ts";
+import { ort } from "./model/ort/api.ts";
 import type { OnnxModel } from "./model/onnx_model.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
@@ -77,10 +75,6 @@ export interface EvaluateOptions {
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
-  /** Feed prompts through the model's `prefill_loop.onnx` (state stays on the device). @default {false} */
-  prefillLoop?: boolean;
-  /** Score shared contexts through the model's `score.onnx` (one call per batch). @default {false} */
-  scoreGraph?: boolean;
   /** Show a progress bar (defaults to whether stderr is a terminal). */
   progress?: boolean;
   /** Docs per committed batch. @default {64} */
@@ -109,14 +103,6 @@ export async function evaluate(
   const batchSize = options.batchSize ?? 8;
   const maxLength = options.maxLength ?? bundle.maxLength;
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
-  const prefillLoop = options.prefillLoop ? await PrefillLoop.load(bundle.model) : null;
-  let scoreGraph: ScoreGraph | null = null;
-  try {
-    scoreGraph = options.scoreGraph ? await ScoreGraph.load(bundle.model) : null;
-  } catch (error) {
-    await prefillLoop?.release();
-    throw error;
-  }
   const lm = new LanguageModel(bundle.model, bundle.tokenizer, {
     batchSize,
     autoBatch: options.autoBatch ?? false,
@@ -124,8 +110,6 @@ export async function evaluate(
     addBos,
     prefixReuse: options.prefixReuse ?? true,
     prefillChunk: options.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
-    prefillLoop,
-    scoreGraph,
   });
   const runId = await store.startRun(
     await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),
@@ -187,9 +171,6 @@ export async function evaluate(
   } catch (error) {
     await store.finishRun(runId, "failed", String((error as Error).message ?? error));
     throw error;
-  } finally {
-    await prefillLoop?.release();
-    await scoreGraph?.release();
   }
   return { runId, results, context };
 }
@@ -211,7 +192,7 @@ export async function runInfo(
     tokenizerSha256: bundle.tokenizer.sha256,
     kvbenchCommit: kvbenchCommit(),
     denoVersion: Deno.version.deno,
-    ortVersion: ort.env.versions.node ?? "unknown",
+    ortVersion: ort().version,
     device: bundle.model.device,
     dtype: bundle.sidecar.dtype ?? bundle.model.states[0]?.dtype ?? null,
     states: bundle.model.states,
@@ -230,7 +211,9 @@ export async function probeCache(model: OnnxModel): Promise<CacheMeasure> {
     [[0, 1, 2, 3].map((t) => t % model.vocabSize)],
     "left",
   );
-  return stream.measureCache();
+  const measured = stream.measureCache();
+  stream.dispose();
+  return measured;
 }
 
 interface RunTaskOptions {

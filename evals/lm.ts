@@ -6,9 +6,6 @@
  */
 
 import type { OnnxModel } from "./model/onnx_model.ts";
-import type { PrefillLoop } from "./model/decode_loop.ts";
-import type { ScoreGraph } from "./model/score_graph.ts";
-import { stateBytes } from "./model/state.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { TextTokenizer } from "./model/tokenizer.ts";
 import {
@@ -38,18 +35,6 @@ export interface LmOptions {
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {0} */
   prefillChunk?: number;
-  /**
-   * Run prompts through the model's prefill loop (`prefill_loop.onnx`) instead of one call per
-   * chunk, so the state stays on the device between chunks. Same numbers, fewer copies.
-   */
-  prefillLoop?: PrefillLoop | null;
-  /**
-   * Score shared contexts through the model's score graph (`score.onnx`): contexts and their
-   * continuations in one call, only per-token log-probabilities back. Used for batches whose
-   * contexts fit one prefill chunk. On CPU it gives the stepped path's numbers within float32
-   * rounding; on CUDA see docs/BENCHMARKS.md for how far they moved.
-   */
-  scoreGraph?: ScoreGraph | null;
 }
 
 /** Work counters of a language model, for the perf table. */
@@ -90,8 +75,6 @@ export class LanguageModel {
       addBos: options.addBos ?? false,
       prefixReuse: options.prefixReuse ?? true,
       prefillChunk: options.prefillChunk ?? 0,
-      prefillLoop: options.prefillLoop ?? null,
-      scoreGraph: options.scoreGraph ?? null,
     };
     this.batchSize = this.options.batchSize;
   }
@@ -231,7 +214,9 @@ export class LanguageModel {
     for (const batch of chunk(order, this.batchSize)) {
       const inputs = batch.map((i) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1));
       const keep = Math.max(...batch.map((i) => pairs[i].continuation.length));
-      const logits = await this.#finish(Stream.start(this.model, batch.length), inputs, "left", keep);
+      const start = Stream.start(this.model, batch.length);
+      const logits = await this.#finish(start, inputs, "left", keep);
+      start.dispose();
       batch.forEach((i, r) => {
         const { context, continuation } = pairs[i];
         results[i] = scoreTokens(continuation, (j) => logits.at(r, context.length - 1 + j));
@@ -253,24 +238,8 @@ export class LanguageModel {
       pushTo(groups, key, i);
     }
     const ordered = [...groups.values()].sort((a, b) => longest(pairs, b) - longest(pairs, a) || a[0] - b[0]);
-    const graph = this.options.scoreGraph;
-    const fits = this.options.prefillChunk > 0 ? this.options.prefillChunk : Infinity;
     for (const batch of chunk(ordered, this.batchSize)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
-      if (graph && contexts.every((c) => c.length <= fits)) {
-        const rows = batch.flatMap((group, g) =>
-          group.map((i) => ({ context: g, continuation: pairs[i].continuation }))
-        );
-        const fed = [...contexts, ...rows.map((r) => r.continuation.slice(0, -1))];
-        const scores = await this.#count(fed, () => graph.score(contexts, rows));
-        let k = 0;
-        for (const group of batch) {
-          for (const i of group) results[i] = { kind: "loglikelihood", ...scores[k++] };
-        }
-        this.#measureSpecs(Math.max(...contexts.map((c) => c.length)));
-        onDone(rows.length);
-        continue;
-      }
       const prefill = await this.#prefill(batch.length, contexts);
       this.#measure(prefill.stream);
       const rows: { group: number; index: number }[] = [];
@@ -287,6 +256,7 @@ export class LanguageModel {
         const stream = prefill.stream.select(part.map((p) => p.group));
         const tails = part.map((p) => pairs[p.index].continuation.slice(0, -1));
         const logits = await this.#finish(stream, tails, "right");
+        stream.dispose();
         part.forEach((p, r) => {
           results[p.index] = scoreTokens(
             pairs[p.index].continuation,
@@ -294,6 +264,7 @@ export class LanguageModel {
           );
         });
       }
+      prefill.stream.dispose();
       onDone(batch.reduce((n, g) => n + g.length, 0));
     }
   }
@@ -336,8 +307,11 @@ export class LanguageModel {
           ) done[r] = true;
         });
         if (done.every(Boolean)) break;
+        const previous = stream;
         ({ logits, stream } = await this.#step(stream, next.map((t) => [t]), "left"));
+        previous.dispose();
       }
+      stream.dispose();
       batch.forEach((
         i,
         r,
@@ -363,6 +337,7 @@ export class LanguageModel {
         "right",
       );
       this.#measure(stream);
+      stream.dispose();
       batch.forEach((i, r) => {
         results[i] = {
           kind: "token_argmax",
@@ -378,11 +353,6 @@ export class LanguageModel {
     this.#record(stream.measureCache());
   }
 
-  /** The state a stream of `tokens` slots would hold, from the graph's declared state shapes. */
-  #measureSpecs(tokens: number): void {
-    this.#record({ ...stateBytes(this.model.states), tokens });
-  }
-
   #record(cache: CacheMeasure): void {
     this.stats.cache = cache;
     const perSequence = cache.bytesPerToken * cache.tokens + cache.fixedBytes;
@@ -390,11 +360,6 @@ export class LanguageModel {
   }
 
   #prefill(rows: number, prompts: number[][]) {
-    const loop = this.options.prefillLoop;
-    if (loop) {
-      const chunk = this.options.prefillChunk || Math.max(...prompts.map((p) => p.length));
-      return this.#count(prompts, () => loop.prefill(Stream.start(this.model, rows), prompts, chunk));
-    }
     return Stream.start(this.model, rows).prefill(
       prompts,
       this.options.prefillChunk,

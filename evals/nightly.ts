@@ -27,16 +27,12 @@ export interface MatrixEntry {
   kvPairs?: number[] | null;
   /** Prompt tokens per forward call (--prefill-chunk). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
-  /** Feed prompts through each model's `prefill_loop.onnx` (--prefill-loop). @default {false} */
-  prefillLoop?: boolean;
-  /** Score shared contexts through each model's `score.onnx` (--score-graph). @default {false} */
-  scoreGraph?: boolean;
 }
 
 /** nightly.json. */
 export interface NightlyConfig {
   /** Execution provider for every run. */
-  device: "cpu" | "cuda" | "webgpu";
+  device: "cpu" | "cuda";
   /** The matrix. */
   matrix: MatrixEntry[];
   /** Let CUDA round float32 products to TF32, for the whole nightly (--tf32). @default {false} */
@@ -62,7 +58,7 @@ export function readNightlyConfig(path: string): NightlyConfig {
   }
   const c = raw as NightlyConfig;
   const problems: string[] = [];
-  if (!["cpu", "cuda", "webgpu"].includes(c.device)) problems.push(`"device" must be cpu, cuda or webgpu`);
+  if (!["cpu", "cuda"].includes(c.device)) problems.push(`"device" must be cpu or cuda`);
   if (!Array.isArray(c.matrix) || c.matrix.length === 0) problems.push(`"matrix" must be a non-empty list`);
   if (c.tf32 !== undefined && typeof c.tf32 !== "boolean") problems.push(`"tf32" must be true or false`);
   (Array.isArray(c.matrix) ? c.matrix : []).forEach((e, i) => {
@@ -71,11 +67,6 @@ export function readNightlyConfig(path: string): NightlyConfig {
     }
     if (typeof e.tasks !== "string" || e.tasks.length === 0) {
       problems.push(`matrix[${i}].tasks must name tasks`);
-    }
-    for (const flag of ["prefillLoop", "scoreGraph"] as const) {
-      if (e[flag] !== undefined && typeof e[flag] !== "boolean") {
-        problems.push(`matrix[${i}].${flag} must be true or false`);
-      }
     }
   });
   if (problems.length > 0) throw new UserError(`Cannot use nightly config ${path}: ${problems.join("; ")}`);
@@ -97,8 +88,6 @@ export function evalArgv(entry: MatrixEntry, config: NightlyConfig): string[] {
   put("kv-pairs", entry.kvPairs);
   put("prefill-chunk", entry.prefillChunk);
   put("tf32", config.tf32 === undefined ? undefined : config.tf32 ? "on" : "off");
-  if (entry.prefillLoop) argv.push("--prefill-loop");
-  if (entry.scoreGraph) argv.push("--score-graph");
   return argv;
 }
 

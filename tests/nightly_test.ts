@@ -89,26 +89,19 @@ Deno.test("deno task nightly passes on an unchanged model and fails on a score d
   assert.deepEqual(statuses.map((s) => s.status), ["done", "done", "regressed"]);
 });
 
-Deno.test("a nightly config's switches must be booleans, said in one line", () => {
+Deno.test("a nightly config's device and switches are checked, said in one line", () => {
   const dir = Deno.makeTempDirSync();
   const path = `${dir}/nightly.json`;
   Deno.writeTextFileSync(
     path,
-    JSON.stringify({ device: "cpu", tf32: "yes", matrix: [{ models: ["m"], tasks: "mqar", scoreGraph: 1 }] }),
+    JSON.stringify({ device: "webgpu", tf32: "yes", matrix: [{ models: ["m"], tasks: "mqar" }] }),
   );
   assert.throws(
     () => readNightlyConfig(path),
-    /Cannot use nightly config .*: "tf32" must be true or false; matrix\[0\]\.scoreGraph must be true or false/,
+    /Cannot use nightly config .*: "device" must be cpu or cuda; "tf32" must be true or false/,
   );
-  Deno.writeTextFileSync(
-    path,
-    JSON.stringify({
-      device: "cpu",
-      tf32: false,
-      matrix: [{ models: ["m"], tasks: "mqar", prefillLoop: true }],
-    }),
-  );
-  assert.equal(readNightlyConfig(path).matrix[0].prefillLoop, true);
+  Deno.writeTextFileSync(path, JSON.stringify({ device: "cpu", tf32: false, matrix: [{ models: ["m"], tasks: "mqar" }] }));
+  assert.equal(readNightlyConfig(path).tf32, false);
 });
 
 Deno.test("a nightly entry is checked as eval's flags are, in one line naming the entry", async () => {

@@ -56,7 +56,7 @@ export interface ModelBundle {
 export async function loadBundle(
   dir: string,
   device: Device = "cpu",
-  options: Pick<LoadOptions, "stateLocation" | "tf32"> = {},
+  options: Pick<LoadOptions, "tf32"> = {},
 ): Promise<ModelBundle> {
   const abs = resolve(dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {

@@ -1,6 +1,6 @@
 /**
- * Where onnxruntime-node keeps its native libraries, and whether an execution provider's
- * library is installed beside them.
+ * Where onnxruntime-node keeps its native libraries (kvbench loads its `libonnxruntime.so.1`
+ * through the C API), and whether an execution provider's library is installed beside them.
  *
  * @module
  */
@@ -26,37 +26,4 @@ export function bindingDir(): string {
 export function missingProviderLibraries(device: string): string[] {
   const dir = bindingDir();
   return (PROVIDER_LIBRARIES[device] ?? []).filter((lib) => !existsSync(join(dir, lib)));
-}
-
-/** The TF32 setting the CUDA libraries of this process were started with, once they were. */
-let startedTf32: boolean | null = null;
-
-/**
- * Fixes whether CUDA may round float32 matrix products to TF32 for this process, before the
- * first CUDA session starts. onnxruntime-node passes the CUDA provider no options but the device
- * id, and cuBLAS/cuDNN read `NVIDIA_TF32_OVERRIDE` when they start, so the environment variable is
- * the one switch; it cannot change once the libraries are loaded. Off matches PyTorch's default
- * (`torch.backends.cuda.matmul.allow_tf32 = False`) and keeps float32 logits within 1e-5 of the
- * CPU path; on is onnxruntime's default and faster.
- *
- * @throws {Error} when another setting was already started in this process, or `on` is asked
- *   while the environment forces TF32 off.
- */
-export function startTf32(enabled: boolean): void {
-  if (startedTf32 !== null) {
-    if (startedTf32 !== enabled) {
-      throw new Error(
-        `Cannot turn TF32 ${enabled ? "on" : "off"}: this process started CUDA with TF32 ${
-          startedTf32 ? "on" : "off"
-        }; use one setting per process`,
-      );
-    }
-    return;
-  }
-  const forced = process.env.NVIDIA_TF32_OVERRIDE;
-  if (enabled && forced === "0") {
-    throw new Error("Cannot turn TF32 on: NVIDIA_TF32_OVERRIDE=0 is set in the environment; unset it");
-  }
-  if (!enabled) process.env.NVIDIA_TF32_OVERRIDE = "0";
-  startedTf32 = enabled;
 }

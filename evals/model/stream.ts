@@ -12,8 +12,7 @@
  * @module
  */
 
-import * as ort from "onnxruntime-node";
-import type { OnnxModel } from "./onnx_model.ts";
+import { type OnnxModel, Tensor } from "./onnx_model.ts";
 import { concreteShape, type StateSpec } from "./state.ts";
 
 /** Logits of one step, addressed by real (non-pad) token index within each row's chunk. */
@@ -90,7 +89,7 @@ export class Stream {
   /** Real tokens per row so far: the next token's position. */
   readonly realCounts: readonly number[];
   /** State tensors keyed by graph input name. */
-  readonly states: ReadonlyMap<string, ort.Tensor>;
+  readonly states: ReadonlyMap<string, Tensor>;
   readonly #model: OnnxModel;
 
   private constructor(
@@ -99,7 +98,7 @@ export class Stream {
     pastLen: number,
     mask: Uint8Array,
     realCounts: number[],
-    states: Map<string, ort.Tensor>,
+    states: Map<string, Tensor>,
   ) {
     this.#model = model;
     this.rows = rows;
@@ -111,38 +110,15 @@ export class Stream {
 
   /** A stream of `rows` empty rows: growing states of length 0, fixed states zeroed. */
   static start(model: OnnxModel, rows: number): Stream {
-    const states = new Map<string, ort.Tensor>();
+    const states = new Map<string, Tensor>();
     for (const spec of model.states) states.set(spec.input, zeros(spec, rows));
     return new Stream(model, rows, 0, new Uint8Array(0), new Array(rows).fill(0), states);
   }
 
-  /**
-   * A stream over state computed outside {@linkcode Stream.step} (a graph loop that advanced
-   * `rows` rows by `pastLen` slots): `mask` is `rows × pastLen`, `realCounts` the real tokens per row.
-   */
-  static resume(
-    model: OnnxModel,
-    pastLen: number,
-    mask: Uint8Array,
-    realCounts: readonly number[],
-    states: Map<string, ort.Tensor>,
-  ): Stream {
-    const rows = realCounts.length;
-    if (mask.length !== rows * pastLen) {
-      throw new RangeError(`Cannot resume ${rows} rows of ${pastLen} slots from a mask of ${mask.length}`);
-    }
-    return new Stream(model, rows, pastLen, mask, [...realCounts], states);
-  }
-
-  /** A stream made of the given rows of this one (a row may repeat): copies its state. */
+  /** A stream made of the given rows of this one (a row may repeat): copies its state, on its device. */
   select(indices: readonly number[]): Stream {
-    if ([...this.states.values()].some((t) => t.location !== "cpu")) {
-      throw new RangeError(
-        "Cannot select rows of a stream whose state stays on the device: use the cpu state location",
-      );
-    }
-    const states = new Map<string, ort.Tensor>();
-    for (const [name, tensor] of this.states) states.set(name, gatherRows(tensor, indices));
+    const states = new Map<string, Tensor>();
+    for (const [name, tensor] of this.states) states.set(name, this.#model.gatherRows(tensor, indices));
     const mask = new Uint8Array(indices.length * this.pastLen);
     indices.forEach((src, dst) =>
       mask.set(this.mask.subarray(src * this.pastLen, (src + 1) * this.pastLen), dst * this.pastLen)
@@ -240,7 +216,7 @@ export class Stream {
       rows,
       len,
       pastLen: this.pastLen,
-      states: new Map(this.states),
+      states: this.states,
       keep,
       fetchStates,
     });
@@ -292,7 +268,7 @@ export class Stream {
     for (const spec of this.#model.states) {
       // From the dims, not the data: state left on the device has no host copy to measure.
       const tensor = this.states.get(spec.input)!;
-      const bytes = tensor.dims.reduce((a, b) => a * b, 1) * (tensor.type === "float16" ? 2 : 4);
+      const bytes = tensor.byteLength;
       if (spec.kind === "growing") growing += bytes;
       else fixed += bytes;
     }
@@ -305,29 +281,17 @@ export class Stream {
   }
 
   /**
-   * Frees state tensors held on the device (onnxruntime does not collect them); host-held state
-   * is left to the garbage collector, since other streams may share it. Use no stream after this.
+   * Frees this stream's state tensors (each stream owns its own: a step or a selection makes new
+   * ones). Device memory is not collected by the garbage collector in time, so a stream that is
+   * done with should be disposed. Use no stream after this.
    */
   dispose(): void {
-    for (const tensor of this.states.values()) {
-      if (tensor.location !== "cpu") tensor.dispose();
-    }
+    for (const tensor of this.states.values()) tensor.dispose();
   }
 }
 
-function zeros(spec: StateSpec, rows: number): ort.Tensor {
+function zeros(spec: StateSpec, rows: number): Tensor {
   const shape = concreteShape(spec, rows, 0);
   const size = shape.reduce((a, b) => a * b, 1);
-  const data = spec.dtype === "float16" ? new Uint16Array(size) : new Float32Array(size);
-  return new ort.Tensor(spec.dtype, data, shape);
-}
-
-function gatherRows(tensor: ort.Tensor, indices: readonly number[]): ort.Tensor {
-  const dims = tensor.dims;
-  const rowSize = dims.slice(1).reduce((a, b) => a * b, 1);
-  const src = tensor.data as Float32Array | Uint16Array;
-  const Ctor = src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor;
-  const out = new Ctor(indices.length * rowSize);
-  indices.forEach((i, r) => out.set(src.subarray(i * rowSize, (i + 1) * rowSize), r * rowSize));
-  return new ort.Tensor(tensor.type as "float32" | "float16", out, [indices.length, ...dims.slice(1)]);
+  return Tensor.fromHost(spec.dtype, new Uint8Array(size * (spec.dtype === "float16" ? 2 : 4)), shape);
 }

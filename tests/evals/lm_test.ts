@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { argmax, cutAtStop, LanguageModel } from "../../evals/lm.ts";
-import { PrefillLoop } from "../../evals/model/decode_loop.ts";
 import { OnnxModel } from "../../evals/model/onnx_model.ts";
 import { Stream } from "../../evals/model/stream.ts";
 import { TextTokenizer } from "../../evals/model/tokenizer.ts";
@@ -223,29 +222,5 @@ Deno.test("every family scores alike with prefix reuse and from scratch (left-pa
     } finally {
       await m.release();
     }
-  }
-});
-
-Deno.test("the prefill loop gives the same scores and generations as prefill call by call", async () => {
-  const loop = await PrefillLoop.load(model);
-  try {
-    const requests: Request[] = [
-      ...mcRequests().filter((r) => r.continuation !== ""),
-      { kind: "generate_until", context: "Question: Which layer keeps", until: ["\n\n"], maxGenToks: 6 },
-    ];
-    const options = { batchSize: 4, addBos: true, maxLength: 256, prefillChunk: 4 };
-    const stepped = await new LanguageModel(model, tokenizer, options).run(requests);
-    const looped = await new LanguageModel(model, tokenizer, { ...options, prefillLoop: loop }).run(requests);
-    looped.forEach((r, i) => {
-      const s = stepped[i];
-      if (r.kind === "loglikelihood" && s.kind === "loglikelihood") {
-        assert.ok(Math.abs(r.logprob - s.logprob) <= 1e-4, `request ${i}: ${r.logprob} vs ${s.logprob}`);
-        assert.equal(r.isGreedy, s.isGreedy);
-      } else {
-        assert.deepEqual(r, s);
-      }
-    });
-  } finally {
-    await loop.release();
   }
 });

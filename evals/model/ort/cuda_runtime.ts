@@ -1,0 +1,43 @@
+/**
+ * The two CUDA runtime calls the engine makes itself: a device-to-device copy (row gathers of a
+ * state that stays on the GPU) and a device synchronisation. ONNX Runtime's CUDA provider already
+ * loads the same `libcudart.so.13`, so this adds no dependency.
+ *
+ * @module
+ */
+
+const DEVICE_TO_DEVICE = 3;
+
+let cudart: Deno.DynamicLibrary<{
+  cudaMemcpy: { parameters: ["pointer", "pointer", "usize", "i32"]; result: "i32" };
+  cudaDeviceSynchronize: { parameters: []; result: "i32" };
+  cudaSetDevice: { parameters: ["i32"]; result: "i32" };
+}> | null = null;
+
+function lib() {
+  cudart ??= Deno.dlopen("libcudart.so.13", {
+    cudaMemcpy: { parameters: ["pointer", "pointer", "usize", "i32"], result: "i32" },
+    cudaDeviceSynchronize: { parameters: [], result: "i32" },
+    cudaSetDevice: { parameters: ["i32"], result: "i32" },
+  });
+  return cudart.symbols;
+}
+
+function ok(call: string, code: number): void {
+  if (code !== 0) throw new Error(`${call} failed with CUDA error ${code}`);
+}
+
+/** Copies `bytes` between two addresses in the memory of GPU `device`, then waits for the copy. */
+export function copyOnDevice(
+  device: number,
+  copies: readonly { dst: Deno.PointerValue; src: Deno.PointerValue; bytes: number }[],
+): void {
+  const cuda = lib();
+  ok("cudaSetDevice", cuda.cudaSetDevice(device));
+  for (const { dst, src, bytes } of copies) {
+    if (bytes > 0) ok("cudaMemcpy", cuda.cudaMemcpy(dst, src, BigInt(bytes), DEVICE_TO_DEVICE));
+  }
+  // A device-to-device cudaMemcpy returns before the copy ends, and ONNX Runtime's stream does not
+  // wait on the legacy default stream.
+  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
+}

@@ -1,0 +1,294 @@
+/**
+ * One ONNX Runtime session opened through the C API: its inputs and outputs as the graph declares
+ * them, and a run through IoBinding in which every output is left where the caller asks (host or
+ * device memory), so state that is fed back never crosses PCIe.
+ *
+ * @module
+ */
+
+import { check, cString, ort, outPointer, pointerIn } from "./api.ts";
+import { copyOnDevice } from "./cuda_runtime.ts";
+import { cpuMemoryInfo, elementName, type Location, Tensor } from "./tensor.ts";
+
+/** A graph input or output as the session declares it. */
+export interface ValueMeta {
+  /** Name in the graph. */
+  name: string;
+  /** Element type (`float32`, `int64`, …), or `non-tensor` for sequences and maps. */
+  type: string;
+  /** Dimensions: a number when static, the symbolic name (or `?`) when not. */
+  shape: (number | string)[];
+}
+
+/** How to open a session. */
+export interface SessionOptions {
+  /** Execution provider. */
+  device: Location;
+  /** GPU index for `cuda`. @default {0} */
+  deviceId?: number;
+  /** CPU threads for one operator; 0 lets ONNX Runtime choose. @default {0} */
+  intraOpThreads?: number;
+  /** Let CUDA round float32 matrix products to TF32. @default {false} */
+  tf32?: boolean;
+  /** Most bytes ONNX Runtime's CUDA arena may take (0: no limit). @default {0} */
+  gpuMemLimit?: number;
+  /** Write ONNX Runtime's per-node profile with this file prefix when the session is released. */
+  profilePrefix?: string;
+}
+
+/** Where to leave one output of a run. */
+export interface OutputRequest {
+  /** Output name. */
+  name: string;
+  /** `host` copies it to host memory; `device` leaves it where the provider computed it. */
+  where: "host" | "device";
+}
+
+const ORT_ENABLE_ALL = 99;
+const ORT_LOGGING_LEVEL_ERROR = 3;
+
+let env: Deno.PointerValue = null;
+
+function ortEnv(): Deno.PointerValue {
+  if (env === null) {
+    const out = outPointer();
+    check("CreateEnv", ort().api.CreateEnv.call(ORT_LOGGING_LEVEL_ERROR, cString("kvbench"), out));
+    env = pointerIn(out);
+  }
+  return env;
+}
+
+/** An open ONNX Runtime session. */
+export class Session {
+  /** The graph's inputs. */
+  readonly inputs: readonly ValueMeta[];
+  /** The graph's outputs. */
+  readonly outputs: readonly ValueMeta[];
+  /** Where the provider computes: outputs asked `device` live here. */
+  readonly location: Location;
+  /** GPU index for `cuda`. */
+  readonly deviceId: number;
+  #handle: Deno.PointerValue;
+  #deviceInfo: Deno.PointerValue;
+  #deviceAllocator: Deno.PointerValue = null;
+
+  private constructor(handle: Deno.PointerValue, location: Location, deviceId: number) {
+    this.#handle = handle;
+    this.location = location;
+    this.deviceId = deviceId;
+    this.inputs = describe(handle, "Input");
+    this.outputs = describe(handle, "Output");
+    if (location === "cuda") {
+      const out = outPointer();
+      // OrtDeviceAllocator, OrtMemTypeDefault
+      check("CreateMemoryInfo", ort().api.CreateMemoryInfo.call(cString("Cuda"), 0, deviceId, 0, out));
+      this.#deviceInfo = pointerIn(out);
+    } else {
+      this.#deviceInfo = cpuMemoryInfo();
+    }
+  }
+
+  /**
+   * Opens the ONNX file at `path`.
+   *
+   * @throws {OrtError} when ONNX Runtime rejects the file or the provider cannot start.
+   */
+  static open(path: string, options: SessionOptions): Session {
+    const { api } = ort();
+    const out = outPointer();
+    check("CreateSessionOptions", api.CreateSessionOptions.call(out));
+    const opts = pointerIn(out);
+    try {
+      check("SetSessionGraphOptimizationLevel", api.SetSessionGraphOptimizationLevel.call(opts, ORT_ENABLE_ALL));
+      check("SetSessionLogSeverityLevel", api.SetSessionLogSeverityLevel.call(opts, ORT_LOGGING_LEVEL_ERROR));
+      check("SetIntraOpNumThreads", api.SetIntraOpNumThreads.call(opts, options.intraOpThreads ?? 0));
+      if (options.profilePrefix) check("EnableProfiling", api.EnableProfiling.call(opts, cString(options.profilePrefix)));
+      if (options.device === "cuda") appendCuda(opts, options);
+      const session = outPointer();
+      check("CreateSession", api.CreateSession.call(ortEnv(), cString(path), opts, session));
+      return new Session(pointerIn(session), options.device, options.deviceId ?? 0);
+    } finally {
+      api.ReleaseSessionOptions.call(opts);
+    }
+  }
+
+  /** Names of the graph's inputs. */
+  get inputNames(): string[] {
+    return this.inputs.map((i) => i.name);
+  }
+
+  /**
+   * Runs the graph on `feeds` (host or device tensors, by input name) and returns the requested
+   * outputs, each where its request says. The caller owns the returned tensors.
+   */
+  async run(feeds: ReadonlyMap<string, Tensor>, requests: readonly OutputRequest[]): Promise<Map<string, Tensor>> {
+    const { api } = ort();
+    const out = outPointer();
+    check("CreateIoBinding", api.CreateIoBinding.call(this.#live(), out));
+    const binding = pointerIn(out);
+    try {
+      for (const [name, tensor] of feeds) check("BindInput", api.BindInput.call(binding, cString(name), tensor.handle));
+      for (const r of requests) {
+        const info = r.where === "host" ? cpuMemoryInfo() : this.#deviceInfo;
+        check("BindOutputToDevice", api.BindOutputToDevice.call(binding, cString(r.name), info));
+      }
+      check("RunWithBinding", await api.RunWithBinding.call(this.#live(), null, binding));
+      const values = outPointer();
+      const count = new BigUint64Array(1);
+      const allocator = defaultAllocator();
+      check("GetBoundOutputValues", api.GetBoundOutputValues.call(binding, allocator, values, count));
+      const array = pointerIn(values);
+      const view = new Deno.UnsafePointerView(array!);
+      const result = new Map<string, Tensor>();
+      requests.forEach((r, i) => {
+        const location = r.where === "host" ? "cpu" : this.location;
+        result.set(r.name, Tensor.adopt(view.getPointer(i * 8), location));
+      });
+      check("AllocatorFree", api.AllocatorFree.call(allocator, array));
+      return result;
+    } finally {
+      api.ReleaseIoBinding.call(binding);
+    }
+  }
+
+  /**
+   * A tensor made of the given rows (axis 0) of `tensor`, in the same memory; a row may repeat.
+   */
+  gatherRows(tensor: Tensor, indices: readonly number[]): Tensor {
+    const rowBytes = tensor.dims[0] > 0 ? tensor.byteLength / tensor.dims[0] : 0;
+    const dims = [indices.length, ...tensor.dims.slice(1)];
+    if (tensor.location === "cpu") {
+      const src = tensor.hostBytes();
+      const data = new Uint8Array(indices.length * rowBytes);
+      indices.forEach((row, r) => data.set(src.subarray(row * rowBytes, (row + 1) * rowBytes), r * rowBytes));
+      return Tensor.fromHost(tensor.type, data, dims);
+    }
+    const gathered = Tensor.allocate(this.#allocator(), tensor.type, dims, tensor.location);
+    if (rowBytes > 0) {
+      const src = tensor.dataPointer();
+      const dst = gathered.dataPointer();
+      copyOnDevice(
+        this.deviceId,
+        indices.map((row, r) => ({
+          dst: Deno.UnsafePointer.offset(dst!, r * rowBytes),
+          src: Deno.UnsafePointer.offset(src!, row * rowBytes),
+          bytes: rowBytes,
+        })),
+      );
+    }
+    return gathered;
+  }
+
+  /** Writes the profile (when profiling was asked for) and frees the session. */
+  release(): void {
+    if (this.#handle === null) return;
+    const { api } = ort();
+    if (this.#deviceAllocator !== null) api.ReleaseAllocator.call(this.#deviceAllocator);
+    if (this.location === "cuda") api.ReleaseMemoryInfo.call(this.#deviceInfo);
+    api.ReleaseSession.call(this.#handle);
+    this.#handle = null;
+  }
+
+  #live(): Deno.PointerValue {
+    if (this.#handle === null) throw new RangeError("Cannot run a released session");
+    return this.#handle;
+  }
+
+  #allocator(): Deno.PointerValue {
+    if (this.#deviceAllocator === null) {
+      const out = outPointer();
+      check("CreateAllocator", ort().api.CreateAllocator.call(this.#live(), this.#deviceInfo, out));
+      this.#deviceAllocator = pointerIn(out);
+    }
+    return this.#deviceAllocator;
+  }
+}
+
+let allocator: Deno.PointerValue = null;
+
+function defaultAllocator(): Deno.PointerValue {
+  if (allocator === null) {
+    const out = outPointer();
+    check("GetAllocatorWithDefaultOptions", ort().api.GetAllocatorWithDefaultOptions.call(out));
+    allocator = pointerIn(out);
+  }
+  return allocator;
+}
+
+function appendCuda(opts: Deno.PointerValue, options: SessionOptions): void {
+  const { api } = ort();
+  const settings: Record<string, string> = {
+    device_id: String(options.deviceId ?? 0),
+    // Grow the arena by what is asked, not by doubling, so it does not take the whole card.
+    arena_extend_strategy: "kSameAsRequested",
+    use_tf32: options.tf32 ? "1" : "0",
+    ...(options.gpuMemLimit ? { gpu_mem_limit: String(options.gpuMemLimit) } : {}),
+  };
+  const out = outPointer();
+  check("CreateCUDAProviderOptions", api.CreateCUDAProviderOptions.call(out));
+  const cuda = pointerIn(out);
+  try {
+    const keys = Object.keys(settings).map(cString);
+    const values = Object.values(settings).map(cString);
+    const pointers = (strings: Uint8Array<ArrayBuffer>[]) =>
+      BigUint64Array.from(strings, (s) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s))));
+    check(
+      "UpdateCUDAProviderOptions",
+      api.UpdateCUDAProviderOptions.call(cuda, pointers(keys), pointers(values), BigInt(keys.length)),
+    );
+    check(
+      "SessionOptionsAppendExecutionProvider_CUDA_V2",
+      api.SessionOptionsAppendExecutionProvider_CUDA_V2.call(opts, cuda),
+    );
+  } finally {
+    api.ReleaseCUDAProviderOptions.call(cuda);
+  }
+}
+
+function describe(session: Deno.PointerValue, kind: "Input" | "Output"): ValueMeta[] {
+  const { api } = ort();
+  const count = new BigUint64Array(1);
+  check(`Session${kind}Count`, api[`SessionGet${kind}Count`].call(session, count));
+  const metas: ValueMeta[] = [];
+  for (let i = 0n; i < count[0]; i++) {
+    const name = outPointer();
+    check(`SessionGet${kind}Name`, api[`SessionGet${kind}Name`].call(session, i, defaultAllocator(), name));
+    const text = Deno.UnsafePointerView.getCString(pointerIn(name)!);
+    check("AllocatorFree", api.AllocatorFree.call(defaultAllocator(), pointerIn(name)));
+    const typeOut = outPointer();
+    check(`SessionGet${kind}TypeInfo`, api[`SessionGet${kind}TypeInfo`].call(session, i, typeOut));
+    const typeInfo = pointerIn(typeOut);
+    try {
+      metas.push({ name: text, ...tensorType(typeInfo) });
+    } finally {
+      api.ReleaseTypeInfo.call(typeInfo);
+    }
+  }
+  return metas;
+}
+
+function tensorType(typeInfo: Deno.PointerValue): { type: string; shape: (number | string)[] } {
+  const { api } = ort();
+  const onnxType = new Int32Array(1);
+  check("GetOnnxTypeFromTypeInfo", api.GetOnnxTypeFromTypeInfo.call(typeInfo, onnxType));
+  if (onnxType[0] !== 1) return { type: "non-tensor", shape: [] }; // ONNX_TYPE_TENSOR
+  // Owned by the type info: not released here.
+  const out = outPointer();
+  check("CastTypeInfoToTensorInfo", api.CastTypeInfoToTensorInfo.call(typeInfo, out));
+  const info = pointerIn(out);
+  const code = new Int32Array(1);
+  check("GetTensorElementType", api.GetTensorElementType.call(info, code));
+  const rank = new BigUint64Array(1);
+  check("GetDimensionsCount", api.GetDimensionsCount.call(info, rank));
+  const n = Number(rank[0]);
+  const dims = new BigInt64Array(n);
+  check("GetDimensions", api.GetDimensions.call(info, dims, rank[0]));
+  const symbols = new BigUint64Array(Math.max(n, 1));
+  check("GetSymbolicDimensions", api.GetSymbolicDimensions.call(info, symbols, rank[0]));
+  const shape = Array.from({ length: n }, (_, d) => {
+    if (dims[d] >= 0n) return Number(dims[d]);
+    const symbol = symbols[d] === 0n ? "" : Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(symbols[d])!);
+    return symbol || "?";
+  });
+  return { type: elementName(code[0]), shape };
+}

@@ -1,0 +1,61 @@
+/**
+ * How each function of ONNX Runtime's C API that kvbench calls is called through Deno FFI. The
+ * names are `struct OrtApi`'s; `deno task ort-slots` finds their places in the table.
+ *
+ * @module
+ */
+
+/** How each C API function used by kvbench is called (`buffer` for out-parameters). */
+export const SIGNATURES = {
+  GetErrorMessage: { parameters: ["pointer"], result: "pointer" },
+  ReleaseStatus: { parameters: ["pointer"], result: "void" },
+  CreateEnv: { parameters: ["i32", "buffer", "buffer"], result: "pointer" },
+  CreateSessionOptions: { parameters: ["buffer"], result: "pointer" },
+  ReleaseSessionOptions: { parameters: ["pointer"], result: "void" },
+  SetIntraOpNumThreads: { parameters: ["pointer", "i32"], result: "pointer" },
+  SetSessionGraphOptimizationLevel: { parameters: ["pointer", "i32"], result: "pointer" },
+  SetSessionLogSeverityLevel: { parameters: ["pointer", "i32"], result: "pointer" },
+  EnableProfiling: { parameters: ["pointer", "buffer"], result: "pointer" },
+  CreateSession: { parameters: ["pointer", "buffer", "pointer", "buffer"], result: "pointer" },
+  ReleaseSession: { parameters: ["pointer"], result: "void" },
+  SessionEndProfiling: { parameters: ["pointer", "pointer", "buffer"], result: "pointer" },
+  SessionGetInputCount: { parameters: ["pointer", "buffer"], result: "pointer" },
+  SessionGetOutputCount: { parameters: ["pointer", "buffer"], result: "pointer" },
+  SessionGetInputName: { parameters: ["pointer", "usize", "pointer", "buffer"], result: "pointer" },
+  SessionGetOutputName: { parameters: ["pointer", "usize", "pointer", "buffer"], result: "pointer" },
+  SessionGetInputTypeInfo: { parameters: ["pointer", "usize", "buffer"], result: "pointer" },
+  SessionGetOutputTypeInfo: { parameters: ["pointer", "usize", "buffer"], result: "pointer" },
+  ReleaseTypeInfo: { parameters: ["pointer"], result: "void" },
+  GetOnnxTypeFromTypeInfo: { parameters: ["pointer", "buffer"], result: "pointer" },
+  CastTypeInfoToTensorInfo: { parameters: ["pointer", "buffer"], result: "pointer" },
+  GetTensorElementType: { parameters: ["pointer", "buffer"], result: "pointer" },
+  GetDimensionsCount: { parameters: ["pointer", "buffer"], result: "pointer" },
+  GetDimensions: { parameters: ["pointer", "buffer", "usize"], result: "pointer" },
+  GetSymbolicDimensions: { parameters: ["pointer", "buffer", "usize"], result: "pointer" },
+  GetTensorTypeAndShape: { parameters: ["pointer", "buffer"], result: "pointer" },
+  ReleaseTensorTypeAndShapeInfo: { parameters: ["pointer"], result: "void" },
+  GetAllocatorWithDefaultOptions: { parameters: ["buffer"], result: "pointer" },
+  AllocatorFree: { parameters: ["pointer", "pointer"], result: "pointer" },
+  CreateAllocator: { parameters: ["pointer", "pointer", "buffer"], result: "pointer" },
+  ReleaseAllocator: { parameters: ["pointer"], result: "void" },
+  CreateCpuMemoryInfo: { parameters: ["i32", "i32", "buffer"], result: "pointer" },
+  CreateMemoryInfo: { parameters: ["buffer", "i32", "i32", "i32", "buffer"], result: "pointer" },
+  ReleaseMemoryInfo: { parameters: ["pointer"], result: "void" },
+  CreateTensorWithDataAsOrtValue: {
+    parameters: ["pointer", "pointer", "usize", "buffer", "usize", "i32", "buffer"],
+    result: "pointer",
+  },
+  CreateTensorAsOrtValue: { parameters: ["pointer", "buffer", "usize", "i32", "buffer"], result: "pointer" },
+  GetTensorMutableData: { parameters: ["pointer", "buffer"], result: "pointer" },
+  ReleaseValue: { parameters: ["pointer"], result: "void" },
+  CreateIoBinding: { parameters: ["pointer", "buffer"], result: "pointer" },
+  ReleaseIoBinding: { parameters: ["pointer"], result: "void" },
+  BindInput: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
+  BindOutputToDevice: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
+  RunWithBinding: { parameters: ["pointer", "pointer", "pointer"], result: "pointer", nonblocking: true },
+  GetBoundOutputValues: { parameters: ["pointer", "pointer", "buffer", "buffer"], result: "pointer" },
+  CreateCUDAProviderOptions: { parameters: ["buffer"], result: "pointer" },
+  UpdateCUDAProviderOptions: { parameters: ["pointer", "buffer", "buffer", "usize"], result: "pointer" },
+  SessionOptionsAppendExecutionProvider_CUDA_V2: { parameters: ["pointer", "pointer"], result: "pointer" },
+  ReleaseCUDAProviderOptions: { parameters: ["pointer"], result: "void" },
+} as const satisfies Record<string, Deno.ForeignFunction>;
