@@ -18,7 +18,12 @@
 export { StateMismatchError, UserError } from "./evals/errors.ts";
 export { type Device, type LoadOptions, OnnxModel, Tensor } from "./evals/model/onnx_model.ts";
 export { OrtError } from "./evals/model/ort/api.ts";
-export { type OutputRequest, Session, type SessionOptions, type ValueMeta } from "./evals/model/ort/session.ts";
+export {
+  type OutputRequest,
+  Session,
+  type SessionOptions,
+  type ValueMeta,
+} from "./evals/model/ort/session.ts";
 export {
   discoverStates,
   presentNameFor,

@@ -3,41 +3,35 @@
  * printed as a markdown table for docs/BENCHMARKS.md.
  *
  *   deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]
- *                   [--decode 32] [--host-decode N] [--prefill-chunk 1024] [--mc 64] [--db PATH] [--json FILE]
- *                   [--state-location cpu|cpu-pinned|gpu-buffer] [--decode-loop] [--prefill-loop]
- *                   [--no-prefix-reuse] [--score-graph] [--tf32 on|off]
+ *                   [--decode 32] [--batches 1,16] [--prefill-chunk 1024] [--mc 64]
+ *                   [--hbm-gbps N] [--db PATH] [--json FILE] [--tf32 on|off]
  *
- * Per model and context length C (one sequence of seeded random ids):
- * - prefill tokens/s: C tokens fed in chunks (so no C × vocab logits tensor is needed);
- * - decode tokens/s: `--decode` greedy single-token steps from the state at C (`--host-decode N`
- *   steps on this host-state path instead, where long contexts make each step slow);
- * - state bytes: measured on the state tensors at C (growing per token, fixed per sequence);
- * - with `--decode-loop`, the same greedy steps again through the model's `decode_loop.onnx`
- *   (scripts/export_decode_loop.py), where the state never leaves onnxruntime between tokens;
- * - with `--prefill-loop`, the same prompt again through `prefill_loop.onnx` (`--prefill`), whose
- *   chunks keep the state inside onnxruntime too;
+ * Per model and context length C (one sequence of seeded random ids), through the same engine
+ * `deno task eval` runs on:
+ * - prefill tokens/s: C tokens fed in `--prefill-chunk` chunks, the state on the device throughout;
+ * - decode tokens/s at each batch size B of `--batches`: `--decode` greedy steps of B rows from
+ *   the state at C (B > 1: the prefilled row copied B times on the device), with the achieved
+ *   fraction of the card's memory bandwidth, (weights + B × state bytes) per step / step time /
+ *   `--hbm-gbps` (default: the card's datasheet figure, from nvidia-smi's name);
+ * - peak device memory of each row (nvidia-smi), with ONNX Runtime's arena shrunk after each row so
+ *   a row's peak is its own;
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
- * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse; with
- * `--no-prefix-reuse` each request alone, as lm-eval does, recorded as `score-mc-plain`).
- * With `--score-graph` the mix is scored again through the model's `score.onnx` (`score-mc-graph`:
- * each batch of contexts and its continuations in one call, only log-probabilities back), and
- * its numbers are compared with the stepped scoring's. `--tf32` (default on, onnxruntime's own
- * default, as speed is what this measures) lets CUDA round float32 products to TF32.
- * `--state-location` says where the state goes between calls (see {@linkcode StateLocation});
- * `gpu-buffer` streams can't select rows, so it skips the scoring mix.
+ * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse), the mix
+ * scripts/bench_torch.py scores for the PyTorch anchors. A row that runs out of device memory is
+ * reported in one line and skipped. TF32 defaults to off, as for `eval`.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { UserError } from "../evals/errors.ts";
 import { argmax, isOutOfMemory, LanguageModel } from "../evals/lm.ts";
-import { loadBundle } from "../evals/model/bundle.ts";
-import type { Device, StateLocation } from "../evals/model/onnx_model.ts";
-import { DecodeLoop, PrefillLoop } from "../evals/model/decode_loop.ts";
-import { ScoreGraph } from "../evals/model/score_graph.ts";
+import { loadBundle, type ModelBundle } from "../evals/model/bundle.ts";
+import { type Device, DEVICES } from "../evals/model/onnx_model.ts";
 import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../evals/random.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
@@ -49,286 +43,125 @@ import { mcMix } from "./_mc_mix.ts";
 /** One measured row. */
 interface BenchRow {
   model: string;
-  work: string;
-  stateLocation: StateLocation;
+  work: "prefill" | "decode" | "score-mc";
   context: number | null;
+  batch: number;
   tokens: number;
   seconds: number;
   tokensPerSecond: number;
   kvBytesPerToken: number;
+  /** State bytes of all rows at the end of the measurement. */
   stateBytes: number;
+  /** Decode only: (weights + state) bytes read per step / step time / peak bandwidth. */
+  bandwidthFraction: number | null;
   peakRssBytes: number;
   /** Device memory in use at its highest during this measurement (nvidia-smi), null where not sampled. */
   peakGpuBytes: number | null;
 }
 
-await runMain(async () => {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      model: { type: "string" },
-      device: { type: "string", default: "cpu" },
-      contexts: { type: "string", default: "4096,16384,32768" },
-      decode: { type: "string", default: "32" },
-      "host-decode": { type: "string" },
-      "prefill-chunk": { type: "string", default: "1024" },
-      mc: { type: "string", default: "64" },
-      db: { type: "string", default: DEFAULT_DB },
-      json: { type: "string" },
-      "state-location": { type: "string", default: "cpu" },
-      "decode-loop": { type: "boolean", default: false },
-      "prefill-loop": { type: "boolean", default: false },
-      "no-prefix-reuse": { type: "boolean", default: false },
-      "score-graph": { type: "boolean", default: false },
-      tf32: { type: "string", default: "on" },
-    },
-    strict: true,
-  });
+interface BenchOptions {
+  device: Device;
+  contexts: number[];
+  decodeSteps: number;
+  batches: number[];
+  chunk: number;
+  mc: number;
+  hbmBytesPerSecond: number | null;
+}
+
+const BENCH_FLAGS = {
+  model: { type: "string" },
+  device: { type: "string", default: "cpu" },
+  contexts: { type: "string", default: "4096,16384,32768" },
+  decode: { type: "string", default: "32" },
+  batches: { type: "string", default: "1,16" },
+  "prefill-chunk": { type: "string", default: "1024" },
+  mc: { type: "string", default: "64" },
+  "hbm-gbps": { type: "string" },
+  db: { type: "string", default: DEFAULT_DB },
+  json: { type: "string" },
+  tf32: { type: "string", default: "off" },
+} as const;
+
+/** Datasheet HBM bandwidth by card name (SXM parts), bytes/s. */
+const HBM: [RegExp, number][] = [[/H200/, 4.8e12], [/H100/, 3.35e12], [/A100/, 2.039e12]];
+
+function positiveList(flag: string, text: string): number[] {
+  const values = text.split(",").map(Number);
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new UserError(`--${flag} must be positive integers separated by commas (got "${text}")`);
+  }
+  return values;
+}
+
+function parseBenchArgs(
+  args: string[],
+): { models: string[]; db: string; json?: string; tf32: boolean } & BenchOptions {
+  const parsed = (() => {
+    try {
+      return parseArgs({ args, options: BENCH_FLAGS, strict: true });
+    } catch (error) {
+      throw new UserError(`${(error as Error).message.split("\n")[0]}: see the flags in scripts/bench.ts`);
+    }
+  })();
+  const values = parsed.values;
   if (!values.model) throw new UserError("Cannot bench without --model DIR[,DIR…]");
   const device = values.device as Device;
-  if (!["cpu", "cuda", "webgpu"].includes(device)) {
-    throw new UserError("--device must be cpu, cuda or webgpu");
-  }
-  const stateLocation = values["state-location"] as StateLocation;
-  if (!["cpu", "cpu-pinned", "gpu-buffer"].includes(stateLocation)) {
-    throw new UserError("--state-location must be cpu, cpu-pinned or gpu-buffer");
-  }
-  if ((values["decode-loop"] || values["prefill-loop"]) && stateLocation === "gpu-buffer") {
-    throw new UserError(
-      "Cannot use --decode-loop or --prefill-loop with --state-location gpu-buffer: the loops take host-held state",
-    );
-  }
+  if (!DEVICES.includes(device)) throw new UserError(`--device must be one of ${DEVICES.join(", ")}`);
   if (!["on", "off"].includes(values.tf32!)) {
     throw new UserError(`--tf32 must be on or off (got "${values.tf32}")`);
   }
-  const contexts = values.contexts!.split(",").map(Number);
-  const decodeSteps = Number(values.decode);
-  const hostSteps = values["host-decode"] === undefined ? decodeSteps : Number(values["host-decode"]);
-  if (!Number.isInteger(decodeSteps) || decodeSteps < 1 || !Number.isInteger(hostSteps) || hostSteps < 1) {
-    throw new UserError("--decode and --host-decode must be positive integers");
+  const [decodeSteps] = positiveList("decode", values.decode!);
+  const [chunk] = positiveList("prefill-chunk", values["prefill-chunk"]!);
+  const mc = Number(values.mc);
+  if (!Number.isInteger(mc) || mc < 0) {
+    throw new UserError(`--mc must be a whole number (got "${values.mc}")`);
   }
-  const chunk = Number(values["prefill-chunk"]);
-  // Row selection (prefix reuse) needs host-held state.
-  const mc = stateLocation === "gpu-buffer" ? 0 : Number(values.mc);
-  const store = await Store.open(values.db!);
-  // Device memory comes from nvidia-smi (CUDA only); ORT indexes the visible devices from 0.
-  const visible = Number((Deno.env.get("CUDA_VISIBLE_DEVICES") ?? "0").split(",")[0]);
-  const sampler = device === "cuda" ? GpuMemorySampler.start(Number.isInteger(visible) ? visible : 0) : null;
-  /** Starts a measurement: the clock, and the GPU peak from here on. */
-  const begin = () => {
-    sampler?.reset();
-    return performance.now();
+  let hbm: number | null = null;
+  if (values["hbm-gbps"] !== undefined) {
+    hbm = Number(values["hbm-gbps"]) * 1e9;
+    if (!(hbm > 0)) throw new UserError(`--hbm-gbps must be a positive number (got "${values["hbm-gbps"]}")`);
+  }
+  return {
+    models: values.model.split(","),
+    device,
+    contexts: positiveList("contexts", values.contexts!),
+    decodeSteps,
+    batches: positiveList("batches", values.batches!),
+    chunk,
+    mc,
+    hbmBytesPerSecond: hbm,
+    db: values.db!,
+    json: values.json,
+    tf32: values.tf32 === "on",
   };
-  const rows: BenchRow[] = [];
-  try {
-    for (const dir of values.model.split(",")) {
-      const bundle = await loadBundle(dir, device, { stateLocation, tf32: values.tf32 === "on" });
-      const model = bundle.model;
-      const loop = values["decode-loop"] ? await DecodeLoop.load(model) : null;
-      const prefillLoop = values["prefill-loop"] ? await PrefillLoop.load(model) : null;
-      const scoreGraph = values["score-graph"] && mc > 0 ? await ScoreGraph.load(model) : null;
-      const runId = await store.startRun(
-        await runInfo(bundle, {
-          batchSize: 1,
-          seed: 0,
-          addBos: false,
-          maxLength: Math.max(...contexts) + decodeSteps,
-          args: { ...values, bench: true },
-        }),
-      );
-      const record = async (
-        row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes" | "peakGpuBytes" | "stateLocation">,
-      ) => {
-        const full: BenchRow = {
-          ...row,
-          model: bundle.name,
-          stateLocation,
-          tokensPerSecond: row.tokens / row.seconds,
-          peakRssBytes: process.memoryUsage().rss,
-          peakGpuBytes: sampler?.take() ?? null,
-        };
-        rows.push(full);
-        console.error(
-          `${full.model} ${full.work}${full.context ? `@${full.context}` : ""}: ${
-            full.tokensPerSecond.toFixed(1)
-          } tok/s`,
-        );
-        await store.addPerf(runId, {
-          task: `bench/${row.work}${stateLocation === "cpu" ? "" : `+${stateLocation}`}${
-            row.context ? `@${row.context}` : ""
-          }`,
-          tokens: row.tokens,
-          seconds: row.seconds,
-          forwardCalls: 0,
-          peakRssBytes: full.peakRssBytes,
-          peakGpuBytes: full.peakGpuBytes,
-          cacheBytesPerToken: row.kvBytesPerToken,
-          fixedStateBytes: fixed,
-          maxStateBytes: row.stateBytes,
-          device,
-        });
-      };
-      // Warm-up: session initialisation and kernel selection stay out of the numbers.
-      const warm = await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], chunk);
-      if (loop) await loop.generate(warm.stream, [argmax(warm.logits.last(0))], 2);
-      if (prefillLoop) await prefillLoop.prefill(Stream.start(model, 1), [[1, 2, 3, 4, 5, 6, 7, 8]], chunk);
-      warm.stream.dispose();
-      let kv = 0;
-      let fixed = 0;
-      for (const context of contexts) {
-        const rng = new Rng(context);
-        const prompt = Array.from({ length: context }, () => rng.int(3, model.vocabSize));
-        let started = begin();
-        let { logits, stream } = await Stream.start(model, 1).prefill([prompt], chunk);
-        const prefillSeconds = (performance.now() - started) / 1000;
-        const cache = stream.measureCache();
-        kv = cache.bytesPerToken;
-        fixed = cache.fixedBytes;
-        const stateBytes = cache.bytesPerToken * context + cache.fixedBytes;
-        await record({
-          work: "prefill",
-          context,
-          tokens: context,
-          seconds: prefillSeconds,
-          kvBytesPerToken: kv,
-          stateBytes,
-        });
-        const afterPrefill = { logits, stream };
-        const stepTokens: number[] = [];
-        started = begin();
-        for (let i = 0; i < hostSteps; i++) {
-          const previous = stream;
-          stepTokens.push(argmax(logits.last(0)));
-          ({ logits, stream } = await stream.step([[stepTokens.at(-1)!]], "left"));
-          if (previous !== afterPrefill.stream) previous.dispose();
-        }
-        const decodeSeconds = (performance.now() - started) / 1000;
-        await record({
-          work: "decode",
-          context,
-          tokens: hostSteps,
-          seconds: decodeSeconds,
-          kvBytesPerToken: kv,
-          stateBytes: stream.measureCache().bytesPerToken * stream.pastLen + fixed,
-        });
-        if (stream !== afterPrefill.stream) stream.dispose();
-        if (loop) {
-          started = begin();
-          const [looped] = await loop.generate(afterPrefill.stream, [stepTokens[0]], decodeSteps);
-          const seconds = (performance.now() - started) / 1000;
-          // The loop feeds the same first token, so its tokens should be the stepped ones shifted by one.
-          const compared = Math.min(decodeSteps, hostSteps) - 1;
-          const agree = looped.slice(0, compared).filter((t, i) => t === stepTokens[i + 1]).length;
-          console.error(`decode-loop@${context}: ${agree}/${compared} tokens as stepped decode`);
-          await record({
-            work: "decode-loop",
-            context,
-            tokens: decodeSteps,
-            seconds,
-            kvBytesPerToken: kv,
-            stateBytes: kv * (context + decodeSteps) + fixed,
-          });
-        }
-        if (prefillLoop) {
-          started = begin();
-          // The loop runs out of device memory before stepping does on some graphs (onnxruntime's
-          // arena inside a Loop): say so and go on with the other measurements.
-          const looped = await skipOnOutOfMemory(
-            `prefill-loop@${context}`,
-            () => prefillLoop.prefill(Stream.start(model, 1), [prompt], chunk),
-          );
-          if (looped === null) {
-            afterPrefill.stream.dispose();
-            continue;
-          }
-          const seconds = (performance.now() - started) / 1000;
-          const a = looped.logits.last(0);
-          const b = afterPrefill.logits.last(0);
-          const gap = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-          console.error(
-            `prefill-loop@${context}: last logits within ${gap.toExponential(2)} of the stepped prefill's`,
-          );
-          await record({
-            work: "prefill-loop",
-            context,
-            tokens: context,
-            seconds,
-            kvBytesPerToken: kv,
-            stateBytes,
-          });
-        }
-        afterPrefill.stream.dispose();
-      }
-      if (mc > 0) {
-        const { pairs, contextTokens } = mcMix(mc, model.vocabSize);
-        const prefixReuse = !values["no-prefix-reuse"];
-        const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096, prefixReuse });
-        let started = begin();
-        const reference = await lm.loglikelihoodTokens(pairs);
-        let seconds = (performance.now() - started) / 1000;
-        const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
-        await record({
-          work: prefixReuse ? "score-mc" : "score-mc-plain",
-          context: null,
-          tokens,
-          seconds,
-          kvBytesPerToken: kv,
-          stateBytes: 0,
-        });
-        if (scoreGraph) {
-          const graphed = new LanguageModel(model, bundle.tokenizer, {
-            batchSize: 8,
-            maxLength: 4096,
-            scoreGraph,
-          });
-          await graphed.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up: its shapes' kernels
-          started = begin();
-          const scores = await graphed.loglikelihoodTokens(pairs);
-          seconds = (performance.now() - started) / 1000;
-          const gap = scores.reduce((m, r, i) => Math.max(m, Math.abs(r.logprob - reference[i].logprob)), 0);
-          const same = scores.filter((r, i) => r.isGreedy === reference[i].isGreedy).length;
-          console.error(
-            `score-mc-graph: log-probs within ${gap.toExponential(2)} of the stepped scoring's; ` +
-              `greedy flags ${same}/${scores.length} the same`,
-          );
-          await record({
-            work: "score-mc-graph",
-            context: null,
-            tokens,
-            seconds,
-            kvBytesPerToken: kv,
-            stateBytes: 0,
-          });
-        }
-      }
-      await store.finishRun(runId, "done");
-      await loop?.release();
-      await prefillLoop?.release();
-      await scoreGraph?.release();
-      await model.release();
-    }
-  } finally {
-    await sampler?.stop();
-    store.close();
-  }
-  const table = [
-    "| model | work | state | context | tokens/s | KV B/token | state bytes | peak RSS (MiB) | peak GPU (MiB) |",
-    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...rows.map((r) =>
-      `| ${r.model} | ${r.work} | ${r.stateLocation} | ${r.context ?? ""} | ${
-        r.tokensPerSecond.toFixed(1)
-      } | ${r.kvBytesPerToken} | ${r.stateBytes} | ${(r.peakRssBytes / 2 ** 20).toFixed(0)} | ${
-        r.peakGpuBytes === null ? "" : (r.peakGpuBytes / 2 ** 20).toFixed(0)
-      } |`
-    ),
-  ].join("\n");
-  console.log(table);
-  if (values.json) {
-    writeFileSync(values.json, JSON.stringify({ device, date: new Date().toISOString(), rows }, null, 2));
-  }
-});
+}
 
-/** Runs an optional measurement; on out-of-memory, says so in one line and returns null. */
+/** The card's datasheet bandwidth, from nvidia-smi's name; null when unknown. */
+function cardBandwidth(index: number): number | null {
+  try {
+    const name = execFileSync("nvidia-smi", [
+      "--query-gpu=name",
+      "--format=csv,noheader",
+      `-i`,
+      String(index),
+    ], {
+      encoding: "utf8",
+    });
+    return HBM.find(([pattern]) => pattern.test(name))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes of the model's graph and external weight files: what a decode step reads besides the state. */
+function weightBytes(dir: string): number {
+  return readdirSync(dir)
+    .filter((f) => f === "model.onnx" || /\.onnx[._]data$|\.onnx_data$|^model\.onnx\.data$/.test(f))
+    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+}
+
+/** Runs a measurement; on out-of-memory, says so in one line and returns null. */
 async function skipOnOutOfMemory<T>(label: string, measure: () => Promise<T>): Promise<T | null> {
   try {
     return await measure();
@@ -338,4 +171,207 @@ async function skipOnOutOfMemory<T>(label: string, measure: () => Promise<T>): P
     console.error(`${label}: skipped, out of device memory (${reason})`);
     return null;
   }
+}
+
+/** Gives the device arena's unused memory back, so the next row's peak is its own. */
+async function trimArena(bundle: ModelBundle): Promise<void> {
+  const start = Stream.start(bundle.model, 1);
+  const zeros = new BigInt64Array(1);
+  await bundle.model.forward({
+    inputIds: zeros,
+    attentionMask: BigInt64Array.of(1n),
+    positionIds: zeros,
+    rows: 1,
+    len: 1,
+    pastLen: 0,
+    states: start.states,
+    fetchStates: false,
+    shrinkArena: true,
+  });
+  start.dispose();
+}
+
+/** Measures one model: prefill and decode per context, then the scoring mix. */
+async function benchModel(
+  bundle: ModelBundle,
+  o: BenchOptions,
+  record: (
+    row: Omit<BenchRow, "model" | "tokensPerSecond" | "peakRssBytes" | "peakGpuBytes">,
+  ) => Promise<void>,
+  begin: () => number,
+): Promise<void> {
+  const model = bundle.model;
+  const weights = weightBytes(bundle.dir);
+  // Warm-up: session initialisation and kernel selection stay out of the numbers.
+  const warm = await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], o.chunk);
+  (await warm.stream.step([[9]], "left")).stream.dispose();
+  warm.stream.dispose();
+  let kv = 0;
+  for (const context of o.contexts) {
+    const rng = new Rng(context);
+    const prompt = Array.from({ length: context }, () => rng.int(3, model.vocabSize));
+    let started = begin();
+    const prefilled = await skipOnOutOfMemory(
+      `prefill@${context}`,
+      () => Stream.start(model, 1).prefill([prompt], o.chunk),
+    );
+    if (prefilled === null) {
+      await trimArena(bundle);
+      continue;
+    }
+    const cache = prefilled.stream.measureCache();
+    kv = cache.bytesPerToken;
+    const perSequence = (tokens: number) => cache.bytesPerToken * tokens + cache.fixedBytes;
+    await record({
+      work: "prefill",
+      context,
+      batch: 1,
+      tokens: context,
+      seconds: (performance.now() - started) / 1000,
+      kvBytesPerToken: kv,
+      stateBytes: perSequence(context),
+      bandwidthFraction: null,
+    });
+    const first = argmax(prefilled.logits.last(0));
+    for (const batch of o.batches) {
+      started = begin();
+      const seconds = await skipOnOutOfMemory(`decode@${context}×${batch}`, async () => {
+        let stream = batch === 1 ? prefilled.stream : prefilled.stream.select(new Array(batch).fill(0));
+        const tokens = new Array(batch).fill(first);
+        started = begin();
+        for (let i = 0; i < o.decodeSteps; i++) {
+          const next = await stream.step(tokens.map((t) => [t]), "left");
+          if (stream !== prefilled.stream) stream.dispose();
+          stream = next.stream;
+          for (let r = 0; r < batch; r++) tokens[r] = argmax(next.logits.last(r));
+        }
+        const elapsed = (performance.now() - started) / 1000;
+        stream.dispose();
+        return elapsed;
+      });
+      if (seconds === null) continue;
+      // Each step reads the weights once and every row's state (at its mean length over the steps).
+      const stateRead = batch * perSequence(context + o.decodeSteps / 2);
+      await record({
+        work: "decode",
+        context,
+        batch,
+        tokens: batch * o.decodeSteps,
+        seconds,
+        kvBytesPerToken: kv,
+        stateBytes: batch * perSequence(context + o.decodeSteps),
+        bandwidthFraction: o.hbmBytesPerSecond === null
+          ? null
+          : (weights + stateRead) / (seconds / o.decodeSteps) / o.hbmBytesPerSecond,
+      });
+    }
+    prefilled.stream.dispose();
+    await trimArena(bundle);
+  }
+  if (o.mc > 0) {
+    const { pairs, contextTokens } = mcMix(o.mc, model.vocabSize);
+    const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096 });
+    await lm.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up: the mix's shapes
+    const started = begin();
+    await lm.loglikelihoodTokens(pairs);
+    await record({
+      work: "score-mc",
+      context: null,
+      batch: 8,
+      tokens: contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0),
+      seconds: (performance.now() - started) / 1000,
+      kvBytesPerToken: kv,
+      stateBytes: 0,
+      bandwidthFraction: null,
+    });
+  }
+}
+
+function markdown(rows: readonly BenchRow[]): string {
+  return [
+    "| model | work | context | batch | tokens/s | ms/step | HBM fraction | KV B/token | state MiB | peak GPU MiB |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) => {
+      const msPerStep = r.work === "decode" ? (1000 * r.seconds / (r.tokens / r.batch)).toFixed(2) : "";
+      return `| ${r.model} | ${r.work} | ${r.context ?? ""} | ${r.batch} | ${
+        r.tokensPerSecond.toFixed(1)
+      } | ${msPerStep} | ${
+        r.bandwidthFraction === null ? "" : r.bandwidthFraction.toFixed(2)
+      } | ${r.kvBytesPerToken} | ${(r.stateBytes / 2 ** 20).toFixed(1)} | ${
+        r.peakGpuBytes === null ? "" : (r.peakGpuBytes / 2 ** 20).toFixed(0)
+      } |`;
+    }),
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const o = parseBenchArgs(Deno.args);
+    const store = await Store.open(o.db);
+    // ONNX Runtime numbers the visible devices from 0; nvidia-smi numbers them all.
+    const visible = Number((Deno.env.get("CUDA_VISIBLE_DEVICES") ?? "0").split(",")[0]);
+    const gpu = Number.isInteger(visible) ? visible : 0;
+    const sampler = o.device === "cuda" ? GpuMemorySampler.start(gpu) : null;
+    if (o.device === "cuda" && o.hbmBytesPerSecond === null) o.hbmBytesPerSecond = cardBandwidth(gpu);
+    const begin = () => {
+      sampler?.reset();
+      return performance.now();
+    };
+    const rows: BenchRow[] = [];
+    try {
+      for (const dir of o.models) {
+        const bundle = await loadBundle(dir, o.device, { tf32: o.tf32 });
+        const runId = await store.startRun(
+          await runInfo(bundle, {
+            batchSize: 1,
+            seed: 0,
+            addBos: false,
+            maxLength: Math.max(...o.contexts) + o.decodeSteps,
+            args: { ...o, bench: true },
+          }),
+        );
+        await benchModel(bundle, o, async (row) => {
+          const full: BenchRow = {
+            ...row,
+            model: bundle.name,
+            tokensPerSecond: row.tokens / row.seconds,
+            peakRssBytes: process.memoryUsage().rss,
+            peakGpuBytes: sampler?.take() ?? null,
+          };
+          rows.push(full);
+          console.error(
+            `${full.model} ${full.work}${full.context ? `@${full.context}` : ""}×${full.batch}: ${
+              full.tokensPerSecond.toFixed(1)
+            } tok/s`,
+          );
+          await store.addPerf(runId, {
+            task: `bench/${row.work}${row.context ? `@${row.context}` : ""}${
+              row.batch > 1 ? `x${row.batch}` : ""
+            }`,
+            tokens: row.tokens,
+            seconds: row.seconds,
+            forwardCalls: 0,
+            peakRssBytes: full.peakRssBytes,
+            peakGpuBytes: full.peakGpuBytes,
+            cacheBytesPerToken: row.kvBytesPerToken,
+            fixedStateBytes: 0,
+            maxStateBytes: row.stateBytes,
+            device: o.device,
+          });
+        }, begin);
+        await store.finishRun(runId, "done");
+        await bundle.model.release();
+      }
+    } finally {
+      await sampler?.stop();
+      store.close();
+    }
+    console.log(markdown(rows));
+    if (o.json) {
+      writeFileSync(
+        o.json,
+        JSON.stringify({ device: o.device, date: new Date().toISOString(), rows }, null, 2),
+      );
+    }
+  });
 }

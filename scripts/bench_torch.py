@@ -2,7 +2,7 @@
 """PyTorch anchor for `deno task bench`: the same workload through Hugging Face transformers.
 
     python3 scripts/bench_torch.py [--device cuda] [--dtype bfloat16] [--attn eager|sdpa]
-        [--contexts 4096,16384,32768] [--decode 32] [--prefill-chunk 1024] [--mc 64]
+        [--contexts 4096,16384,32768] [--decode 32] [--batches 1,16] [--prefill-chunk 1024] [--mc 64]
         [--seed 0] [--json FILE] [--smoke | --impl toy]
 
 The model is a randomly initialised `LlamaForCausalLM` at Llama-3.2-1B shape (vocab 128256,
@@ -12,7 +12,8 @@ scripts/bench.ts measures:
 
 - prefill tokens/s at each context C: C seeded random ids go through a DynamicCache in
   --prefill-chunk chunks, and only the last position's logits are kept;
-- decode tokens/s: --decode greedy single-token steps from that cache;
+- decode tokens/s: --decode greedy single-token steps from that cache, at each batch size of
+  --batches (the prefilled row copied, as bench.ts does);
 - state bytes: the cache's key/value tensors, measured at C (and at C + decode after decoding);
 - loglikelihood scoring tokens/s on the multiple-choice-like mix, scored the way lm-eval's hf
   backend scores it: batches of 8 sorted longest first, each one right-padded and run through one
@@ -28,6 +29,7 @@ control flow, timing and output can be tried on a CPU-only machine.
 """
 
 import argparse
+import copy
 import datetime
 import gc
 import json
@@ -173,11 +175,11 @@ def prefill(t: Target, ids: torch.Tensor, chunk: int):
 
 def decode(t: Target, logits: torch.Tensor, cache, steps: int, device):
     for _ in range(steps):
-        # The id passes through the host, as it does in bench.ts's argmax and in the per-step
-        # stopping check of HF generate(). Keeping it on the GPU would hide that sync.
-        token = int(logits.argmax(-1))
-        out = t.model(input_ids=torch.tensor([[token]], device=device), past_key_values=cache, use_cache=True,
-                      logits_to_keep=1)
+        # The ids pass through the host, as they do in bench.ts's argmax and in the per-step
+        # stopping check of HF generate(). Keeping them on the GPU would hide that sync.
+        tokens = logits.argmax(-1).tolist()
+        out = t.model(input_ids=torch.tensor([[x] for x in tokens], device=device), past_key_values=cache,
+                      use_cache=True, logits_to_keep=1)
         logits, cache = out.logits[:, -1], out.past_key_values
     return logits, cache
 
@@ -276,13 +278,21 @@ def run(t: Target, args, device) -> List[Dict]:
             failed("prefill", context, context)
             failed("decode", context, args.decode)
             continue
-        try:
-            started = begin()
-            logits, cache = decode(t, logits, cache, args.decode, device)
-            state = cache_bytes(cache)
-            record("decode", context, args.decode, started, state, state // cache.get_seq_length())
-        except OOM:
-            failed("decode", context, args.decode)
+        # Larger batches first, each from a copy of the prefilled row: decoding grows the cache in place.
+        for batch in sorted(args.batches, reverse=True):
+            try:
+                rows_cache = cache
+                if batch > 1:
+                    rows_cache = copy.deepcopy(cache)
+                    rows_cache.batch_repeat_interleave(batch)
+                started = begin()
+                _, rows_cache = decode(t, logits.expand(batch, -1), rows_cache, args.decode, device)
+                state = cache_bytes(rows_cache)
+                record("decode", context, batch * args.decode, started, state,
+                       state // (batch * rows_cache.get_seq_length()), batch=batch)
+            except OOM:
+                failed("decode", context, batch * args.decode)
+            rows_cache = None
         logits = cache = None
 
     if args.mc > 0:
@@ -315,6 +325,8 @@ def parse_args(argv: Optional[List[str]] = None):
     p.add_argument("--contexts", default="4096,16384,32768",
                    type=lambda s: [int(c) for c in s.split(",") if c])
     p.add_argument("--decode", type=int, default=32)
+    p.add_argument("--batches", default="1,16", type=lambda s: [int(x) for x in s.split(",")],
+                   help="decode batch sizes: the prefilled row copied this many times")
     p.add_argument("--prefill-chunk", type=int, default=1024)
     p.add_argument("--mc", type=int, default=64)
     p.add_argument("--json", help="write the rows, versions and config to this file")

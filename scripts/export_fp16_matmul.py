@@ -4,8 +4,7 @@
     python3 scripts/export_fp16_matmul.py --model DIR (--out DIR2 | --in-place)
 
 See ``families/fp16_matmul.py`` for the rewrite. Everything else in DIR is copied to DIR2 (external
-weight files too: they are not changed); ``--in-place`` rewrites DIR's graph instead. The loop and
-score graphs are not copied: re-run ``scripts/export_decode_loop.py --model DIR2`` for them.
+weight files too: they are not changed); ``--in-place`` rewrites DIR's graph instead.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families.decode_loop import FILE_NAMES  # noqa: E402
 from families.fp16_matmul import half_matmuls  # noqa: E402
 
 
@@ -48,14 +46,9 @@ def main() -> None:
     if changed == 0:
         sys.exit(f"export_fp16_matmul: no MatMul of a float16 weight in {src}: is it a float16 export?")
     out.mkdir(parents=True, exist_ok=True)
-    # The loop and score graphs wrap the old graph: they are dropped, to be written again for the new one.
-    wrappers = set(FILE_NAMES.values())
-    if args.in_place:
-        for name in wrappers:
-            (src / name).unlink(missing_ok=True)
-    else:
+    if not args.in_place:
         for item in src.iterdir():
-            if item.name in {"model.onnx", "kvbench.json", *wrappers} or item.is_dir():
+            if item.name in {"model.onnx", "kvbench.json"} or item.is_dir():
                 continue
             # A copy, not a hard link: the first H200 lease's export chain, which linked, failed
             # onnx 1.23's external-data check (the exact cause was not pinned down).

@@ -12,6 +12,7 @@ Llama-3.2-1B (hidden 2048, 32 heads, 8 KV heads, head dim 64, vocab 128256):
     transmla-1b        MLA r_kv 512 + d_r 64           16·576·2   = 18,432
     xecomla-1b-r128    MLA r_kv 128 + d_r 32 (6.4×)    16·160·2   =  5,120
     xecomla-1b-r64     MLA r_kv 64 + d_r 32 (10.6×)    16·96·2    =  3,072
+    dma-1b             GQA's cache + the dynamic mask  2·16·8·64·2 = 32,768
 
 ``--tiny-hidden N`` keeps the layer count and everything the cache holds (n_kv, head_dim for GQA;
 r_kv, d_r for MLA) and shrinks the rest so the file is small: hidden N, intermediate 2N, vocab 512;
@@ -88,6 +89,15 @@ def gqa(base: Base):
     return llama.build(cfg), vars(cfg).copy(), llama.layer_layout(cfg), "2 * L * n_kv * d_h * s"
 
 
+def dma_1b(base: Base):
+    """DMA (Doge) at Llama-3.2-1B's shape: GQA's cache, plus the dynamic mask keeping 2048 keys
+    per query (Doge's keep_window)."""
+    from families import dma
+
+    cfg = dma.DMAConfig(**vars(base.llama()), keep_window=2048)
+    return dma.build(cfg), vars(cfg).copy(), dma.layer_layout(cfg), "2 * L * n_kv * d_h * s"
+
+
 def mla_model(r_kv: int, d_r: int, d_nope: int, d_v: int, q_lora_rank: Optional[int]):
     def build(base: Base):
         heads, nope, v, q_rank = base.heads, d_nope, d_v, q_lora_rank
@@ -113,6 +123,7 @@ GEOMETRIES: Dict[str, Geometry] = {
                             mla_model(512, 64, 64, 64, None)),
     "xecomla-1b-r128": Geometry("xecomla", "X-EcoMLA 1B 6.4x: r_kv 128, r_q 1344, d_r 32", 5120,
                                 mla_model(128, 32, 32, 64, 1344)),
+    "dma-1b": Geometry("dma", "DMA (Doge) on Llama-3.2-1B, keep_window 2048", 32768, dma_1b),
     "xecomla-1b-r64": Geometry("xecomla", "X-EcoMLA 1B 10.6x: r_kv 64, r_q 1424, d_r 32", 3072,
                                mla_model(64, 32, 32, 64, 1424)),
 }

@@ -6,7 +6,6 @@
 Writes DIR2/model.onnx (default: DIR/model.onnx, in place) with the same arithmetic on the data
 and fewer host-side nodes; other files of DIR are copied into DIR2. Graphs written by
 kvbench's exporters are folded already; this is for older exports and other exporters' graphs.
-Re-run ``scripts/export_decode_loop.py`` afterwards for the loop and score graphs.
 """
 
 from __future__ import annotations

@@ -22,14 +22,11 @@ from families import dma  # noqa: E402
 from families import zebra  # noqa: E402
 from families import mla, transmla, xecomla  # noqa: E402
 from families.common import init_weights  # noqa: E402
-from families.decode_loop import write_decode_loop  # noqa: E402
 from families import export as export_module  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
 SEED = 20261123
-DECODE_LOOPS = ("llama", "zebra", "dma")  # fixtures that also get decode_loop.onnx and prefill_loop.onnx
-SCORE_GRAPHS = ("llama", "transmla", "xecomla", "zebra", "dma", "llama-fp16")  # and score.onnx
 
 
 def make_llama(out: Path) -> None:
@@ -185,11 +182,6 @@ def main() -> None:
             parser.error(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
         FAMILIES[family](Path(args.out) / family)
         print(f"wrote {Path(args.out) / family}")
-        if family in DECODE_LOOPS:
-            print(write_decode_loop(Path(args.out) / family))
-            print(write_decode_loop(Path(args.out) / family, kind="prefill"))
-        if family in SCORE_GRAPHS:
-            print(write_decode_loop(Path(args.out) / family, kind="score"))
 
 
 if __name__ == "__main__":

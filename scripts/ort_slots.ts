@@ -49,7 +49,10 @@ function downloadHeader(): string {
   const scratch = mkdtempSync(join(tmpdir(), "kvbench-ort-header-"));
   try {
     console.error(`downloading ${PACKAGE} from the npm registry…`);
-    execFileSync("npm", ["pack", "--silent", PACKAGE], { cwd: scratch, stdio: ["ignore", "pipe", "inherit"] });
+    execFileSync("npm", ["pack", "--silent", PACKAGE], {
+      cwd: scratch,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const tgz = readdirSync(scratch).find((f) => f.endsWith(".tgz"));
     if (!tgz) throw new Error("npm pack wrote no archive");
     execFileSync("tar", ["xzf", tgz, "--wildcards", "*/onnxruntime_c_api.h"], { cwd: scratch });

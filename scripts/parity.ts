@@ -1,5 +1,5 @@
 /**
- * `deno task parity [--device cuda|webgpu|cpu] [--model DIR,…] [--tf32 off|on]`: runs every family
+ * `deno task parity [--device cuda|cpu] [--model DIR,…] [--tf32 off|on]`: runs every family
  * fixture's PyTorch reference cases on a device and checks the logits (|Δ| ≤ 1e-3 for float32
  * exports, ≤ 1e-2 for float16), next to the CPU path's numbers.
  *
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { UserError } from "../evals/errors.ts";
-import { type Device, OnnxModel } from "../evals/model/onnx_model.ts";
+import { type Device, DEVICES, OnnxModel } from "../evals/model/onnx_model.ts";
 import { compareWithReference, hasReferenceCases } from "../evals/model/reference_cases.ts";
 import { runMain } from "./_main.ts";
 
@@ -30,7 +30,7 @@ await runMain(async () => {
     },
     strict: true,
   });
-  const devices = ["cpu", "cuda", "webgpu"];
+  const devices: readonly string[] = DEVICES;
   if (!devices.includes(values.device!)) throw new UserError(`--device must be one of ${devices.join(", ")}`);
   const device = values.device as Device;
   if (!["on", "off"].includes(values.tf32!)) {

@@ -192,11 +192,10 @@ Deno.test("bad input: --tf32 takes on or off", async () => {
   );
 });
 
-Deno.test("bad input: --score-graph on a model without score.onnx says how to write one", async () => {
-  const dir = modelDirWith({ "model.onnx": Deno.readFileSync(join(llama, "model.onnx")) });
+Deno.test("bad input: a retired device is refused in one line", async () => {
   await expectUserError(
-    ["--model", dir, "--score-graph"],
-    /Cannot load the score graph of .* as .*score\.onnx does not exist: write it with `python3 scripts\/export_decode_loop\.py --model .* --score`/,
+    ["--model", llama, "--device", "webgpu"],
+    /--device must be one of cpu, cuda \(got "webgpu"\)/,
   );
 });
 

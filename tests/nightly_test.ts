@@ -100,7 +100,10 @@ Deno.test("a nightly config's device and switches are checked, said in one line"
     () => readNightlyConfig(path),
     /Cannot use nightly config .*: "device" must be cpu or cuda; "tf32" must be true or false/,
   );
-  Deno.writeTextFileSync(path, JSON.stringify({ device: "cpu", tf32: false, matrix: [{ models: ["m"], tasks: "mqar" }] }));
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({ device: "cpu", tf32: false, matrix: [{ models: ["m"], tasks: "mqar" }] }),
+  );
   assert.equal(readNightlyConfig(path).tf32, false);
 });
 

@@ -55,6 +55,8 @@ export interface Feeds {
   states: ReadonlyMap<string, Tensor>;
   /** Logits wanted for the last this-many positions only (0: all); honoured when the graph can. */
   keep?: number;
+  /** Give the device arena's unused memory back after the call (for memory readings). @default {false} */
+  shrinkArena?: boolean;
   /**
    * Whether to return the updated states. `false` asks for the logits alone, so a state that will
    * not be used again is never kept. @default {true}
@@ -123,7 +125,9 @@ export class OnnxModel {
         if (!inputs.some((i) => i.name === required)) {
           throw new UserError(
             `Cannot use ${path} as it has no "${required}" input (inputs: ` +
-              `${inputs.map((i) => i.name).join(", ")}): export a causal LM with input_ids and attention_mask`,
+              `${
+                inputs.map((i) => i.name).join(", ")
+              }): export a causal LM with input_ids and attention_mask`,
           );
         }
       }
@@ -168,19 +172,27 @@ export class OnnxModel {
       ["input_ids", host("int64", feeds.inputIds, [feeds.rows, feeds.len])],
       ["attention_mask", host("int64", feeds.attentionMask, [feeds.rows, feeds.pastLen + feeds.len])],
     ]);
-    if (this.hasPositionIds) inputs.set("position_ids", host("int64", feeds.positionIds, [feeds.rows, feeds.len]));
+    if (this.hasPositionIds) {
+      inputs.set("position_ids", host("int64", feeds.positionIds, [feeds.rows, feeds.len]));
+    }
     if (this.#usesCacheBranch) {
       inputs.set("use_cache_branch", host("bool", Uint8Array.of(feeds.pastLen > 0 ? 1 : 0), [1]));
     }
     const keep = this.hasLogitsToKeep ? Math.min(feeds.keep ?? 0, feeds.len) : 0;
-    if (this.hasLogitsToKeep) inputs.set("num_logits_to_keep", host("int64", BigInt64Array.of(BigInt(keep)), []));
+    if (this.hasLogitsToKeep) {
+      inputs.set("num_logits_to_keep", host("int64", BigInt64Array.of(BigInt(keep)), []));
+    }
     for (const spec of this.states) inputs.set(spec.input, feeds.states.get(spec.input)!);
     const fetchStates = feeds.fetchStates ?? true;
     const requests: OutputRequest[] = [{ name: "logits", where: "host" }];
-    if (fetchStates) for (const spec of this.states) requests.push({ name: spec.output, where: "device" });
+    if (fetchStates) {
+      for (const spec of this.states) {
+        requests.push({ name: spec.output, where: "device" });
+      }
+    }
     let result: Map<string, Tensor>;
     try {
-      result = await this.#session.run(inputs, requests);
+      result = await this.#session.run(inputs, requests, { shrinkArena: feeds.shrinkArena ?? false });
     } finally {
       for (const tensor of owned) tensor.dispose();
     }
@@ -188,7 +200,7 @@ export class OnnxModel {
     const logits = readFloat32(logitsTensor);
     logitsTensor.dispose();
     const states = new Map<string, Tensor>();
-    if (fetchStates) for (const spec of this.states) states.set(spec.input, result.get(spec.output)!);
+    if (fetchStates) { for (const spec of this.states) states.set(spec.input, result.get(spec.output)!); }
     return { logits, logitsLen: keep > 0 ? keep : feeds.len, states };
   }
 
@@ -209,11 +221,17 @@ export class OnnxModel {
  * won't start and a rejected graph into one-line {@linkcode UserError}s. `KVBENCH_ORT_PROFILE=DIR`
  * writes ONNX Runtime's per-node profile (JSON) into DIR when the session is released.
  */
-export function openSession(path: string, device: Device, options: Omit<LoadOptions, "device"> = {}): Session {
+export function openSession(
+  path: string,
+  device: Device,
+  options: Omit<LoadOptions, "device"> = {},
+): Session {
   const missing = missingProviderLibraries(device);
   if (missing.length > 0) {
     throw new UserError(
-      `Cannot use --device ${device} as ${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} missing from ` +
+      `Cannot use --device ${device} as ${missing.join(" and ")} ${
+        missing.length > 1 ? "are" : "is"
+      } missing from ` +
         `${bindingDir()}: run \`deno task setup:cuda\` to install the CUDA provider, or use --device cpu`,
     );
   }

@@ -24,7 +24,7 @@ Deno.test("parseEvalArgs() reports every bad value in one error", () => {
     () => parseEvalArgs(["--limit", "0", "--device", "tpu", "--add-bos", "maybe"]),
     (e) =>
       e instanceof UserError && /--limit must be/.test(e.message) &&
-      /--device must be one of cpu, cuda, webgpu/.test(e.message) &&
+      /--device must be one of cpu, cuda/.test(e.message) &&
       /--add-bos must be/.test(e.message),
   );
 });

@@ -8,11 +8,13 @@
 
 const DEVICE_TO_DEVICE = 3;
 
-let cudart: Deno.DynamicLibrary<{
-  cudaMemcpy: { parameters: ["pointer", "pointer", "usize", "i32"]; result: "i32" };
-  cudaDeviceSynchronize: { parameters: []; result: "i32" };
-  cudaSetDevice: { parameters: ["i32"]; result: "i32" };
-}> | null = null;
+let cudart:
+  | Deno.DynamicLibrary<{
+    cudaMemcpy: { parameters: ["pointer", "pointer", "usize", "i32"]; result: "i32" };
+    cudaDeviceSynchronize: { parameters: []; result: "i32" };
+    cudaSetDevice: { parameters: ["i32"]; result: "i32" };
+  }>
+  | null = null;
 
 function lib() {
   cudart ??= Deno.dlopen("libcudart.so.13", {

@@ -99,10 +99,15 @@ export class Session {
     check("CreateSessionOptions", api.CreateSessionOptions.call(out));
     const opts = pointerIn(out);
     try {
-      check("SetSessionGraphOptimizationLevel", api.SetSessionGraphOptimizationLevel.call(opts, ORT_ENABLE_ALL));
+      check(
+        "SetSessionGraphOptimizationLevel",
+        api.SetSessionGraphOptimizationLevel.call(opts, ORT_ENABLE_ALL),
+      );
       check("SetSessionLogSeverityLevel", api.SetSessionLogSeverityLevel.call(opts, ORT_LOGGING_LEVEL_ERROR));
       check("SetIntraOpNumThreads", api.SetIntraOpNumThreads.call(opts, options.intraOpThreads ?? 0));
-      if (options.profilePrefix) check("EnableProfiling", api.EnableProfiling.call(opts, cString(options.profilePrefix)));
+      if (options.profilePrefix) {
+        check("EnableProfiling", api.EnableProfiling.call(opts, cString(options.profilePrefix)));
+      }
       if (options.device === "cuda") appendCuda(opts, options);
       const session = outPointer();
       check("CreateSession", api.CreateSession.call(ortEnv(), cString(path), opts, session));
@@ -119,20 +124,29 @@ export class Session {
 
   /**
    * Runs the graph on `feeds` (host or device tensors, by input name) and returns the requested
-   * outputs, each where its request says. The caller owns the returned tensors.
+   * outputs, each where its request says. The caller owns the returned tensors. With
+   * `shrinkArena`, ONNX Runtime gives the device arena's unused memory back after the run (so a
+   * memory reading after it shows what is held, not what was ever taken).
    */
-  async run(feeds: ReadonlyMap<string, Tensor>, requests: readonly OutputRequest[]): Promise<Map<string, Tensor>> {
+  async run(
+    feeds: ReadonlyMap<string, Tensor>,
+    requests: readonly OutputRequest[],
+    { shrinkArena = false } = {},
+  ): Promise<Map<string, Tensor>> {
     const { api } = ort();
+    const runOptions = shrinkArena ? this.#shrinkOptions() : null;
     const out = outPointer();
     check("CreateIoBinding", api.CreateIoBinding.call(this.#live(), out));
     const binding = pointerIn(out);
     try {
-      for (const [name, tensor] of feeds) check("BindInput", api.BindInput.call(binding, cString(name), tensor.handle));
+      for (const [name, tensor] of feeds) {
+        check("BindInput", api.BindInput.call(binding, cString(name), tensor.handle));
+      }
       for (const r of requests) {
         const info = r.where === "host" ? cpuMemoryInfo() : this.#deviceInfo;
         check("BindOutputToDevice", api.BindOutputToDevice.call(binding, cString(r.name), info));
       }
-      check("RunWithBinding", await api.RunWithBinding.call(this.#live(), null, binding));
+      check("RunWithBinding", await api.RunWithBinding.call(this.#live(), runOptions, binding));
       const values = outPointer();
       const count = new BigUint64Array(1);
       const allocator = defaultAllocator();
@@ -148,7 +162,21 @@ export class Session {
       return result;
     } finally {
       api.ReleaseIoBinding.call(binding);
+      if (runOptions !== null) api.ReleaseRunOptions.call(runOptions);
     }
+  }
+
+  #shrinkOptions(): Deno.PointerValue {
+    const { api } = ort();
+    const out = outPointer();
+    check("CreateRunOptions", api.CreateRunOptions.call(out));
+    const options = pointerIn(out);
+    const arena = this.location === "cuda" ? `gpu:${this.deviceId}` : "cpu:0";
+    check(
+      "AddRunConfigEntry",
+      api.AddRunConfigEntry.call(options, cString("memory.enable_memory_arena_shrinkage"), cString(arena)),
+    );
+    return options;
   }
 
   /**
@@ -287,7 +315,9 @@ function tensorType(typeInfo: Deno.PointerValue): { type: string; shape: (number
   check("GetSymbolicDimensions", api.GetSymbolicDimensions.call(info, symbols, rank[0]));
   const shape = Array.from({ length: n }, (_, d) => {
     if (dims[d] >= 0n) return Number(dims[d]);
-    const symbol = symbols[d] === 0n ? "" : Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(symbols[d])!);
+    const symbol = symbols[d] === 0n
+      ? ""
+      : Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(symbols[d])!);
     return symbol || "?";
   });
   return { type: elementName(code[0]), shape };

@@ -7,6 +7,7 @@ export const ORT_API_VERSION = 29;
 
 /** Index of each function kvbench calls in `struct OrtApi`. */
 export const SLOTS = {
+  AddRunConfigEntry: 165,
   AllocatorFree: 76,
   BindInput: 136,
   BindOutputToDevice: 138,
@@ -17,6 +18,7 @@ export const SLOTS = {
   CreateEnv: 3,
   CreateIoBinding: 134,
   CreateMemoryInfo: 68,
+  CreateRunOptions: 39,
   CreateSession: 7,
   CreateSessionOptions: 10,
   CreateTensorAsOrtValue: 48,
@@ -36,6 +38,7 @@ export const SLOTS = {
   ReleaseCUDAProviderOptions: 208,
   ReleaseIoBinding: 135,
   ReleaseMemoryInfo: 94,
+  ReleaseRunOptions: 97,
   ReleaseSession: 95,
   ReleaseSessionOptions: 100,
   ReleaseStatus: 93,

@@ -181,7 +181,9 @@ export class Tensor {
   /** A copy of a host tensor's bytes. */
   hostBytes(): Uint8Array<ArrayBuffer> {
     if (this.location !== "cpu") {
-      throw new RangeError(`Cannot read a ${this.location} tensor on the host: bind the output to host memory`);
+      throw new RangeError(
+        `Cannot read a ${this.location} tensor on the host: bind the output to host memory`,
+      );
     }
     if (this.byteLength === 0) return new Uint8Array(0);
     const view = Deno.UnsafePointerView.getArrayBuffer(this.dataPointer()!, this.byteLength);

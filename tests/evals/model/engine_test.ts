@@ -21,7 +21,9 @@ const dirs = [
 
 function asNode(tensor: Tensor): ortNode.Tensor {
   const bytes = tensor.hostBytes();
-  if (tensor.type === "float32") return new ortNode.Tensor("float32", new Float32Array(bytes.buffer), [...tensor.dims]);
+  if (tensor.type === "float32") {
+    return new ortNode.Tensor("float32", new Float32Array(bytes.buffer), [...tensor.dims]);
+  }
   const node = new ortNode.Tensor("float16", new Uint16Array(bytes.buffer), [...tensor.dims]);
   // Under Deno onnxruntime-common keeps float16 data as a Float16Array, which onnxruntime-node's
   // native code reads as 0 bytes; it reads a Uint16Array view of the same bytes.
@@ -85,7 +87,9 @@ for (const dir of dirs) {
         const expected = want[spec.output];
         assert.deepEqual([...got.dims], [...expected.dims], `call ${i}: ${spec.output} shape`);
         const bytes = got.hostBytes();
-        const values = got.type === "float16" ? new Float16Array(bytes.buffer) : new Float32Array(bytes.buffer);
+        const values = got.type === "float16"
+          ? new Float16Array(bytes.buffer)
+          : new Float32Array(bytes.buffer);
         assert.equal(maxDiff(values, nodeFloats(expected)), 0, `call ${i}: ${spec.output}`);
       }
       return out;
@@ -93,7 +97,9 @@ for (const dir of dirs) {
     try {
       const prompts = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14]].map((p) => p.map((t) => t % model.vocabSize));
       let { stream } = await Stream.start(model, 2).prefill(prompts, 3);
-      for (let step = 0; step < 3; step++) ({ stream } = await stream.step([[15 + step], [20 + step]], "left"));
+      for (let step = 0; step < 3; step++) {
+        ({ stream } = await stream.step([[15 + step], [20 + step]], "left"));
+      }
       const picked = stream.select([1, 0, 1]);
       await picked.finish([[3, 4], [5], [6, 7]], "right");
       assert.equal(calls, 3 + 3 + 1);
