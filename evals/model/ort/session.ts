@@ -95,6 +95,8 @@ export class Session {
    */
   static open(path: string, options: SessionOptions): Session {
     const { api } = ort();
+    // The environment comes first: the CUDA provider's options log through its logger.
+    const environment = ortEnv();
     const out = outPointer();
     check("CreateSessionOptions", api.CreateSessionOptions.call(out));
     const opts = pointerIn(out);
@@ -110,7 +112,7 @@ export class Session {
       }
       if (options.device === "cuda") appendCuda(opts, options);
       const session = outPointer();
-      check("CreateSession", api.CreateSession.call(ortEnv(), cString(path), opts, session));
+      check("CreateSession", api.CreateSession.call(environment, cString(path), opts, session));
       return new Session(pointerIn(session), options.device, options.deviceId ?? 0);
     } finally {
       api.ReleaseSessionOptions.call(opts);
@@ -247,8 +249,9 @@ function appendCuda(opts: Deno.PointerValue, options: SessionOptions): void {
   const { api } = ort();
   const settings: Record<string, string> = {
     device_id: String(options.deviceId ?? 0),
-    // Grow the arena by what is asked, not by doubling, so it does not take the whole card.
-    arena_extend_strategy: "kSameAsRequested",
+    // The arena grows in powers of two (ONNX Runtime's default): with kSameAsRequested every step's
+    // one-token-longer state needed fresh device memory (measured on an H100: decode 1.5× slower and
+    // the arena at 64 GB for a 1 GB state). Bench shrinks it after each row to read that row's peak.
     use_tf32: options.tf32 ? "1" : "0",
     ...(options.gpuMemLimit ? { gpu_mem_limit: String(options.gpuMemLimit) } : {}),
   };
