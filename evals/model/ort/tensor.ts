@@ -71,7 +71,7 @@ export class Tensor {
   readonly location: Location;
   #handle: Deno.PointerValue;
   // Host data a tensor was made from: ONNX Runtime reads it in place, so it must outlive the value.
-  readonly #keep: ArrayBufferView | null;
+  #keep: ArrayBufferView | null;
 
   private constructor(
     handle: Deno.PointerValue,
@@ -201,7 +201,7 @@ export class Tensor {
     finalizer.unregister(this);
     ort().api.ReleaseValue.call(this.#handle);
     this.#handle = null;
-    void this.#keep;
+    this.#keep = null;
   }
 }
 
