@@ -23,7 +23,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import process from "node:process";
 import { execFileSync } from "node:child_process";
 import { readdirSync, statSync, writeFileSync } from "node:fs";
@@ -37,7 +36,7 @@ import { Rng } from "../evals/random.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { runInfo } from "../evals/evaluate.ts";
 import { GpuMemorySampler } from "../evals/gpu_memory.ts";
-import { runMain } from "./_main.ts";
+import { parseFlags, runMain } from "./_main.ts";
 import { mcMix } from "./_mc_mix.ts";
 
 /** One measured row. */
@@ -83,6 +82,11 @@ const BENCH_FLAGS = {
   tf32: { type: "string", default: "off" },
 } as const;
 
+const BENCH_HELP = "deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]\n" +
+  "  [--decode 32] [--batches 1,16] [--prefill-chunk 1024] [--mc 64] [--hbm-gbps N] [--db PATH] [--json FILE]\n" +
+  "  [--tf32 on|off]\n\n" +
+  "Prefill, decode (each batch size) and scoring tokens/s, state bytes and peak memory, into the perf table.";
+
 /** Datasheet HBM bandwidth by card name (SXM parts), bytes/s. */
 const HBM: [RegExp, number][] = [[/H200/, 4.8e12], [/H100/, 3.35e12], [/A100/, 2.039e12]];
 
@@ -96,15 +100,9 @@ function positiveList(flag: string, text: string): number[] {
 
 function parseBenchArgs(
   args: string[],
-): { models: string[]; db: string; json?: string; tf32: boolean } & BenchOptions {
-  const parsed = (() => {
-    try {
-      return parseArgs({ args, options: BENCH_FLAGS, strict: true });
-    } catch (error) {
-      throw new UserError(`${(error as Error).message.split("\n")[0]}: see the flags in scripts/bench.ts`);
-    }
-  })();
-  const values = parsed.values;
+): null | ({ models: string[]; db: string; json?: string; tf32: boolean } & BenchOptions) {
+  const values = parseFlags(args, BENCH_FLAGS, BENCH_HELP);
+  if (values === null) return null;
   if (!values.model) throw new UserError("Cannot bench without --model DIR[,DIR…]");
   const device = values.device as Device;
   if (!DEVICES.includes(device)) throw new UserError(`--device must be one of ${DEVICES.join(", ")}`);
@@ -307,6 +305,7 @@ function markdown(rows: readonly BenchRow[]): string {
 if (import.meta.main) {
   await runMain(async () => {
     const o = parseBenchArgs(Deno.args);
+    if (o === null) return;
     const store = await Store.open(o.db);
     // ONNX Runtime numbers the visible devices from 0; nvidia-smi numbers them all.
     const visible = Number((Deno.env.get("CUDA_VISIBLE_DEVICES") ?? "0").split(",")[0]);

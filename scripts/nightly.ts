@@ -7,7 +7,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UserError } from "../evals/errors.ts";
 import { evaluate } from "../evals/evaluate.ts";
 import { evaluateOptions, parseEvalArgs } from "../evals/cli.ts";
@@ -15,21 +14,17 @@ import { loadBundle } from "../evals/model/bundle.ts";
 import { compareNightlies, evalArgv, nightlyMeasurements, readNightlyConfig } from "../evals/nightly.ts";
 import { resolveTasks, TASKS } from "../tasks/registry.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
-import { runMain } from "./_main.ts";
+import { parseFlags, runMain } from "./_main.ts";
 
 await runMain(async () => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: { config: { type: "string" }, db: { type: "string", default: DEFAULT_DB } },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UserError(
-      `${(error as Error).message.split("\n")[0]}: usage: deno task nightly --config FILE [--db PATH]`,
-    );
-  }
+  const values = parseFlags(
+    Deno.args,
+    { config: { type: "string" }, db: { type: "string", default: DEFAULT_DB } },
+    "deno task nightly --config FILE [--db PATH]\n\n" +
+      "Runs the config's matrix of models × tasks, files it as a nightly, compares it with the previous one " +
+      "and exits 1 on a regression (see nightly.json and the README).",
+  );
+  if (values === null) return;
   if (!values.config) throw new UserError("Cannot run the nightly without --config FILE (see nightly.json)");
   const config = readNightlyConfig(values.config);
   // An entry is a set of eval's flags: parsed, checked and mapped as `deno task eval` does them.

@@ -14,11 +14,10 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { UserError } from "../evals/errors.ts";
 import { parseOrtApiHeader } from "../evals/model/ort/header.ts";
 import { SIGNATURES } from "../evals/model/ort/signatures.ts";
-import { runMain } from "./_main.ts";
+import { parseFlags, runMain } from "./_main.ts";
 
 const PACKAGE = "com.github.asus4.onnxruntime@0.4.9";
 const TARGET = new URL("../evals/model/ort/slots.ts", import.meta.url);
@@ -72,11 +71,14 @@ function downloadHeader(): string {
 
 if (import.meta.main) {
   await runMain(() => {
-    const { values } = parseArgs({
-      args: Deno.args,
-      options: { header: { type: "string" }, check: { type: "boolean", default: false } },
-      strict: true,
-    });
+    const values = parseFlags(
+      Deno.args,
+      { header: { type: "string" }, check: { type: "boolean", default: false } },
+      "deno task ort-slots [--header FILE] [--check]\n\n" +
+        "Writes (--check: verifies) evals/model/ort/slots.ts from onnxruntime_c_api.h " +
+        `(downloaded from ${PACKAGE} unless --header names it).`,
+    );
+    if (values === null) return;
     const text = slotsModule(values.header ? readFileSync(values.header, "utf8") : downloadHeader());
     if (values.check) {
       if (readFileSync(TARGET, "utf8") !== text) {

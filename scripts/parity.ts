@@ -14,22 +14,23 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { UserError } from "../evals/errors.ts";
 import { type Device, DEVICES, OnnxModel } from "../evals/model/onnx_model.ts";
 import { compareWithReference, hasReferenceCases } from "../evals/model/reference_cases.ts";
-import { runMain } from "./_main.ts";
+import { parseFlags, runMain } from "./_main.ts";
 
 await runMain(async () => {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
+  const values = parseFlags(
+    Deno.args,
+    {
       device: { type: "string", default: "cuda" },
       model: { type: "string" },
       tf32: { type: "string", default: "off" },
     },
-    strict: true,
-  });
+    "deno task parity [--device cuda|cpu] [--model DIR,…] [--tf32 off|on]\n\n" +
+      "Runs every family fixture's PyTorch reference cases on the device and on CPU; exits 1 if one is off.",
+  );
+  if (values === null) return;
   const devices: readonly string[] = DEVICES;
   if (!devices.includes(values.device!)) throw new UserError(`--device must be one of ${devices.join(", ")}`);
   const device = values.device as Device;

@@ -4,12 +4,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UserError } from "../evals/errors.ts";
 import { buildLeaderboard, renderLeaderboard, type ReportFormat } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { existsSync } from "node:fs";
-import { runMain } from "./_main.ts";
+import { parseFlags, runMain } from "./_main.ts";
 
 const HELP = `Usage: deno task report [--db PATH] [--format table|markdown|csv|json] [--baseline MODEL]
 
@@ -18,25 +17,12 @@ task's headline metric, measured KV bytes/token, compression × against the base
 the first model of family llama) and tokens/s, then one table per sliced task (e.g. MQAR cells).`;
 
 await runMain(async () => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        db: { type: "string" },
-        format: { type: "string" },
-        baseline: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UserError(`${(error as Error).message.split("\n")[0]}. Run with --help for the options`);
-  }
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = parseFlags(
+    Deno.args,
+    { db: { type: "string" }, format: { type: "string" }, baseline: { type: "string" } },
+    HELP,
+  );
+  if (values === null) return;
   const formats = ["table", "markdown", "csv", "json"];
   const format = values.format ?? "table";
   if (!formats.includes(format)) {

@@ -14,10 +14,9 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { UserError } from "../evals/errors.ts";
 import { bindingDir, missingProviderLibraries, PROVIDER_LIBRARIES } from "../evals/model/providers.ts";
-import { runMain } from "./_main.ts";
+import { parseFlags, runMain } from "./_main.ts";
 
 const PACKAGE = "com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9";
 
@@ -32,7 +31,14 @@ function findLibraries(root: string): string[] {
 }
 
 await runMain(() => {
-  const { values } = parseArgs({ args: Deno.args, options: { from: { type: "string" } }, strict: true });
+  const values = parseFlags(
+    Deno.args,
+    { from: { type: "string" } },
+    "deno task setup:cuda [--from DIR]\n\n" +
+      `Copies ONNX Runtime's CUDA provider (${PACKAGE}, or the libonnxruntime_providers_*.so under DIR) ` +
+      "beside onnxruntime-node's libonnxruntime.so.1.",
+  );
+  if (values === null) return;
   if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
     throw new UserError(
       `Cannot install the CUDA provider on ${Deno.build.os}/${Deno.build.arch}: it is built for linux x86_64`,

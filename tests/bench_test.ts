@@ -89,3 +89,12 @@ Deno.test("bench refuses bad flags in one line", async () => {
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
 });
+
+Deno.test("every command prints its usage for --help and does nothing else", async () => {
+  for (const script of ["bench", "parity", "nightly", "report", "setup_cuda", "ort_slots"]) {
+    const r = await runScript(script, ["--help"]);
+    assert.equal(r.code, 0, `${script}: ${r.stderr}`);
+    assert.match(r.stdout, /^(Usage: )?deno task /, script);
+    assert.equal(r.stderr, "", script);
+  }
+});
