@@ -207,11 +207,12 @@ export async function runInfo(
  * even when all of its samples are reused.
  */
 export async function probeCache(model: OnnxModel): Promise<CacheMeasure> {
-  const { stream } = await Stream.start(model, 1).step(
+  const { logits, stream } = await Stream.start(model, 1).step(
     [[0, 1, 2, 3].map((t) => t % model.vocabSize)],
     "left",
   );
   const measured = stream.measureCache();
+  logits.dispose();
   stream.dispose();
   return measured;
 }

@@ -1,12 +1,13 @@
 /**
- * Executes requests against a model: batching, prefix reuse, greedy generation. Scores are
- * computed from float32 log-softmax over the full vocabulary.
+ * Executes requests against a model: batching, prefix reuse, greedy generation. Scores are the
+ * float32 log-softmax over the full vocabulary, computed on the model's device by the logits head
+ * (`model/logits_head.ts`); only the picked values come back.
  *
  * @module
  */
 
-import type { OnnxModel } from "./model/onnx_model.ts";
-import { type CacheMeasure, Stream } from "./model/stream.ts";
+import type { OnnxModel, Picked } from "./model/onnx_model.ts";
+import { type CacheMeasure, type StepLogits, Stream, type TokenPick } from "./model/stream.ts";
 import type { TextTokenizer } from "./model/tokenizer.ts";
 import {
   type AnyResponse,
@@ -217,10 +218,14 @@ export class LanguageModel {
       const start = Stream.start(this.model, batch.length);
       const logits = await this.#finish(start, inputs, "left", keep);
       start.dispose();
+      const scores = new Scores();
       batch.forEach((i, r) => {
         const { context, continuation } = pairs[i];
-        results[i] = scoreTokens(continuation, (j) => logits.at(r, context.length - 1 + j));
+        continuation.forEach((target, j) => scores.ask(i, { row: r, j: context.length - 1 + j, target }));
       });
+      await scores.read(logits);
+      logits.dispose();
+      for (const i of batch) results[i] = scores.result(i);
       onDone(batch.length);
     }
   }
@@ -242,29 +247,33 @@ export class LanguageModel {
       const contexts = batch.map((g) => pairs[g[0]].context);
       const prefill = await this.#prefill(batch.length, contexts);
       this.#measure(prefill.stream);
+      // Every continuation's first token is scored from its context's last logits.
+      const scores = new Scores();
       const rows: { group: number; index: number }[] = [];
       batch.forEach((group, g) => {
         for (const i of group) {
-          if (pairs[i].continuation.length === 1) {
-            results[i] = scoreTokens(pairs[i].continuation, () => prefill.logits.last(g));
-          } else {
-            rows.push({ group: g, index: i });
-          }
+          scores.ask(i, { row: g, j: prefill.logits.lastIndex(g), target: pairs[i].continuation[0] });
+          if (pairs[i].continuation.length > 1) rows.push({ group: g, index: i });
         }
       });
+      await scores.read(prefill.logits);
+      prefill.logits.dispose();
       for (const part of chunk(rows, this.batchSize)) {
         const stream = prefill.stream.select(part.map((p) => p.group));
         const tails = part.map((p) => pairs[p.index].continuation.slice(0, -1));
         const logits = await this.#finish(stream, tails, "right");
         stream.dispose();
         part.forEach((p, r) => {
-          results[p.index] = scoreTokens(
-            pairs[p.index].continuation,
-            (j) => (j === 0 ? prefill.logits.last(p.group) : logits.at(r, j - 1)),
-          );
+          const continuation = pairs[p.index].continuation;
+          for (let j = 1; j < continuation.length; j++) {
+            scores.ask(p.index, { row: r, j: j - 1, target: continuation[j] });
+          }
         });
+        await scores.read(logits);
+        logits.dispose();
       }
       prefill.stream.dispose();
+      for (const group of batch) for (const i of group) results[i] = scores.result(i);
       onDone(batch.reduce((n, g) => n + g.length, 0));
     }
   }
@@ -291,7 +300,8 @@ export class LanguageModel {
       const texts = batch.map(() => "");
       const maxSteps = Math.max(...batch.map((i) => requests[i].maxGenToks));
       for (let step = 0; step < maxSteps; step++) {
-        const next = batch.map((_, r) => argmax(logits.last(r)));
+        const next = await logits.lastArgmax();
+        logits.dispose();
         batch.forEach((i, r) => {
           if (done[r]) return;
           if (next[r] === eos) {
@@ -311,6 +321,7 @@ export class LanguageModel {
         ({ logits, stream } = await this.#step(stream, next.map((t) => [t]), "left"));
         previous.dispose();
       }
+      logits.dispose();
       stream.dispose();
       batch.forEach((
         i,
@@ -338,12 +349,16 @@ export class LanguageModel {
       );
       this.#measure(stream);
       stream.dispose();
-      batch.forEach((i, r) => {
+      const picks = batch.flatMap((i, r) => requests[i].positions.map((j) => ({ row: r, j, target: 0 })));
+      const { argmax } = await logits.pick(picks);
+      logits.dispose();
+      let k = 0;
+      for (const i of batch) {
         results[i] = {
           kind: "token_argmax",
-          predictions: requests[i].positions.map((p) => argmax(logits.at(r, p))),
+          predictions: requests[i].positions.map(() => argmax[k++]),
         };
-      });
+      }
       onDone(batch.length);
     }
     return results;
@@ -400,35 +415,38 @@ export function isOutOfMemory(error: unknown): boolean {
     );
 }
 
-/** Sum of log-softmax probabilities of `tokens`, and whether each was the argmax. */
-function scoreTokens(
-  tokens: readonly number[],
-  logitsFor: (j: number) => Float32Array,
-): LoglikelihoodResponse {
-  let logprob = 0;
-  let isGreedy = true;
-  tokens.forEach((token, j) => {
-    const row = logitsFor(j);
-    logprob += logSoftmaxAt(row, token);
-    if (argmax(row) !== token) isGreedy = false;
-  });
-  return { kind: "loglikelihood", logprob, isGreedy };
-}
+/**
+ * Continuation scores gathered over several logits reads: the summed log-probability of each
+ * request's tokens (in float64) and whether every one of them was the argmax.
+ */
+class Scores {
+  readonly #sums = new Map<number, { logprob: number; isGreedy: boolean }>();
+  #pending: { owner: number; pick: TokenPick }[] = [];
 
-/** log_softmax(row)[index], computed stably in float64. */
-export function logSoftmaxAt(row: Float32Array, index: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
-  return row[index] - max - Math.log(sum);
-}
+  /** Adds a token of request `owner` to the next read. */
+  ask(owner: number, pick: TokenPick): void {
+    this.#pending.push({ owner, pick });
+  }
 
-/** Index of the largest value (the first on ties, as torch.argmax). */
-export function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  return best;
+  /** Reads the pending picks from `logits` and adds them to their requests. */
+  async read(logits: StepLogits): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = [];
+    const picked: Picked = await logits.pick(pending.map((p) => p.pick));
+    pending.forEach(({ owner, pick }, k) => {
+      const sum = this.#sums.get(owner) ?? { logprob: 0, isGreedy: true };
+      sum.logprob += picked.logprobs[k];
+      if (picked.argmax[k] !== pick.target) sum.isGreedy = false;
+      this.#sums.set(owner, sum);
+    });
+  }
+
+  /** The response of request `owner`. */
+  result(owner: number): LoglikelihoodResponse {
+    const sum = this.#sums.get(owner);
+    if (!sum) throw new RangeError(`Cannot score request ${owner}: none of its tokens were read`);
+    return { kind: "loglikelihood", ...sum };
+  }
 }
 
 /** Cuts generated text at the earliest stop string, as lm-eval's successive splits do. */

@@ -28,7 +28,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../evals/errors.ts";
-import { argmax, isOutOfMemory, LanguageModel } from "../evals/lm.ts";
+import { isOutOfMemory, LanguageModel } from "../evals/lm.ts";
 import { loadBundle, type ModelBundle } from "../evals/model/bundle.ts";
 import { type Device, DEVICES } from "../evals/model/onnx_model.ts";
 import { Stream } from "../evals/model/stream.ts";
@@ -175,7 +175,7 @@ async function skipOnOutOfMemory<T>(label: string, measure: () => Promise<T>): P
 async function trimArena(bundle: ModelBundle): Promise<void> {
   const start = Stream.start(bundle.model, 1);
   const zeros = new BigInt64Array(1);
-  await bundle.model.forward({
+  const out = await bundle.model.forward({
     inputIds: zeros,
     attentionMask: BigInt64Array.of(1n),
     positionIds: zeros,
@@ -186,6 +186,7 @@ async function trimArena(bundle: ModelBundle): Promise<void> {
     fetchStates: false,
     shrinkArena: true,
   });
+  out.logits.dispose();
   start.dispose();
 }
 
@@ -202,7 +203,12 @@ async function benchModel(
   const weights = weightBytes(bundle.dir);
   // Warm-up: session initialisation and kernel selection stay out of the numbers.
   const warm = await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], o.chunk);
-  (await warm.stream.step([[9]], "left")).stream.dispose();
+  await warm.logits.lastArgmax();
+  warm.logits.dispose();
+  const warmStep = await warm.stream.step([[9]], "left");
+  await warmStep.logits.lastArgmax();
+  warmStep.logits.dispose();
+  warmStep.stream.dispose();
   warm.stream.dispose();
   let kv = 0;
   for (const context of o.contexts) {
@@ -230,7 +236,8 @@ async function benchModel(
       stateBytes: perSequence(context),
       bandwidthFraction: null,
     });
-    const first = argmax(prefilled.logits.last(0));
+    const [first] = await prefilled.logits.lastArgmax();
+    prefilled.logits.dispose();
     for (const batch of o.batches) {
       started = begin();
       const seconds = await skipOnOutOfMemory(`decode@${context}×${batch}`, async () => {
@@ -241,7 +248,8 @@ async function benchModel(
           const next = await stream.step(tokens.map((t) => [t]), "left");
           if (stream !== prefilled.stream) stream.dispose();
           stream = next.stream;
-          for (let r = 0; r < batch; r++) tokens[r] = argmax(next.logits.last(r));
+          tokens.splice(0, batch, ...await next.logits.lastArgmax());
+          next.logits.dispose();
         }
         const elapsed = (performance.now() - started) / 1000;
         stream.dispose();

@@ -1,8 +1,9 @@
 /**
  * How a model is run: one ONNX Runtime session (through the C API, `./ort/`), fed token ids, a
- * mask, positions and the state tensors found in its graph. The state stays where the provider
- * computed it (GPU memory under CUDA) from the first call to the last; only logits come back to
- * the host. Nothing here knows about model families.
+ * mask, positions and the state tensors found in its graph. The state and the logits stay where
+ * the provider computed them (GPU memory under CUDA); the logits head (`logits_head.ts`) reads
+ * log-probs and argmaxes from them on the same device, so only those come back to the host.
+ * Nothing here knows about model families.
  *
  * @module
  */
@@ -14,10 +15,12 @@ import { StateMismatchError, UserError } from "../errors.ts";
 import { bindingDir, missingProviderLibraries } from "./providers.ts";
 import { OrtError } from "./ort/api.ts";
 import { type OutputRequest, Session } from "./ort/session.ts";
-import { readFloat32, Tensor } from "./ort/tensor.ts";
+import { Tensor } from "./ort/tensor.ts";
+import { LogitsHead, type Pick, type Picked } from "./logits_head.ts";
 import { discoverStates, type StateHints, type StateSpec } from "./state.ts";
 
 export { Tensor } from "./ort/tensor.ts";
+export type { Pick, Picked } from "./logits_head.ts";
 
 /** Where the model runs. */
 export type Device = "cpu" | "cuda";
@@ -66,8 +69,8 @@ export interface Feeds {
 
 /** What one forward call returns. */
 export interface Outputs {
-  /** Logits as float32, `rows × logitsLen × vocab`. */
-  logits: Float32Array;
+  /** Logits, `rows × logitsLen × vocab`, where the provider computed them; owned by the caller. */
+  logits: Tensor;
   /** Positions per row the logits cover: the last `logitsLen` of the call's `len`. */
   logitsLen: number;
   /** Updated state tensors keyed by the graph *input* name they feed next, owned by the caller. */
@@ -90,17 +93,29 @@ export class OnnxModel {
   readonly device: Device;
   #session: Session;
   readonly #usesCacheBranch: boolean;
+  readonly #options: Omit<LoadOptions, "device">;
+  readonly #logitsType: "float32" | "float16";
+  #head: LogitsHead | null = null;
 
-  private constructor(dir: string, session: Session, states: StateSpec[], vocabSize: number, device: Device) {
+  private constructor(
+    dir: string,
+    session: Session,
+    states: StateSpec[],
+    vocabSize: number,
+    logitsType: "float32" | "float16",
+    options: LoadOptions,
+  ) {
     this.dir = dir;
     this.#session = session;
+    this.#logitsType = logitsType;
+    this.#options = options;
     this.states = states;
     const names = session.inputNames;
     this.hasPositionIds = names.includes("position_ids");
     this.hasLogitsToKeep = names.includes("num_logits_to_keep");
     this.#usesCacheBranch = names.includes("use_cache_branch");
     this.vocabSize = vocabSize;
-    this.device = device;
+    this.device = options.device ?? "cpu";
   }
 
   /**
@@ -146,7 +161,12 @@ export class OnnxModel {
             `export logits with a static last axis`,
         );
       }
-      return Promise.resolve(new OnnxModel(dir, session, states, vocab, device));
+      if (logits.type !== "float32" && logits.type !== "float16") {
+        throw new UserError(
+          `Cannot use ${path} as its "logits" are ${logits.type}: export float32 or float16 logits`,
+        );
+      }
+      return Promise.resolve(new OnnxModel(dir, session, states, vocab, logits.type, { ...options, device }));
     } catch (error) {
       session.release();
       throw error;
@@ -184,7 +204,7 @@ export class OnnxModel {
     }
     for (const spec of this.states) inputs.set(spec.input, feeds.states.get(spec.input)!);
     const fetchStates = feeds.fetchStates ?? true;
-    const requests: OutputRequest[] = [{ name: "logits", where: "host" }];
+    const requests: OutputRequest[] = [{ name: "logits", where: "device" }];
     if (fetchStates) {
       for (const spec of this.states) {
         requests.push({ name: spec.output, where: "device" });
@@ -196,9 +216,7 @@ export class OnnxModel {
     } finally {
       for (const tensor of owned) tensor.dispose();
     }
-    const logitsTensor = result.get("logits")!;
-    const logits = readFloat32(logitsTensor);
-    logitsTensor.dispose();
+    const logits = result.get("logits")!;
     const states = new Map<string, Tensor>();
     if (fetchStates) { for (const spec of this.states) states.set(spec.input, result.get(spec.output)!); }
     return { logits, logitsLen: keep > 0 ? keep : feeds.len, states };
@@ -209,23 +227,40 @@ export class OnnxModel {
     return this.#session.gatherRows(tensor, indices);
   }
 
+  /**
+   * For each pick of `logits` (a forward call's, wherever they are), the log-probability of its
+   * target and the argmax, computed on the model's device.
+   */
+  pick(logits: Tensor, picks: readonly Pick[]): Promise<Picked> {
+    this.#head ??= LogitsHead.open(
+      (bytes) => openSession(bytes, this.device, this.#options),
+      this.#logitsType,
+      this.vocabSize,
+    );
+    return this.#head.read(logits, picks);
+  }
+
   /** Frees the session. */
   release(): Promise<void> {
+    this.#head?.release();
+    this.#head = null;
     this.#session.release();
     return Promise.resolve();
   }
 }
 
 /**
- * Opens an ONNX Runtime session on `device`, turning a missing provider library, a provider that
- * won't start and a rejected graph into one-line {@linkcode UserError}s. `KVBENCH_ORT_PROFILE=DIR`
- * writes ONNX Runtime's per-node profile (JSON) into DIR when the session is released.
+ * Opens an ONNX Runtime session on `device` for the file at `source` or the model it holds,
+ * turning a missing provider library, a provider that won't start and a rejected graph into
+ * one-line {@linkcode UserError}s. `KVBENCH_ORT_PROFILE=DIR` writes ONNX Runtime's per-node profile
+ * (JSON) into DIR when the session is released.
  */
 export function openSession(
-  path: string,
+  source: string | Uint8Array<ArrayBuffer>,
   device: Device,
   options: Omit<LoadOptions, "device"> = {},
 ): Session {
+  const path = typeof source === "string" ? source : "kvbench's logits head";
   const missing = missingProviderLibraries(device);
   if (missing.length > 0) {
     throw new UserError(
@@ -237,11 +272,12 @@ export function openSession(
   }
   const profileDir = process.env.KVBENCH_ORT_PROFILE;
   try {
-    return Session.open(path, {
+    const name = typeof source === "string" ? basename(source, ".onnx") : "logits_head";
+    return Session.open(source, {
       device,
       intraOpThreads: options.intraOpThreads ?? 0,
       tf32: options.tf32 ?? false,
-      ...(profileDir ? { profilePrefix: join(profileDir, basename(path, ".onnx")) } : {}),
+      ...(profileDir ? { profilePrefix: join(profileDir, name) } : {}),
     });
   } catch (error) {
     if (!(error instanceof OrtError)) throw error;

@@ -65,6 +65,8 @@ export async function compareWithReference(model: OnnxModel, dir: string): Promi
   const preRef = readArray(dir, cases.prefill.logits);
   let prefill = 0;
   for (let j = 0; j < ids.length; j++) prefill = Math.max(prefill, worst(pre.logits.at(0, j), preRef, j * v));
+  pre.logits.dispose();
+  pre.stream.dispose();
 
   const prompt = cases.decode.prompt_ids[0];
   let { logits, stream } = await Stream.start(model, 1).step([prompt], "left");
@@ -72,9 +74,14 @@ export async function compareWithReference(model: OnnxModel, dir: string): Promi
   let decode = 0;
   for (let j = 0; j < prompt.length; j++) decode = Math.max(decode, worst(logits.at(0, j), decRef, j * v));
   for (const [k, token] of cases.decode.step_ids.entries()) {
+    logits.dispose();
+    const previous = stream;
     ({ logits, stream } = await stream.step([[token]], "left"));
+    previous.dispose();
     decode = Math.max(decode, worst(logits.at(0, 0), readArray(dir, cases.decode.steps[k]), 0));
   }
+  logits.dispose();
+  stream.dispose();
 
   const width = cases.batch.input_ids[0].length;
   const rows = cases.batch.lengths.map((n, r) => cases.batch.input_ids[r].slice(width - n));
@@ -86,5 +93,7 @@ export async function compareWithReference(model: OnnxModel, dir: string): Promi
       batch = Math.max(batch, worst(out.logits.at(r, j), batchRef, (r * width + width - row.length + j) * v));
     }
   });
+  out.logits.dispose();
+  out.stream.dispose();
   return { prefill, decode, batch };
 }

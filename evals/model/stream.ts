@@ -13,12 +13,25 @@
  */
 
 import { type OnnxModel, Tensor } from "./onnx_model.ts";
+import { readFloat32 } from "./ort/tensor.ts";
 import { concreteShape, type StateSpec } from "./state.ts";
 
-/** Logits of one step, addressed by real (non-pad) token index within each row's chunk. */
+/** A position of a step's logits to read: the `j`-th real token of `row`'s chunk, and a target. */
+export interface TokenPick {
+  /** Stream row. */
+  row: number;
+  /** Real (non-pad) token index within the row's chunk. */
+  j: number;
+  /** Token whose log-probability is wanted (0 when only the argmax matters). */
+  target: number;
+}
+
+/**
+ * Logits of one step, left where the model computed them and addressed by real (non-pad) token
+ * index within each row's chunk. {@linkcode StepLogits.pick} reads scores on the device; `at`
+ * copies the whole tensor to the host once. Dispose of it when done.
+ */
 export class StepLogits {
-  /** Float32 logits, `rows × len × vocab`. */
-  readonly data: Float32Array;
   /** Vocabulary size. */
   readonly vocab: number;
   /** Positions per row the logits cover: the last `len` of the padded chunk. */
@@ -30,25 +43,70 @@ export class StepLogits {
   /** Chunk position of the first position the logits cover (0 when they cover the whole chunk). */
   readonly start: number;
 
-  /** Wraps a step's logits: `data` covers chunk positions `start … start + len - 1` of each row. */
+  readonly #model: OnnxModel;
+  readonly #tensor: Tensor;
+  #host: Float32Array | null = null;
+
+  /** Wraps a step's logits: `tensor` covers chunk positions `start … start + len - 1` of each row. */
   constructor(
-    data: Float32Array,
-    vocab: number,
+    model: OnnxModel,
+    tensor: Tensor,
     len: number,
     offsets: number[],
     lengths: number[],
     start = 0,
   ) {
-    this.data = data;
-    this.vocab = vocab;
+    this.#model = model;
+    this.#tensor = tensor;
+    this.vocab = model.vocabSize;
     this.len = len;
     this.offsets = offsets;
     this.lengths = lengths;
     this.start = start;
   }
 
-  /** The logits after the `j`-th real token of `row`'s chunk (a view, not a copy). */
+  /** All logits as float32 on the host, `rows × len × vocab` (copied from the device once). */
+  get data(): Float32Array {
+    this.#host ??= readFloat32(this.#tensor);
+    return this.#host;
+  }
+
+  /** The logits after the `j`-th real token of `row`'s chunk, on the host. */
   at(row: number, j: number): Float32Array {
+    const start = this.#index(row, j) * this.vocab;
+    return this.data.subarray(start, start + this.vocab);
+  }
+
+  /** The logits after the last real token of `row`'s chunk, on the host. */
+  last(row: number): Float32Array {
+    return this.at(row, this.lengths[row] - 1);
+  }
+
+  /** The real-token index of `row`'s last token, for a pick. */
+  lastIndex(row: number): number {
+    return this.lengths[row] - 1;
+  }
+
+  /** For each pick, log_softmax(logits)[target] and the argmax, computed where the logits are. */
+  pick(picks: readonly TokenPick[]) {
+    return this.#model.pick(
+      this.#tensor,
+      picks.map((p) => ({ index: this.#index(p.row, p.j), target: p.target })),
+    );
+  }
+
+  /** Argmax after the last real token of every row. */
+  async lastArgmax(): Promise<number[]> {
+    const picks = this.lengths.map((_, row) => ({ row, j: this.lastIndex(row), target: 0 }));
+    return (await this.pick(picks)).argmax;
+  }
+
+  /** Frees the logits (device memory under CUDA). Safe to call twice. */
+  dispose(): void {
+    this.#tensor.dispose();
+  }
+
+  #index(row: number, j: number): number {
     if (j < 0 || j >= this.lengths[row]) {
       throw new RangeError(`Cannot read logits at token ${j} of row ${row}: it has ${this.lengths[row]}`);
     }
@@ -58,13 +116,7 @@ export class StepLogits {
         `Cannot read logits at token ${j} of row ${row}: only the last ${this.len} positions were returned`,
       );
     }
-    const start = (row * this.len + position) * this.vocab;
-    return this.data.subarray(start, start + this.vocab);
-  }
-
-  /** The logits after the last real token of `row`'s chunk. */
-  last(row: number): Float32Array {
-    return this.at(row, this.lengths[row] - 1);
+    return row * this.len + position;
   }
 }
 
@@ -208,7 +260,10 @@ export class Stream {
       }
       realCounts.push(position);
     }
-    for (let i = 0; i < mask.length; i++) attentionMask[i] = BigInt(mask[i]);
+    // Little-endian int64 from 0/1 bytes through the low words: a BigInt per slot cost ~1 ms a
+    // decode step at 32K.
+    const words = new Int32Array(attentionMask.buffer);
+    for (let i = 0; i < mask.length; i++) words[2 * i] = mask[i];
     const out = await this.#model.forward({
       inputIds,
       attentionMask,
@@ -221,8 +276,8 @@ export class Stream {
       fetchStates,
     });
     const logits = new StepLogits(
+      this.#model,
       out.logits,
-      this.#model.vocabSize,
       out.logitsLen,
       offsets,
       lengths,
@@ -252,10 +307,11 @@ export class Stream {
         const offset = width - r.length;
         return r.slice(Math.max(0, start - offset), Math.max(0, end - offset));
       });
-      const previous = result?.stream;
-      result = await step(previous ?? this, parts);
-      // Intermediate streams never reach the caller; device-held state must be freed by hand.
-      previous?.dispose();
+      const previous = result;
+      result = await step(previous?.stream ?? this, parts);
+      // Intermediate streams and logits never reach the caller; device memory is freed by hand.
+      previous?.stream.dispose();
+      previous?.logits.dispose();
     }
     if (!result) throw new RangeError("Cannot prefill a stream with no tokens");
     return result;

@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { argmax, cutAtStop, LanguageModel } from "../../evals/lm.ts";
+import { cutAtStop, LanguageModel } from "../../evals/lm.ts";
 import { OnnxModel } from "../../evals/model/onnx_model.ts";
 import { Stream } from "../../evals/model/stream.ts";
 import { TextTokenizer } from "../../evals/model/tokenizer.ts";
 import type { LoglikelihoodRequest, LoglikelihoodResponse, Request } from "../../evals/requests.ts";
+
+/** Index of the largest value, the first on ties: the host reference for the device's argmax. */
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
 
 const dir = fileURLToPath(new URL("../fixtures/llama", import.meta.url));
 const model = await OnnxModel.load(dir);

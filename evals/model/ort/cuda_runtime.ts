@@ -1,12 +1,15 @@
 /**
- * The two CUDA runtime calls the engine makes itself: a device-to-device copy (row gathers of a
- * state that stays on the GPU) and a device synchronisation. ONNX Runtime's CUDA provider already
+ * The CUDA runtime calls the engine makes itself: device-to-device copies (row gathers of a state
+ * that stays on the GPU), a copy to the host (reading a tensor left on the device) and a device
+ * synchronisation. ONNX Runtime's CUDA provider already
  * loads the same `libcudart.so.13`, so this adds no dependency.
  *
  * @module
  */
 
 const DEVICE_TO_DEVICE = 3;
+// Direction taken from the pointers (unified addressing): the caller need not know the GPU index.
+const INFERRED = 4;
 
 let cudart:
   | Deno.DynamicLibrary<{
@@ -42,4 +45,11 @@ export function copyOnDevice(
   // A device-to-device cudaMemcpy returns before the copy ends, and ONNX Runtime's stream does not
   // wait on the legacy default stream.
   ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
+}
+
+/** A host copy of `bytes` bytes at device address `src`. */
+export function copyToHost(src: Deno.PointerValue, bytes: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes);
+  if (bytes > 0) ok("cudaMemcpy", lib().cudaMemcpy(Deno.UnsafePointer.of(out), src, BigInt(bytes), INFERRED));
+  return out;
 }

@@ -71,6 +71,7 @@ export class Session {
   #handle: Deno.PointerValue;
   #deviceInfo: Deno.PointerValue;
   #deviceAllocator: Deno.PointerValue = null;
+  readonly #names = new Map<string, Uint8Array<ArrayBuffer>>();
 
   private constructor(handle: Deno.PointerValue, location: Location, deviceId: number) {
     this.#handle = handle;
@@ -89,11 +90,11 @@ export class Session {
   }
 
   /**
-   * Opens the ONNX file at `path`.
+   * Opens an ONNX model: the file at `source`, or the serialized model `source` holds.
    *
-   * @throws {OrtError} when ONNX Runtime rejects the file or the provider cannot start.
+   * @throws {OrtError} when ONNX Runtime rejects the model or the provider cannot start.
    */
-  static open(path: string, options: SessionOptions): Session {
+  static open(source: string | Uint8Array<ArrayBuffer>, options: SessionOptions): Session {
     const { api } = ort();
     // The environment comes first: the CUDA provider's options log through its logger.
     const environment = ortEnv();
@@ -112,7 +113,14 @@ export class Session {
       }
       if (options.device === "cuda") appendCuda(opts, options);
       const session = outPointer();
-      check("CreateSession", api.CreateSession.call(environment, cString(path), opts, session));
+      if (typeof source === "string") {
+        check("CreateSession", api.CreateSession.call(environment, cString(source), opts, session));
+      } else {
+        check(
+          "CreateSessionFromArray",
+          api.CreateSessionFromArray.call(environment, source, BigInt(source.byteLength), opts, session),
+        );
+      }
       return new Session(pointerIn(session), options.device, options.deviceId ?? 0);
     } finally {
       api.ReleaseSessionOptions.call(opts);
@@ -142,11 +150,11 @@ export class Session {
     const binding = pointerIn(out);
     try {
       for (const [name, tensor] of feeds) {
-        check("BindInput", api.BindInput.call(binding, cString(name), tensor.handle));
+        check("BindInput", api.BindInput.call(binding, this.#name(name), tensor.handle));
       }
       for (const r of requests) {
         const info = r.where === "host" ? cpuMemoryInfo() : this.#deviceInfo;
-        check("BindOutputToDevice", api.BindOutputToDevice.call(binding, cString(r.name), info));
+        check("BindOutputToDevice", api.BindOutputToDevice.call(binding, this.#name(r.name), info));
       }
       check("RunWithBinding", await api.RunWithBinding.call(this.#live(), runOptions, binding));
       const values = outPointer();
@@ -217,6 +225,16 @@ export class Session {
     if (this.location === "cuda") api.ReleaseMemoryInfo.call(this.#deviceInfo);
     api.ReleaseSession.call(this.#handle);
     this.#handle = null;
+  }
+
+  // C strings of the graph's names, made once: a decode step binds some 70 of them.
+  #name(name: string): Uint8Array<ArrayBuffer> {
+    let text = this.#names.get(name);
+    if (text === undefined) {
+      text = cString(name);
+      this.#names.set(name, text);
+    }
+    return text;
   }
 
   #live(): Deno.PointerValue {

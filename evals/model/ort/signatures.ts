@@ -17,6 +17,10 @@ export const SIGNATURES = {
   SetSessionLogSeverityLevel: { parameters: ["pointer", "i32"], result: "pointer" },
   EnableProfiling: { parameters: ["pointer", "buffer"], result: "pointer" },
   CreateSession: { parameters: ["pointer", "buffer", "pointer", "buffer"], result: "pointer" },
+  CreateSessionFromArray: {
+    parameters: ["pointer", "buffer", "usize", "pointer", "buffer"],
+    result: "pointer",
+  },
   ReleaseSession: { parameters: ["pointer"], result: "void" },
   SessionEndProfiling: { parameters: ["pointer", "pointer", "buffer"], result: "pointer" },
   SessionGetInputCount: { parameters: ["pointer", "buffer"], result: "pointer" },

@@ -20,6 +20,7 @@ export const SLOTS = {
   CreateMemoryInfo: 68,
   CreateRunOptions: 39,
   CreateSession: 7,
+  CreateSessionFromArray: 8,
   CreateSessionOptions: 10,
   CreateTensorAsOrtValue: 48,
   CreateTensorWithDataAsOrtValue: 49,

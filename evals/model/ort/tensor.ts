@@ -6,6 +6,7 @@
  */
 
 import { check, ort, outPointer, pointerIn } from "./api.ts";
+import { copyToHost } from "./cuda_runtime.ts";
 
 /** Element types the engine creates or reads. */
 export type ElementType = "float32" | "float16" | "int64" | "int32" | "bool" | "uint8" | "int8" | "double";
@@ -178,14 +179,10 @@ export class Tensor {
     return pointerIn(out);
   }
 
-  /** A copy of a host tensor's bytes. */
+  /** A host copy of the tensor's bytes (through the CUDA runtime for a device tensor). */
   hostBytes(): Uint8Array<ArrayBuffer> {
-    if (this.location !== "cpu") {
-      throw new RangeError(
-        `Cannot read a ${this.location} tensor on the host: bind the output to host memory`,
-      );
-    }
     if (this.byteLength === 0) return new Uint8Array(0);
+    if (this.location === "cuda") return copyToHost(this.dataPointer(), this.byteLength);
     const view = Deno.UnsafePointerView.getArrayBuffer(this.dataPointer()!, this.byteLength);
     return new Uint8Array(view.slice(0));
   }
@@ -206,7 +203,7 @@ export class Tensor {
 }
 
 /**
- * Decodes a host float32 or float16 tensor into float32 values.
+ * Decodes a float32 or float16 tensor into float32 values on the host.
  *
  * @throws {TypeError} for other element types.
  */

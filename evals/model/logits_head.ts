@@ -1,0 +1,128 @@
+/**
+ * How scores are read from logits without moving them: a small graph, written by the engine and
+ * run on the model's device, that takes the logits where the model left them and returns, for
+ * each chosen position, the log-softmax of one target token and the argmax. Scoring a
+ * continuation or choosing a greedy token then copies a few bytes per position to the host
+ * instead of a vocabulary-wide row (0.5 MB for a 128K vocabulary).
+ *
+ * Log-softmax runs in float32 over the full vocabulary (a float16 model's logits are widened
+ * first); argmax takes the first of equal values, as torch.argmax does.
+ *
+ * @module
+ */
+
+import { encodeModel, type GraphSpec } from "./ort/onnx_proto.ts";
+import type { Location } from "./ort/tensor.ts";
+import { type Session } from "./ort/session.ts";
+import { Tensor } from "./ort/tensor.ts";
+
+/** One position to read: its index in the logits' flattened `rows × len` axes, and a token. */
+export interface Pick {
+  /** `row * len + position`. */
+  index: number;
+  /** Token whose log-probability is wanted (any valid id when only the argmax matters). */
+  target: number;
+}
+
+/** What a head returns for each pick, in order. */
+export interface Picked {
+  /** log_softmax(logits)[target]. */
+  logprobs: Float32Array;
+  /** Index of the largest logit. */
+  argmax: number[];
+}
+
+/** The graph of a head for logits of `type` over `vocab` tokens. */
+export function headGraph(type: "float32" | "float16", vocab: number): GraphSpec {
+  const widened = type === "float16" ? "picked_f32" : "picked";
+  return {
+    name: "kvbench_logits_head",
+    inputs: [
+      { name: "logits", type, shape: ["rows", "len", vocab] },
+      { name: "index", type: "int64", shape: ["picks"] },
+      { name: "target", type: "int64", shape: ["picks"] },
+    ],
+    outputs: [
+      { name: "logprob", type: "float32", shape: ["picks", 1] },
+      { name: "argmax", type: "int64", shape: ["picks"] },
+    ],
+    initializers: [{ name: "last_axis", dims: [1], values: [1] }],
+    nodes: [
+      { op: "Flatten", inputs: ["logits"], outputs: ["flat"], attributes: { axis: 2 } },
+      { op: "Gather", inputs: ["flat", "index"], outputs: ["picked"], attributes: { axis: 0 } },
+      ...(type === "float16"
+        ? [{ op: "Cast", inputs: ["picked"], outputs: [widened], attributes: { to: 1 } }]
+        : []),
+      { op: "LogSoftmax", inputs: [widened], outputs: ["logsoftmax"], attributes: { axis: 1 } },
+      { op: "Unsqueeze", inputs: ["target", "last_axis"], outputs: ["target_column"] },
+      {
+        op: "GatherElements",
+        inputs: ["logsoftmax", "target_column"],
+        outputs: ["logprob"],
+        attributes: { axis: 1 },
+      },
+      { op: "ArgMax", inputs: [widened], outputs: ["argmax"], attributes: { axis: 1, keepdims: 0 } },
+    ],
+  };
+}
+
+/** A logits head opened on one device for one logits type and vocabulary. */
+export class LogitsHead {
+  readonly #session: Session;
+
+  private constructor(session: Session) {
+    this.#session = session;
+  }
+
+  /** Opens the head with `open` (the model's session factory, so it lands on the model's device). */
+  static open(
+    open: (model: Uint8Array<ArrayBuffer>) => Session,
+    type: "float32" | "float16",
+    vocab: number,
+  ): LogitsHead {
+    return new LogitsHead(open(encodeModel(headGraph(type, vocab))));
+  }
+
+  /** Where the head computes. */
+  get location(): Location {
+    return this.#session.location;
+  }
+
+  /** Reads `picks` from `logits` (`rows × len × vocab`, on the head's device or the host). */
+  async read(logits: Tensor, picks: readonly Pick[]): Promise<Picked> {
+    if (picks.length === 0) return { logprobs: new Float32Array(0), argmax: [] };
+    const positions = logits.dims[0] * logits.dims[1];
+    for (const p of picks) {
+      if (!Number.isInteger(p.index) || p.index < 0 || p.index >= positions) {
+        throw new RangeError(`Cannot pick position ${p.index} of logits with ${positions} positions`);
+      }
+    }
+    const index = Tensor.fromHost("int64", BigInt64Array.from(picks, (p) => BigInt(p.index)), [picks.length]);
+    const target = Tensor.fromHost("int64", BigInt64Array.from(picks, (p) => BigInt(p.target)), [
+      picks.length,
+    ]);
+    try {
+      const out = await this.#session.run(
+        new Map([["logits", logits], ["index", index], ["target", target]]),
+        [{ name: "logprob", where: "host" }, { name: "argmax", where: "host" }],
+      );
+      const logprob = out.get("logprob")!;
+      const argmax = out.get("argmax")!;
+      const result = {
+        logprobs: new Float32Array(logprob.hostBytes().buffer),
+        argmax: Array.from(new BigInt64Array(argmax.hostBytes().buffer), Number),
+      };
+      logprob.dispose();
+      argmax.dispose();
+      return result;
+    } finally {
+      index.dispose();
+      target.dispose();
+    }
+  }
+
+  /** Frees the head's session. */
+  release(): void {
+    this.#session.release();
+  }
+}
