@@ -12,9 +12,8 @@
  */
 
 import { encodeModel, type GraphSpec } from "./ort/onnx_proto.ts";
-import type { Location } from "./ort/tensor.ts";
-import { type Session } from "./ort/session.ts";
-import { Tensor } from "./ort/tensor.ts";
+import type { Session } from "./ort/session.ts";
+import { type Location, Tensor } from "./ort/tensor.ts";
 
 /** One position to read: its index in the logits' flattened `rows × len` axes, and a token. */
 export interface Pick {

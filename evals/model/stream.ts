@@ -12,7 +12,7 @@
  * @module
  */
 
-import { type OnnxModel, Tensor } from "./onnx_model.ts";
+import { type OnnxModel, type Picked, Tensor } from "./onnx_model.ts";
 import { readFloat32 } from "./ort/tensor.ts";
 import { concreteShape, type StateSpec } from "./state.ts";
 
@@ -88,7 +88,7 @@ export class StepLogits {
   }
 
   /** For each pick, log_softmax(logits)[target] and the argmax, computed where the logits are. */
-  pick(picks: readonly TokenPick[]) {
+  pick(picks: readonly TokenPick[]): Promise<Picked> {
     return this.#model.pick(
       this.#tensor,
       picks.map((p) => ({ index: this.#index(p.row, p.j), target: p.target })),
