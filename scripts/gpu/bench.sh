@@ -4,7 +4,8 @@
 #   check   nvidia-smi, versions, `deno task parity` on cuda (TF32 off, as eval), export progress
 #   anchor  the PyTorch bf16 anchors, sdpa (lm-eval's hf default) then eager, on the same token ids
 #   onnx    `deno task bench` on each 1B-shape export (MODELS; CONTEXTS, LONG_MODELS also at LONG),
-#           with nvidia-smi's PCIe counters sampled during the GQA run
+#           with nvidia-smi's PCIe counters sampled during each run; BENCH_ARGS are passed on and
+#           TAG is appended to the result files' names (e.g. BENCH_ARGS="--tf32 on" TAG=-tf32)
 #   e2e     `deno task eval --device cuda` of RULER's 11 synthetic tasks at 4K and 16K on the GQA export
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
@@ -46,18 +47,20 @@ anchor)
   ;;
 onnx)
   for m in $MODELS; do
-    [ -e "$R/bench-$m.json" ] && continue
+    b=bench-$m${TAG:-}
+    [ -e "$R/$b.json" ] && continue
     wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}" || { tail -3 "$WORK/logs/export-$m.log"; continue; }
     contexts=$CONTEXTS
     case " $LONG_MODELS " in *" $m "*) contexts="$CONTEXTS,$LONG" ;; esac
     # PCIe traffic (MB/s each way, one reading a second) while this model runs.
-    nvidia-smi dmon -s t -d 1 > "$R/pcie-$m.txt" 2>&1 &
+    nvidia-smi dmon -s t -d 1 > "$R/pcie-$m${TAG:-}.txt" 2>&1 &
     dmon=$!
-    deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts "$contexts" \
-      --db "$R/bench.duckdb" --json "$R/bench-$m.json" > "$R/bench-$m.txt" 2> "$R/bench-$m.err"
-    echo "bench $m exit $?"
+    # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+    deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts "$contexts" ${BENCH_ARGS:-} \
+      --db "$R/bench.duckdb" --json "$R/$b.json" > "$R/$b.txt" 2> "$R/$b.err"
+    echo "bench $m${TAG:-} exit $?"
     kill "$dmon" 2>/dev/null
-    tail -4 "$R/bench-$m.err"; cat "$R/bench-$m.txt"
+    tail -4 "$R/$b.err"; cat "$R/$b.txt"
   done
   ;;
 e2e)
