@@ -6,7 +6,9 @@
  * instead of a vocabulary-wide row (0.5 MB for a 128K vocabulary).
  *
  * Log-softmax runs in float32 over the full vocabulary (a float16 model's logits are widened
- * first); argmax takes the first of equal values, as torch.argmax does.
+ * first); the argmax is TopK with k = 1, which takes the first of equal values as torch.argmax
+ * does. (ONNX Runtime's CUDA ArgMax, a cuDNN reduction, took 3.3 ms for one 128K row on an H100;
+ * TopK 0.85 ms.)
  *
  * @module
  */
@@ -43,9 +45,9 @@ export function headGraph(type: "float32" | "float16", vocab: number): GraphSpec
     ],
     outputs: [
       { name: "logprob", type: "float32", shape: ["picks", 1] },
-      { name: "argmax", type: "int64", shape: ["picks"] },
+      { name: "argmax", type: "int64", shape: ["picks", 1] },
     ],
-    initializers: [{ name: "last_axis", dims: [1], values: [1] }],
+    initializers: [{ name: "last_axis", dims: [1], values: [1] }, { name: "one", dims: [1], values: [1] }],
     nodes: [
       { op: "Flatten", inputs: ["logits"], outputs: ["flat"], attributes: { axis: 2 } },
       { op: "Gather", inputs: ["flat", "index"], outputs: ["picked"], attributes: { axis: 0 } },
@@ -60,7 +62,7 @@ export function headGraph(type: "float32" | "float16", vocab: number): GraphSpec
         outputs: ["logprob"],
         attributes: { axis: 1 },
       },
-      { op: "ArgMax", inputs: [widened], outputs: ["argmax"], attributes: { axis: 1, keepdims: 0 } },
+      { op: "TopK", inputs: [widened, "one"], outputs: ["max", "argmax"], attributes: { axis: 1 } },
     ],
   };
 }

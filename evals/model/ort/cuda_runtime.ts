@@ -39,6 +39,9 @@ export function copyOnDevice(
 ): void {
   const cuda = lib();
   ok("cudaSetDevice", cuda.cudaSetDevice(device));
+  // ONNX Runtime synchronises its stream when a run ends; waiting here too keeps a copy correct
+  // if a run ever leaves work in flight (its stream does not wait on the legacy default stream).
+  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
   for (const { dst, src, bytes } of copies) {
     if (bytes > 0) ok("cudaMemcpy", cuda.cudaMemcpy(dst, src, BigInt(bytes), DEVICE_TO_DEVICE));
   }
@@ -50,6 +53,7 @@ export function copyOnDevice(
 /** A host copy of `bytes` bytes at device address `src`. */
 export function copyToHost(src: Deno.PointerValue, bytes: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(bytes);
+  ok("cudaDeviceSynchronize", lib().cudaDeviceSynchronize());
   if (bytes > 0) ok("cudaMemcpy", lib().cudaMemcpy(Deno.UnsafePointer.of(out), src, BigInt(bytes), INFERRED));
   return out;
 }
