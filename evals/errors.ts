@@ -22,3 +22,15 @@ export class StateMismatchError extends UserError {
     this.name = "StateMismatchError";
   }
 }
+
+/**
+ * ONNX Runtime failed while running a model: the message names the model, the call (prefill,
+ * step or score) and the input shapes, then ONNX Runtime's reason.
+ */
+export class ModelRunError extends UserError {
+  /** Creates the error from its one-line message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ModelRunError";
+  }
+}

@@ -111,6 +111,12 @@ export async function evaluate(
     prefixReuse: options.prefixReuse ?? true,
     prefillChunk: options.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
   });
+  if (!bundle.model.chunksAfterPast) {
+    console.error(
+      `kvbench: ${bundle.name} takes several new tokens only with an empty past (its mask subgraph ` +
+        "expands a square causal mask): prompts are fed whole and continuations scored without a shared state",
+    );
+  }
   const runId = await store.startRun(
     await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),
   );
@@ -199,7 +205,14 @@ export async function runInfo(
     kvBytesPerToken: cache.bytesPerToken,
     fixedStateBytes: cache.fixedBytes,
     ...settings,
+    // How prompts were fed, a fact about the graph: scores differ between the paths by rounding only.
+    args: { ...(settings.args as Record<string, unknown>), feeding: feeding(bundle.model) },
   };
+}
+
+/** How a model is fed: chunked with shared-context scoring, or whole prompts for a restricted graph. */
+export function feeding(model: OnnxModel): "chunked" | "whole-prompt" {
+  return model.chunksAfterPast ? "chunked" : "whole-prompt";
 }
 
 /**

@@ -32,7 +32,10 @@ export interface LmOptions {
   maxLength?: number;
   /** Whether text is encoded with a leading BOS. @default {false} */
   addBos?: boolean;
-  /** Run a shared context once and score its continuations from copies of its state. @default {true} */
+  /**
+   * Run a shared context once and score its continuations from copies of its state. @default {true}
+   * (always off for a graph that takes no chunk after a past: see `OnnxModel.chunksAfterPast`)
+   */
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {0} */
   prefillChunk?: number;
@@ -74,7 +77,8 @@ export class LanguageModel {
       autoBatch: options.autoBatch ?? false,
       maxLength: options.maxLength ?? 2048,
       addBos: options.addBos ?? false,
-      prefixReuse: options.prefixReuse ?? true,
+      // Continuations of several tokens after a shared context's state are chunks after a past.
+      prefixReuse: (options.prefixReuse ?? true) && model.chunksAfterPast,
       prefillChunk: options.prefillChunk ?? 0,
     };
     this.batchSize = this.options.batchSize;

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import broken, llama  # noqa: E402
+from families import broken, llama, third_party  # noqa: E402
 from families.mqar import write_vectors  # noqa: E402
 from families import dma  # noqa: E402
 from families import zebra  # noqa: E402
@@ -159,6 +160,17 @@ def make_xecomla(out: Path) -> None:
 
 
 FAMILIES["xecomla"] = make_xecomla
+
+
+def make_llama_one_token(out: Path) -> None:
+    """The tiny llama as third-party exporters write it: several new tokens only with an empty past.
+    Made from a fresh tiny llama, so it equals `third_party.py tests/fixtures/llama` on the committed one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        make_llama(Path(tmp) / "llama")
+        third_party.restrict_to_one_token_after_past(Path(tmp) / "llama", out, "tiny-llama-one-token")
+
+
+FAMILIES["llama-one-token"] = make_llama_one_token
 
 
 def main() -> None:

@@ -11,13 +11,13 @@
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import process from "node:process";
-import { StateMismatchError, UserError } from "../errors.ts";
+import { ModelRunError, StateMismatchError, UserError } from "../errors.ts";
 import { bindingDir, missingProviderLibraries } from "./providers.ts";
 import { OrtError } from "./ort/api.ts";
 import { type OutputRequest, Session } from "./ort/session.ts";
 import { Tensor } from "./ort/tensor.ts";
 import { LogitsHead, type Pick, type Picked } from "./logits_head.ts";
-import { discoverStates, type StateHints, type StateSpec } from "./state.ts";
+import { concreteShape, discoverStates, type StateHints, type StateSpec } from "./state.ts";
 
 export { Tensor } from "./ort/tensor.ts";
 export type { Pick, Picked } from "./logits_head.ts";
@@ -58,6 +58,8 @@ export interface Feeds {
   states: ReadonlyMap<string, Tensor>;
   /** Logits wanted for the last this-many positions only (0: all); honoured when the graph can. */
   keep?: number;
+  /** What the call is for, named when ONNX Runtime fails. @default {"step"} */
+  call?: "prefill" | "step" | "score";
   /** Give the device arena's unused memory back after the call (for memory readings). @default {false} */
   shrinkArena?: boolean;
   /**
@@ -91,6 +93,12 @@ export class OnnxModel {
   readonly vocabSize: number;
   /** The device the session runs on. */
   readonly device: Device;
+  /**
+   * Whether the graph takes several new tokens after a non-empty past. Exports whose mask subgraph
+   * Expands a [S, S] causal square to [B, 1, S, past + S] (onnxruntime-genai's, optimum's with a
+   * mask subgraph) take them only with an empty past or one at a time; found by a probe at load.
+   */
+  chunksAfterPast = true;
   #session: Session;
   readonly #usesCacheBranch: boolean;
   readonly #options: Omit<LoadOptions, "device">;
@@ -124,7 +132,7 @@ export class OnnxModel {
    * @throws {UserError} when the file is missing or unreadable, lacks `input_ids`,
    *   `attention_mask` or `logits`, or its states don't pair up.
    */
-  static load(dir: string, options: LoadOptions = {}): Promise<OnnxModel> {
+  static async load(dir: string, options: LoadOptions = {}): Promise<OnnxModel> {
     const device = options.device ?? "cpu";
     const path = join(dir, "model.onnx");
     if (!existsSync(path)) {
@@ -166,10 +174,64 @@ export class OnnxModel {
           `Cannot use ${path} as its "logits" are ${logits.type}: export float32 or float16 logits`,
         );
       }
-      return Promise.resolve(new OnnxModel(dir, session, states, vocab, logits.type, { ...options, device }));
+      const model = new OnnxModel(dir, session, states, vocab, logits.type, { ...options, device });
+      model.chunksAfterPast = await model.#probeChunksAfterPast(path);
+      return model;
     } catch (error) {
       session.release();
       throw error;
+    }
+  }
+
+  /**
+   * Feeds two tokens from an empty state, then one and two tokens after them. The first two must
+   * work; the last tells whether chunks may follow a past.
+   */
+  async #probeChunksAfterPast(path: string): Promise<boolean> {
+    if (this.states.length === 0) return true;
+    const zeros = new Map(this.states.map((spec) => {
+      const shape = concreteShape(spec, 1, 0);
+      const bytes = shape.reduce((a, b) => a * b, 1) * (spec.dtype === "float16" ? 2 : 4);
+      return [spec.input, Tensor.fromHost(spec.dtype, new Uint8Array(bytes), shape)];
+    }));
+    const feed = (len: number, pastLen: number, states: ReadonlyMap<string, Tensor>, fetchStates: boolean) =>
+      this.forward({
+        inputIds: new BigInt64Array(len),
+        attentionMask: new BigInt64Array(pastLen + len).fill(1n),
+        positionIds: BigInt64Array.from({ length: len }, (_, i) => BigInt(pastLen + i)),
+        rows: 1,
+        len,
+        pastLen,
+        states,
+        keep: 1,
+        fetchStates,
+        call: "prefill",
+      });
+    const first = await feed(2, 0, zeros, true);
+    first.logits.dispose();
+    const dispose = (outs: Iterable<Tensor>) => {
+      for (const t of outs) t.dispose();
+    };
+    try {
+      try {
+        (await feed(1, 2, first.states, false)).logits.dispose();
+      } catch (error) {
+        throw new UserError(
+          `Cannot use ${path} as it rejects one new token after a past (${
+            (error as Error).message.split("\n")[0]
+          }): export the model with a past/present cache that decoding can feed`,
+        );
+      }
+      try {
+        (await feed(2, 2, first.states, false)).logits.dispose();
+        return true;
+      } catch (error) {
+        if (!(error instanceof ModelRunError)) throw error;
+        return false;
+      }
+    } finally {
+      dispose(zeros.values());
+      dispose(first.states.values());
     }
   }
 
@@ -213,6 +275,14 @@ export class OnnxModel {
     let result: Map<string, Tensor>;
     try {
       result = await this.#session.run(inputs, requests, { shrinkArena: feeds.shrinkArena ?? false });
+    } catch (error) {
+      if (!(error instanceof OrtError)) throw error;
+      throw new ModelRunError(
+        `Cannot run ${basename(this.dir)} (${
+          feeds.call ?? "step"
+        }: input_ids [${feeds.rows}, ${feeds.len}] ` +
+          `after a past of ${feeds.pastLen}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
+      );
     } finally {
       for (const tensor of owned) tensor.dispose();
     }

@@ -198,7 +198,13 @@ export class Stream {
     if (lastOnly && pad !== "left") {
       throw new RangeError("Cannot keep only the last logits of a right-padded chunk");
     }
-    const { logits, states, mask, realCounts, total } = await this.#run(chunks, pad, lastOnly ? 1 : 0, true);
+    const { logits, states, mask, realCounts, total } = await this.#run(
+      chunks,
+      pad,
+      lastOnly ? 1 : 0,
+      true,
+      lastOnly ? "prefill" : "step",
+    );
     return { logits, stream: new Stream(this.#model, this.rows, total, mask, realCounts, states) };
   }
 
@@ -211,7 +217,7 @@ export class Stream {
     if (keep > 0 && pad !== "left") {
       throw new RangeError("Cannot keep only the last logits of a right-padded chunk");
     }
-    return (await this.#run(chunks, pad, keep, false)).logits;
+    return (await this.#run(chunks, pad, keep, false, "score")).logits;
   }
 
   async #run(
@@ -219,6 +225,7 @@ export class Stream {
     pad: "left" | "right",
     keep: number,
     fetchStates: boolean,
+    call: "prefill" | "step" | "score",
   ) {
     if (chunks.length !== this.rows) {
       throw new RangeError(`Cannot step ${this.rows} rows with ${chunks.length} chunks`);
@@ -226,6 +233,11 @@ export class Stream {
     const lengths = chunks.map((c) => c.length);
     const len = Math.max(...lengths);
     if (len === 0) throw new RangeError("Cannot step a stream with no tokens");
+    if (len > 1 && this.pastLen > 0 && !this.#model.chunksAfterPast) {
+      throw new RangeError(
+        `Cannot feed ${len} tokens after a past of ${this.pastLen}: this graph takes one token at a time after a past`,
+      );
+    }
     // A row that holds no real token yet may take more leading padding (chunked prefill);
     // padding after a real token would sit between tokens, which recurrent states can't skip.
     if (pad === "left" && lengths.some((l, r) => l !== len && this.realCounts[r] > 0)) {
@@ -274,6 +286,7 @@ export class Stream {
       states: this.states,
       keep,
       fetchStates,
+      call,
     });
     const logits = new StepLogits(
       this.#model,
@@ -289,7 +302,7 @@ export class Stream {
   /**
    * Feeds `rows` (one per stream row) left-padded to a common length, `chunk` columns per
    * forward call (0: all at once), so a long prompt never needs a `len × vocab` logits tensor
-   * longer than `chunk`. Only the last position's logits are asked for (read them with
+   * longer than `chunk`. A graph that takes no chunk after a past gets the rows whole. Only the last position's logits are asked for (read them with
    * `last(row)`). `step` runs each call (a hook for counting); by default `s.step(c, "left", true)`.
    */
   async prefill(
@@ -299,7 +312,7 @@ export class Stream {
       s.step(c, "left", true),
   ): Promise<{ logits: StepLogits; stream: Stream }> {
     const width = Math.max(...rows.map((r) => r.length));
-    const size = chunk > 0 ? chunk : width;
+    const size = chunk > 0 && this.#model.chunksAfterPast ? chunk : width;
     let result: { logits: StepLogits; stream: Stream } | null = null;
     for (let start = 0; start < width; start += size) {
       const end = Math.min(start + size, width);

@@ -46,6 +46,7 @@ export interface OutputRequest {
 
 const ORT_ENABLE_ALL = 99;
 const ORT_LOGGING_LEVEL_ERROR = 3;
+const ORT_LOGGING_LEVEL_FATAL = 4;
 
 let env: Deno.PointerValue = null;
 
@@ -144,7 +145,7 @@ export class Session {
     { shrinkArena = false } = {},
   ): Promise<Map<string, Tensor>> {
     const { api } = ort();
-    const runOptions = shrinkArena ? this.#shrinkOptions() : null;
+    const runOptions = this.#runOptions(shrinkArena);
     const out = outPointer();
     check("CreateIoBinding", api.CreateIoBinding.call(this.#live(), out));
     const binding = pointerIn(out);
@@ -172,20 +173,28 @@ export class Session {
       return result;
     } finally {
       api.ReleaseIoBinding.call(binding);
-      if (runOptions !== null) api.ReleaseRunOptions.call(runOptions);
+      api.ReleaseRunOptions.call(runOptions);
     }
   }
 
-  #shrinkOptions(): Deno.PointerValue {
+  #runOptions(shrinkArena: boolean): Deno.PointerValue {
     const { api } = ort();
     const out = outPointer();
     check("CreateRunOptions", api.CreateRunOptions.call(out));
     const options = pointerIn(out);
-    const arena = this.location === "cuda" ? `gpu:${this.deviceId}` : "cpu:0";
+    // A kernel's failure comes back as the run's status (and becomes one error line); ONNX
+    // Runtime's own log line of it would only repeat it on stderr.
     check(
-      "AddRunConfigEntry",
-      api.AddRunConfigEntry.call(options, cString("memory.enable_memory_arena_shrinkage"), cString(arena)),
+      "RunOptionsSetRunLogSeverityLevel",
+      api.RunOptionsSetRunLogSeverityLevel.call(options, ORT_LOGGING_LEVEL_FATAL),
     );
+    if (shrinkArena) {
+      const arena = this.location === "cuda" ? `gpu:${this.deviceId}` : "cpu:0";
+      check(
+        "AddRunConfigEntry",
+        api.AddRunConfigEntry.call(options, cString("memory.enable_memory_arena_shrinkage"), cString(arena)),
+      );
+    }
     return options;
   }
 

@@ -59,6 +59,7 @@ export const SIGNATURES = {
   RunWithBinding: { parameters: ["pointer", "pointer", "pointer"], result: "pointer", nonblocking: true },
   GetBoundOutputValues: { parameters: ["pointer", "pointer", "buffer", "buffer"], result: "pointer" },
   CreateRunOptions: { parameters: ["buffer"], result: "pointer" },
+  RunOptionsSetRunLogSeverityLevel: { parameters: ["pointer", "i32"], result: "pointer" },
   AddRunConfigEntry: { parameters: ["pointer", "buffer", "buffer"], result: "pointer" },
   ReleaseRunOptions: { parameters: ["pointer"], result: "void" },
   CreateCUDAProviderOptions: { parameters: ["buffer"], result: "pointer" },

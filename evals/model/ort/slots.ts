@@ -46,6 +46,7 @@ export const SLOTS = {
   ReleaseTensorTypeAndShapeInfo: 99,
   ReleaseTypeInfo: 98,
   ReleaseValue: 96,
+  RunOptionsSetRunLogSeverityLevel: 41,
   RunWithBinding: 133,
   SessionEndProfiling: 110,
   SessionGetInputCount: 30,
