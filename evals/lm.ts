@@ -39,6 +39,13 @@ export interface LmOptions {
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {0} */
   prefillChunk?: number;
+  /**
+   * Put only rows of one length in a forward call, so no row is padded and its arithmetic does not
+   * depend on its neighbours: scores are then bit-identical across batch sizes on CPU. CUDA's
+   * kernels pick their algorithms by shape, so there it would cost speed and not buy identity.
+   * @default {true on CPU, false on CUDA}
+   */
+  sameLengthBatches?: boolean;
 }
 
 /** Work counters of a language model, for the perf table. */
@@ -80,6 +87,7 @@ export class LanguageModel {
       // Continuations of several tokens after a shared context's state are chunks after a past.
       prefixReuse: (options.prefixReuse ?? true) && model.chunksAfterPast,
       prefillChunk: options.prefillChunk ?? 0,
+      sameLengthBatches: options.sameLengthBatches ?? model.device === "cpu",
     };
     this.batchSize = this.options.batchSize;
   }
@@ -216,7 +224,7 @@ export class LanguageModel {
     onDone: (n: number) => void,
   ) {
     const order = [...indices].sort((a, b) => length(pairs[b]) - length(pairs[a]) || a - b);
-    for (const batch of chunk(order, this.batchSize)) {
+    for (const batch of this.#batches(order, (i) => length(pairs[i]))) {
       const inputs = batch.map((i) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1));
       const keep = Math.max(...batch.map((i) => pairs[i].continuation.length));
       const start = Stream.start(this.model, batch.length);
@@ -246,8 +254,11 @@ export class LanguageModel {
       const key = pairs[i].context.join(",");
       pushTo(groups, key, i);
     }
-    const ordered = [...groups.values()].sort((a, b) => longest(pairs, b) - longest(pairs, a) || a[0] - b[0]);
-    for (const batch of chunk(ordered, this.batchSize)) {
+    const contextLength = (g: number[]) => pairs[g[0]].context.length;
+    const ordered = [...groups.values()].sort((a, b) =>
+      contextLength(b) - contextLength(a) || longest(pairs, b) - longest(pairs, a) || a[0] - b[0]
+    );
+    for (const batch of this.#batches(ordered, contextLength)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
       const prefill = await this.#prefill(batch.length, contexts);
       this.#measure(prefill.stream);
@@ -262,7 +273,9 @@ export class LanguageModel {
       });
       await scores.read(prefill.logits);
       prefill.logits.dispose();
-      for (const part of chunk(rows, this.batchSize)) {
+      const tailLength = (p: { index: number }) => pairs[p.index].continuation.length;
+      rows.sort((a, b) => tailLength(b) - tailLength(a) || a.index - b.index);
+      for (const part of this.#batches(rows, tailLength)) {
         const stream = prefill.stream.select(part.map((p) => p.group));
         const tails = part.map((p) => pairs[p.index].continuation.slice(0, -1));
         const logits = await this.#finish(stream, tails, "right");
@@ -296,7 +309,7 @@ export class LanguageModel {
     });
     const results: GenerateResponse[] = new Array(requests.length);
     const order = requests.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
-    for (const batch of chunk(order, this.batchSize)) {
+    for (const batch of this.#batches(order, (i) => prompts[i].length)) {
       let { logits, stream } = await this.#prefill(batch.length, batch.map((i) => prompts[i]));
       this.#measure(stream);
       const generated = batch.map((): number[] => []);
@@ -345,7 +358,7 @@ export class LanguageModel {
     const order = requests.map((_, i) => i).sort((a, b) =>
       requests[b].tokens.length - requests[a].tokens.length || a - b
     );
-    for (const batch of chunk(order, this.batchSize)) {
+    for (const batch of this.#batches(order, (i) => requests[i].tokens.length)) {
       const { logits, stream } = await this.#step(
         Stream.start(this.model, batch.length),
         batch.map((i) => requests[i].tokens),
@@ -366,6 +379,21 @@ export class LanguageModel {
       onDone(batch.length);
     }
     return results;
+  }
+
+  /**
+   * Consecutive runs of `items` (sorted so that equal lengths are adjacent), at most `batchSize`
+   * each; with `sameLengthBatches`, a run also ends where the length changes.
+   */
+  #batches<T>(items: readonly T[], lengthOf: (item: T) => number): T[][] {
+    if (!this.options.sameLengthBatches) return chunk(items, this.batchSize);
+    const runs: T[][] = [];
+    for (const item of items) {
+      const last = runs.at(-1);
+      if (last && last.length < this.batchSize && lengthOf(last[0]) === lengthOf(item)) last.push(item);
+      else runs.push([item]);
+    }
+    return runs;
   }
 
   #measure(stream: Stream): void {

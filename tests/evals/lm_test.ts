@@ -4,6 +4,7 @@ import { cutAtStop, LanguageModel } from "../../evals/lm.ts";
 import { OnnxModel } from "../../evals/model/onnx_model.ts";
 import { Stream } from "../../evals/model/stream.ts";
 import { TextTokenizer } from "../../evals/model/tokenizer.ts";
+import { Rng } from "../../evals/random.ts";
 import type { LoglikelihoodRequest, LoglikelihoodResponse, Request } from "../../evals/requests.ts";
 
 /** Index of the largest value, the first on ties: the host reference for the device's argmax. */
@@ -36,17 +37,85 @@ async function score(requests: Request[], batchSize: number, prefixReuse: boolea
   return (await lm.run(requests)) as LoglikelihoodResponse[];
 }
 
-Deno.test("loglikelihood does not depend on batch size (1 vs 8)", async () => {
-  const requests = mcRequests();
-  const one = await score(requests, 1, true);
-  const eight = await score(requests, 8, true);
-  one.forEach((r, i) => {
-    assert.ok(
-      Math.abs(r.logprob - eight[i].logprob) <= 1e-5,
-      `request ${i}: ${r.logprob} vs ${eight[i].logprob}`,
-    );
-    assert.equal(r.isGreedy, eight[i].isGreedy);
+/** Token pairs: several contexts of each of a few lengths (so batches hold more than one row). */
+function tokenPairs() {
+  const rng = new Rng(11);
+  return [5, 9, 9, 9, 14, 14, 30].flatMap((n) => {
+    const context = Array.from({ length: n }, () => rng.int(3, 500));
+    return [1, 2, 4, 2].map((m) => ({
+      context,
+      continuation: Array.from({ length: m }, () => rng.int(3, 500)),
+    }));
   });
+}
+
+Deno.test("on CPU GQA scores and generations are bit-identical across batch sizes 1, 3, 8 and 32", async () => {
+  const text: Request[] = [
+    ...mcRequests(),
+    { kind: "loglikelihood_rolling", text: "The harness reads each model from a directory and runs it." },
+    { kind: "generate_until", context: "When the sky is clear", until: ["\n\n"], maxGenToks: 6 },
+    { kind: "generate_until", context: "A small model", until: ["\n\n"], maxGenToks: 6 },
+    { kind: "token_argmax", tokens: [5, 9, 30, 31, 40, 41], positions: [1, 4] },
+    { kind: "token_argmax", tokens: [7, 8, 9, 10, 11, 12], positions: [0, 5] },
+  ];
+  for (const fixture of ["llama", "llama-fp16", "llama-fp16-matmul"]) {
+    const dir = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
+    const m = await OnnxModel.load(dir);
+    const tok = TextTokenizer.load(dir);
+    try {
+      for (const prefixReuse of [true, false]) {
+        const run = async (batchSize: number) => {
+          const lm = new LanguageModel(m, tok, { batchSize, prefixReuse, addBos: true, maxLength: 64 });
+          assert.equal(lm.options.sameLengthBatches, true, "CPU batches rows of one length");
+          return [await lm.loglikelihoodTokens(tokenPairs()), await lm.run(text)];
+        };
+        const one = await run(1);
+        for (const batchSize of [3, 8, 32]) {
+          assert.deepEqual(
+            await run(batchSize),
+            one,
+            `${fixture}, prefix reuse ${prefixReuse}, batch ${batchSize}`,
+          );
+        }
+      }
+    } finally {
+      await m.release();
+    }
+  }
+});
+
+Deno.test("on CPU the other families move by at most 3e-6 across batch sizes (measured bounds, README)", async () => {
+  // Exact without prefix reuse for MLA and Zebra; with it, their continuation calls after a shared
+  // state move by one or a few float32 ulps, as does DMA on either path.
+  const bounds: Record<string, [number, number]> = {
+    transmla: [0, 3e-6],
+    xecomla: [0, 3e-6],
+    zebra: [0, 1e-5],
+    dma: [1e-6, 1e-6],
+  };
+  for (const [fixture, [plainBound, sharedBound]] of Object.entries(bounds)) {
+    const m = await OnnxModel.load(fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url)));
+    try {
+      for (const [prefixReuse, bound] of [[false, plainBound], [true, sharedBound]] as const) {
+        const run = (batchSize: number) =>
+          new LanguageModel(m, null, { batchSize, prefixReuse, maxLength: 64 }).loglikelihoodTokens(
+            tokenPairs(),
+          );
+        const one = await run(1);
+        for (const batchSize of [3, 8, 32]) {
+          (await run(batchSize)).forEach((r, i) => {
+            const delta = Math.abs(r.logprob - one[i].logprob);
+            assert.ok(
+              delta <= bound,
+              `${fixture}, prefix reuse ${prefixReuse}, batch ${batchSize}, pair ${i}: ${delta}`,
+            );
+          });
+        }
+      }
+    } finally {
+      await m.release();
+    }
+  }
 });
 
 Deno.test("prefix reuse gives the same numbers as scoring each request from scratch", async () => {
@@ -65,7 +134,8 @@ Deno.test("prefix reuse gives the same numbers as scoring each request from scra
 });
 
 Deno.test("prefix reuse runs each distinct context once", async () => {
-  const lm = new LanguageModel(model, tokenizer, { batchSize: 32, addBos: true });
+  // Padded batches, as on CUDA: CPU's default puts only rows of one length in a call.
+  const lm = new LanguageModel(model, tokenizer, { batchSize: 32, addBos: true, sameLengthBatches: false });
   await lm.run(mcRequests());
   // one call for the 4 contexts, one for the continuations that have more than one token
   assert.equal(lm.stats.calls, 2);
@@ -184,12 +254,13 @@ Deno.test("autoBatch halves the batch on out-of-memory errors and keeps the scor
     return forward(feeds);
   };
   const requests = mcRequests();
-  const lm = new LanguageModel(flaky, tokenizer, { batchSize: 16, autoBatch: true, addBos: true });
+  const padded = { addBos: true, sameLengthBatches: false };
+  const lm = new LanguageModel(flaky, tokenizer, { batchSize: 16, autoBatch: true, ...padded });
   const got = (await lm.run(requests)) as LoglikelihoodResponse[];
   assert.equal(lm.batchSize, 2);
   const want = await score(requests, 1, true);
   got.forEach((r, i) => assert.ok(Math.abs(r.logprob - want[i].logprob) <= 1e-5));
-  const strict = new LanguageModel(flaky, tokenizer, { batchSize: 16, addBos: true });
+  const strict = new LanguageModel(flaky, tokenizer, { batchSize: 16, ...padded });
   await assert.rejects(() => strict.run(requests), /Failed to allocate/);
   await flaky.release();
 });
