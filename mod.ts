@@ -45,6 +45,7 @@ export { DEFAULT_DB, Store } from "./results/store.ts";
 export {
   buildLeaderboard,
   type Leaderboard,
+  type LeaderboardOptions,
   renderLeaderboard,
   type ReportFormat,
 } from "./results/report.ts";

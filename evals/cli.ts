@@ -313,7 +313,8 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
       }
       await bundle.model.release();
     }
-    if (args.report) console.log(renderLeaderboard(await buildLeaderboard(store), "table"));
+    // This invocation's runs only: the database may hold unrelated models from earlier runs.
+    if (args.report) console.log(renderLeaderboard(await buildLeaderboard(store, { runs: runIds }), "table"));
   } finally {
     store.close();
   }

@@ -5,17 +5,35 @@
  * @module
  */
 
+import { UserError } from "../evals/errors.ts";
 import type { Store } from "./store.ts";
 
 /** Output formats of the report. */
 export type ReportFormat = "table" | "markdown" | "csv" | "json";
 
+/** Which runs the leaderboard draws on, and what compression is measured against. */
+export interface LeaderboardOptions {
+  /**
+   * Model name whose KV bytes/token every row's compression is measured against. Null: each row
+   * against the `llama`-family model of the same shape (see {@linkcode buildLeaderboard}).
+   */
+  baseline?: string | null;
+  /** Only these models (by name); null or empty: every model with a finished run. */
+  models?: readonly string[] | null;
+  /** Only these runs (by id, each finished); null or empty: every finished run. */
+  runs?: readonly number[] | null;
+}
+
 /** One model's row of the leaderboard. */
 export interface LeaderboardRow {
   model: string;
   family: string | null;
+  /** Run ids the row draws on. */
+  runs: number[];
   /** `task/metric` → value. */
   scores: Record<string, number | null>;
+  /** `task/metric` → standard error of the value, where the metric has one. */
+  stderr: Record<string, number | null>;
   /** Mean of each task's headline metric. */
   average: number | null;
   /** Measured bytes per token of the growing state. */
@@ -24,10 +42,26 @@ export interface LeaderboardRow {
   fixedStateBytes: number | null;
   /** Baseline bytes per token ÷ this model's. */
   compression: number | null;
+  /** The model compression is measured against, null where there is none. */
+  baseline: string | null;
   /** Tokens per second over the forward calls of the model's latest runs. */
   tokensPerSecond: number | null;
-  /** Run ids the row draws on. */
-  runs: number[];
+}
+
+/** One stored result the leaderboard shows: a model × task × metric, overall or one slice cell. */
+export interface ResultRecord {
+  model: string;
+  runId: number;
+  task: string;
+  metric: string;
+  numKvPairs: number | null;
+  contextLen: number | null;
+  depth: number | null;
+  value: number | null;
+  stderr: number | null;
+  n: number | null;
+  /** Whether it is the task's headline metric (the average uses it). */
+  primary: boolean;
 }
 
 /** A slice table: one row per model, one column per cell (e.g. MQAR kv pairs × length). */
@@ -35,7 +69,7 @@ export interface SliceTable {
   task: string;
   metric: string;
   cells: string[];
-  rows: { model: string; values: Record<string, number | null> }[];
+  rows: { model: string; values: Record<string, number | null>; stderr: Record<string, number | null> }[];
 }
 
 /** A depth × context-length grid of one model's scores (needle-in-a-haystack). */
@@ -51,103 +85,220 @@ export interface Heatmap {
 
 /** The whole report. */
 export interface Leaderboard {
+  /** `task/metric` of every overall result, sorted. */
   columns: string[];
   rows: LeaderboardRow[];
+  /** The baseline named with `--baseline`; null when each row has its same-shape llama. */
   baseline: string | null;
   slices: SliceTable[];
   heatmaps: Heatmap[];
+  /** Every result behind the rows, slices and heatmaps, one per model × task × metric × cell. */
+  results: ResultRecord[];
+}
+
+/** What the report needs of one run. */
+interface RunRow {
+  id: number;
+  status: string;
+  model: string;
+  family: string | null;
+  kv: number | null;
+  fixed: number | null;
+  /** Same tokenizer files, layer count and dtype, or null when one of them is unknown. */
+  shape: string | null;
 }
 
 /**
- * Builds the leaderboard from the store. The baseline for compression is `baseline` (a model
- * name) if given, else the first model of family `llama`.
+ * Builds the leaderboard from the store: one row per model, from the latest finished result of
+ * each task and metric among the chosen runs (`options.models`, `options.runs`; default: every
+ * finished run); KV bytes/token and fixed state from the model's latest chosen run.
+ *
+ * Compression is the baseline's KV bytes/token ÷ the row's. With `options.baseline` that one
+ * model is every row's baseline. Without it a row's baseline is the `llama`-family model of the
+ * same shape — the same tokenizer files (so the same vocabulary), the same number of layers (the
+ * layer indices of the state tensors) and the same dtype — the first by name where several are;
+ * a row with none has no compression. Baselines are looked up among every model's latest finished
+ * run, whichever runs are chosen.
+ *
+ * @throws {UserError} when a chosen model, run or the baseline has no finished run.
  */
-export async function buildLeaderboard(store: Store, baseline: string | null = null): Promise<Leaderboard> {
+export async function buildLeaderboard(store: Store, options: LeaderboardOptions = {}): Promise<Leaderboard> {
+  const runs = (await store.query(
+    `SELECT id, status, model_name, family, tokenizer_sha256, dtype, states,
+            kv_bytes_per_token AS kv, fixed_state_bytes AS fixed
+       FROM runs ORDER BY id`,
+  )).map(runRow);
+  const done = runs.filter((r) => r.status === "done");
+  const chosen = chooseRuns(runs, done, options);
+  // Ids come from the database as numbers, so they can go into the SQL as text.
+  const ids = chosen.length > 0 ? chosen.map((r) => r.id).join(", ") : "NULL";
   const latest = await store.query(`
     WITH ranked AS (
       SELECT r.model_name, r.family, res.*, row_number() OVER (
         PARTITION BY r.model_name, res.task, res.metric, res.num_kv_pairs, res.context_len, res.depth
         ORDER BY res.run_id DESC) AS rank
       FROM results res JOIN runs r ON r.id = res.run_id
-      WHERE r.status = 'done')
-    SELECT * FROM ranked WHERE rank = 1 ORDER BY model_name, task, metric`);
-  // Cache size from the model's latest finished run; speed from its latest run that computed
-  // anything (a run that reused every sample measured no forward calls).
-  const perf = await store.query(`
-    WITH last AS (
-      SELECT model_name, arg_max(id, id) AS run_id, arg_max(kv_bytes_per_token, id) AS kv,
-             arg_max(fixed_state_bytes, id) AS fixed
-        FROM runs WHERE status = 'done' GROUP BY model_name),
-    speed AS (
-      SELECT r.model_name, arg_max(p.run_id, p.run_id) AS run_id
+      WHERE r.id IN (${ids}))
+    SELECT * FROM ranked WHERE rank = 1
+    ORDER BY model_name, task, metric, num_kv_pairs NULLS FIRST, context_len NULLS FIRST, depth NULLS FIRST`);
+  // Speed from the model's latest chosen run that computed anything (a run that reused every
+  // sample measured no forward calls).
+  const speed = await store.query(`
+    WITH speed AS (
+      SELECT r.model_name, max(p.run_id) AS run_id
         FROM perf p JOIN runs r ON r.id = p.run_id
-       WHERE r.status = 'done' AND p.tokens > 0 GROUP BY r.model_name),
-    totals AS (
-      SELECT speed.model_name, sum(p.tokens) AS tokens, sum(p.seconds) AS seconds
-        FROM speed JOIN perf p ON p.run_id = speed.run_id GROUP BY speed.model_name)
-    SELECT last.model_name, last.kv, last.fixed, totals.tokens, totals.seconds
-      FROM last LEFT JOIN totals ON totals.model_name = last.model_name`);
-  const overall = latest.filter((r) => r.num_kv_pairs === null && r.context_len === null && r.depth === null);
-  const columns = [...new Set(overall.map((r) => `${r.task}/${r.metric}`))];
-  const models = [...new Set(latest.map((r) => r.model_name as string))];
+       WHERE r.id IN (${ids}) AND p.tokens > 0 GROUP BY r.model_name)
+    SELECT speed.model_name, sum(p.tokens) AS tokens, sum(p.seconds) AS seconds
+      FROM speed JOIN perf p ON p.run_id = speed.run_id GROUP BY speed.model_name`);
+  const results: ResultRecord[] = latest.map((r) => ({
+    model: r.model_name as string,
+    runId: r.run_id as number,
+    task: r.task as string,
+    metric: r.metric as string,
+    numKvPairs: r.num_kv_pairs as number | null,
+    contextLen: r.context_len as number | null,
+    depth: r.depth as number | null,
+    value: r.value as number | null,
+    stderr: r.stderr as number | null,
+    n: r.n as number | null,
+    primary: r.is_primary === true,
+  }));
+  const overall = results.filter((r) => r.numKvPairs === null && r.contextLen === null && r.depth === null);
+  // Sorted, so that a column's place doesn't depend on which model happened to run it first.
+  const columns = [...new Set(overall.map((r) => `${r.task}/${r.metric}`))].sort();
+  const models = [...new Set(results.map((r) => r.model))];
+  const lastRun = (model: string, among: RunRow[]) => among.findLast((r) => r.model === model) ?? null;
+  const base = options.baseline ? lastRun(options.baseline, done) : null;
+  if (options.baseline && base === null) {
+    throw new UserError(
+      `Cannot use baseline "${options.baseline}": it has no finished run; models with one are ${
+        namesOf(done)
+      }`,
+    );
+  }
   const rows: LeaderboardRow[] = models.map((model) => {
-    const mine = overall.filter((r) => r.model_name === model);
+    const mine = overall.filter((r) => r.model === model);
     const scores: Record<string, number | null> = {};
+    const stderr: Record<string, number | null> = {};
     for (const c of columns) {
       const hit = mine.find((r) => `${r.task}/${r.metric}` === c);
-      scores[c] = hit ? (hit.value as number | null) : null;
+      scores[c] = hit?.value ?? null;
+      stderr[c] = hit?.stderr ?? null;
     }
-    const primaries = mine.filter((r) => r.is_primary && r.value !== null).map((r) => r.value as number);
-    const p = perf.find((r) => r.model_name === model);
+    const primaries = mine.filter((r) => r.primary && r.value !== null).map((r) => r.value as number);
+    const run = lastRun(model, chosen)!;
+    const against = base ?? sameShapeLlama(run, done);
+    const s = speed.find((r) => r.model_name === model);
     return {
       model,
-      family: (mine[0]?.family as string | null) ?? null,
+      family: run.family,
+      runs: [...new Set(results.filter((r) => r.model === model).map((r) => r.runId))].sort((a, b) => a - b),
       scores,
+      stderr,
       average: primaries.length > 0 ? primaries.reduce((a, b) => a + b, 0) / primaries.length : null,
-      kvBytesPerToken: (p?.kv as number | null) ?? null,
-      fixedStateBytes: (p?.fixed as number | null) ?? null,
-      compression: null,
-      tokensPerSecond: p && p.seconds && (p.seconds as number) > 0
-        ? (p.tokens as number) / (p.seconds as number)
-        : null,
-      runs: [...new Set(mine.map((r) => r.run_id as number))].sort((a, b) => a - b),
+      kvBytesPerToken: run.kv,
+      fixedStateBytes: run.fixed,
+      compression: against?.kv && run.kv ? against.kv / run.kv : null,
+      baseline: against?.kv && run.kv ? against.model : null,
+      tokensPerSecond: s && (s.seconds as number) > 0 ? (s.tokens as number) / (s.seconds as number) : null,
     };
   });
-  const base = baseline !== null
-    ? rows.find((r) => r.model === baseline) ?? null
-    : rows.find((r) => r.family === "llama") ?? null;
-  for (const row of rows) {
-    if (base?.kvBytesPerToken && row.kvBytesPerToken) {
-      row.compression = base.kvBytesPerToken / row.kvBytesPerToken;
-    }
-  }
   return {
     columns,
     rows,
     baseline: base?.model ?? null,
-    slices: sliceTables(latest),
-    heatmaps: heatmaps(latest),
+    slices: sliceTables(results),
+    heatmaps: heatmaps(results),
+    results,
   };
 }
 
-function heatmaps(latest: Record<string, unknown>[]): Heatmap[] {
-  const cells = latest.filter((r) => r.depth !== null && r.context_len !== null);
+function runRow(r: Record<string, unknown>): RunRow {
+  const layers = layerCount(r.states as string | null);
+  return {
+    id: r.id as number,
+    status: r.status as string,
+    model: r.model_name as string,
+    family: (r.family as string | null) ?? null,
+    kv: (r.kv as number | null) ?? null,
+    fixed: (r.fixed as number | null) ?? null,
+    shape: r.tokenizer_sha256 && r.dtype && layers !== null
+      ? `${r.tokenizer_sha256}|${layers}|${r.dtype}`
+      : null,
+  };
+}
+
+/** Layers with state: the distinct indices in the state inputs' names (`past_conv.3`, `past.0.key`). */
+function layerCount(states: string | null): number | null {
+  let specs: unknown;
+  try {
+    specs = JSON.parse(states ?? "null");
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(specs)) return null;
+  const indices = new Set<string>();
+  for (const spec of specs) {
+    const index = /\.(\d+)(?:\.|$)/.exec(String((spec as { input?: unknown })?.input ?? ""))?.[1];
+    if (index !== undefined) indices.add(index);
+  }
+  return indices.size > 0 ? indices.size : null;
+}
+
+/** The latest finished run of the first-named `llama` model with `run`'s shape, if any. */
+function sameShapeLlama(run: RunRow, done: RunRow[]): RunRow | null {
+  if (run.shape === null) return null;
+  const latest = new Map<string, RunRow>();
+  for (const r of done) latest.set(r.model, r);
+  const candidates = [...latest.values()]
+    .filter((r) => r.family === "llama" && r.shape === run.shape)
+    .sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
+  return candidates[0] ?? null;
+}
+
+/** The finished runs `options` chooses, in id order; every name and id must match one. */
+function chooseRuns(runs: RunRow[], done: RunRow[], options: LeaderboardOptions): RunRow[] {
+  const models = options.models?.length ? options.models : null;
+  const ids = options.runs?.length ? options.runs : null;
+  for (const model of models ?? []) {
+    if (!done.some((r) => r.model === model)) {
+      throw new UserError(
+        `Cannot report model "${model}": it has no finished run; models with one are ${namesOf(done)}`,
+      );
+    }
+  }
+  for (const id of ids ?? []) {
+    const run = runs.find((r) => r.id === id);
+    if (run === undefined || run.status !== "done") {
+      throw new UserError(
+        `Cannot report run ${id}: ${run ? `it is ${run.status}, not done` : "there is no such run"}; ` +
+          `finished runs are ${done.map((r) => r.id).join(", ") || "none"}`,
+      );
+    }
+    if (models && !models.includes(run.model)) {
+      throw new UserError(
+        `Cannot report run ${id}: it is of model "${run.model}", which --models leaves out`,
+      );
+    }
+  }
+  return done.filter((r) => (!models || models.includes(r.model)) && (!ids || ids.includes(r.id)));
+}
+
+function namesOf(runs: RunRow[]): string {
+  return [...new Set(runs.map((r) => r.model))].sort().join(", ") || "none";
+}
+
+function heatmaps(results: ResultRecord[]): Heatmap[] {
+  const cells = results.filter((r) => r.depth !== null && r.contextLen !== null);
   const maps = new Map<string, Heatmap>();
   for (const r of cells) {
-    const key = `${r.model_name}|${r.task}|${r.metric}`;
+    const key = `${r.model}|${r.task}|${r.metric}`;
     if (!maps.has(key)) {
-      maps.set(key, {
-        model: r.model_name as string,
-        task: r.task as string,
-        metric: r.metric as string,
-        depths: [],
-        lengths: [],
-        values: [],
-      });
+      maps.set(key, { model: r.model, task: r.task, metric: r.metric, depths: [], lengths: [], values: [] });
     }
     const map = maps.get(key)!;
-    if (!map.depths.includes(r.depth as number)) map.depths.push(r.depth as number);
-    if (!map.lengths.includes(r.context_len as number)) map.lengths.push(r.context_len as number);
+    if (!map.depths.includes(r.depth!)) map.depths.push(r.depth!);
+    if (!map.lengths.includes(r.contextLen!)) map.lengths.push(r.contextLen!);
   }
   for (const map of maps.values()) {
     map.depths.sort((a, b) => a - b);
@@ -155,10 +306,10 @@ function heatmaps(latest: Record<string, unknown>[]): Heatmap[] {
     map.values = map.depths.map((d) =>
       map.lengths.map((l) => {
         const hit = cells.find((r) =>
-          r.model_name === map.model && r.task === map.task && r.metric === map.metric && r.depth === d &&
-          r.context_len === l
+          r.model === map.model && r.task === map.task && r.metric === map.metric && r.depth === d &&
+          r.contextLen === l
         );
-        return hit ? (hit.value as number | null) : null;
+        return hit ? hit.value : null;
       })
     );
   }
@@ -190,26 +341,26 @@ export function renderHeatmap(map: Heatmap): string {
     .join("\n") + "\n";
 }
 
-function sliceTables(latest: Record<string, unknown>[]): SliceTable[] {
-  const sliced = latest.filter((r) => r.num_kv_pairs !== null || r.context_len !== null || r.depth !== null);
+function sliceTables(results: ResultRecord[]): SliceTable[] {
+  const sliced = results.filter((r) => r.numKvPairs !== null || r.contextLen !== null || r.depth !== null);
   const tables = new Map<string, SliceTable>();
   for (const r of sliced) {
     const key = `${r.task}/${r.metric}`;
-    const table = tables.get(key) ??
-      { task: r.task as string, metric: r.metric as string, cells: [], rows: [] };
+    const table = tables.get(key) ?? { task: r.task, metric: r.metric, cells: [], rows: [] };
     tables.set(key, table);
     const cell = [
-      r.num_kv_pairs !== null ? `kv=${r.num_kv_pairs}` : "",
-      r.context_len !== null ? `len=${r.context_len}` : "",
+      r.numKvPairs !== null ? `kv=${r.numKvPairs}` : "",
+      r.contextLen !== null ? `len=${r.contextLen}` : "",
       r.depth !== null ? `depth=${r.depth}` : "",
     ].filter(Boolean).join(" ");
     if (!table.cells.includes(cell)) table.cells.push(cell);
-    let row = table.rows.find((x) => x.model === r.model_name);
+    let row = table.rows.find((x) => x.model === r.model);
     if (!row) {
-      row = { model: r.model_name as string, values: {} };
+      row = { model: r.model, values: {}, stderr: {} };
       table.rows.push(row);
     }
-    row.values[cell] = r.value as number | null;
+    row.values[cell] = r.value;
+    row.stderr[cell] = r.stderr;
   }
   for (const t of tables.values()) {
     const num = (cell: string, key: string) => Number(cell.match(new RegExp(`${key}=([\\d.]+)`))?.[1] ?? 0);
@@ -220,9 +371,56 @@ function sliceTables(latest: Record<string, unknown>[]): SliceTable[] {
   return [...tables.values()];
 }
 
+/** The columns of `--format csv`: one row per model × task × metric × slice cell. */
+export const CSV_COLUMNS = [
+  "model",
+  "family",
+  "run_id",
+  "task",
+  "metric",
+  "num_kv_pairs",
+  "context_len",
+  "depth",
+  "value",
+  "stderr",
+  "n",
+  "is_primary",
+  "average",
+  "kv_bytes_per_token",
+  "fixed_state_bytes",
+  "compression",
+  "baseline",
+  "tokens_per_s",
+] as const;
+
+/** What the compression column is measured against, for its header. */
+function compressionHeader(board: Leaderboard): string {
+  if (board.baseline) return `compression × (vs ${board.baseline})`;
+  const bases = new Set(board.rows.map((r) => r.baseline).filter((b) => b !== null));
+  return bases.size === 1
+    ? `compression × (vs ${[...bases][0]}, same-shape llama)`
+    : "compression × (vs same-shape llama)";
+}
+
+/** Which baseline each row's compression used, when the rows have more than one or none. */
+function compressionNote(board: Leaderboard): string | null {
+  if (board.baseline) return null;
+  const groups = new Map<string, string[]>();
+  for (const r of board.rows) {
+    if (r.baseline !== null) groups.set(r.baseline, [...(groups.get(r.baseline) ?? []), r.model]);
+  }
+  const missing = board.rows.filter((r) => r.baseline === null && r.kvBytesPerToken).map((r) => r.model);
+  if (groups.size + missing.length === 0 || (groups.size === 1 && missing.length === 0)) return null;
+  const parts = [...groups].map(([base, models]) => `vs ${base} for ${models.join(", ")}`);
+  if (missing.length > 0) parts.push(`none for ${missing.join(", ")}`);
+  return `compression × against the llama-family model with the same tokenizer, layer count and dtype ` +
+    `(--baseline NAME picks one for all): ${parts.join("; ")}\n`;
+}
+
 /** Renders the leaderboard in `format`. */
 export function renderLeaderboard(board: Leaderboard, format: ReportFormat): string {
-  if (format === "json") return JSON.stringify(board, null, 2) + "\n";
+  if (format === "json") return JSON.stringify(jsonBoard(board), null, 2) + "\n";
+  if (format === "csv") return renderCsv(board);
   const header = [
     "model",
     "family",
@@ -230,37 +428,121 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
     "average",
     "KV B/token",
     "fixed state B",
-    board.baseline ? `compression × (vs ${board.baseline})` : "compression ×",
+    compressionHeader(board),
     "tokens/s",
+    "runs",
   ];
   const body = board.rows.map((r) => [
     r.model,
     r.family ?? "",
-    ...board.columns.map((c) => fmt(r.scores[c], 4)),
+    ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
     fmt(r.average, 4),
     fmt(r.kvBytesPerToken, 0),
     fmt(r.fixedStateBytes, 0),
     r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
     fmt(r.tokensPerSecond, 0),
+    r.runs.join(","),
   ]);
-  const parts = [render(header, body, format)];
+  const note = compressionNote(board);
+  const parts = [render(header, body, format) + (note ? `\n${note}` : "")];
   for (const t of board.slices) {
     const sliceHeader = ["model", ...t.cells];
-    const sliceBody = t.rows.map((r) => [r.model, ...t.cells.map((c) => fmt(r.values[c] ?? null, 4))]);
+    const sliceBody = t.rows.map((r) => [
+      r.model,
+      ...t.cells.map((c) => withStderr(r.values[c] ?? null, r.stderr[c] ?? null)),
+    ]);
     const title = `${t.task}/${t.metric} by cell`;
-    parts.push(
-      format === "csv"
-        ? `# ${title}\n` + render(sliceHeader, sliceBody, format)
-        : `${format === "markdown" ? "### " : ""}${title}\n\n` + render(sliceHeader, sliceBody, format),
-    );
+    parts.push(`${format === "markdown" ? "### " : ""}${title}\n\n` + render(sliceHeader, sliceBody, format));
   }
-  if (format !== "csv") {
-    for (const map of board.heatmaps) {
-      const text = renderHeatmap(map);
-      parts.push(format === "markdown" ? "```\n" + text + "```\n" : text);
-    }
+  for (const map of board.heatmaps) {
+    const text = renderHeatmap(map);
+    parts.push(format === "markdown" ? "```\n" + text + "```\n" : text);
   }
   return parts.join("\n");
+}
+
+/** The board as JSON, every object's keys in a fixed order whatever the board was built from. */
+function jsonBoard(board: Leaderboard): unknown {
+  const byColumn = (values: Record<string, number | null>) =>
+    Object.fromEntries(board.columns.map((c) => [c, values[c] ?? null]));
+  return {
+    columns: board.columns,
+    baseline: board.baseline,
+    rows: board.rows.map((r) => ({
+      model: r.model,
+      family: r.family,
+      runs: r.runs,
+      scores: byColumn(r.scores),
+      stderr: byColumn(r.stderr),
+      average: r.average,
+      kvBytesPerToken: r.kvBytesPerToken,
+      fixedStateBytes: r.fixedStateBytes,
+      compression: r.compression,
+      baseline: r.baseline,
+      tokensPerSecond: r.tokensPerSecond,
+    })),
+    slices: board.slices.map((t) => ({
+      task: t.task,
+      metric: t.metric,
+      cells: t.cells,
+      rows: t.rows.map((r) => ({
+        model: r.model,
+        values: Object.fromEntries(t.cells.map((c) => [c, r.values[c] ?? null])),
+        stderr: Object.fromEntries(t.cells.map((c) => [c, r.stderr[c] ?? null])),
+      })),
+    })),
+    heatmaps: board.heatmaps.map((h) => ({
+      model: h.model,
+      task: h.task,
+      metric: h.metric,
+      depths: h.depths,
+      lengths: h.lengths,
+      values: h.values,
+    })),
+    results: board.results.map((r) => ({
+      model: r.model,
+      runId: r.runId,
+      task: r.task,
+      metric: r.metric,
+      numKvPairs: r.numKvPairs,
+      contextLen: r.contextLen,
+      depth: r.depth,
+      value: r.value,
+      stderr: r.stderr,
+      n: r.n,
+      primary: r.primary,
+    })),
+  };
+}
+
+/** One rectangular table (pandas' `read_csv` reads it as is): every result with its model's columns. */
+function renderCsv(board: Leaderboard): string {
+  const num = (v: number | null) => (v === null || !Number.isFinite(v) ? "" : String(v));
+  const rows = board.results.map((r) => {
+    const m = board.rows.find((row) => row.model === r.model)!;
+    const record: Record<(typeof CSV_COLUMNS)[number], string> = {
+      model: r.model,
+      family: m.family ?? "",
+      run_id: String(r.runId),
+      task: r.task,
+      metric: r.metric,
+      num_kv_pairs: num(r.numKvPairs),
+      context_len: num(r.contextLen),
+      depth: num(r.depth),
+      value: num(r.value),
+      stderr: num(r.stderr),
+      n: num(r.n),
+      is_primary: String(r.primary),
+      average: num(m.average),
+      kv_bytes_per_token: num(m.kvBytesPerToken),
+      fixed_state_bytes: num(m.fixedStateBytes),
+      compression: num(m.compression),
+      baseline: m.baseline ?? "",
+      tokens_per_s: num(m.tokensPerSecond),
+    };
+    return CSV_COLUMNS.map((c) => record[c]);
+  });
+  return render([...CSV_COLUMNS], rows, "csv");
 }
 
 function fmt(value: number | null | undefined, digits: number): string {
@@ -268,9 +550,17 @@ function fmt(value: number | null | undefined, digits: number): string {
   return value.toFixed(digits);
 }
 
+/** `value ± stderr` as lm-eval prints it, or the value alone where there is no stderr. */
+function withStderr(value: number | null | undefined, stderr: number | null | undefined): string {
+  const v = fmt(value, 4);
+  return v !== "" && stderr !== null && stderr !== undefined && Number.isFinite(stderr)
+    ? `${v} ± ${stderr.toFixed(4)}`
+    : v;
+}
+
 function render(header: string[], body: string[][], format: ReportFormat): string {
   if (format === "csv") {
-    const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+    const esc = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
     return [header, ...body].map((r) => r.map(esc).join(",")).join("\n") + "\n";
   }
   if (format === "markdown") {

@@ -10,7 +10,7 @@
 
 import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { UserError } from "../evals/errors.ts";
 import type { DataFileRecord } from "../tasks/types.ts";
 
@@ -217,6 +217,19 @@ export class Store {
       instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: "READ_ONLY" } : {});
     } catch (error) {
       const reason = String((error as Error).message).split("\n")[0];
+      // DuckDB names the process holding the file: "Conflicting lock is held in /bin/deno (PID 42)".
+      const holder = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(reason);
+      if (holder) {
+        const who = `process ${holder[2]} (${basename(holder[1])})`;
+        throw new UserError(
+          options.readOnly
+            ? `Cannot read ${path} while ${who} has it open for writing (DuckDB lets no other process ` +
+              `open the file meanwhile): wait for it to finish, or copy the file and pass --db COPY, ` +
+              `or pass --db with another database`
+            : `Cannot write ${path} while ${who} has it open (DuckDB lets a process write a file only ` +
+              `while no other has it open): wait for it to finish, or pass --db with another database`,
+        );
+      }
       throw new UserError(
         `Cannot open the results database ${path}: ${reason}. ` +
           (/lock/i.test(reason)
