@@ -14,9 +14,17 @@ import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { resolveTasks, type Selection } from "../tasks/registry.ts";
 import { UserError } from "./errors.ts";
-import { DEFAULT_PREFILL_CHUNK, evaluate, type EvaluateOptions } from "./evaluate.ts";
+import {
+  DEFAULT_COMMIT_EVERY,
+  DEFAULT_PREFILL_CHUNK,
+  evaluate,
+  type EvaluateOptions,
+  taskContext,
+} from "./evaluate.ts";
 import { loadBundle, type ModelBundle } from "./model/bundle.ts";
 import { type Device, DEVICES } from "./model/onnx_model.ts";
+import { checkModels, checkOutputPath, checkTasks } from "./preflight.ts";
+import { resolveShard, type Shard } from "./shard.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
 import { kvbenchCommit } from "./version.ts";
 
@@ -35,7 +43,10 @@ const OPTIONS = {
   },
   tasks: { type: "string", help: `tasks or suites, comma-separated (default: ${DEFAULT_TASKS})` },
   "num-fewshot": { type: "string", help: "few-shot examples (default: each task's own)" },
-  limit: { type: "string", help: "docs per task, or examples per cell of a sweep" },
+  limit: {
+    type: "string",
+    help: "docs per task (examples per cell of a sweep), or a fraction in (0, 1) of them, as lm-eval",
+  },
   "batch-size": {
     type: "string",
     help: "rows per forward call, or auto: start at 64, halve on out-of-memory (default: 8)",
@@ -71,6 +82,18 @@ const OPTIONS = {
     help: "on|off: let CUDA round float32 matrix products to TF32 (default: off, as PyTorch; on is faster)",
   },
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
+  shard: {
+    type: "string",
+    help: "I/N: run only the I-th (from 0) of N disjoint slices of the work; combine with deno task merge",
+  },
+  shards: {
+    type: "string",
+    help: "N slices, this one's index from JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm)",
+  },
+  devices: {
+    type: "string",
+    help: "GPU ids, e.g. 0,1,2,3: one shard per GPU in parallel, merged into --db (on CPU: N processes)",
+  },
   help: { type: "boolean", short: "h", help: "show this help" },
 } as const;
 
@@ -79,6 +102,7 @@ export interface EvalArgs {
   models: string[];
   tasks: string;
   numFewshot: number | null;
+  /** A count, or a fraction in (0, 1) of each task's docs (lm-eval's `--limit 0.1`). */
   limit: number | null;
   batchSize: number;
   autoBatch: boolean;
@@ -101,6 +125,10 @@ export interface EvalArgs {
   fresh: boolean;
   prefixReuse: boolean;
   report: boolean;
+  /** This process's slice of the work (`--shard`, `--shards` with a scheduler's index), or null. */
+  shard: Shard | null;
+  /** GPUs to spread the shards of this evaluation over (`--devices`), or null. */
+  devices: number[] | null;
   help: boolean;
 }
 
@@ -135,7 +163,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
       ) => [k, { type: o.type, ...("short" in o ? { short: o.short } : {}) }]),
     );
     ({ values } = parseArgs({
-      args: argv,
+      args: attachNegativeValues(argv),
       options: options as never,
       strict: true,
       allowPositionals: false,
@@ -181,11 +209,20 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
   else if (values["batch-size"] !== undefined) {
     batchSize = int("batch-size", 1) ?? 8;
   }
+  const models = values.model === undefined
+    ? []
+    : String(values.model).split(",").map((s) => s.trim()).filter(Boolean);
+  // An empty --model (an unset shell variable) must not quietly mean "every bundled model".
+  if (values.model !== undefined && models.length === 0) {
+    errors.push(
+      `--model needs a model directory (got "${values.model}"), or leave it out for the bundled models`,
+    );
+  }
   const parsed: EvalArgs = {
-    models: values.model ? String(values.model).split(",").map((s) => s.trim()).filter(Boolean) : [],
+    models,
     tasks: (values.tasks as string | undefined) ?? DEFAULT_TASKS,
     numFewshot: int("num-fewshot", 0),
-    limit: int("limit", 1),
+    limit: limit(values.limit as string | undefined, errors),
     batchSize,
     autoBatch,
     device: choice("device", DEVICES, "cpu"),
@@ -207,13 +244,58 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     prefixReuse: values["no-prefix-reuse"] !== true,
     tf32: onOff("tf32", false),
     report: values["no-report"] !== true,
+    shard: null,
+    devices: list("devices", 0),
     help: values.help === true,
   };
+  const shards = int("shards", 1);
+  try {
+    parsed.shard = resolveShard({ shard: values.shard as string | undefined, shards }, Deno.env.toObject());
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    errors.push(error.message);
+  }
+  if (parsed.devices && parsed.shard) {
+    errors.push("--devices runs every shard itself: leave out --shard/--shards");
+  }
   if (parsed.logSamples && !parsed.outputPath) errors.push("--log-samples needs --output-path");
   if (errors.length > 0) {
     throw new UserError(`Cannot run eval: ${errors.join("; ")}. Run with --help for the options`);
   }
   return parsed;
+}
+
+/**
+ * `--limit`: a whole number of docs ≥ 1, or a fraction in (0, 1) of each task's docs (lm-eval
+ * keeps `ceil(docs × limit)`). Anything else is pushed to `errors`.
+ */
+function limit(raw: string | undefined, errors: string[]): number | null {
+  if (raw === undefined) return null;
+  const n = Number(raw);
+  if (raw.trim() !== "" && Number.isFinite(n) && n > 0 && (n < 1 || Number.isInteger(n))) return n;
+  errors.push(
+    `--limit must be a whole number of docs ≥ 1 or a fraction between 0 and 1, e.g. 0.1 (got "${raw}")`,
+  );
+  return null;
+}
+
+/**
+ * Joins a string option and a value that starts with "-" and a digit (`--limit -1`) into
+ * `--limit=-1`: parseArgs would otherwise call the value ambiguous, and the range check then
+ * says what is wrong with it.
+ */
+function attachNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith("--") ? argv[i].slice(2) : null;
+    const option = name !== null ? (OPTIONS as Record<string, { type: string }>)[name] : undefined;
+    if (option?.type === "string" && /^-\.?\d/.test(argv[i + 1] ?? "")) {
+      out.push(`${argv[i]}=${argv[++i]}`);
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
 }
 
 /** The bundled models: every directory under models/ with a model.onnx, else the test fixtures. */
@@ -233,7 +315,11 @@ export function defaultModels(): string[] {
  * What `evaluate` is asked to do for one model under `args`: the one mapping from eval's flags
  * (also a nightly entry's, see `scripts/nightly.ts`) to {@linkcode EvaluateOptions}.
  */
-export function evaluateOptions(args: EvalArgs, selection: Selection, bundle: ModelBundle): EvaluateOptions {
+export function evaluateOptions(
+  args: EvalArgs,
+  selection: Selection,
+  bundle: Pick<ModelBundle, "maxLength">,
+): EvaluateOptions {
   return {
     ...selection,
     dataDir: args.dataDir,
@@ -253,17 +339,48 @@ export function evaluateOptions(args: EvalArgs, selection: Selection, bundle: Mo
     reuse: !args.fresh,
     prefixReuse: args.prefixReuse,
     prefillChunk: args.prefillChunk,
+    shard: args.shard,
   };
 }
 
-/** Runs `eval` with parsed arguments; returns the run ids. */
+/**
+ * Checks what the run will need before any model runs (`preflight.ts`): every model directory,
+ * every task under every model, the output path. Prints the tasks' notes on cells they leave out.
+ *
+ * @throws {UserError} for the first mistake.
+ */
+export async function checkEval(
+  args: EvalArgs,
+  selection: Selection,
+  models: readonly string[],
+): Promise<void> {
+  const infos = checkModels(models);
+  if (args.outputPath) checkOutputPath(args.outputPath);
+  for (const info of infos) {
+    const ctx = taskContext(evaluateOptions(args, selection, info), info);
+    for (const note of await checkTasks(selection.tasks, ctx)) {
+      console.error(`kvbench: ${info.name}: ${note}`);
+    }
+  }
+}
+
+/**
+ * Runs `eval` with parsed arguments; returns the run ids. Ctrl-C ends the process (exit 130) once
+ * the batch being committed is in, with one line saying what was kept.
+ */
 export async function runEval(args: EvalArgs): Promise<number[]> {
   const selection = resolveTasks(args.tasks);
   const { tasks } = selection;
   const models = args.models.length > 0 ? args.models : defaultModels();
-  const store = await Store.open(args.db);
   const runIds: number[] = [];
+  let opened: Store | null = null;
+  const onInterrupt = () => void interrupted(opened, runIds);
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  let failed = true;
   try {
+    await checkEval(args, selection, models);
+    const store = await Store.open(args.db);
+    opened = store;
     for (const dir of models) {
       const bundle = await loadBundle(dir, args.device, { tf32: args.tf32 });
       const options = evaluateOptions(args, selection, bundle);
@@ -308,15 +425,60 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
           },
           args.outputPath,
           args.logSamples,
-        );
+        ).catch((error) => outputFailed(error, runId, args.outputPath!));
         console.error(`  wrote ${files.join(", ")}`);
       }
       await bundle.model.release();
     }
     // This invocation's runs only: the database may hold unrelated models from earlier runs.
     if (args.report) console.log(renderLeaderboard(await buildLeaderboard(store, { runs: runIds }), "table"));
+    failed = false;
   } finally {
-    store.close();
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    closeStore(opened, failed);
   }
   return runIds;
+}
+
+/** Closes the store; after a failure quietly, since closing then (a full disk) fails too. */
+function closeStore(store: Store | null, failed: boolean): void {
+  try {
+    store?.close();
+  } catch (error) {
+    if (!failed) throw error;
+  }
+}
+
+let interrupting = false;
+
+/** Ctrl-C: mark the open run interrupted, close the store, say what was kept, exit 130. */
+async function interrupted(store: Store | null, finished: readonly number[]): Promise<never> {
+  // A second Ctrl-C while the batch in flight is being committed: leave now.
+  if (interrupting) Deno.exit(130);
+  interrupting = true;
+  let line = "interrupted before any model ran: nothing was written";
+  if (store !== null) {
+    const kept = await store.interrupt().catch(() => []);
+    const parts = kept.map((k) => `${k.samples} finished samples of ${k.modelName} (run ${k.runId})`);
+    if (finished.length > 0) {
+      parts.unshift(`run${finished.length > 1 ? "s" : ""} ${finished.join(", ")} (done)`);
+    }
+    line = `interrupted: kept ${parts.length > 0 ? parts.join(" and ") : "every finished run"} in ` +
+      `${store.path} (samples are committed every ${DEFAULT_COMMIT_EVERY} docs; the batch in progress was ` +
+      `dropped): run the same command again to resume`;
+  }
+  // Start on a line of its own after a progress bar.
+  console.error(`${Deno.stderr.isTerminal() ? "\n" : ""}kvbench: ${line}`);
+  Deno.exit(130);
+}
+
+/** A failure to write the lm-eval output, as one line saying that the run itself is stored. */
+function outputFailed(error: unknown, runId: number, outputPath: string): never {
+  if (error instanceof UserError) throw error;
+  throw new UserError(
+    `Cannot write results to --output-path ${outputPath} (${
+      String((error as Error).message).split("\n")[0]
+    }): ` +
+      `run ${runId} is stored in the database; pass a writable --output-path and run the same command again`,
+  );
 }

@@ -11,6 +11,7 @@ import process from "node:process";
 import type { Store } from "../results/store.ts";
 import type { ResultRow, RunInfo, SampleRow } from "../results/store.ts";
 import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../tasks/types.ts";
+import { UserError } from "./errors.ts";
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
 import type { ModelBundle } from "./model/bundle.ts";
@@ -19,6 +20,7 @@ import type { OnnxModel } from "./model/onnx_model.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
 import { startProgress } from "./progress.ts";
+import { estimatedTokens, type Shard, shardItems } from "./shard.ts";
 import type { AnyResponse, Request } from "./requests.ts";
 import { kvbenchCommit } from "./version.ts";
 
@@ -27,6 +29,9 @@ import { kvbenchCommit } from "./version.ts";
  * `len × len` attention score tensor or `len × vocab` logits in one piece.
  */
 export const DEFAULT_PREFILL_CHUNK = 512;
+
+/** Docs per committed batch by default: what a killed or interrupted run loses at most. */
+export const DEFAULT_COMMIT_EVERY = 64;
 
 /** Options of {@linkcode evaluate}. */
 export interface EvaluateOptions {
@@ -77,8 +82,13 @@ export interface EvaluateOptions {
   prefillChunk?: number;
   /** Show a progress bar (defaults to whether stderr is a terminal). */
   progress?: boolean;
-  /** Docs per committed batch. @default {64} */
+  /** Docs per committed batch. @default {DEFAULT_COMMIT_EVERY} */
   commitEvery?: number;
+  /**
+   * Run only this slice of each task's documents (`--shard`); the run's aggregates then cover the
+   * slice, until `deno task merge` aggregates all shards' samples.
+   */
+  shard?: Shard | null;
   /** The command's options, recorded with the run. */
   args?: Record<string, unknown>;
 }
@@ -121,28 +131,8 @@ export async function evaluate(
     await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),
   );
   const results: ResultRow[] = [];
-  const members = new Set((options.groups ?? []).flatMap((g) => g.tasks));
-  const counted = new Set(
-    options.average ?? [...options.tasks.map((t) => t.name), ...(options.groups ?? []).map((g) => g.name)]
-      .filter((name) => !members.has(name)),
-  );
-  const headline = (name: string, fallback: string) => (options.primary?.[name] ?? fallback);
-  const context: TaskContext = {
-    numFewshot: options.numFewshot ?? null,
-    seed,
-    limit: options.limit ?? null,
-    vocabSize: bundle.model.vocabSize,
-    maxLength,
-    lengths: options.lengths ?? null,
-    kvPairs: options.kvPairs ?? null,
-    tokenizer: bundle.tokenizer,
-    addBos,
-    dataDir: options.dataDir ?? null,
-    download: options.download ?? true,
-    haystackDir: options.haystackDir ?? null,
-    wordsFile: options.wordsFile ?? null,
-    depths: options.depths ?? null,
-  };
+  const primaryOf = headlines(options);
+  const context = taskContext(options, { ...bundle, vocabSize: bundle.model.vocabSize });
   try {
     for (const task of options.tasks) {
       const dataFiles: DataFileRecord[] = [];
@@ -158,27 +148,49 @@ export async function evaluate(
         requestKey,
         reuse: options.reuse ?? true,
         progress: options.progress,
-        commitEvery: options.commitEvery ?? 64,
+        commitEvery: options.commitEvery ?? DEFAULT_COMMIT_EVERY,
         modelSha256: bundle.sha256,
         modelName: bundle.name,
+        shard: options.shard ?? null,
       });
       await store.addDataFiles(runId, task.name, dataFiles);
-      const primary = counted.has(task.name) ? headline(task.name, Object.keys(task.metrics)[0]) : null;
-      results.push(...(await aggregateTask(task, ctx, store, runId, primary)));
+      results.push(...(await aggregateTask(task, ctx.numFewshot, store, runId, primaryOf(task))));
     }
-    for (const group of options.groups ?? []) {
-      const primary = counted.has(group.name) ? headline(group.name, group.metrics[0]) : null;
-      const rows = aggregateGroup(group, results, primary);
-      await store.setResults(runId, group.name, rows);
-      results.push(...rows);
-    }
+    results.push(...(await aggregateGroups(options.groups ?? [], results, store, runId, primaryOf)));
     if (lm.batchSize !== batchSize) await store.setBatchSize(runId, lm.batchSize);
     await store.finishRun(runId, "done");
   } catch (error) {
-    await store.finishRun(runId, "failed", String((error as Error).message ?? error));
+    // Recording the failure can fail too (a full disk): the first error is the one to report.
+    await store.finishRun(runId, "failed", String((error as Error).message ?? error)).catch(() => {});
     throw error;
   }
   return { runId, results, context };
+}
+
+/**
+ * The context a model's tasks are prepared with under `options`: one mapping, so that the checks
+ * made before any model runs (`evals/preflight.ts`) see what {@linkcode evaluate} will.
+ */
+export function taskContext(
+  options: Omit<EvaluateOptions, "tasks">,
+  model: Pick<ModelBundle, "maxLength" | "tokenizer"> & { vocabSize: number },
+): TaskContext {
+  return {
+    numFewshot: options.numFewshot ?? null,
+    seed: options.seed ?? 1234,
+    limit: options.limit ?? null,
+    vocabSize: model.vocabSize,
+    maxLength: options.maxLength ?? model.maxLength,
+    lengths: options.lengths ?? null,
+    kvPairs: options.kvPairs ?? null,
+    tokenizer: model.tokenizer,
+    addBos: model.tokenizer.addsBos(options.addBos ?? "auto"),
+    dataDir: options.dataDir ?? null,
+    download: options.download ?? true,
+    haystackDir: options.haystackDir ?? null,
+    wordsFile: options.wordsFile ?? null,
+    depths: options.depths ?? null,
+  };
 }
 
 /**
@@ -237,6 +249,7 @@ interface RunTaskOptions {
   commitEvery: number;
   modelSha256: string;
   modelName: string;
+  shard: Shard | null;
 }
 
 async function runTask(
@@ -247,7 +260,17 @@ async function runTask(
   runId: number,
   opts: RunTaskOptions,
 ): Promise<void> {
-  const prepared = await task.prepare(ctx);
+  const every = await task.prepare(ctx);
+  // An empty task would aggregate to NaN and mark the run done: refuse it before the run claims a score.
+  if (every.length === 0) {
+    throw new UserError(
+      `Cannot run ${task.name} as it has no samples under these settings: check --limit and --tasks`,
+    );
+  }
+  // A shard takes whole documents, so few-shot contexts and prefix reuse stay the unsharded run's.
+  const prepared = opts.shard
+    ? shardItems(every.map((p) => estimatedTokens(p.requests)), opts.shard).map((i) => every[i])
+    : every;
   const hashes = prepared.map((p) => requestHash(p.requests, opts.requestKey));
   const reusable = opts.reuse
     ? await store.reusableSamples(opts.modelSha256, task.name, task.version)
@@ -339,11 +362,13 @@ let committedBatches = 0;
 
 /**
  * Crash-test hook: with KVBENCH_KILL_AFTER_BATCHES=N set, the process SIGKILLs itself after
- * committing N batches, so tests can prove that an interrupted run resumes with the same numbers.
+ * committing N batches (or sends itself KVBENCH_KILL_SIGNAL, e.g. SIGINT, once), so tests can
+ * prove that an interrupted run resumes with the same numbers.
  */
 function killIfAsked(): void {
   const after = Number(Deno.env.get("KVBENCH_KILL_AFTER_BATCHES") ?? 0);
-  if (after > 0 && ++committedBatches >= after) Deno.kill(Deno.pid, "SIGKILL");
+  const signal = (Deno.env.get("KVBENCH_KILL_SIGNAL") ?? "SIGKILL") as Deno.Signal;
+  if (after > 0 && ++committedBatches === after) Deno.kill(Deno.pid, signal);
 }
 
 /** A request's identity: what it asks plus everything that changes the tokens it becomes. */
@@ -351,16 +376,72 @@ export function requestHash(requests: readonly Request[], key: Record<string, un
   return createHash("sha256").update(JSON.stringify({ requests, key })).digest("hex").slice(0, 32);
 }
 
+/** The metric of a task or group that counts in the run's average, or null. */
+type Headlines = (entry: Task | TaskGroup) => string | null;
+
+/**
+ * The headline metric of each task or group that counts in the run's average (a suite's
+ * `primary`, else the first metric), null for one that doesn't (a member of a group in the run).
+ */
+function headlines(selection: Pick<EvaluateOptions, "tasks" | "groups" | "primary" | "average">): Headlines {
+  const members = new Set((selection.groups ?? []).flatMap((g) => g.tasks));
+  const counted = new Set(
+    selection.average ??
+      [...selection.tasks.map((t) => t.name), ...(selection.groups ?? []).map((g) => g.name)]
+        .filter((name) => !members.has(name)),
+  );
+  return (entry) => {
+    if (!counted.has(entry.name)) return null;
+    const first = Array.isArray(entry.metrics) ? entry.metrics[0] : Object.keys(entry.metrics)[0];
+    return selection.primary?.[entry.name] ?? first;
+  };
+}
+
+/**
+ * Aggregates every task and group of `selection` from the samples stored under `runId`: what
+ * `deno task merge` does once all shards' samples are in one run.
+ */
+export async function aggregateRun(
+  store: Store,
+  runId: number,
+  selection: Pick<EvaluateOptions, "tasks" | "groups" | "primary" | "average">,
+  numFewshot: number | null,
+): Promise<ResultRow[]> {
+  const primaryOf = headlines(selection);
+  const results: ResultRow[] = [];
+  for (const task of selection.tasks) {
+    results.push(...(await aggregateTask(task, numFewshot, store, runId, primaryOf(task))));
+  }
+  results.push(...(await aggregateGroups(selection.groups ?? [], results, store, runId, primaryOf)));
+  return results;
+}
+
+async function aggregateGroups(
+  groups: readonly TaskGroup[],
+  results: readonly ResultRow[],
+  store: Store,
+  runId: number,
+  primaryOf: Headlines,
+): Promise<ResultRow[]> {
+  const out: ResultRow[] = [];
+  for (const group of groups) {
+    const rows = aggregateGroup(group, results, primaryOf(group));
+    await store.setResults(runId, group.name, rows);
+    out.push(...rows);
+  }
+  return out;
+}
+
 /** Aggregates a task's stored samples; `primary` is the metric that counts in the average, if any. */
 async function aggregateTask(
   task: Task,
-  ctx: TaskContext,
+  fewshot: number | null,
   store: Store,
   runId: number,
   primary: string | null,
 ): Promise<ResultRow[]> {
   const samples = await store.samples(runId, task.name);
-  const numFewshot = ctx.numFewshot ?? task.defaultFewshot;
+  const numFewshot = fewshot ?? task.defaultFewshot;
   const rows: ResultRow[] = [];
   const cells = new Map<string, Record<string, unknown>[]>();
   for (const s of samples) {

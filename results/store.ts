@@ -8,9 +8,15 @@
  * @module
  */
 
-import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
+import {
+  DOUBLE,
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+} from "@duckdb/node-api";
 import { mkdirSync } from "node:fs";
-import { basename, dirname } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { UserError } from "../evals/errors.ts";
 import type { DataFileRecord } from "../tasks/types.ts";
 
@@ -199,6 +205,11 @@ export class Store {
   readonly #db: DuckDBConnection;
   /** The database file. */
   readonly path: string;
+  /** Runs started and not finished by this process: what an interrupt marks. */
+  readonly #open = new Map<number, string>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  #halted = false;
+  #closed = false;
 
   private constructor(path: string, instance: DuckDBInstance, db: DuckDBConnection) {
     this.path = path;
@@ -240,18 +251,27 @@ export class Store {
     const db = await instance.connect();
     const store = new Store(path, instance, db);
     if (!options.readOnly) {
-      await db.run(SCHEMA);
-      await db.run(`UPDATE runs SET status = 'interrupted' WHERE status = 'running'`);
+      try {
+        await db.run(SCHEMA);
+        await db.run(`UPDATE runs SET status = 'interrupted' WHERE status = 'running'`);
+      } catch (error) {
+        throw storageError(error, path) ?? error;
+      }
     }
     return store;
   }
 
-  /** Runs a query and returns its rows as plain objects (BIGINT as number). */
-  async query(sql: string, values: DuckDBValue[] = []): Promise<Record<string, unknown>[]> {
-    const reader = await this.#db.runAndReadAll(sql, values);
-    return reader.getRowObjectsJS().map((row) =>
-      Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v]))
-    );
+  /**
+   * Runs a query and returns its rows as plain objects (BIGINT as number). `types` binds values
+   * by position (e.g. {@linkcode doublesAt}); the rest are typed from their JS values.
+   */
+  query(sql: string, values: DuckDBValue[] = [], types?: DuckDBType[]): Promise<Record<string, unknown>[]> {
+    return this.#op(async () => {
+      const reader = await this.#db.runAndReadAll(sql, values, types);
+      return reader.getRowObjectsJS().map((row) =>
+        Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v]))
+      );
+    });
   }
 
   /** Starts a run and returns its id. */
@@ -283,21 +303,24 @@ export class Store {
         info.fixedStateBytes,
         JSON.stringify(info.args),
       ],
+      doublesAt(18, 15, 16),
     );
+    this.#open.set(rows[0].id as number, info.modelName);
     return rows[0].id as number;
   }
 
   /** Ends a run as done or failed. */
   async finishRun(runId: number, status: "done" | "failed", error: string | null = null): Promise<void> {
-    await this.#db.run(
+    await this.#run(
       `UPDATE runs SET status = $1, finished_at = now()::TIMESTAMP, error = $2 WHERE id = $3`,
       [status, error, runId],
     );
+    this.#open.delete(runId);
   }
 
   /** Records the batch size a run settled on (after --batch-size auto backed off). */
   async setBatchSize(runId: number, batchSize: number): Promise<void> {
-    await this.#db.run(`UPDATE runs SET batch_size = $1 WHERE id = $2`, [batchSize, runId]);
+    await this.#run(`UPDATE runs SET batch_size = $1 WHERE id = $2`, [batchSize, runId]);
   }
 
   /** Commits a batch of samples in one transaction. */
@@ -324,7 +347,7 @@ export class Store {
           s.contextLen ?? null,
           s.depth ?? null,
           s.reusedFrom ?? null,
-        ]);
+        ], doublesAt(15, 13));
         await insert.run();
       }
     });
@@ -386,6 +409,7 @@ export class Store {
             r.depth ?? null,
             r.primary,
           ],
+          doublesAt(12, 3, 4, 10),
         );
       }
     });
@@ -418,7 +442,7 @@ export class Store {
 
   /** Records a task's throughput and memory. */
   async addPerf(runId: number, p: PerfRow): Promise<void> {
-    await this.#db.run(
+    await this.#run(
       `INSERT INTO perf (run_id, task, tokens, seconds, tokens_per_s, forward_calls, peak_rss_bytes,
          cache_bytes_per_token, fixed_state_bytes, device, max_state_bytes, peak_gpu_bytes)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -436,6 +460,7 @@ export class Store {
         p.maxStateBytes ?? null,
         p.peakGpuBytes ?? null,
       ],
+      doublesAt(12, 3, 4, 7, 8, 10),
     );
   }
 
@@ -451,12 +476,12 @@ export class Store {
 
   /** Files a run under a nightly. */
   async addNightlyRun(nightlyId: number, runId: number): Promise<void> {
-    await this.#db.run(`INSERT INTO nightly_runs VALUES ($1, $2)`, [nightlyId, runId]);
+    await this.#run(`INSERT INTO nightly_runs VALUES ($1, $2)`, [nightlyId, runId]);
   }
 
   /** Ends a nightly with what moved. */
   async finishNightly(nightlyId: number, status: string, movements: unknown): Promise<void> {
-    await this.#db.run(
+    await this.#run(
       `UPDATE nightlies SET status = $1, finished_at = now()::TIMESTAMP, movements = $2 WHERE id = $3`,
       [status, JSON.stringify(movements), nightlyId],
     );
@@ -471,20 +496,174 @@ export class Store {
     return (rows[0]?.id as number | null) ?? null;
   }
 
-  /** Closes the database, flushing it to disk. */
-  close(): void {
-    this.#db.closeSync();
-    this.#instance.closeSync();
-  }
-
-  async #transaction(body: () => Promise<void>): Promise<void> {
-    await this.#db.run("BEGIN TRANSACTION");
+  /**
+   * The runs of another database file (opened read-only beside this one), with their `args` as
+   * JSON text: what a merge reads from each shard.
+   */
+  async runsIn(path: string): Promise<Record<string, unknown>[]> {
+    await this.#db.run(`ATTACH '${sqlString(path)}' AS shard_src (READ_ONLY)`);
     try {
-      await body();
-      await this.#db.run("COMMIT");
-    } catch (error) {
-      await this.#db.run("ROLLBACK");
-      throw error;
+      return await this.query(
+        "SELECT id, status, model_name, model_sha256, args FROM shard_src.runs ORDER BY id",
+      );
+    } finally {
+      await this.#db.run("DETACH shard_src");
     }
   }
+
+  /**
+   * Copies runs of other database files into one new run of this database: the first source's
+   * run row (with `args` replaced), every source's samples, their data files (once each) and their
+   * perf rows summed per task (peaks: the largest). Returns the new run's id. Results are not
+   * copied: the caller aggregates the merged samples.
+   */
+  async mergeRuns(sources: readonly { path: string; runId: number }[], args: unknown): Promise<number> {
+    const names = sources.map((_, k) => `merge_src_${k}`);
+    for (const [k, { path }] of sources.entries()) {
+      await this.#db.run(`ATTACH '${sqlString(path)}' AS ${names[k]} (READ_ONLY)`);
+    }
+    try {
+      const [{ id }] = await this.query("SELECT nextval('run_ids')::INTEGER AS id");
+      const from = (table: string) =>
+        sources.map((s, k) => `SELECT * FROM ${names[k]}.${table} WHERE run_id = ${Number(s.runId)}`)
+          .join(" UNION ALL ");
+      await this.#transaction(async () => {
+        await this.#db.run(
+          `INSERT INTO runs BY NAME SELECT * REPLACE ($1::INTEGER AS id, $2 AS args)
+           FROM ${names[0]}.runs WHERE id = $3`,
+          [id as number, JSON.stringify(args), sources[0].runId],
+        );
+        await this.#db.run(
+          `INSERT INTO samples BY NAME SELECT * REPLACE ($1::INTEGER AS run_id) FROM (${from("samples")})`,
+          [id as number],
+        );
+        await this.#db.run(
+          `INSERT INTO data_files BY NAME SELECT DISTINCT * REPLACE ($1::INTEGER AS run_id)
+           FROM (${from("data_files")})`,
+          [id as number],
+        );
+        await this.#db.run(
+          `INSERT INTO perf BY NAME
+           SELECT $1::INTEGER AS run_id, task, sum(tokens) AS tokens, sum(seconds) AS seconds,
+             sum(tokens) / nullif(sum(seconds), 0) AS tokens_per_s, sum(forward_calls) AS forward_calls,
+             max(peak_rss_bytes) AS peak_rss_bytes, max(cache_bytes_per_token) AS cache_bytes_per_token,
+             max(fixed_state_bytes) AS fixed_state_bytes, any_value(device) AS device,
+             max(max_state_bytes) AS max_state_bytes, max(peak_gpu_bytes) AS peak_gpu_bytes
+           FROM (${from("perf")}) GROUP BY task`,
+          [id as number],
+        );
+      });
+      return id as number;
+    } finally {
+      for (const name of names) await this.#db.run(`DETACH ${name}`);
+    }
+  }
+
+  /** Closes the database, flushing it to disk. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#db.closeSync();
+      this.#instance.closeSync();
+    } catch (error) {
+      throw storageError(error, this.path) ?? error;
+    }
+  }
+
+  /**
+   * Stops the store for an interrupted process: later operations never settle, the one in flight
+   * (a batch's transaction) ends first, then the runs started and not finished are marked
+   * `interrupted` and the database is closed. Returns what those runs kept.
+   */
+  async interrupt(): Promise<{ runId: number; modelName: string; samples: number }[]> {
+    this.#halted = true;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    const kept: { runId: number; modelName: string; samples: number }[] = [];
+    for (const [runId, modelName] of this.#open) {
+      await this.#db.run(
+        `UPDATE runs SET status = 'interrupted', finished_at = now()::TIMESTAMP, error = 'interrupted' WHERE id = $1`,
+        [runId],
+      );
+      const reader = await this.#db.runAndReadAll(
+        `SELECT count(*)::INTEGER AS n FROM samples WHERE run_id = $1`,
+        [
+          runId,
+        ],
+      );
+      kept.push({ runId, modelName, samples: reader.getRowObjectsJS()[0].n as number });
+    }
+    this.close();
+    return kept;
+  }
+
+  /** Runs one operation: refused once interrupted, tracked while in flight, disk errors made one line. */
+  #op<T>(body: () => Promise<T>): Promise<T> {
+    // The process is about to exit: an operation started now would race the close.
+    if (this.#halted) return new Promise<T>(() => {});
+    const done = body().catch((error) => {
+      throw storageError(error, this.path) ?? error;
+    });
+    this.#inflight.add(done);
+    const forget = () => this.#inflight.delete(done);
+    done.then(forget, forget);
+    return done;
+  }
+
+  async #run(sql: string, values: DuckDBValue[], types?: DuckDBType[]): Promise<void> {
+    await this.#op(() => this.#db.run(sql, values, types));
+  }
+
+  #transaction(body: () => Promise<void>): Promise<void> {
+    return this.#op(async () => {
+      await this.#db.run("BEGIN TRANSACTION");
+      try {
+        await body();
+        await this.#db.run("COMMIT");
+      } catch (error) {
+        // A failed COMMIT (a full disk) has already ended the transaction: its error is the one to report.
+        await this.#db.run("ROLLBACK").catch(() => {});
+        throw error;
+      }
+    });
+  }
+}
+
+/**
+ * Binding types for a statement's values: DOUBLE at the 0-based positions `at`, typed from the
+ * JS value elsewhere. A whole JS number is otherwise bound as an integer, and one above 2^63 (a
+ * weak model's word perplexity) does not fit BIGINT.
+ */
+export function doublesAt(count: number, ...at: number[]): DuckDBType[] {
+  return Array.from({ length: count }, (_, i) => (at.includes(i) ? DOUBLE : undefined)) as DuckDBType[];
+}
+
+/**
+ * A DuckDB failure to write or read its file as one line saying where the database lives, or
+ * `null` for any other error. A full disk shows up as "No space left on device" on the COMMIT
+ * (and "cannot rollback" after it).
+ */
+export function storageError(error: unknown, path: string): UserError | null {
+  if (error instanceof UserError) return null;
+  const reason = String((error as Error)?.message ?? error).split("\n")[0];
+  const where = path === ":memory:" ? "memory" : resolve(dirname(path));
+  if (/no space left|disk is full|disk full|ENOSPC|not enough space/i.test(reason)) {
+    return new UserError(
+      `Cannot write the results database ${path} as the disk holding ${where} is full (${reason}): ` +
+        `free some space there or pass --db on another disk, then run the same command again; ` +
+        `every batch committed before is kept`,
+    );
+  }
+  if (/^IO Error|Could not (write|read)|Input\/output error|EIO\b/i.test(reason)) {
+    return new UserError(
+      `Cannot use the results database ${path} as reading or writing ${where} failed (${reason}): ` +
+        `check that disk, or pass --db on another disk, then run the same command again`,
+    );
+  }
+  return null;
+}
+
+/** `text` quoted for a SQL string literal (DuckDB's ATTACH takes no parameters). */
+function sqlString(text: string): string {
+  return text.replaceAll("'", "''");
 }

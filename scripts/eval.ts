@@ -5,6 +5,7 @@
  */
 
 import { evalHelp, parseEvalArgs, runEval } from "../evals/cli.ts";
+import { runOnDevices } from "../evals/devices.ts";
 import { runMain } from "./_main.ts";
 
 await runMain(async () => {
@@ -13,5 +14,6 @@ await runMain(async () => {
     console.log(evalHelp());
     return;
   }
-  await runEval(args);
+  if (args.devices) await runOnDevices(args, Deno.args);
+  else await runEval(args);
 });

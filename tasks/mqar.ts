@@ -17,6 +17,8 @@
 
 import { Rng, seedFrom } from "../evals/random.ts";
 import type { TokenArgmaxResponse } from "../evals/requests.ts";
+import { type CellProblem, type GridPlan, planGrid } from "./grid.ts";
+import { limitExamples } from "./limit.ts";
 import type { Prepared, Task, TaskContext } from "./types.ts";
 
 /** One MQAR cell's configuration. */
@@ -95,12 +97,53 @@ interface MqarDoc {
   example: MqarExample;
 }
 
+/** The grid a run builds: every cell mqar() can generate and the model can take (see `grid.ts`). */
+function plan(ctx: TaskContext): GridPlan {
+  const vocabSize = mqarVocab(ctx);
+  const maxPairs = Math.floor(vocabSize / 2) - 1;
+  return planGrid("mqar", ctx, MQAR_DEFAULT_GRID, ({ numKvPairs, length }): CellProblem | null => {
+    if (length % 2 !== 0) {
+      return { why: `MQAR lengths must be even (got ${length})`, fix: "pass even --lengths", on: "length" };
+    }
+    if (numKvPairs > maxPairs) {
+      return {
+        why: `${numKvPairs} distinct keys do not fit the ${vocabSize}-token vocabulary`,
+        fix: `pass --kv-pairs up to ${maxPairs}`,
+        on: "kvPairs",
+      };
+    }
+    if (length < 4 * numKvPairs) {
+      return {
+        why: `${numKvPairs} pairs and their queries need at least ${4 * numKvPairs} tokens`,
+        fix: `pass --lengths of at least ${4 * numKvPairs} for --kv-pairs ${numKvPairs}, or fewer pairs`,
+        on: "both",
+      };
+    }
+    return null;
+  });
+}
+
 function cells(ctx: TaskContext): { numKvPairs: number; seqLen: number }[] {
-  const kvs = ctx.kvPairs ?? [...MQAR_DEFAULT_GRID.kvPairs];
-  const lengths = ctx.lengths ?? [...MQAR_DEFAULT_GRID.lengths];
-  return kvs.flatMap((numKvPairs) =>
-    lengths.filter((seqLen) => seqLen >= 4 * numKvPairs).map((seqLen) => ({ numKvPairs, seqLen }))
-  );
+  return plan(ctx).cells.map(({ numKvPairs, length }) => ({ numKvPairs, seqLen: length }));
+}
+
+function mqarDocs(ctx: TaskContext): Prepared<MqarDoc>[] {
+  const vocabSize = mqarVocab(ctx);
+  const numExamples = limitExamples(MQAR_DEFAULT_EXAMPLES, ctx.limit);
+  const prepared: Prepared<MqarDoc>[] = [];
+  for (const cell of cells(ctx)) {
+    const seed = seedFrom(`mqar:${vocabSize}:${cell.seqLen}:${cell.numKvPairs}:${ctx.seed}`);
+    mqar({ vocabSize, ...cell, numExamples, seed }).forEach((example) => {
+      prepared.push({
+        doc: { ...cell, example },
+        docId: prepared.length,
+        requests: [{ kind: "token_argmax", tokens: example.tokens, positions: example.positions }],
+        target: example.values.join(" "),
+        slices: { numKvPairs: cell.numKvPairs, contextLen: cell.seqLen },
+      });
+    });
+  }
+  return prepared;
 }
 
 /** The MQAR task over a grid of cells; each sample carries its cell as slice columns. */
@@ -114,29 +157,17 @@ export const mqarTask: Task<MqarDoc> = {
       task: "mqar",
       vocab_size: mqarVocab(ctx),
       cells: cells(ctx),
-      num_examples: ctx.limit ?? MQAR_DEFAULT_EXAMPLES,
+      num_examples: limitExamples(MQAR_DEFAULT_EXAMPLES, ctx.limit),
       power_a: 0.01,
       seed: ctx.seed,
     };
   },
+  check(ctx) {
+    return new Promise((resolve) => resolve(plan(ctx).notes));
+  },
   prepare(ctx) {
-    const vocabSize = mqarVocab(ctx);
-    const numExamples = ctx.limit ?? MQAR_DEFAULT_EXAMPLES;
-    const prepared: Prepared<MqarDoc>[] = [];
-    for (const cell of cells(ctx)) {
-      if (cell.seqLen > ctx.maxLength) continue;
-      const seed = seedFrom(`mqar:${vocabSize}:${cell.seqLen}:${cell.numKvPairs}:${ctx.seed}`);
-      mqar({ vocabSize, ...cell, numExamples, seed }).forEach((example) => {
-        prepared.push({
-          doc: { ...cell, example },
-          docId: prepared.length,
-          requests: [{ kind: "token_argmax", tokens: example.tokens, positions: example.positions }],
-          target: example.values.join(" "),
-          slices: { numKvPairs: cell.numKvPairs, contextLen: cell.seqLen },
-        });
-      });
-    }
-    return Promise.resolve(prepared);
+    // A promise even for errors thrown while planning, as the evaluator awaits it.
+    return new Promise((resolve) => resolve(mqarDocs(ctx)));
   },
   score(prepared, responses) {
     const { predictions } = responses[0] as TokenArgmaxResponse;

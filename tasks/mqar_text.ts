@@ -15,17 +15,18 @@
  *
  * Segments are tokenized one by one and concatenated, so where each value's tokens sit is
  * known exactly. The number of items is the largest (even) count whose tokens fit the cell's
- * length.
+ * length; a cell where even the pairs and one query each don't fit is never built (`grid.ts`).
  *
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
 import { seedFrom } from "../evals/random.ts";
 import type { TokenArgmaxResponse } from "../evals/requests.ts";
+import { type CellProblem, type GridPlan, planGrid } from "./grid.ts";
+import { limitExamples } from "./limit.ts";
 import { mqar, type MqarExample } from "./mqar.ts";
 import { fitUnits, requireTokenizer } from "./ruler/_budget.ts";
-import { wordList, wordSource } from "./ruler/_words.ts";
+import { type WordList, wordList, wordSource } from "./ruler/_words.ts";
 import type { Prepared, Task, TaskContext, TaskTokenizer } from "./types.ts";
 
 /** The line before the pairs. */
@@ -149,12 +150,6 @@ export interface MqarTextDoc {
   perQuery: number[];
 }
 
-function cells(ctx: TaskContext): { numKvPairs: number; length: number }[] {
-  const kvs = ctx.kvPairs ?? [...MQAR_TEXT_GRID.kvPairs];
-  const lengths = (ctx.lengths ?? [...MQAR_TEXT_GRID.lengths]).filter((l) => l <= ctx.maxLength);
-  return kvs.flatMap((numKvPairs) => lengths.map((length) => ({ numKvPairs, length })));
-}
-
 /** The item vocabulary of a run: V = 2 × min(words, 4096). */
 export function textVocab(words: readonly string[]): TextVocab {
   const half = Math.min(words.length, MAX_HALF);
@@ -174,38 +169,69 @@ function segmentEncoder(tok: TaskTokenizer, addBos: boolean) {
   };
 }
 
-/** The prepared docs of every cell. */
-function mqarTextDocs(ctx: TaskContext): Prepared<MqarTextDoc>[] {
+/** What every cell of a run shares. */
+interface TextSetup {
+  list: WordList;
+  vocab: TextVocab;
+  encode: (segment: string, first: boolean) => number[];
+  numExamples: number;
+}
+
+function textSetup(ctx: TaskContext): TextSetup {
   const tok = requireTokenizer(ctx, "mqar_text");
   const list = wordList(ctx, "mqar_text");
-  const vocab = textVocab(list.words);
-  const encode = segmentEncoder(tok, ctx.addBos ?? false);
-  const numExamples = ctx.limit ?? MQAR_TEXT_EXAMPLES;
-  const prepared: Prepared<MqarTextDoc>[] = [];
-  const grid = cells(ctx);
-  if (grid.length === 0) {
-    throw new UserError(
-      `Cannot run mqar_text as no length asked for fits the model's max length ${ctx.maxLength}: pass --lengths`,
-    );
-  }
-  for (const { numKvPairs, length } of grid) {
-    if (vocab.size / 2 - 1 < numKvPairs) {
-      throw new UserError(
-        `Cannot run mqar_text with ${numKvPairs} kv pairs: ${list.source} gives ${list.words.length} words; ` +
-          `pass --words-file with at least ${numKvPairs + 1} words`,
-      );
-    }
-    for (let e = 0; e < numExamples; e++) {
-      const seed = seedFrom(`mqar_text:${vocab.size}:${length}:${numKvPairs}:${ctx.seed}:${e}`);
-      // Units are item pairs: mqar() needs an even length with room for every query.
-      const build = (pairs: number) => {
-        const example =
-          mqar({ vocabSize: vocab.size, seqLen: 2 * pairs, numKvPairs, numExamples: 1, seed })[0];
-        return { pairs, ...tokenizeExample(encode, renderExample(vocab, example, numKvPairs)) };
+  return {
+    list,
+    vocab: textVocab(list.words),
+    encode: segmentEncoder(tok, ctx.addBos ?? false),
+    numExamples: limitExamples(MQAR_TEXT_EXAMPLES, ctx.limit),
+  };
+}
+
+/** Builds example `e` of a cell from a number of item pairs (mqar() needs an even length with room for every query). */
+function exampleBuilder(s: TextSetup, ctx: TaskContext, numKvPairs: number, length: number, e: number) {
+  const seed = seedFrom(`mqar_text:${s.vocab.size}:${length}:${numKvPairs}:${ctx.seed}:${e}`);
+  return (pairs: number) => {
+    const example = mqar({ vocabSize: s.vocab.size, seqLen: 2 * pairs, numKvPairs, numExamples: 1, seed })[0];
+    return { pairs, ...tokenizeExample(s.encode, renderExample(s.vocab, example, numKvPairs)) };
+  };
+}
+
+/** The grid a run builds: cells whose every example fits its length at its smallest (see `grid.ts`). */
+function plan(ctx: TaskContext, s: TextSetup): GridPlan {
+  return planGrid("mqar_text", ctx, MQAR_TEXT_GRID, ({ numKvPairs, length }): CellProblem | null => {
+    const words = numKvPairs + 1;
+    if (s.vocab.size / 2 < words) {
+      return {
+        why: `${numKvPairs} kv pairs need ${words} words and ${s.list.source} gives ${s.list.words.length}`,
+        fix: `pass --words-file with at least ${words} words, or fewer --kv-pairs`,
+        on: "kvPairs",
       };
-      const sized = fitUnits(build, (x) => x.tokens.length, length, 2 * numKvPairs);
-      // A cell too short for its pairs is skipped, as mqar skips lengths under 4 × pairs.
-      if (sized === null) break;
+    }
+    // The smallest example: the pairs, then each key asked once (mqar() at 4 × pairs items).
+    let smallest = 0;
+    for (let e = 0; e < s.numExamples; e++) {
+      const x = exampleBuilder(s, ctx, numKvPairs, length, e)(2 * numKvPairs);
+      smallest = Math.max(smallest, x.tokens.length);
+    }
+    if (smallest <= length) return null;
+    return {
+      why: `its smallest example (${numKvPairs} pairs, each key asked once) takes ${smallest} tokens`,
+      fix: `pass --lengths of at least ${smallest} for --kv-pairs ${numKvPairs}, or fewer pairs`,
+      on: "both",
+    };
+  });
+}
+
+/** The prepared docs of every cell. */
+function mqarTextDocs(ctx: TaskContext): Prepared<MqarTextDoc>[] {
+  const s = textSetup(ctx);
+  const prepared: Prepared<MqarTextDoc>[] = [];
+  for (const { numKvPairs, length } of plan(ctx, s).cells) {
+    for (let e = 0; e < s.numExamples; e++) {
+      const build = exampleBuilder(s, ctx, numKvPairs, length, e);
+      // plan() kept only cells where every example fits at its smallest.
+      const sized = fitUnits(build, (x) => x.tokens.length, length, 2 * numKvPairs)!;
       // Each size draws its own fillers, so a slightly larger one may still fit: try a few.
       let x = sized.value;
       for (let pairs = sized.units + 1; pairs <= sized.units + 4; pairs++) {
@@ -235,12 +261,15 @@ export const mqarTextTask: Task<MqarTextDoc> = {
       task: "mqar_text",
       header: MQAR_TEXT_HEADER,
       words: wordSource(ctx),
-      cells: cells(ctx),
-      num_examples: ctx.limit ?? MQAR_TEXT_EXAMPLES,
+      cells: plan(ctx, textSetup(ctx)).cells,
+      num_examples: limitExamples(MQAR_TEXT_EXAMPLES, ctx.limit),
       power_a: 0.01,
       value_text: "1000 + id - V/2",
       seed: ctx.seed,
     };
+  },
+  check(ctx) {
+    return new Promise((resolve) => resolve(plan(ctx, textSetup(ctx)).notes));
   },
   prepare(ctx) {
     // A promise even for errors thrown while building, as the evaluator awaits it.

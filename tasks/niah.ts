@@ -25,6 +25,7 @@
 
 import { UserError } from "../evals/errors.ts";
 import type { GenerateResponse } from "../evals/requests.ts";
+import { limitExamples } from "./limit.ts";
 import { fitNear, fitUnits, requireTokenizer, sweepLengths, tokenCounter } from "./ruler/_budget.ts";
 import { fill, sampleRng } from "./ruler/_draw.ts";
 import { loadEssays, sentenceEnds } from "./ruler/_haystack.ts";
@@ -158,7 +159,7 @@ function niahDocs(ctx: TaskContext): Prepared<NiahDoc>[] {
   const lengths = sweepLengths(ctx, NIAH_LENGTHS, "niah");
   const depths = depthsOf(ctx);
   const essays = loadEssays(ctx.haystackDir, "niah");
-  const samples = ctx.limit ?? 1;
+  const samples = limitExamples(1, ctx.limit);
   const prepared: Prepared<NiahDoc>[] = [];
   const longest = Math.max(...lengths);
   const haystacks = Array.from(
@@ -179,12 +180,7 @@ function niahDocs(ctx: TaskContext): Prepared<NiahDoc>[] {
       const measure = (c: { prompt: string }) => tokens(c.prompt) + NIAH_MAX_GEN;
       // One search per length; each depth then trims the few tokens its seams cost.
       const first = fitUnits(cell(50), measure, length, 0, ids.length);
-      if (first === null) {
-        throw new UserError(
-          `Cannot fit niah into ${length} tokens: its prompt and needle alone take ${measure(cell(50)(0))} ` +
-            `with the ${NIAH_MAX_GEN} to generate; pass --lengths with larger values`,
-        );
-      }
+      if (first === null) throw tooShort(length, measure(cell(50)(0)));
       for (const depth of depths) {
         const sized = fitNear(cell(depth), measure, length, first.units, 0, 1, ids.length)!;
         prepared.push({
@@ -212,6 +208,27 @@ function niahDocs(ctx: TaskContext): Prepared<NiahDoc>[] {
   return prepared;
 }
 
+function tooShort(length: number, smallest: number): UserError {
+  return new UserError(
+    `Cannot fit niah into ${length} tokens: its prompt and needle alone take ${smallest} ` +
+      `with the ${NIAH_MAX_GEN} to generate; pass --lengths with larger values`,
+  );
+}
+
+/** What niahDocs needs, checked without building a haystack: lengths, depths, essays, room for the prompt. */
+function niahCheck(ctx: TaskContext): string[] {
+  const tokens = tokenCounter(ctx, "niah");
+  const notes: string[] = [];
+  const lengths = sweepLengths(ctx, NIAH_LENGTHS, "niah", notes);
+  depthsOf(ctx);
+  loadEssays(ctx.haystackDir, "niah");
+  // An empty haystack: the needle alone in the prompt, as niahDocs measures it.
+  const smallest = tokens(fill(PROMPT, { context: NEEDLE, retrieval_question: QUESTION })) + NIAH_MAX_GEN;
+  const shortest = Math.min(...lengths);
+  if (smallest > shortest) throw tooShort(shortest, smallest);
+  return notes;
+}
+
 /** The needle-in-a-haystack task over lengths × depths; each sample carries its cell. */
 export const niahTask: Task<NiahDoc> = {
   name: "niah",
@@ -231,12 +248,15 @@ export const niahTask: Task<NiahDoc> = {
       prompt: PROMPT,
       lengths: ctx.lengths ?? NIAH_LENGTHS,
       depths: ctx.depths ?? NIAH_DEPTHS,
-      samples_per_cell: ctx.limit ?? 1,
+      samples_per_cell: limitExamples(1, ctx.limit),
       max_gen_toks: NIAH_MAX_GEN,
       until: NIAH_UNTIL,
       haystack_dir: ctx.haystackDir ?? null,
       seed: ctx.seed,
     };
+  },
+  check(ctx) {
+    return new Promise((resolve) => resolve(niahCheck(ctx)));
   },
   prepare(ctx) {
     // A promise even for errors thrown while building, as the evaluator awaits it.

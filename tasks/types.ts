@@ -35,7 +35,7 @@ export interface TaskContext {
   numFewshot: number | null;
   /** The run's seed (few-shot sampling, synthetic data). */
   seed: number;
-  /** Docs to evaluate at most (per task, or per cell of a sweep). */
+  /** Docs to evaluate at most (per task, or per cell of a sweep), or a fraction in (0, 1) of them. */
   limit: number | null;
   /** The model's vocabulary size (for token-level synthetic tasks). */
   vocabSize: number;
@@ -126,6 +126,14 @@ export interface Task<Doc = unknown> {
   metrics: Record<string, MetricSpec>;
   /** The configuration to record (lm-eval's `configs` entry). */
   config(ctx: TaskContext): Record<string, unknown>;
+  /**
+   * Checks, cheaply and before any model runs, that `prepare(ctx)` will succeed: every cell asked
+   * for can be built and fits the model's max length, the data files are at hand when downloads
+   * are off. Returns notes on what the run leaves out of a default grid, to print up front.
+   *
+   * @throws {UserError} saying what cannot be built and which flag to change.
+   */
+  check?(ctx: TaskContext): Promise<string[]>;
   /** Loads and prepares the docs to evaluate, honouring `ctx.limit`. */
   prepare(ctx: TaskContext): Promise<Prepared<Doc>[]>;
   /** Per-sample metric values from the doc's responses. */

@@ -132,6 +132,8 @@ async function expectUserError(args: string[], pattern: RegExp) {
       s.query("SELECT count(*) AS n FROM samples s JOIN runs r ON r.id = s.run_id WHERE r.status = 'done'"),
   );
   assert.equal(done[0].n, 160, "finished samples are kept");
+  const runs = await readDb(db, (s) => s.query("SELECT count(*) AS n FROM runs"));
+  assert.equal(runs[0].n, 1, "the mistake is found before any model runs");
 }
 
 function modelDirWith(files: Record<string, string | Uint8Array>, tokenizer = true): string {
@@ -239,4 +241,171 @@ Deno.test("eval runs every family fixture, and the report shows each one's measu
     const sidecar = JSON.parse(Deno.readTextFileSync(join(root, "tests/fixtures", family, "kvbench.json")));
     assert.equal(kv[family], sidecar.cache.bytes_per_token, family);
   }
+});
+
+Deno.test("bad input: a bad second model is found before the first one runs", async () => {
+  await expectUserError(
+    ["--model", `${llama},/no/such/model`, "--kv-pairs", "4", "--lengths", "64", "--limit", "4"],
+    /Cannot load model "\/no\/such\/model" as it is not a directory/,
+  );
+  const dir = modelDirWith({
+    "model.onnx": Deno.readFileSync(join(root, "tests/data/broken/no_logits/model.onnx")),
+  });
+  await expectUserError(["--model", `${llama},${dir}`, "--limit", "4"], /has no "logits" output/);
+});
+
+Deno.test("bad input: a sweep cell that cannot be built is an error up front, not a NaN score", async () => {
+  await expectUserError(
+    ["--model", llama, "--tasks", "mqar", "--kv-pairs", "64", "--lengths", "64"],
+    /Cannot build the mqar cell kv=64 × len=64 as 64 pairs and their queries need at least 256 tokens/,
+  );
+  // The fixture's max length is 256.
+  await expectUserError(
+    ["--model", llama, "--tasks", "mqar", "--kv-pairs", "4", "--lengths", "64,512"],
+    /Cannot build the mqar cell kv=4 × len=512 as 512 tokens exceed the model's max length 256/,
+  );
+  await expectUserError(
+    [
+      "--model",
+      llama,
+      "--tasks",
+      "mqar,mqar_text",
+      "--kv-pairs",
+      "16",
+      "--lengths",
+      "64,256",
+      "--limit",
+      "2",
+    ],
+    /Cannot build the mqar_text cell kv=16 × len=64 as its smallest example .* takes \d+ tokens/,
+  );
+});
+
+Deno.test("bad input: a RULER task too long for a length fails before the tasks ahead of it run", async () => {
+  await expectUserError(
+    ["--model", llama, "--tasks", "mqar,niah_single_1", "--lengths", "64", "--limit", "2"],
+    /Cannot fit niah_single_1 into 64 tokens: its smallest input takes \d+ tokens/,
+  );
+});
+
+Deno.test("bad input: with --offline, a missing data file is found before any model runs", async () => {
+  await expectUserError(
+    ["--model", llama, "--tasks", "mqar,arc_easy", "--offline", "--data-dir", tempDir(), "--limit", "2"],
+    /Cannot load arc_easy \(allenai\/ai2_arc, split test\) as .* is missing and downloads are off: put it at/,
+  );
+});
+
+Deno.test("bad input: an --output-path that cannot be written is found before any model runs", async () => {
+  const file = join(tempDir(), "a-file");
+  writeFileSync(file, "");
+  await expectUserError(
+    ["--model", llama, "--limit", "2", "--output-path", join(file, "out.json")],
+    /Cannot write results to --output-path .*a-file\/out\.json \(.*\): pass a file\.json or a folder/,
+  );
+});
+
+Deno.test("bad input: a kvbench.json with a wrong type names the file, field, value and type", async () => {
+  const sidecar = JSON.parse(Deno.readTextFileSync(join(llama, "kvbench.json")));
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [
+      { family: ["llama"] },
+      /kvbench\.json as its "family" is \["llama"\] \(an array\) where kvbench expects a non-empty string/,
+    ],
+    [{ max_length: "lots" }, /"max_length" is "lots" \(a string\) where kvbench expects a positive integer/],
+    [{ name: 42 }, /"name" is 42 \(a number\) where kvbench expects a non-empty string/],
+  ];
+  for (const [change, expected] of cases) {
+    const dir = modelDirWith({
+      "model.onnx": Deno.readFileSync(join(llama, "model.onnx")),
+      "kvbench.json": JSON.stringify({ ...sidecar, ...change }),
+    });
+    await expectUserError(["--model", dir], expected);
+  }
+});
+
+Deno.test("bad input: --limit -1, --limit 0 and an empty --model are one line each", async () => {
+  await expectUserError(
+    ["--model", llama, "--limit", "-1"],
+    /--limit must be a whole number of docs ≥ 1 or a fraction between 0 and 1, e\.g\. 0\.1 \(got "-1"\)/,
+  );
+  await expectUserError(["--model", llama, "--limit", "0"], /--limit must be/);
+  await expectUserError(["--model", ""], /--model needs a model directory \(got ""\)/);
+});
+
+Deno.test("eval takes a fractional --limit: that share of each cell's examples", async () => {
+  const db = join(tempDir(), "db.duckdb");
+  const res = await run("eval", [
+    "--model",
+    llama,
+    "--kv-pairs",
+    "4,8",
+    "--lengths",
+    "64",
+    "--limit",
+    "0.05",
+    "--db",
+    db,
+    "--no-report",
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  const n = await readDb(db, (s) => s.query("SELECT count(*) AS n FROM samples"));
+  assert.equal(n[0].n, 10, "ceil(100 × 0.05) per cell, two cells");
+});
+
+Deno.test("a full disk is one line saying so, exit 2, and the finished samples are kept", async () => {
+  const dir = tempDir();
+  const db = join(dir, "db.duckdb");
+  assert.equal((await run("eval", evalArgs(db))).code, 0);
+  // Every write of the next run lands in DuckDB's write-ahead log, here a device that is always full.
+  Deno.symlinkSync("/dev/full", `${db}.wal`);
+  const res = await run("eval", evalArgs(db));
+  Deno.removeSync(`${db}.wal`);
+  assert.equal(res.code, 2, res.stderr);
+  const lines = res.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `one line, got:\n${res.stderr}`);
+  assert.match(
+    lines[0],
+    new RegExp(
+      `Cannot write the results database ${db} as the disk holding ${dir} is full \\(.*No space left on device\\)`,
+    ),
+  );
+  const kept = await readDb(
+    db,
+    (s) => s.query("SELECT r.status, count(*) AS n FROM samples s JOIN runs r ON r.id = s.run_id GROUP BY 1"),
+  );
+  assert.deepEqual(kept, [{ status: "done", n: 160 }]);
+});
+
+Deno.test("Ctrl-C says what was kept and exits 130; the same command resumes from it", async () => {
+  const dir = tempDir();
+  const db = join(dir, "db.duckdb");
+  const stopped = await run("eval", evalArgs(db), {
+    KVBENCH_KILL_AFTER_BATCHES: "2",
+    KVBENCH_KILL_SIGNAL: "SIGINT",
+  });
+  assert.equal(stopped.code, 130, stopped.stderr);
+  const lines = stopped.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `one line, got:\n${stopped.stderr}`);
+  const said =
+    /^kvbench: interrupted: kept (\d+) finished samples of tiny-llama \(run 1\) in .*db\.duckdb .*: run the same command again to resume$/
+      .exec(lines[0]);
+  assert.ok(said, lines[0]);
+  const [runs, kept] = await Promise.all([
+    readDb(db, (s) => s.query("SELECT id, status FROM runs")),
+    readDb(db, (s) => s.query("SELECT count(*) AS n FROM samples")),
+  ]);
+  assert.deepEqual(
+    runs,
+    [{ id: 1, status: "interrupted" }],
+    "marked at once, and the database closed cleanly",
+  );
+  assert.equal(kept[0].n, Number(said[1]));
+  assert.ok(kept[0].n >= 128, "both committed batches are kept");
+  const resumed = await run("eval", evalArgs(db));
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const reused = await readDb(
+    db,
+    (s) => s.query("SELECT count(*) AS n FROM samples WHERE run_id = 2 AND reused_from = 1"),
+  );
+  assert.equal(reused[0].n, kept[0].n);
 });

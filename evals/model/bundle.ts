@@ -10,27 +10,11 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, s
 import { basename, join, resolve } from "node:path";
 import { UserError } from "../errors.ts";
 import { type Device, type LoadOptions, OnnxModel } from "./onnx_model.ts";
+import { inspectModelFile } from "./onnx_signature.ts";
+import { type Sidecar, validateSidecar } from "./sidecar.ts";
 import { TextTokenizer } from "./tokenizer.ts";
 
-/** The `kvbench.json` sidecar: what the graph alone doesn't say. */
-export interface Sidecar {
-  /** Sidecar format version. */
-  format?: number;
-  /** Model family (`llama`, `transmla`, `xecomla`, `zebra`, `dma`, …). */
-  family?: string;
-  /** Display name in the report. */
-  name?: string;
-  /** Element type of the weights and states. */
-  dtype?: string;
-  /** Longest sequence the model was built for. */
-  max_length?: number;
-  /** Sequence axis per state input, for states whose dims don't tell (`null`: fixed). */
-  state_seq_axis?: Record<string, number | null>;
-  /** Per-layer layout, as the export script describes it. */
-  layers?: unknown[];
-  /** The analytic cache size the export promises. */
-  cache?: { bytes_per_token?: number; fixed_state_bytes?: number; bytes_per_token_formula?: string };
-}
+export type { Sidecar } from "./sidecar.ts";
 
 /** A loaded model directory. */
 export interface ModelBundle {
@@ -52,12 +36,40 @@ export interface ModelBundle {
   maxLength: number;
 }
 
+/** A model directory checked without opening a session: what the tasks need to know up front. */
+export type BundleInfo = Omit<ModelBundle, "model" | "sha256"> & {
+  /** Size of the logits' last axis, as the graph declares it. */
+  vocabSize: number;
+};
+
 /** Loads `dir` and checks it has what kvbench needs. */
 export async function loadBundle(
   dir: string,
   device: Device = "cpu",
   options: Pick<LoadOptions, "tf32"> = {},
 ): Promise<ModelBundle> {
+  const files = readModelDir(dir);
+  const model = await OnnxModel.load(files.dir, {
+    ...options,
+    device,
+    stateHints: stateHints(files.sidecar),
+  });
+  return { ...files, model, sha256: hashModelFiles(files.dir) };
+}
+
+/**
+ * Checks `dir` as {@linkcode loadBundle} does — the directory, the sidecar against its schema, the
+ * tokenizer, the graph's inputs, outputs, states and external data files — without opening an
+ * ONNX Runtime session, so that every model of a run is checked before the first one runs.
+ */
+export function inspectBundle(dir: string): BundleInfo {
+  const files = readModelDir(dir);
+  const { vocabSize } = inspectModelFile(files.dir, stateHints(files.sidecar));
+  return { ...files, vocabSize };
+}
+
+/** Everything of a model directory but the graph: checked, parsed. */
+function readModelDir(dir: string): Omit<ModelBundle, "model" | "sha256"> {
   const abs = resolve(dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {
     throw new UserError(
@@ -65,25 +77,23 @@ export async function loadBundle(
         `model.onnx, tokenizer.json and tokenizer_config.json`,
     );
   }
-  const sidecar = readJson(join(abs, "kvbench.json")) as Sidecar;
+  const sidecarPath = join(abs, "kvbench.json");
+  const sidecar = validateSidecar(readJson(sidecarPath), sidecarPath);
   const config = readJson(join(abs, "config.json"));
   const tokenizerConfig = readJson(join(abs, "tokenizer_config.json"));
   const tokenizer = TextTokenizer.load(abs);
-  const model = await OnnxModel.load(abs, {
-    ...options,
-    device,
-    stateHints: sidecar.state_seq_axis ? { seqAxis: sidecar.state_seq_axis } : {},
-  });
   return {
     dir: abs,
     name: sidecar.name ?? basename(abs),
-    model,
     tokenizer,
     sidecar,
     config,
-    sha256: hashModelFiles(abs),
     maxLength: resolveMaxLength(sidecar, config, tokenizerConfig),
   };
+}
+
+function stateHints(sidecar: Sidecar) {
+  return sidecar.state_seq_axis ? { seqAxis: sidecar.state_seq_axis } : {};
 }
 
 /** lm-eval's order of places to find the context length, with the sidecar first. */

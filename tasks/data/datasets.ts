@@ -69,12 +69,8 @@ export interface LoadOptions {
  * it is nowhere locally and cannot be downloaded; or naming the file when it cannot be read.
  */
 export async function loadSplit(source: SplitSource, options: LoadOptions): Promise<LoadedSplit> {
-  const kvbenchCache = options.kvbenchCache ?? kvbenchDataDir();
-  const roots: SearchRoots = {
-    dataDir: options.ctx?.dataDir ?? null,
-    hfHubCache: options.hfHubCache === undefined ? hfHubCache() : options.hfHubCache,
-    kvbenchCache,
-  };
+  const roots = searchRoots(options);
+  const kvbenchCache = roots.kvbenchCache!;
   for (const file of source.files) {
     const found = locate(source.repo, source.revision, file.path, roots);
     if (found) return await read(source, file, found, options);
@@ -122,6 +118,26 @@ export async function loadSplit(source: SplitSource, options: LoadOptions): Prom
     }
   }
   throw missing(source, options, roots, endpoint, `downloading it failed: ${failures.join("; ")}`);
+}
+
+/**
+ * Checks, without reading it, that a split is on this machine (the files {@linkcode loadSplit}
+ * would find), so that with downloads off a missing file is reported before any model runs.
+ *
+ * @throws {UserError} as `loadSplit` does for a file that is nowhere locally.
+ */
+export function requireLocalSplit(source: SplitSource, options: LoadOptions): void {
+  const roots = searchRoots(options);
+  if (source.files.some((file) => locate(source.repo, source.revision, file.path, roots))) return;
+  throw missing(source, options, roots, options.endpoint ?? hubEndpoint(), "downloads are off");
+}
+
+function searchRoots(options: LoadOptions): SearchRoots {
+  return {
+    dataDir: options.ctx?.dataDir ?? null,
+    hfHubCache: options.hfHubCache === undefined ? hfHubCache() : options.hfHubCache,
+    kvbenchCache: options.kvbenchCache ?? kvbenchDataDir(),
+  };
 }
 
 async function read(

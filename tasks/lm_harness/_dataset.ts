@@ -6,8 +6,9 @@
  */
 
 import { UserError } from "../../evals/errors.ts";
-import { type DataFile, loadSplit } from "../data/datasets.ts";
+import { type DataFile, loadSplit, requireLocalSplit } from "../data/datasets.ts";
 import { RowFields } from "../data/rows.ts";
+import { limitDocs } from "../limit.ts";
 import type { TaskContext } from "../types.ts";
 
 /** lm-eval's dataset settings of a task, plus where each split is stored. */
@@ -57,7 +58,7 @@ export async function loadDocs<Doc>(
   return loaded.rows.map((row, i) => parse(new RowFields(row, loaded.where, i)));
 }
 
-/** The evaluated docs, at most `ctx.limit` of them, and the few-shot pool when shots are asked for. */
+/** The evaluated docs, as many as `ctx.limit` keeps (a count or a fraction), and the few-shot pool when shots are asked for. */
 export async function loadTaskDocs<Doc>(
   dataset: HarnessDataset,
   parse: (fields: RowFields) => Doc,
@@ -66,12 +67,38 @@ export async function loadTaskDocs<Doc>(
   numFewshot: number,
 ): Promise<{ docs: Doc[]; pool: Doc[] }> {
   const all = await loadDocs(dataset, dataset.split, parse, task, ctx);
-  const docs = ctx.limit === null ? all : all.slice(0, ctx.limit);
+  const docs = all.slice(0, limitDocs(all.length, ctx.limit));
   if (numFewshot === 0) return { docs, pool: [] };
   const pool = dataset.fewshotSplit === dataset.split
     ? all
     : await loadDocs(dataset, dataset.fewshotSplit, parse, task, ctx);
   return { docs, pool };
+}
+
+/**
+ * A harness task's `check`: with downloads off, the files {@linkcode loadTaskDocs} would read must
+ * be on this machine (the few-shot split's only when shots are asked for).
+ *
+ * @throws {UserError} naming the missing file and where to put it.
+ */
+export function checkTaskData(
+  dataset: HarnessDataset,
+  task: string,
+  ctx: TaskContext,
+  numFewshot: number,
+): Promise<string[]> {
+  return new Promise((resolve) => {
+    if (ctx.download !== false) return resolve([]);
+    const splits = numFewshot > 0 && dataset.fewshotSplit !== dataset.split
+      ? [dataset.split, dataset.fewshotSplit]
+      : [dataset.split];
+    for (const split of splits) {
+      const files = dataset.files[split];
+      if (!files) throw new UserError(`Cannot load ${task}: it declares no files for split "${split}"`);
+      requireLocalSplit({ repo: dataset.path, revision: revisionOf(dataset), split, files }, { task, ctx });
+    }
+    resolve([]);
+  });
 }
 
 /** The dataset part of a task's recorded configuration, in lm-eval's key names where it has them. */

@@ -16,7 +16,7 @@ import type { LoglikelihoodRequest, LoglikelihoodResponse } from "../../evals/re
 import { pyLen } from "../data/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
 import type { MetricSpec, Prepared, SampleValue, Task } from "../types.ts";
-import { datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
+import { checkTaskData, datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
 import { buildContext, DEFAULT_FORMAT, type PromptFormat, type Shot } from "./_prompt.ts";
 import { createSampler, type SamplerKind } from "./_sampler.ts";
 
@@ -83,6 +83,9 @@ export function multipleChoiceTask<Doc>(spec: MultipleChoiceSpec<Doc>): Task<Doc
         fewshot_seed: ctx.seed,
         metric_list: spec.metrics.map((metric) => ({ metric, aggregation: "mean", higher_is_better: true })),
       };
+    },
+    check(ctx) {
+      return checkTaskData(spec.dataset, spec.name, ctx, ctx.numFewshot ?? 0);
     },
     async prepare(ctx) {
       const numFewshot = ctx.numFewshot ?? 0;

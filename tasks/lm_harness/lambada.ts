@@ -11,7 +11,7 @@
 import type { LoglikelihoodResponse } from "../../evals/requests.ts";
 import type { RowFields } from "../data/rows.ts";
 import type { Task } from "../types.ts";
-import { datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
+import { checkTaskData, datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
 import { buildContext, DEFAULT_FORMAT } from "./_prompt.ts";
 import { createSampler } from "./_sampler.ts";
 
@@ -69,6 +69,9 @@ export const lambadaOpenai: Task<LambadaDoc> = {
         { metric: "acc", aggregation: "mean", higher_is_better: true },
       ],
     };
+  },
+  check(ctx) {
+    return checkTaskData(dataset, "lambada_openai", ctx, ctx.numFewshot ?? 0);
   },
   async prepare(ctx) {
     const numFewshot = ctx.numFewshot ?? 0;

@@ -14,7 +14,7 @@ import type { RollingResponse } from "../../evals/requests.ts";
 import { PY_WHITESPACE, pySplitWhitespace } from "../data/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
 import type { Task } from "../types.ts";
-import { datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
+import { checkTaskData, datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
 
 /** A WikiText page. */
 export interface WikitextDoc {
@@ -91,6 +91,9 @@ export const wikitext: Task<WikitextDoc> = {
         metric: "bits_per_byte",
       }],
     };
+  },
+  check(ctx) {
+    return checkTaskData(dataset, "wikitext", ctx, 0);
   },
   async prepare(ctx) {
     const { docs } = await loadTaskDocs(dataset, parseWikitext, "wikitext", ctx, 0);

@@ -140,18 +140,37 @@ export function requireTokenizer(ctx: TaskContext, task: string): TaskTokenizer 
 }
 
 /**
- * The lengths a sweep runs: those asked for (else `defaults`) that fit the model.
+ * The lengths a sweep runs: those asked for with --lengths, else the `defaults` that fit the
+ * model. A default above the max length is left out with a note pushed to `notes`; a length the
+ * user asked for is never dropped.
  *
- * @throws {UserError} when none does.
+ * @throws {UserError} when a length asked for exceeds the max length, or no default fits.
  */
-export function sweepLengths(ctx: TaskContext, defaults: readonly number[], task: string): number[] {
+export function sweepLengths(
+  ctx: TaskContext,
+  defaults: readonly number[],
+  task: string,
+  notes: string[] = [],
+): number[] {
   const asked = ctx.lengths ?? [...defaults];
   const fitting = asked.filter((l) => l <= ctx.maxLength);
+  const over = asked.filter((l) => l > ctx.maxLength);
+  if (ctx.lengths !== null && over.length > 0) {
+    throw new UserError(
+      `Cannot run ${task} at length${over.length > 1 ? "s" : ""} ${
+        over.join(", ")
+      } as the model's max length ` +
+        `is ${ctx.maxLength}: pass --lengths with values up to ${ctx.maxLength}, or raise --max-length`,
+    );
+  }
   if (fitting.length === 0) {
     throw new UserError(
-      `Cannot run ${task} as every length asked for (${asked.join(", ")}) exceeds the model's max length ` +
+      `Cannot run ${task} as its default lengths (${asked.join(", ")}) all exceed the model's max length ` +
         `${ctx.maxLength}: pass --lengths with values up to ${ctx.maxLength}, or raise --max-length`,
     );
+  }
+  if (over.length > 0) {
+    notes.push(`leaves out the default lengths ${over.join(", ")} (above the max length ${ctx.maxLength})`);
   }
   return fitting;
 }

@@ -13,6 +13,7 @@
 
 import { UserError } from "../../evals/errors.ts";
 import type { GenerateResponse } from "../../evals/requests.ts";
+import { limitExamples } from "../limit.ts";
 import type { Prepared, Task, TaskContext } from "../types.ts";
 import { fitNear, fitUnits, sweepLengths, tokenCounter } from "./_budget.ts";
 import { postprocess, type RulerMetric, scoreSample } from "./_scoring.ts";
@@ -88,14 +89,38 @@ export function rulerTask(spec: RulerSpec): Task<RulerDoc> {
         tokens_to_generate: spec.tokensToGenerate,
         metric: spec.metric,
         lengths: ctx.lengths ?? RULER_LENGTHS,
-        num_samples: ctx.limit ?? RULER_SAMPLES,
+        num_samples: limitExamples(RULER_SAMPLES, ctx.limit),
         seed: ctx.seed,
         ...spec.config(ctx),
       };
     },
+    async check(ctx) {
+      const notes: string[] = [];
+      const lengths = sweepLengths(ctx, RULER_LENGTHS, spec.name, notes);
+      const tokens = tokenCounter(ctx, spec.name);
+      const measure = (g: Generated) => tokens(g.input) + spec.tokensToGenerate;
+      // Loads the haystack, word list or dataset: a missing one is reported before any model runs.
+      const forLength = await spec.setup(ctx);
+      for (const length of lengths) {
+        const gen = forLength(length);
+        // Dataset samples (QA) differ in their smallest size: check them all where it is tightest.
+        const n = length === Math.min(...lengths) && gen.available !== undefined
+          ? Math.min(limitExamples(RULER_SAMPLES, ctx.limit), gen.available)
+          : 1;
+        for (let index = 0; index < n; index++) {
+          const smallest = measure(gen.build(gen.minUnits(index), index));
+          if (smallest > length) throw tooShort(spec, length, smallest);
+        }
+        // A word list that all fits the length runs out, as prepare's search would find; a unit
+        // takes a token or more, so a list longer than the length never does.
+        const most = gen.maxUnits;
+        if (most !== undefined && most <= length && measure(gen.build(most, 0)) <= length) gen.exhausted?.();
+      }
+      return notes;
+    },
     async prepare(ctx) {
       const lengths = sweepLengths(ctx, RULER_LENGTHS, spec.name);
-      const count = ctx.limit ?? RULER_SAMPLES;
+      const count = limitExamples(RULER_SAMPLES, ctx.limit);
       const tokens = tokenCounter(ctx, spec.name);
       const measure = (g: Generated) => tokens(g.input) + spec.tokensToGenerate;
       const forLength = await spec.setup(ctx);

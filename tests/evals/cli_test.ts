@@ -32,3 +32,39 @@ Deno.test("parseEvalArgs() reports every bad value in one error", () => {
 Deno.test("parseEvalArgs() rejects unknown flags", () => {
   assert.throws(() => parseEvalArgs(["--bogus"]), (e) => e instanceof UserError && /--bogus/.test(e.message));
 });
+
+Deno.test("parseEvalArgs() takes --limit as a count or, as lm-eval, a fraction of each task's docs", () => {
+  assert.equal(parseEvalArgs(["--limit", "0.1"]).limit, 0.1);
+  assert.equal(parseEvalArgs(["--limit", "250"]).limit, 250);
+  for (const bad of ["-1", "0", "1.5", "-0.5", "lots", ""]) {
+    assert.throws(
+      () => parseEvalArgs(["--limit", bad]),
+      (e) =>
+        e instanceof UserError &&
+        e.message.includes(
+          `--limit must be a whole number of docs ≥ 1 or a fraction between 0 and 1, e.g. 0.1 (got "${bad}")`,
+        ),
+      bad,
+    );
+  }
+});
+
+Deno.test("parseEvalArgs() reads a negative value as a value, not as an ambiguous flag", () => {
+  assert.throws(
+    () => parseEvalArgs(["--seed", "-3", "--num-fewshot", "-1"]),
+    (e) =>
+      e instanceof UserError && !/ambiguous/.test(e.message) &&
+      /--num-fewshot must be an integer ≥ 0 \(got "-1"\)/.test(e.message) &&
+      /--seed must be an integer ≥ 0 \(got "-3"\)/.test(e.message),
+  );
+});
+
+Deno.test("parseEvalArgs() refuses an empty --model rather than running every bundled model", () => {
+  for (const empty of ["", " ", ","]) {
+    assert.throws(
+      () => parseEvalArgs(["--model", empty]),
+      (e) => e instanceof UserError && /--model needs a model directory/.test(e.message),
+      JSON.stringify(empty),
+    );
+  }
+});

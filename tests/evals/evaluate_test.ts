@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { UserError } from "../../evals/errors.ts";
 import { evaluate } from "../../evals/evaluate.ts";
 import { loadBundle } from "../../evals/model/bundle.ts";
 import type { LoglikelihoodResponse } from "../../evals/requests.ts";
@@ -100,5 +101,16 @@ Deno.test("evaluate() follows a suite's explicit average list", async () => {
     average: ["b"],
   });
   assert.deepEqual(results.filter((r) => r.primary).map((r) => r.task), ["b"]);
+  store.close();
+});
+
+Deno.test("evaluate() refuses a task with no samples rather than marking a NaN score done", async () => {
+  const store = await Store.open(":memory:");
+  await assert.rejects(
+    () => evaluate(bundle, store, { tasks: [choiceTask("empty", 0)] }),
+    (e) => e instanceof UserError && /Cannot run empty as it has no samples/.test(e.message),
+  );
+  assert.deepEqual(await store.query("SELECT status FROM runs"), [{ status: "failed" }]);
+  assert.deepEqual(await store.query("SELECT count(*)::INTEGER AS n FROM results"), [{ n: 0 }]);
   store.close();
 });

@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { buildLeaderboard, renderLeaderboard } from "../../results/report.ts";
 import { Store } from "../../results/store.ts";
 
 Deno.test("a database made before perf.peak_gpu_bytes existed gains the column and keeps its rows", async () => {
@@ -36,6 +37,76 @@ Deno.test("a database made before perf.peak_gpu_bytes existed gains the column a
       { task: "new", tokens_per_s: 10, peak_gpu_bytes: 2 ** 30 },
       { task: "old", tokens_per_s: 10, peak_gpu_bytes: null },
     ]);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("a perplexity above 2^63 is stored as a double, and the leaderboard shows it", async () => {
+  const store = await Store.open(":memory:");
+  try {
+    const runId = await store.startRun({
+      modelName: "weak",
+      modelDir: "/models/weak",
+      modelSha256: "sha-weak",
+      family: "llama",
+      tokenizerSha256: "tok",
+      kvbenchCommit: "c",
+      denoVersion: "d",
+      ortVersion: "o",
+      device: "cpu",
+      dtype: "float32",
+      batchSize: 8,
+      seed: 1234,
+      addBos: false,
+      maxLength: 64,
+      states: [],
+      kvBytesPerToken: 2 ** 64,
+      fixedStateBytes: 0,
+      args: {},
+    });
+    // exp(44) ≈ 1.3e19 > 2^63: a whole JS number that no BIGINT holds.
+    const huge = Math.round(Math.exp(44));
+    await store.setResults(runId, "wikitext", [
+      {
+        task: "wikitext",
+        metric: "word_perplexity",
+        value: huge,
+        stderr: null,
+        n: 62,
+        numFewshot: 0,
+        taskVersion: 2,
+        primary: true,
+      },
+    ]);
+    await store.addSamples(runId, [{
+      task: "wikitext",
+      taskVersion: 2,
+      docId: 0,
+      requestHash: "h",
+      prompt: "p",
+      target: "t",
+      doc: {},
+      requests: [],
+      outputs: [],
+      metrics: { word_perplexity: [-1e4, 10] },
+      depth: 2 ** 64,
+    }]);
+    await store.addPerf(runId, {
+      task: "wikitext",
+      tokens: 10,
+      seconds: 2 ** 64,
+      forwardCalls: 1,
+      peakRssBytes: 1,
+      cacheBytesPerToken: 2 ** 64,
+      fixedStateBytes: 2 ** 64,
+      device: "cpu",
+      maxStateBytes: 2 ** 64,
+    });
+    await store.finishRun(runId, "done");
+    assert.deepEqual(await store.query("SELECT value FROM results"), [{ value: huge }]);
+    const board = renderLeaderboard(await buildLeaderboard(store), "table");
+    assert.match(board, new RegExp(huge.toFixed(4).replace(".", "\\.")));
   } finally {
     store.close();
   }

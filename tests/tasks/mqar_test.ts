@@ -84,3 +84,59 @@ Deno.test("mqar() generates exactly what the Python port (scripts/families/mqar.
     assert.equal(createHash("sha256").update(json).digest("hex"), v.sha256);
   }
 });
+
+const sweep = (over: Partial<TaskContext>): TaskContext => ({
+  numFewshot: null,
+  seed: 1,
+  limit: 2,
+  vocabSize: 512,
+  maxLength: 256,
+  lengths: null,
+  kvPairs: null,
+  ...over,
+});
+
+Deno.test("mqarTask refuses a cell asked for that cannot be built, before and at prepare", async () => {
+  const cases: [Partial<TaskContext>, RegExp][] = [
+    [
+      { kvPairs: [64], lengths: [64] },
+      /cell kv=64 × len=64 as 64 pairs and their queries need at least 256 tokens/,
+    ],
+    [
+      { kvPairs: [4], lengths: [64, 512] },
+      /cell kv=4 × len=512 as 512 tokens exceed the model's max length 256/,
+    ],
+    [{ kvPairs: [4], lengths: [65] }, /cell kv=4 × len=65 as MQAR lengths must be even/],
+    [
+      { kvPairs: [4], lengths: [64], vocabSize: 8 },
+      /4 distinct keys do not fit the 8-token vocabulary: pass --kv-pairs up to 3/,
+    ],
+    // A length above the max length is an error whenever --lengths gave it.
+    [{ kvPairs: null, lengths: [512] }, /cell kv=4 × len=512 as 512 tokens exceed/],
+  ];
+  for (const [over, expected] of cases) {
+    await assert.rejects(() => mqarTask.check!(sweep(over)), expected);
+    await assert.rejects(() => mqarTask.prepare(sweep(over)), expected);
+  }
+});
+
+Deno.test("mqarTask leaves cells out of a default grid with a note, and refuses an empty grid", async () => {
+  // Default lengths (64, 128) with --kv-pairs 32: 32 pairs need 128 tokens.
+  assert.deepEqual(await mqarTask.check!(sweep({ kvPairs: [32] })), [
+    "leaves out kv=32 × len=64 (32 pairs and their queries need at least 128 tokens) of its default grid; " +
+    "pass --kv-pairs and --lengths to choose the cells",
+  ]);
+  const prepared = await mqarTask.prepare(sweep({ kvPairs: [32] }));
+  assert.deepEqual([...new Set(prepared.map((p) => p.slices?.contextLen))], [128]);
+  // A model shorter than every default length: an error up front, not a NaN score.
+  await assert.rejects(
+    () => mqarTask.check!(sweep({ maxLength: 32 })),
+    /Cannot run mqar as no cell of its grid can be built \(kv=4 × len=64: 64 tokens exceed the model's max length 32\)/,
+  );
+});
+
+Deno.test("mqarTask takes a fractional --limit as that share of its default examples per cell", async () => {
+  const prepared = await mqarTask.prepare(sweep({ kvPairs: [4], lengths: [64], limit: 0.1 }));
+  assert.equal(prepared.length, 10);
+  assert.equal((await mqarTask.prepare(sweep({ kvPairs: [4], lengths: [64], limit: 0.001 }))).length, 1);
+});

@@ -90,12 +90,37 @@ Deno.test("mqar_text scores the fraction of queries whose every value token is p
   assert.deepEqual(mqarTextTask.score(p, [{ kind: "token_argmax", predictions: wrong }]), { acc: 3 / 4 });
 });
 
-Deno.test("mqar_text skips cells too short for their pairs and refuses word lists too small", async () => {
-  const prepared = await mqarTextTask.prepare(context({ lengths: [64, 1024], kvPairs: [16], limit: 1 }));
-  assert.deepEqual(prepared.map((p) => p.doc.length), [1024]);
+Deno.test("mqar_text refuses a cell asked for that is too short, and word lists too small", async () => {
+  const tooShort = context({ lengths: [64, 1024], kvPairs: [16], limit: 1 });
+  const expected =
+    /Cannot build the mqar_text cell kv=16 × len=64 as its smallest example .* takes \d+ tokens/;
+  await assert.rejects(() => mqarTextTask.check!(tooShort), expected);
+  await assert.rejects(() => mqarTextTask.prepare(tooShort), expected);
   await assert.rejects(
     () => mqarTextTask.prepare(context({ lengths: [1024], kvPairs: [400], limit: 1 })),
     /400 kv pairs.*--words-file/,
+  );
+});
+
+Deno.test("mqar_text leaves cells out of its default grid only with a note, and never all of them", async () => {
+  // --lengths given, kv pairs from the default grid (8, 32, 128): the 128 pairs don't fit 1024 tokens.
+  const ctx = context({ lengths: [1024], kvPairs: null, limit: 1 });
+  const notes = await mqarTextTask.check!(ctx);
+  assert.equal(notes.length, 1);
+  assert.match(
+    notes[0],
+    /^leaves out kv=128 × len=1024 \(its smallest example .* takes \d+ tokens\) of its default grid/,
+  );
+  const prepared = await mqarTextTask.prepare(ctx);
+  assert.deepEqual([...new Set(prepared.map((p) => p.doc.numKvPairs))], [8, 32]);
+  // Lengths from the default grid (512, 2048, 8192) all above the max length: an error, not an empty task.
+  await assert.rejects(
+    () => mqarTextTask.check!(context({ lengths: null, kvPairs: [4], maxLength: 256 })),
+    /Cannot run mqar_text as no cell of its grid can be built \(kv=4 × len=512: 512 tokens exceed the model's max length 256\)/,
+  );
+  await assert.rejects(
+    () => mqarTextTask.check!(context({ lengths: [512], kvPairs: [4], maxLength: 256 })),
+    /Cannot build the mqar_text cell kv=4 × len=512 as 512 tokens exceed the model's max length 256/,
   );
 });
 

@@ -112,3 +112,19 @@ Deno.test("NIAH runs end to end on the tiny model and stores results per length 
   assert.equal(overall.n, 6);
   store.close();
 });
+
+Deno.test("niah's check refuses, before any model runs, what its prepare would fail on", async () => {
+  await assert.rejects(
+    () => niahTask.check!(context({ lengths: [512] })),
+    /needs an essay haystack: pass --haystack-dir/,
+  );
+  await assert.rejects(
+    () => niahTask.check!(context({ haystackDir: haystackDir(), lengths: [64] })),
+    /Cannot fit niah into 64 tokens: its prompt and needle alone take \d+/,
+  );
+  await assert.rejects(
+    () => niahTask.check!(context({ haystackDir: haystackDir(), lengths: [512, 8192] })),
+    /Cannot run niah at length 8192 as the model's max length is 4096/,
+  );
+  assert.deepEqual(await niahTask.check!(context({ haystackDir: haystackDir(), lengths: [512] })), []);
+});

@@ -124,3 +124,15 @@ Deno.test("arc names the file, row and field of a bad answer key", async () => {
     /Cannot read row 1 of .*ARC-Easy\/test-00000-of-00001\.parquet: field "answerKey" should be one of the labels/,
   );
 });
+
+Deno.test("with downloads off, arc's check wants the train split only when shots are asked for", async () => {
+  const dir = tempDir();
+  await writeParquet(dir, REPO, "ARC-Easy/test-00000-of-00001.parquet", TEST);
+  assert.deepEqual(await arcEasy.check!(offlineCtx(dir)), []);
+  await assert.rejects(
+    () => arcEasy.check!(offlineCtx(dir, { numFewshot: 3 })),
+    /Cannot load arc_easy \(allenai\/ai2_arc, split train\) as .*ARC-Easy\/train-00000-of-00001\.parquet is missing/,
+  );
+  // With downloads on, nothing is checked up front: the run downloads what it needs.
+  assert.deepEqual(await arcEasy.check!(offlineCtx(dir, { numFewshot: 3, download: true })), []);
+});

@@ -58,3 +58,32 @@ Deno.test("wikitext makes one rolling request per page and weighted perplexities
   );
   assert.equal(aggregate([a.bits_per_byte, b.bits_per_byte], "bits_per_byte").value, 108 / bytes / Math.LN2);
 });
+
+Deno.test("wikitext takes a fractional --limit as lm-eval does: ceil(docs × limit)", async () => {
+  const dir = tempDir();
+  const pages = Array.from({ length: 7 }, (_, i) => ({ page: `Page ${i} . \n` }));
+  await writeParquet(
+    dir,
+    "EleutherAI/wikitext_document_level",
+    "wikitext-2-raw-v1/wikitext-2-raw-v1-test.parquet",
+    pages,
+  );
+  assert.equal((await wikitext.prepare(offlineCtx(dir, { limit: 0.3 }))).length, 3);
+  assert.equal((await wikitext.prepare(offlineCtx(dir, { limit: 0.01 }))).length, 1);
+  assert.equal((await wikitext.prepare(offlineCtx(dir, { limit: 5 }))).length, 5);
+});
+
+Deno.test("with downloads off, wikitext's check names a missing file before any model runs", async () => {
+  const dir = tempDir();
+  await assert.rejects(
+    () => wikitext.check!(offlineCtx(dir)),
+    /Cannot load wikitext \(EleutherAI\/wikitext_document_level, split test\) as .*wikitext-2-raw-v1-test\.parquet is missing and downloads are off/,
+  );
+  await writeParquet(
+    dir,
+    "EleutherAI/wikitext_document_level",
+    "wikitext-2-raw-v1/wikitext-2-raw-v1-test.parquet",
+    [{ page: "A page . \n" }],
+  );
+  assert.deepEqual(await wikitext.check!(offlineCtx(dir)), []);
+});

@@ -143,6 +143,7 @@ export function withContext<D>(task: Task<D>, extra: Partial<TaskContext>): Task
   return {
     ...task,
     config: (ctx) => task.config({ ...ctx, ...extra }),
+    ...(task.check ? { check: (ctx: TaskContext) => task.check!({ ...ctx, ...extra }) } : {}),
     prepare: (ctx) => task.prepare({ ...ctx, ...extra }),
   };
 }

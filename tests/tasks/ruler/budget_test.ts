@@ -31,11 +31,18 @@ Deno.test("fitNear shrinks or grows from a start to within a unit of the budget"
   assert.equal(fitNear(text, tokens, 5, 10, 1, 12), null);
 });
 
-Deno.test("sweepLengths keeps the lengths the model can take, else says which to pass", () => {
-  assert.deepEqual(sweepLengths(context({ lengths: [512, 8192], maxLength: 4096 }), [1], "t"), [512]);
-  assert.deepEqual(sweepLengths(context({ lengths: null, maxLength: 4096 }), [1024, 8192], "t"), [1024]);
+Deno.test("sweepLengths refuses a length asked for above the max length, and notes defaults left out", () => {
   assert.throws(
-    () => sweepLengths(context({ lengths: [8192] }), [], "t"),
+    () => sweepLengths(context({ lengths: [512, 8192], maxLength: 4096 }), [1], "t"),
+    /Cannot run t at length 8192 as the model's max length is 4096: pass --lengths with values up to 4096/,
+  );
+  const notes: string[] = [];
+  assert.deepEqual(sweepLengths(context({ lengths: null, maxLength: 4096 }), [1024, 8192], "t", notes), [
+    1024,
+  ]);
+  assert.deepEqual(notes, ["leaves out the default lengths 8192 (above the max length 4096)"]);
+  assert.throws(
+    () => sweepLengths(context({ lengths: null, maxLength: 4096 }), [8192], "t"),
     /--lengths with values up to 4096/,
   );
 });

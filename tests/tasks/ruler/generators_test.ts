@@ -99,3 +99,22 @@ Deno.test("a length too short for a task's smallest input is a user error naming
     /needs 46 distinct words .* --words-file/,
   );
 });
+
+Deno.test("a RULER task's check finds, before any model runs, what its prepare would fail on", async () => {
+  await assert.rejects(
+    () => RULER_TASKS.vt.check!(context({ lengths: [256] })),
+    /Cannot fit vt into 256 tokens: its smallest input takes \d+ tokens/,
+  );
+  await assert.rejects(
+    () => RULER_TASKS.cwe.check!(context({ lengths: [2048], wordsFile: wordsFile(45) })),
+    /needs 46 distinct words .* --words-file/,
+  );
+  await assert.rejects(
+    () => RULER_TASKS.fwe.check!(context({ lengths: [1024, 8192], maxLength: 4096 })),
+    /Cannot run fwe at length 8192 as the model's max length is 4096/,
+  );
+  // RULER's default lengths (4K–128K) above the max length are left out, and said so.
+  assert.deepEqual(await RULER_TASKS.fwe.check!(context({ lengths: null, maxLength: 8192 })), [
+    "leaves out the default lengths 16384, 32768, 65536, 131072 (above the max length 8192)",
+  ]);
+});
