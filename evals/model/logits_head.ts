@@ -13,6 +13,7 @@
  * @module
  */
 
+import { UserError } from "../errors.ts";
 import { encodeModel, type GraphSpec } from "./ort/onnx_proto.ts";
 import type { Session } from "./ort/session.ts";
 import { type Location, Tensor } from "./ort/tensor.ts";
@@ -70,9 +71,11 @@ export function headGraph(type: "float32" | "float16", vocab: number): GraphSpec
 /** A logits head opened on one device for one logits type and vocabulary. */
 export class LogitsHead {
   readonly #session: Session;
+  readonly #vocab: number;
 
-  private constructor(session: Session) {
+  private constructor(session: Session, vocab: number) {
     this.#session = session;
+    this.#vocab = vocab;
   }
 
   /** Opens the head with `open` (the model's session factory, so it lands on the model's device). */
@@ -81,7 +84,7 @@ export class LogitsHead {
     type: "float32" | "float16",
     vocab: number,
   ): LogitsHead {
-    return new LogitsHead(open(encodeModel(headGraph(type, vocab))));
+    return new LogitsHead(open(encodeModel(headGraph(type, vocab))), vocab);
   }
 
   /** Where the head computes. */
@@ -96,6 +99,12 @@ export class LogitsHead {
     for (const p of picks) {
       if (!Number.isInteger(p.index) || p.index < 0 || p.index >= positions) {
         throw new RangeError(`Cannot pick position ${p.index} of logits with ${positions} positions`);
+      }
+      if (!Number.isInteger(p.target) || p.target < 0 || p.target >= this.#vocab) {
+        throw new UserError(
+          `Cannot score token ${p.target} as the model's vocabulary has ${this.#vocab} entries: ` +
+            "use a tokenizer that matches the model",
+        );
       }
     }
     const index = Tensor.fromHost("int64", BigInt64Array.from(picks, (p) => BigInt(p.index)), [picks.length]);

@@ -207,12 +207,13 @@ export class OnnxModel {
         fetchStates,
         call: "prefill",
       });
-    const first = await feed(2, 0, zeros, true);
-    first.logits.dispose();
     const dispose = (outs: Iterable<Tensor>) => {
       for (const t of outs) t.dispose();
     };
+    let first: Outputs | null = null;
     try {
+      first = await feed(2, 0, zeros, true);
+      first.logits.dispose();
       try {
         (await feed(1, 2, first.states, false)).logits.dispose();
       } catch (error) {
@@ -231,7 +232,7 @@ export class OnnxModel {
       }
     } finally {
       dispose(zeros.values());
-      dispose(first.states.values());
+      if (first) dispose(first.states.values());
     }
   }
 

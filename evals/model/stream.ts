@@ -79,7 +79,7 @@ export class StepLogits {
 
   /** The logits after the last real token of `row`'s chunk, on the host. */
   last(row: number): Float32Array {
-    return this.at(row, this.lengths[row] - 1);
+    return this.at(row, this.lastIndex(row));
   }
 
   /** The real-token index of `row`'s last token, for a pick. */
