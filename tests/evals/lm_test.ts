@@ -49,7 +49,7 @@ function tokenPairs() {
   });
 }
 
-Deno.test("on CPU GQA scores and generations are bit-identical across batch sizes 1, 3, 8 and 32", async () => {
+Deno.test("on CPU scores and generations are bit-identical across batch sizes 1, 3, 8 and 32", async () => {
   const text: Request[] = [
     ...mcRequests(),
     { kind: "loglikelihood_rolling", text: "The harness reads each model from a directory and runs it." },
@@ -58,7 +58,7 @@ Deno.test("on CPU GQA scores and generations are bit-identical across batch size
     { kind: "token_argmax", tokens: [5, 9, 30, 31, 40, 41], positions: [1, 4] },
     { kind: "token_argmax", tokens: [7, 8, 9, 10, 11, 12], positions: [0, 5] },
   ];
-  for (const fixture of ["llama", "llama-fp16", "llama-fp16-matmul"]) {
+  for (const fixture of ["llama", "llama-fp16", "llama-fp16-matmul", "transmla", "xecomla", "zebra"]) {
     const dir = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
     const m = await OnnxModel.load(dir);
     const tok = TextTokenizer.load(dir);
@@ -84,37 +84,26 @@ Deno.test("on CPU GQA scores and generations are bit-identical across batch size
   }
 });
 
-Deno.test("on CPU the other families move by at most 3e-6 across batch sizes (measured bounds, README)", async () => {
-  // Exact without prefix reuse for MLA and Zebra; with it, their continuation calls after a shared
-  // state move by one or a few float32 ulps, as does DMA on either path.
-  const bounds: Record<string, [number, number]> = {
-    transmla: [0, 3e-6],
-    xecomla: [0, 3e-6],
-    zebra: [0, 1e-5],
-    dma: [1e-6, 1e-6],
-  };
-  for (const [fixture, [plainBound, sharedBound]] of Object.entries(bounds)) {
-    const m = await OnnxModel.load(fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url)));
-    try {
-      for (const [prefixReuse, bound] of [[false, plainBound], [true, sharedBound]] as const) {
-        const run = (batchSize: number) =>
-          new LanguageModel(m, null, { batchSize, prefixReuse, maxLength: 64 }).loglikelihoodTokens(
-            tokenPairs(),
-          );
-        const one = await run(1);
-        for (const batchSize of [3, 8, 32]) {
-          (await run(batchSize)).forEach((r, i) => {
-            const delta = Math.abs(r.logprob - one[i].logprob);
-            assert.ok(
-              delta <= bound,
-              `${fixture}, prefix reuse ${prefixReuse}, batch ${batchSize}, pair ${i}: ${delta}`,
-            );
-          });
-        }
+Deno.test("on CPU DMA's scores move by at most 1e-6 across batch sizes (its graph is not row-independent)", async () => {
+  // A row's logits move by an ulp with its neighbours in ONNX Runtime's CPU kernels: the measured
+  // bound (README, scripts/batch_drift.ts).
+  const m = await OnnxModel.load(fileURLToPath(new URL("../fixtures/dma", import.meta.url)));
+  try {
+    for (const prefixReuse of [false, true]) {
+      const run = (batchSize: number) =>
+        new LanguageModel(m, null, { batchSize, prefixReuse, maxLength: 64 }).loglikelihoodTokens(
+          tokenPairs(),
+        );
+      const one = await run(1);
+      for (const batchSize of [3, 8, 32]) {
+        (await run(batchSize)).forEach((r, i) => {
+          const delta = Math.abs(r.logprob - one[i].logprob);
+          assert.ok(delta <= 1e-6, `prefix reuse ${prefixReuse}, batch ${batchSize}, pair ${i}: ${delta}`);
+        });
       }
-    } finally {
-      await m.release();
     }
+  } finally {
+    await m.release();
   }
 });
 

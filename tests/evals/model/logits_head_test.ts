@@ -49,7 +49,10 @@ for (const type of ["float32", "float16"] as const) {
       });
       assert.equal(got.argmax[1], 10, "first of two equal maxima");
       await assert.rejects(() => head.read(logits, [{ index: 12, target: 0 }]), /Cannot pick position 12/);
-      await assert.rejects(() => head.read(logits, [{ index: 0, target: vocab }]), /vocabulary has 1000 entries/);
+      await assert.rejects(
+        () => head.read(logits, [{ index: 0, target: vocab }]),
+        /vocabulary has 1000 entries/,
+      );
       assert.deepEqual(await head.read(logits, []), { logprobs: new Float32Array(0), argmax: [] });
     } finally {
       head.release();
