@@ -4,6 +4,10 @@
  * nightly in the database, prints what moved, and exits 1 on a regression: a score that drops
  * by more than twice its stderr, or throughput down by more than 10% (both configurable).
  *
+ * Spread over machines as `eval` is: `--shard I/N` (or `--shards N` under a Kubernetes Indexed Job
+ * or a Slurm array) runs that slice of every entry's documents into its own `--db`, without
+ * comparing; `--merge SHARD.duckdb…` then merges the shards into `--db` as one nightly and compares.
+ *
  * @module
  */
 
@@ -14,18 +18,42 @@ import { loadBundle } from "../evals/model/bundle.ts";
 import { compareNightlies, evalArgv, nightlyMeasurements, readNightlyConfig } from "../evals/nightly.ts";
 import { resolveTasks, TASKS } from "../tasks/registry.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
+import { mergeShards } from "../results/merge.ts";
+import { resolveShard } from "../evals/shard.ts";
 import { parseFlags, runMain } from "./_main.ts";
 
 await runMain(async () => {
+  // `--merge` takes the shard databases that follow it.
+  const at = Deno.args.indexOf("--merge");
+  let end = at + 1;
+  while (at >= 0 && end < Deno.args.length && !Deno.args[end].startsWith("-")) end++;
+  const shardFiles = at >= 0 ? Deno.args.slice(at + 1, end) : [];
   const values = parseFlags(
-    Deno.args,
-    { config: { type: "string" }, db: { type: "string", default: DEFAULT_DB } },
-    "deno task nightly --config FILE [--db PATH]\n\n" +
+    at >= 0 ? [...Deno.args.slice(0, at + 1), ...Deno.args.slice(end)] : Deno.args,
+    {
+      config: { type: "string" },
+      db: { type: "string", default: DEFAULT_DB },
+      shard: { type: "string" },
+      shards: { type: "string" },
+      merge: { type: "boolean" },
+    },
+    "deno task nightly --config FILE [--db PATH] [--shard I/N | --shards N]\n" +
+      "deno task nightly --config FILE --db PATH --merge SHARD.duckdb…\n\n" +
       "Runs the config's matrix of models × tasks, files it as a nightly, compares it with the previous one " +
-      "and exits 1 on a regression (see nightly.json and the README).",
+      "and exits 1 on a regression (see nightly.json and the README). With --shard, runs that slice of every " +
+      "entry's documents and compares nothing; --merge files the shards' databases as one nightly and compares.",
   );
   if (values === null) return;
   if (!values.config) throw new UserError("Cannot run the nightly without --config FILE (see nightly.json)");
+  const shardCount = values.shards === undefined ? null : Number(values.shards);
+  if (shardCount !== null && !(Number.isInteger(shardCount) && shardCount >= 1)) {
+    throw new UserError(`--shards must be an integer ≥ 1 (got "${values.shards}")`);
+  }
+  const shard = resolveShard({ shard: values.shard, shards: shardCount }, Deno.env.toObject());
+  if (values.merge && shard) throw new UserError("Pass --merge or --shard/--shards, not both");
+  if (values.merge && shardFiles.length === 0) {
+    throw new UserError("Cannot merge without the shards' databases: --merge SHARD.duckdb…");
+  }
   const config = readNightlyConfig(values.config);
   // An entry is a set of eval's flags: parsed, checked and mapped as `deno task eval` does them.
   const flags = config.matrix.map((e, i) => {
@@ -45,17 +73,36 @@ await runMain(async () => {
   try {
     const nightlyId = await store.startNightly(config);
     try {
-      for (const [i, entry] of config.matrix.entries()) {
-        for (const dir of entry.models) {
-          const bundle = await loadBundle(dir, config.device, { tf32: flags[i].tf32 });
-          const { runId } = await evaluate(bundle, store, {
-            ...evaluateOptions(flags[i], selections[i], bundle),
-            reuse: false,
-            args: { nightly: nightlyId, entry, model: dir, device: config.device },
-          });
-          await store.addNightlyRun(nightlyId, runId);
-          await bundle.model.release();
+      if (values.merge) {
+        for (const runId of await mergeShards(store, shardFiles)) await store.addNightlyRun(nightlyId, runId);
+      } else {
+        for (const [i, entry] of config.matrix.entries()) {
+          for (const dir of entry.models) {
+            const bundle = await loadBundle(dir, config.device, { tf32: flags[i].tf32 });
+            const { runId } = await evaluate(bundle, store, {
+              ...evaluateOptions(flags[i], selections[i], bundle),
+              shard,
+              reuse: false,
+              // A shard's runs carry only what its siblings share, so the merge can match them up.
+              args: {
+                ...(shard ? { tasks: flags[i].tasks, shard } : { nightly: nightlyId }),
+                entry,
+                model: dir,
+                device: config.device,
+              },
+            });
+            await store.addNightlyRun(nightlyId, runId);
+            await bundle.model.release();
+          }
         }
+      }
+      if (shard) {
+        await store.finishNightly(nightlyId, "done", []);
+        console.log(
+          `nightly shard ${shard.index}/${shard.count} done in ${values.db}: merge the shards with ` +
+            `deno task nightly --config ${values.config} --db OUT --merge SHARD.duckdb…`,
+        );
+        return;
       }
       const previous = await store.previousNightly(nightlyId);
       const higher = (task: string, metric: string) => TASKS[task]?.metrics[metric]?.higherIsBetter ?? true;

@@ -122,3 +122,44 @@ Deno.test("a nightly entry is checked as eval's flags are, in one line naming th
   );
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
 });
+
+Deno.test("a nightly spread over shards merges into one nightly with the unsharded scores, and compares", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvbench-nightly-"));
+  const config = join(dir, "nightly.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      device: "cpu",
+      matrix: [{
+        models: [join(root, "tests/fixtures/llama")],
+        tasks: "mqar",
+        limit: 20,
+        lengths: [64],
+        kvPairs: [4],
+      }],
+    }),
+  );
+  const whole = join(dir, "whole.duckdb");
+  assert.equal((await nightly(config, whole)).code, 0);
+  const shards = [0, 1].map((i) => join(dir, `shard-${i}.duckdb`));
+  for (const [i, db] of shards.entries()) {
+    const r = await runScript("nightly", ["--config", config, "--db", db, "--shard", `${i}/2`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`nightly shard ${i}/2 done`));
+  }
+  // The merged nightly is compared with the previous one in its database: here the unsharded one.
+  const merged = await runScript("nightly", ["--config", config, "--db", whole, "--merge", ...shards]);
+  assert.equal(merged.code, 0, merged.stderr);
+  assert.match(merged.stdout, /nightly 2 against nightly 1/);
+  assert.match(merged.stdout, /nothing moved|moved/);
+  assert.doesNotMatch(merged.stdout, /REGRESSION.*mqar/);
+  const store = await Store.open(whole, { readOnly: true });
+  const scores = await store.query(
+    `SELECT n.nightly_id, r.value, r.n FROM results r JOIN nightly_runs n ON n.run_id = r.run_id
+     WHERE r.task = 'mqar' AND r.metric = 'acc' AND r.context_len IS NULL ORDER BY n.nightly_id`,
+  );
+  store.close();
+  assert.equal(scores.length, 2);
+  assert.deepEqual(scores[1].value, scores[0].value, "the merged nightly scores what the unsharded one did");
+  assert.equal(scores[1].n, scores[0].n);
+});
