@@ -41,7 +41,10 @@ const OPTIONS = {
     type: "string",
     help: "model directory; comma-separated for several (default: the bundled models)",
   },
-  tasks: { type: "string", help: `tasks or suites, comma-separated (default: ${DEFAULT_TASKS})` },
+  tasks: {
+    type: "string",
+    help: `tasks or suites, comma-separated (default: ${DEFAULT_TASKS}); list: print them all`,
+  },
   "num-fewshot": { type: "string", help: "few-shot examples (default: each task's own)" },
   limit: {
     type: "string",
@@ -94,8 +97,30 @@ const OPTIONS = {
     type: "string",
     help: "GPU ids, e.g. 0,1,2,3: one shard per GPU in parallel, merged into --db (on CPU: N processes)",
   },
+  version: { type: "boolean", help: "print kvbench's version and commit, and ONNX Runtime's version" },
   help: { type: "boolean", short: "h", help: "show this help" },
 } as const;
+
+/** `--tasks list` prints every task, group and suite instead of running anything. */
+export const LIST_TASKS = "list";
+
+/** lm-eval's underscore spellings of the flags we share, so its command lines carry over. */
+const LM_EVAL_ALIASES: Readonly<Record<string, keyof typeof OPTIONS>> = {
+  num_fewshot: "num-fewshot",
+  batch_size: "batch-size",
+  output_path: "output-path",
+  log_samples: "log-samples",
+  max_length: "max-length",
+};
+
+/** lm-eval flags kvbench has no counterpart for yet: each is refused by name rather than as unknown. */
+const LM_EVAL_UNSUPPORTED: readonly string[] = [
+  "apply_chat_template",
+  "fewshot_as_multiturn",
+  "system_instruction",
+  "gen_kwargs",
+  "predict_only",
+];
 
 /** The parsed, validated options of `eval`. */
 export interface EvalArgs {
@@ -129,6 +154,8 @@ export interface EvalArgs {
   shard: Shard | null;
   /** GPUs to spread the shards of this evaluation over (`--devices`), or null. */
   devices: number[] | null;
+  /** `--version`: print versions and run nothing. */
+  version: boolean;
   help: boolean;
 }
 
@@ -147,14 +174,18 @@ export function evalHelp(): string {
     "Options:",
     ...lines,
     "",
+    `lm-eval's spellings ${Object.keys(LM_EVAL_ALIASES).map((a) => `--${a}`).join(", ")} are accepted.`,
+    "",
     "Examples:",
     "  deno task eval",
+    "  deno task eval --tasks list",
     "  deno task eval --model tests/fixtures/llama --tasks mqar --kv-pairs 4,8 --lengths 64 --limit 50",
   ].join("\n");
 }
 
 /** Parses and validates `eval`'s arguments, reporting every problem at once. */
 export function parseEvalArgs(argv: string[]): EvalArgs {
+  argv = lmEvalSpellings(argv);
   let values: Record<string, string | boolean | undefined>;
   try {
     const options = Object.fromEntries(
@@ -246,6 +277,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     report: values["no-report"] !== true,
     shard: null,
     devices: list("devices", 0),
+    version: values.version === true,
     help: values.help === true,
   };
   const shards = int("shards", 1);
@@ -277,6 +309,30 @@ function limit(raw: string | undefined, errors: string[]): number | null {
     `--limit must be a whole number of docs ≥ 1 or a fraction between 0 and 1, e.g. 0.1 (got "${raw}")`,
   );
   return null;
+}
+
+/**
+ * Rewrites lm-eval's underscore flags (`--num_fewshot 5`, `--batch_size=auto`) as ours, and refuses
+ * the lm-eval flags we don't support in one line rather than as unknown options.
+ *
+ * @throws {UserError} naming every unsupported lm-eval flag given.
+ */
+function lmEvalSpellings(argv: readonly string[]): string[] {
+  const unsupported: string[] = [];
+  const out = argv.map((arg) => {
+    const match = /^--([a-z_-]+)(=.*)?$/.exec(arg);
+    if (!match) return arg;
+    const [, name, value = ""] = match;
+    if (LM_EVAL_UNSUPPORTED.includes(name.replaceAll("-", "_"))) unsupported.push(`--${name}`);
+    return name in LM_EVAL_ALIASES ? `--${LM_EVAL_ALIASES[name]}${value}` : arg;
+  });
+  if (unsupported.length > 0) {
+    throw new UserError(
+      `lm-eval's ${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported by ` +
+        `kvbench yet: leave ${unsupported.length > 1 ? "them" : "it"} out to score plain prompts`,
+    );
+  }
+  return out;
 }
 
 /**

@@ -68,3 +68,55 @@ Deno.test("parseEvalArgs() refuses an empty --model rather than running every bu
     );
   }
 });
+
+Deno.test("parseEvalArgs() takes lm-eval's underscore spellings of the flags we share", () => {
+  const ours = parseEvalArgs([
+    "--num-fewshot",
+    "5",
+    "--batch-size",
+    "auto",
+    "--output-path",
+    "out",
+    "--log-samples",
+    "--max-length",
+    "512",
+  ]);
+  const lmEval = parseEvalArgs([
+    "--num_fewshot",
+    "5",
+    "--batch_size=auto",
+    "--output_path",
+    "out",
+    "--log_samples",
+    "--max_length",
+    "512",
+  ]);
+  assert.deepEqual(lmEval, ours);
+  assert.equal(lmEval.numFewshot, 5);
+  assert.equal(lmEval.autoBatch, true);
+  assert.equal(lmEval.maxLength, 512);
+  // Only where we have the dash flag: lm-eval's --model_args stays unknown.
+  assert.throws(() => parseEvalArgs(["--model_args", "x"]), (e) => e instanceof UserError);
+});
+
+Deno.test("parseEvalArgs() refuses lm-eval flags we don't support yet by name, in one line", () => {
+  for (const flag of ["--apply_chat_template", "--fewshot_as_multiturn", "--predict_only"]) {
+    assert.throws(
+      () => parseEvalArgs(["--tasks", "mqar", flag]),
+      (e) =>
+        e instanceof UserError && e.message.startsWith(`lm-eval's ${flag} is not supported by kvbench yet`) &&
+        !e.message.includes("\n"),
+    );
+  }
+  assert.throws(
+    () => parseEvalArgs(["--system_instruction", "Be brief", "--gen_kwargs=temperature=0"]),
+    (e) =>
+      e instanceof UserError &&
+      /^lm-eval's --system_instruction, --gen_kwargs are not supported by kvbench yet/.test(e.message),
+  );
+});
+
+Deno.test("parseEvalArgs() reads --version", () => {
+  assert.equal(parseEvalArgs(["--version"]).version, true);
+  assert.equal(parseEvalArgs([]).version, false);
+});
