@@ -5,6 +5,8 @@
  */
 
 import { UserError } from "../evals/errors.ts";
+import { type FigureName, FIGURES } from "../results/html/figures.ts";
+import { writeFigureSvg, writeHtmlReport } from "../results/html/output.ts";
 import { buildLeaderboard, renderLeaderboard, type ReportFormat } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { existsSync } from "node:fs";
@@ -12,6 +14,8 @@ import { parseFlags, runMain } from "./_main.ts";
 
 const HELP = `Usage: deno task report [--db PATH] [--format table|markdown|csv|json]
                         [--models NAME,…] [--runs ID,…] [--baseline NAME]
+       deno task report --format html --out DIR [--metric TASK/METRIC] [...]
+       deno task report --format svg --out FILE.svg --figure ${FIGURES.join("|")} [...]
 
 Prints the leaderboard: one row per model with the latest finished result of each task and
 metric (value ± stderr), the average of each task's headline metric, measured KV bytes/token,
@@ -25,7 +29,11 @@ compression × and tokens/s, then one table per sliced task (e.g. MQAR cells).
                     per task wins)
   --baseline NAME   measure every row's compression against this model's KV bytes/token
                     (default: against the llama-family model with the same tokenizer, layer
-                    count and dtype; none where there is no such model)`;
+                    count and dtype; none where there is no such model)
+  --out PATH        with --format html: the folder to write index.html to (one self-contained
+                    page: figures inline as SVG, then the table); with --format svg: the file
+  --figure NAME     with --format svg: which figure (${FIGURES.join(", ")})
+  --metric T/M      the accuracy figure's y axis: this task/metric (default: the average)`;
 
 await runMain(async () => {
   const values = parseFlags(
@@ -36,14 +44,37 @@ await runMain(async () => {
       baseline: { type: "string" },
       models: { type: "string" },
       runs: { type: "string" },
+      out: { type: "string" },
+      figure: { type: "string" },
+      metric: { type: "string" },
     },
     HELP,
   );
   if (values === null) return;
-  const formats = ["table", "markdown", "csv", "json"];
+  const formats = ["table", "markdown", "csv", "json", "html", "svg"];
   const format = values.format ?? "table";
   if (!formats.includes(format)) {
     throw new UserError(`Cannot render format "${format}": use one of ${formats.join(", ")}`);
+  }
+  const drawn = format === "html" || format === "svg";
+  if (drawn && !values.out) {
+    throw new UserError(
+      `--format ${format} writes a file: pass --out ${format === "html" ? "DIR" : "FILE.svg"}`,
+    );
+  }
+  for (const flag of ["out", "metric"] as const) {
+    if (!drawn && values[flag] !== undefined) {
+      throw new UserError(`--${flag} only applies to --format html or svg`);
+    }
+  }
+  if (format === "svg" && !FIGURES.includes(values.figure as FigureName)) {
+    throw new UserError(
+      `--format svg draws one figure: pass --figure ${FIGURES.join("|")}` +
+        (values.figure !== undefined ? ` (got "${values.figure}")` : ""),
+    );
+  }
+  if (format !== "svg" && values.figure !== undefined) {
+    throw new UserError(`--figure only applies to --format svg`);
   }
   const models = values.models?.split(",").map((s) => s.trim()).filter(Boolean) ?? null;
   const runs = values.runs?.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
@@ -59,8 +90,16 @@ await runMain(async () => {
   }
   const store = await Store.open(db, { readOnly: true });
   try {
-    const board = await buildLeaderboard(store, { baseline: values.baseline ?? null, models, runs });
-    console.log(renderLeaderboard(board, format as ReportFormat));
+    const options = { baseline: values.baseline ?? null, models, runs, metric: values.metric ?? null };
+    const board = await buildLeaderboard(store, options);
+    if (format === "html") {
+      console.log(`Wrote ${await writeHtmlReport(store, board, values.out!, options)}`);
+    } else if (format === "svg") {
+      await writeFigureSvg(store, board, values.figure as FigureName, values.out!, options);
+      console.log(`Wrote ${values.out}`);
+    } else {
+      console.log(renderLeaderboard(board, format as ReportFormat));
+    }
   } finally {
     store.close();
   }

@@ -1,0 +1,294 @@
+/**
+ * The report's figures as Vega-Lite specs, built from the leaderboard and the page data. A figure
+ * whose data is empty has no spec, only a note saying why, so the page never shows an empty chart.
+ *
+ * Every mark layer carries a `name`; Vega writes it into the SVG as the class `<name>_marks`, which
+ * is how tests (and anyone styling the page) find a figure's points, lines and bars.
+ *
+ * @module
+ */
+
+import type { TopLevelSpec } from "vega-lite";
+import { UserError } from "../../evals/errors.ts";
+import type { Leaderboard, ResultRecord } from "../report.ts";
+import type { PageData } from "./data.ts";
+
+/** The figures, in page order; `--figure` takes one of these names. */
+export const FIGURES = ["accuracy", "mqar", "context", "speed"] as const;
+
+/** A figure's name. */
+export type FigureName = (typeof FIGURES)[number];
+
+/** One figure: a spec to render, or a note saying why there is nothing to draw. */
+export interface Figure {
+  name: FigureName;
+  title: string;
+  spec: TopLevelSpec | null;
+  /** Why the figure is left out (when `spec` is null), or a caption under it. */
+  note: string;
+}
+
+/** Options of the figures. */
+export interface FigureOptions {
+  /** `TASK/METRIC` for the accuracy axis; null: the leaderboard's average. */
+  metric?: string | null;
+}
+
+const WIDTH = 420;
+const HEIGHT = 280;
+
+/** Builds every figure of the page, in {@linkcode FIGURES} order. */
+export function buildFigures(board: Leaderboard, data: PageData, options: FigureOptions = {}): Figure[] {
+  return [accuracyFigure(board, options), mqarFigure(board), contextFigure(board), speedFigure(data)];
+}
+
+/**
+ * Accuracy against measured KV bytes per token, one point per model coloured by family, with the
+ * Pareto front: the models that no model with at most as many bytes beats.
+ *
+ * @throws {UserError} when `options.metric` is not a column of the leaderboard.
+ */
+export function accuracyFigure(board: Leaderboard, options: FigureOptions = {}): Figure {
+  const metric = options.metric ?? null;
+  if (metric !== null && !board.columns.includes(metric)) {
+    throw new UserError(
+      `Cannot plot --metric "${metric}": it is no task/metric of the report; use one of ${
+        board.columns.join(", ") || "none"
+      }`,
+    );
+  }
+  const label = metric ?? "average";
+  const title = `${label} against KV bytes per token`;
+  const points = board.rows
+    .map((r) => ({
+      model: r.model,
+      family: r.family ?? "unknown",
+      bytes: r.kvBytesPerToken,
+      accuracy: metric === null ? r.average : r.scores[metric],
+    }))
+    .filter((p): p is { model: string; family: string; bytes: number; accuracy: number } =>
+      p.bytes !== null && p.bytes > 0 && p.accuracy !== null && Number.isFinite(p.accuracy)
+    );
+  if (points.length === 0) {
+    return { name: "accuracy", title, spec: null, note: `No model has both ${label} and measured KV bytes.` };
+  }
+  const front = paretoFront(points);
+  const x = {
+    field: "bytes",
+    type: "quantitative" as const,
+    // Caches span orders of magnitude (a 64× compression is common), so bytes go on a log axis.
+    scale: { type: "log" as const },
+    title: "KV bytes per token (measured)",
+  };
+  const y = { field: "accuracy", type: "quantitative" as const, title: label };
+  return {
+    name: "accuracy",
+    title,
+    note: `Line: the Pareto front — the best ${label} for at most that many KV bytes per token.`,
+    spec: {
+      width: WIDTH,
+      height: HEIGHT,
+      layer: [
+        {
+          name: "front",
+          data: { values: front },
+          mark: { type: "line", interpolate: "step-after", color: "#888", strokeDash: [4, 3] },
+          encoding: { x, y },
+        },
+        {
+          name: "models",
+          data: { values: points },
+          mark: { type: "point", filled: true, size: 90 },
+          encoding: {
+            x,
+            y,
+            color: { field: "family", type: "nominal", title: "family" },
+            description: { field: "model" },
+          },
+        },
+        {
+          name: "labels",
+          data: { values: points },
+          mark: { type: "text", align: "left", dx: 7, dy: -6, fontSize: 10 },
+          encoding: { x, y, text: { field: "model" } },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The Pareto front in bytes order: each point that beats every point with fewer (or as many)
+ * bytes. Drawn as a step line, it is the best accuracy available for at most that many bytes.
+ */
+export function paretoFront<T extends { bytes: number; accuracy: number }>(points: readonly T[]): T[] {
+  const sorted = [...points].sort((a, b) => a.bytes - b.bytes || b.accuracy - a.accuracy);
+  const front: T[] = [];
+  for (const p of sorted) {
+    if (front.length === 0 || p.accuracy > front[front.length - 1].accuracy) front.push(p);
+  }
+  return front;
+}
+
+/** The metric a task's slice cells are drawn with: its headline metric, else `acc`, else the first. */
+function cellMetric(results: readonly ResultRecord[], task: string): string {
+  const mine = results.filter((r) => r.task === task);
+  return mine.find((r) => r.primary)?.metric ?? mine.find((r) => r.metric === "acc")?.metric ??
+    mine[0].metric;
+}
+
+/** MQAR accuracy against the number of kv pairs: one line per model, one panel per task × length. */
+export function mqarFigure(board: Leaderboard): Figure {
+  const title = "MQAR accuracy against kv pairs";
+  const tasks = [...new Set(board.results.filter((r) => r.numKvPairs !== null).map((r) => r.task))];
+  const values = tasks.flatMap((task) => {
+    const metric = cellMetric(board.results, task);
+    return board.results
+      .filter((r) =>
+        r.task === task && r.metric === metric && r.numKvPairs !== null && r.depth === null &&
+        r.value !== null
+      )
+      .map((r) => ({
+        model: r.model,
+        kvPairs: r.numKvPairs,
+        accuracy: r.value,
+        panel: `${task}/${metric}${r.contextLen !== null ? `, length ${r.contextLen}` : ""}`,
+      }));
+  });
+  if (values.length === 0) {
+    return { name: "mqar", title, spec: null, note: "No results by number of kv pairs (run MQAR)." };
+  }
+  return {
+    name: "mqar",
+    title,
+    note: "One line per model; one panel per task and sequence length.",
+    spec: {
+      data: { values },
+      facet: { field: "panel", type: "nominal", title: null, sort: panelOrder(values.map((v) => v.panel)) },
+      columns: 3,
+      spec: {
+        name: "mqar",
+        width: 260,
+        height: 200,
+        mark: { type: "line", point: true },
+        encoding: {
+          // kv pairs double from cell to cell, so a log2 axis spaces them evenly.
+          x: {
+            field: "kvPairs",
+            type: "quantitative",
+            scale: { type: "log", base: 2 },
+            axis: { values: distinct(values.map((v) => v.kvPairs as number)), format: "d" },
+            title: "kv pairs",
+          },
+          y: { field: "accuracy", type: "quantitative", scale: { domain: [0, 1] }, title: "accuracy" },
+          color: { field: "model", type: "nominal" },
+          description: { field: "model" },
+        },
+      },
+    },
+  };
+}
+
+/** Axis ticks at the values the data has: a log axis's own ticks fall between cells (4.5 kv pairs). */
+function distinct(values: number[]): number[] {
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+/** Panels sorted by task, then length as a number (not as text: 128 after 64). */
+function panelOrder(panels: string[]): string[] {
+  const len = (p: string) => Number(/length (\d+)/.exec(p)?.[1] ?? 0);
+  return [...new Set(panels)].sort((a, b) =>
+    a.split(",")[0].localeCompare(b.split(",")[0]) || len(a) - len(b)
+  );
+}
+
+/**
+ * RULER / needle-in-a-haystack score by context length: one line per model, one panel per task.
+ * Needle cells at several depths are averaged per length, weighted by their sample counts; scores
+ * on RULER's 0–100 scale are drawn as 0–1, as the text heatmaps do.
+ */
+export function contextFigure(board: Leaderboard): Figure {
+  const title = "Score by context length (RULER / needle in a haystack)";
+  const cells = board.results.filter((r) =>
+    r.contextLen !== null && r.numKvPairs === null && r.value !== null
+  );
+  const values: { model: string; task: string; length: number; score: number }[] = [];
+  for (const task of [...new Set(cells.map((r) => r.task))].sort()) {
+    const metric = cellMetric(board.results, task);
+    const mine = cells.filter((r) => r.task === task && r.metric === metric);
+    const scale = mine.some((r) => (r.value as number) > 1) ? 100 : 1;
+    const groups = new Map<string, ResultRecord[]>();
+    for (const r of mine) {
+      const key = `${r.model}|${r.contextLen}`;
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    for (const group of groups.values()) {
+      const weights = group.map((r) => r.n ?? 1);
+      const total = weights.reduce((a, b) => a + b, 0);
+      const mean = group.reduce((a, r, i) => a + (r.value as number) * weights[i], 0) / (total || 1);
+      values.push({
+        model: group[0].model,
+        task: `${task}/${metric}`,
+        length: group[0].contextLen as number,
+        score: mean / scale,
+      });
+    }
+  }
+  if (values.length === 0) {
+    return { name: "context", title, spec: null, note: "No RULER or needle-in-a-haystack results." };
+  }
+  return {
+    name: "context",
+    title,
+    note: "One line per model; needle depths averaged per length.",
+    spec: {
+      data: { values },
+      facet: { field: "task", type: "nominal", title: null },
+      columns: 3,
+      spec: {
+        name: "context",
+        width: 260,
+        height: 200,
+        mark: { type: "line", point: true },
+        encoding: {
+          x: {
+            field: "length",
+            type: "quantitative",
+            scale: { type: "log", base: 2 },
+            axis: { values: distinct(values.map((v) => v.length)), format: "d" },
+            title: "context tokens",
+          },
+          y: { field: "score", type: "quantitative", scale: { domain: [0, 1] }, title: "score" },
+          color: { field: "model", type: "nominal" },
+          description: { field: "model" },
+        },
+      },
+    },
+  };
+}
+
+/** Tokens per second of every model on every task: grouped horizontal bars. */
+export function speedFigure(data: PageData): Figure {
+  const title = "Speed: tokens per second by task";
+  if (data.speeds.length === 0) {
+    return { name: "speed", title, spec: null, note: "No timed forward calls in the perf table." };
+  }
+  return {
+    name: "speed",
+    title,
+    note: "Tokens per second over each task's forward calls, from the model's latest run that timed it.",
+    spec: {
+      width: WIDTH,
+      data: { values: data.speeds.map((s) => ({ ...s })) },
+      name: "speed",
+      mark: { type: "bar" },
+      encoding: {
+        y: { field: "task", type: "nominal", title: null },
+        yOffset: { field: "model", type: "nominal" },
+        x: { field: "tokensPerSecond", type: "quantitative", title: "tokens/s" },
+        color: { field: "model", type: "nominal" },
+        description: { field: "model" },
+      },
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * `deno task report --format html`: one self-contained page — figures inline as SVG, the
+ * leaderboard as an HTML table, styles inline, no script and no URL, so it opens from disk and
+ * makes no network request.
+ *
+ * @module
+ */
+
+import type { Leaderboard } from "../report.ts";
+import type { PageData } from "./data.ts";
+import { buildFigures, type Figure, type FigureOptions } from "./figures.ts";
+import { inlineSvg, renderSvg } from "./svg.ts";
+
+/** Escapes text for HTML content and double-quoted attributes. */
+export function escapeHtml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll(
+    '"',
+    "&quot;",
+  );
+}
+
+const STYLE = `
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+figure { margin: 1rem 0; } figcaption, .note { color: #555; font-size: 0.9rem; }
+table { border-collapse: collapse; font-size: 0.9rem; }
+th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+td.model { text-decoration: underline dotted; cursor: help; }
+`;
+
+/** Options of the page. */
+export interface PageOptions extends FigureOptions {
+  /** The page's heading and title. */
+  title?: string;
+}
+
+/** Renders the whole page: every figure with data (a one-line note for each without), then the table. */
+export async function renderPage(
+  board: Leaderboard,
+  data: PageData,
+  options: PageOptions = {},
+): Promise<string> {
+  const title = options.title ?? "kvbench report";
+  const figures = buildFigures(board, data, options);
+  const sections: string[] = [];
+  for (const figure of figures) sections.push(await figureHtml(figure));
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+${sections.join("\n")}
+<section id="leaderboard">
+<h2>Leaderboard</h2>
+${tableHtml(board, data)}
+</section>
+</body>
+</html>
+`;
+}
+
+async function figureHtml(figure: Figure): Promise<string> {
+  const heading = `<h2>${escapeHtml(figure.title)}</h2>`;
+  if (figure.spec === null) {
+    return `<section id="${figure.name}">${heading}\n<p class="note">${
+      escapeHtml(figure.note)
+    }</p></section>`;
+  }
+  const svg = inlineSvg(await renderSvg(figure.spec));
+  return `<section id="${figure.name}">${heading}\n<figure>${svg}\n<figcaption>${
+    escapeHtml(figure.note)
+  }</figcaption></figure></section>`;
+}
+
+function fmt(value: number | null | undefined, digits: number): string {
+  return value === null || value === undefined || !Number.isFinite(value) ? "" : value.toFixed(digits);
+}
+
+/** `value ± stderr` as the text table prints it, or the value alone where there is no stderr. */
+function withStderr(value: number | null | undefined, stderr: number | null | undefined): string {
+  const v = fmt(value, 4);
+  return v !== "" && stderr !== null && stderr !== undefined && Number.isFinite(stderr)
+    ? `${v} ± ${stderr.toFixed(4)}`
+    : v;
+}
+
+/** The leaderboard table; each model's name has a tooltip with its runs, model sha256 and commit. */
+export function tableHtml(board: Leaderboard, data: PageData): string {
+  const header = [
+    "model",
+    "family",
+    ...board.columns,
+    "average",
+    "KV B/token",
+    "fixed state B",
+    board.baseline ? `compression × (vs ${board.baseline})` : "compression ×",
+    "tokens/s",
+  ];
+  const rows = board.rows.map((r) => {
+    const p = data.provenance[r.model];
+    const tip = p
+      ? `runs ${p.runs.join(", ")}\nmodel sha256 ${p.modelSha256.join(", ")}\nkvbench commit ${
+        p.kvbenchCommits.join(", ")
+      }`
+      : `runs ${r.runs.join(", ")}`;
+    const cells = [
+      ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
+      fmt(r.average, 4),
+      fmt(r.kvBytesPerToken, 0),
+      fmt(r.fixedStateBytes, 0),
+      r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
+      fmt(r.tokensPerSecond, 0),
+    ];
+    return `<tr><td class="model" title="${escapeHtml(tip)}">${escapeHtml(r.model)}</td><td>${
+      escapeHtml(r.family ?? "")
+    }</td>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`;
+  });
+  return `<table>
+<thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>
+<tbody>
+${rows.join("\n")}
+</tbody>
+</table>`;
+}
+
+/** Renders one figure as a standalone SVG file, or null when it has no data. */
+export async function renderFigureSvg(figure: Figure): Promise<string | null> {
+  return figure.spec === null ? null : await renderSvg(figure.spec);
+}

@@ -1,0 +1,218 @@
+/**
+ * The HTML report (`--format html`): figures rendered server-side as inline SVG, from a database
+ * built here with known models, families, MQAR cells, needle cells and perf rows.
+ */
+
+import assert from "node:assert/strict";
+import { UserError } from "../../evals/errors.ts";
+import { loadPageData } from "../../results/html/data.ts";
+import { accuracyFigure, buildFigures, paretoFront } from "../../results/html/figures.ts";
+import { renderPage } from "../../results/html/page.ts";
+import { buildLeaderboard } from "../../results/report.ts";
+import { type ResultRow, Store } from "../../results/store.ts";
+
+/** A made-up finished run. */
+interface FakeRun {
+  model: string;
+  family: string;
+  kv: number;
+  acc: number;
+  /** MQAR cells: [kv pairs, length, accuracy]. */
+  cells?: [number, number, number][];
+  /** Needle cells: [length, depth, score]. */
+  needle?: [number, number, number][];
+  /** Perf rows: [task, tokens, seconds]. */
+  perf?: [string, number, number][];
+}
+
+async function addRun(store: Store, run: FakeRun): Promise<number> {
+  const id = await store.startRun({
+    modelName: run.model,
+    modelDir: `/models/${run.model}`,
+    modelSha256: `sha-${run.model}`,
+    family: run.family,
+    tokenizerSha256: "tok",
+    kvbenchCommit: "abc1234",
+    denoVersion: "test",
+    ortVersion: "test",
+    device: "cpu",
+    dtype: "float32",
+    batchSize: 8,
+    seed: 1234,
+    addBos: false,
+    maxLength: 256,
+    states: [{ input: "past_key_values.0.key" }, { input: "past_key_values.0.value" }],
+    kvBytesPerToken: run.kv,
+    fixedStateBytes: 0,
+    args: {},
+  });
+  const base = { n: 10, numFewshot: 0, taskVersion: 1, primary: false };
+  const mqar: ResultRow[] = [{
+    ...base,
+    task: "mqar",
+    metric: "acc",
+    value: run.acc,
+    stderr: 0.02,
+    primary: true,
+  }];
+  for (const [kv, len, value] of run.cells ?? []) {
+    mqar.push({ ...base, task: "mqar", metric: "acc", value, stderr: 0.1, numKvPairs: kv, contextLen: len });
+  }
+  await store.setResults(id, "mqar", mqar);
+  if (run.needle) {
+    const niah: ResultRow[] = [{
+      ...base,
+      task: "niah",
+      metric: "recall",
+      value: 0.5,
+      stderr: null,
+      primary: true,
+    }];
+    for (const [len, depth, value] of run.needle) {
+      niah.push({ ...base, task: "niah", metric: "recall", value, stderr: null, contextLen: len, depth });
+    }
+    await store.setResults(id, "niah", niah);
+  }
+  for (const [task, tokens, seconds] of run.perf ?? []) {
+    await store.addPerf(id, {
+      task,
+      tokens,
+      seconds,
+      forwardCalls: 1,
+      peakRssBytes: 0,
+      cacheBytesPerToken: run.kv,
+      fixedStateBytes: 0,
+      device: "cpu",
+    });
+  }
+  await store.finishRun(id, "done");
+  return id;
+}
+
+const ZOO: FakeRun[] = [
+  {
+    model: "m-llama",
+    family: "llama",
+    kv: 512,
+    acc: 0.9,
+    cells: [[4, 64, 1], [8, 64, 0.9], [4, 128, 0.95], [8, 128, 0.8]],
+    needle: [[1000, 0, 1], [1000, 50, 0.8], [2000, 0, 0.6], [2000, 50, 0.4]],
+    perf: [["mqar", 1000, 2], ["niah", 500, 1]],
+  },
+  {
+    model: "m-mla",
+    family: "transmla",
+    kv: 192,
+    acc: 0.85,
+    cells: [[4, 64, 0.9], [8, 64, 0.7], [4, 128, 0.85], [8, 128, 0.6]],
+    needle: [[1000, 0, 0.9], [2000, 0, 0.3]],
+    perf: [["mqar", 1200, 2]],
+  },
+  // Dominated: more bytes than m-mla and less accurate, so off the Pareto front.
+  {
+    model: "m-dma",
+    family: "dma",
+    kv: 256,
+    acc: 0.5,
+    cells: [[4, 64, 0.5], [8, 64, 0.4]],
+    perf: [["mqar", 800, 2]],
+  },
+];
+
+async function withZoo<T>(runs: FakeRun[], body: (store: Store) => Promise<T>): Promise<T> {
+  const store = await Store.open(":memory:");
+  try {
+    for (const run of runs) await addRun(store, run);
+    return await body(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** The `<svg>…</svg>` of the page's section `id`, or null when the section has none. */
+function sectionSvg(html: string, id: string): string | null {
+  const section = new RegExp(`<section id="${id}">([\\s\\S]*?)</section>`).exec(html)?.[1];
+  assert.ok(section !== undefined, `section ${id}`);
+  return /<svg[\s\S]*<\/svg>/.exec(section)?.[0] ?? null;
+}
+
+/** Elements Vega drew for the mark layer named `name` (Vega's class `<name>_marks`). */
+function countMarks(svg: string, name: string, element: string): number {
+  let count = 0;
+  for (const m of svg.matchAll(new RegExp(`<g class="[^"]*\\b${name}_marks\\b[^"]*"[^>]*>`, "g"))) {
+    // A mark group's children are plain elements up to the group's closing tag.
+    const rest = svg.slice(m.index! + m[0].length);
+    const body = rest.slice(0, rest.indexOf("</g>"));
+    count += body.match(new RegExp(`<${element}\\b`, "g"))?.length ?? 0;
+  }
+  return count;
+}
+
+Deno.test("paretoFront() keeps each point that beats every point with at most its bytes", () => {
+  const front = paretoFront([
+    { bytes: 512, accuracy: 0.9 },
+    { bytes: 192, accuracy: 0.85 },
+    { bytes: 256, accuracy: 0.5 },
+    { bytes: 192, accuracy: 0.7 },
+    { bytes: 1024, accuracy: 0.9 },
+  ]);
+  assert.deepEqual(front, [{ bytes: 192, accuracy: 0.85 }, { bytes: 512, accuracy: 0.9 }]);
+});
+
+Deno.test("renderPage() draws every figure inline as SVG, one mark per model, and the table with ±", async () => {
+  const html = await withZoo(ZOO, async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  });
+  assert.equal(html.match(/<svg\b/g)?.length, 4, "accuracy, mqar, context, speed");
+  // Self-contained: no URL of any kind, no script, no external stylesheet or image.
+  assert.doesNotMatch(html, /https?:/);
+  assert.doesNotMatch(html, /<script|<link|<img|src=/);
+
+  const accuracy = sectionSvg(html, "accuracy")!;
+  assert.equal(countMarks(accuracy, "models", "path"), 3, "one point per model");
+  assert.equal(countMarks(accuracy, "front", "path"), 1, "one front line");
+  for (const model of ["m-llama", "m-mla", "m-dma"]) assert.match(accuracy, new RegExp(`>${model}<`));
+  // Coloured by family: the legend lists them.
+  assert.match(accuracy, /legend titled 'family' .* 3 values: dma, llama, transmla/);
+
+  // MQAR: one panel per length, one line per model in each (m-dma ran 64 only).
+  const mqar = sectionSvg(html, "mqar")!;
+  assert.equal(countMarks(mqar, "mqar", "path"), 5);
+  assert.match(mqar, /mqar\/acc, length 64/);
+  assert.match(mqar, /mqar\/acc, length 128/);
+
+  const context = sectionSvg(html, "context")!;
+  assert.equal(countMarks(context, "context", "path"), 2, "one line per model with needle results");
+
+  const speed = sectionSvg(html, "speed")!;
+  assert.equal(countMarks(speed, "speed", "path"), 4, "one bar per model × task timed");
+
+  const rows = html.match(/<tr><td class="model"[^]*?<\/tr>/g) ?? [];
+  assert.equal(rows.length, 3);
+  for (const row of rows) assert.match(row, /<td>0\.\d{4} ± 0\.0200<\/td>/);
+  assert.match(
+    html,
+    /<td class="model" title="runs 1\nmodel sha256 sha-m-llama\nkvbench commit abc1234">m-llama<\/td>/,
+  );
+});
+
+Deno.test("a figure without data is one note, not an empty chart; --metric picks the accuracy axis", async () => {
+  const bare = ZOO.map(({ needle: _n, cells: _c, perf: _p, ...run }) => run);
+  const { html, board } = await withZoo(bare, async (store) => {
+    const board = await buildLeaderboard(store);
+    return { board, html: await renderPage(board, await loadPageData(store, board), { metric: "mqar/acc" }) };
+  });
+  assert.equal(html.match(/<svg\b/g)?.length, 1);
+  assert.equal(sectionSvg(html, "mqar"), null);
+  assert.match(html, /<section id="mqar"><h2>[^<]*<\/h2>\n<p class="note">No results by number of kv pairs/);
+  assert.match(html, /<section id="speed"><h2>[^<]*<\/h2>\n<p class="note">No timed forward calls/);
+  assert.match(sectionSvg(html, "accuracy")!, /Y-axis titled 'mqar\/acc'/);
+  assert.throws(() => accuracyFigure(board, { metric: "gsm8k/acc" }), UserError);
+  assert.deepEqual(buildFigures(board, { provenance: {}, speeds: [] }).map((f) => f.spec !== null), [
+    true,
+    false,
+    false,
+    false,
+  ]);
+});
