@@ -515,15 +515,24 @@ function jsonBoard(board: Leaderboard): unknown {
   };
 }
 
-/** One rectangular table (pandas' `read_csv` reads it as is): every result with its model's columns. */
-function renderCsv(board: Leaderboard): string {
-  const num = (v: number | null) => (v === null || !Number.isFinite(v) ? "" : String(v));
-  const rows = board.results.map((r) => {
+/** One row of the rectangular table (`--format csv` and `parquet`), typed; null where empty. */
+export type TableRow = {
+  [K in (typeof CSV_COLUMNS)[number]]: K extends "model" | "task" | "metric" ? string
+    : K extends "family" | "baseline" ? string | null
+    : K extends "is_primary" ? boolean
+    : number | null;
+};
+
+/** Every result with its model's columns: the rows of `--format csv` and `--format parquet`. */
+export function tableRows(board: Leaderboard): TableRow[] {
+  // Plain numbers only: NaN and ±Infinity (a diverged perplexity) are empty cells.
+  const num = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
+  return board.results.map((r) => {
     const m = board.rows.find((row) => row.model === r.model)!;
-    const record: Record<(typeof CSV_COLUMNS)[number], string> = {
+    return {
       model: r.model,
-      family: m.family ?? "",
-      run_id: String(r.runId),
+      family: m.family,
+      run_id: r.runId,
       task: r.task,
       metric: r.metric,
       num_kv_pairs: num(r.numKvPairs),
@@ -532,16 +541,20 @@ function renderCsv(board: Leaderboard): string {
       value: num(r.value),
       stderr: num(r.stderr),
       n: num(r.n),
-      is_primary: String(r.primary),
+      is_primary: r.primary,
       average: num(m.average),
       kv_bytes_per_token: num(m.kvBytesPerToken),
       fixed_state_bytes: num(m.fixedStateBytes),
       compression: num(m.compression),
-      baseline: m.baseline ?? "",
+      baseline: m.baseline,
       tokens_per_s: num(m.tokensPerSecond),
     };
-    return CSV_COLUMNS.map((c) => record[c]);
   });
+}
+
+/** One rectangular table (pandas' `read_csv` reads it as is): every result with its model's columns. */
+function renderCsv(board: Leaderboard): string {
+  const rows = tableRows(board).map((row) => CSV_COLUMNS.map((c) => String(row[c] ?? "")));
   return render([...CSV_COLUMNS], rows, "csv");
 }
 

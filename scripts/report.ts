@@ -7,6 +7,7 @@
 import { UserError } from "../evals/errors.ts";
 import { type FigureName, FIGURES } from "../results/html/figures.ts";
 import { writeFigureSvg, writeHtmlReport } from "../results/html/output.ts";
+import { writeParquet } from "../results/parquet.ts";
 import { buildLeaderboard, renderLeaderboard, type ReportFormat } from "../results/report.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { existsSync } from "node:fs";
@@ -16,6 +17,7 @@ const HELP = `Usage: deno task report [--db PATH] [--format table|markdown|csv|j
                         [--models NAME,…] [--runs ID,…] [--baseline NAME]
        deno task report --format html --out DIR [--metric TASK/METRIC] [...]
        deno task report --format svg --out FILE.svg --figure ${FIGURES.join("|")} [...]
+       deno task report --format parquet --out FILE.parquet [...]
 
 Prints the leaderboard: one row per model with the latest finished result of each task and
 metric (value ± stderr), the average of each task's headline metric, measured KV bytes/token,
@@ -31,7 +33,8 @@ compression × and tokens/s, then one table per sliced task (e.g. MQAR cells).
                     (default: against the llama-family model with the same tokenizer, layer
                     count and dtype; none where there is no such model)
   --out PATH        with --format html: the folder to write index.html to (one self-contained
-                    page: figures inline as SVG, then the table); with --format svg: the file
+                    page: figures inline as SVG, then the table); with --format svg or parquet
+                    (the csv rows, typed): the file
   --figure NAME     with --format svg: which figure (${FIGURES.join(", ")})
   --metric T/M      the accuracy figure's y axis: this task/metric (default: the average)`;
 
@@ -51,21 +54,22 @@ await runMain(async () => {
     HELP,
   );
   if (values === null) return;
-  const formats = ["table", "markdown", "csv", "json", "html", "svg"];
+  const formats = ["table", "markdown", "csv", "json", "html", "svg", "parquet"];
   const format = values.format ?? "table";
   if (!formats.includes(format)) {
     throw new UserError(`Cannot render format "${format}": use one of ${formats.join(", ")}`);
   }
   const drawn = format === "html" || format === "svg";
-  if (drawn && !values.out) {
-    throw new UserError(
-      `--format ${format} writes a file: pass --out ${format === "html" ? "DIR" : "FILE.svg"}`,
-    );
+  const toFile = drawn || format === "parquet";
+  if (toFile && !values.out) {
+    const out = { html: "DIR", svg: "FILE.svg", parquet: "FILE.parquet" }[format as "html"];
+    throw new UserError(`--format ${format} writes a file: pass --out ${out}`);
   }
-  for (const flag of ["out", "metric"] as const) {
-    if (!drawn && values[flag] !== undefined) {
-      throw new UserError(`--${flag} only applies to --format html or svg`);
-    }
+  if (!toFile && values.out !== undefined) {
+    throw new UserError(`--out only applies to --format html, svg or parquet`);
+  }
+  if (!drawn && values.metric !== undefined) {
+    throw new UserError(`--metric only applies to --format html or svg`);
   }
   if (format === "svg" && !FIGURES.includes(values.figure as FigureName)) {
     throw new UserError(
@@ -96,6 +100,9 @@ await runMain(async () => {
       console.log(`Wrote ${await writeHtmlReport(store, board, values.out!, options)}`);
     } else if (format === "svg") {
       await writeFigureSvg(store, board, values.figure as FigureName, values.out!, options);
+      console.log(`Wrote ${values.out}`);
+    } else if (format === "parquet") {
+      await writeParquet(board, values.out!);
       console.log(`Wrote ${values.out}`);
     } else {
       console.log(renderLeaderboard(board, format as ReportFormat));

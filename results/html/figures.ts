@@ -73,14 +73,32 @@ export function accuracyFigure(board: Leaderboard, options: FigureOptions = {}):
     return { name: "accuracy", title, spec: null, note: `No model has both ${label} and measured KV bytes.` };
   }
   const front = paretoFront(points);
+  // Domains fixed here (not left to Vega) so the labels can be placed in pixels below.
+  const xDomain = logDomain(points.map((p) => p.bytes));
+  const yDomain = linearDomain(points.map((p) => p.accuracy));
+  const placed = placeLabels(
+    points.map((p) => ({
+      text: p.model,
+      x: WIDTH * (Math.log(p.bytes / xDomain[0]) / Math.log(xDomain[1] / xDomain[0])),
+      y: HEIGHT * (1 - (p.accuracy - yDomain[0]) / (yDomain[1] - yDomain[0])),
+    })),
+    WIDTH,
+    HEIGHT,
+  );
+  const labels = points.map((p, i) => ({ model: p.model, ...placed[i] }));
   const x = {
     field: "bytes",
     type: "quantitative" as const,
     // Caches span orders of magnitude (a 64× compression is common), so bytes go on a log axis.
-    scale: { type: "log" as const },
+    scale: { type: "log" as const, domain: xDomain, nice: false },
     title: "KV bytes per token (measured)",
   };
-  const y = { field: "accuracy", type: "quantitative" as const, title: label };
+  const y = {
+    field: "accuracy",
+    type: "quantitative" as const,
+    scale: { domain: yDomain, nice: false },
+    title: label,
+  };
   return {
     name: "accuracy",
     title,
@@ -107,14 +125,114 @@ export function accuracyFigure(board: Leaderboard, options: FigureOptions = {}):
           },
         },
         {
+          // Positioned in pixels (scale null), where placeLabels put them clear of each other.
           name: "labels",
-          data: { values: points },
-          mark: { type: "text", align: "left", dx: 7, dy: -6, fontSize: 10 },
-          encoding: { x, y, text: { field: "model" } },
+          data: { values: labels },
+          mark: { type: "text", align: "left", baseline: "middle", fontSize: LABEL_FONT },
+          encoding: {
+            x: { field: "x", type: "quantitative", scale: null },
+            y: { field: "y", type: "quantitative", scale: null },
+            text: { field: "model" },
+          },
         },
       ],
     },
   };
+}
+
+/** A log axis's domain: whole powers of ten around the values, so the ticks read 10, 100, 1,000. */
+function logDomain(values: number[]): [number, number] {
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...values)));
+  return [lo, 10 ** (Math.floor(Math.log10(Math.max(...values))) + 1)];
+}
+
+/** 0–1 for scores (most metrics), else from 0 (or the lowest value) to a tenth above the highest. */
+function linearDomain(values: number[]): [number, number] {
+  const lo = Math.min(0, ...values);
+  const hi = Math.max(...values);
+  return [lo, hi <= 1 ? 1 : hi + (hi - lo) / 10 || 1];
+}
+
+const LABEL_FONT = 10;
+/**
+ * Estimated width of a label character. Without a browser there is no text measurement; 0.7 em
+ * is above the average glyph of wide sans-serif fonts (DejaVu Sans, Debian's default), so
+ * estimates err towards more room.
+ */
+const CHAR_WIDTH = LABEL_FONT * 0.7;
+/** A line of label text plus a gap, so neighbouring labels don't touch. */
+const LABEL_HEIGHT = LABEL_FONT * 1.5;
+/** Radius of a point mark of area 90 px², plus a gap. */
+const POINT_CLEARANCE = 7;
+
+/** A label to place: its text and the pixel position of its point. */
+export interface LabelAnchor {
+  text: string;
+  x: number;
+  y: number;
+}
+
+/**
+ * Where to draw each point's label (left edge, vertical middle, in pixels) so that no two labels
+ * overlap and none covers a point or leaves the plot: tried in points' x order, each takes the
+ * first free spot around its point (right, then above and below on the right, then left, …), or
+ * the one that overlaps least when none is free. Models of the same cache size and similar
+ * accuracy (llama and DMA both at 512 B) would otherwise be drawn on top of each other.
+ */
+export function placeLabels(
+  anchors: readonly LabelAnchor[],
+  width: number,
+  height: number,
+): { x: number; y: number }[] {
+  type Box = { x0: number; x1: number; y0: number; y1: number };
+  const overlap = (a: Box, b: Box) =>
+    Math.max(0, Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0)) *
+    Math.max(0, Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0));
+  const points: Box[] = anchors.map((a) => ({
+    x0: a.x - POINT_CLEARANCE,
+    x1: a.x + POINT_CLEARANCE,
+    y0: a.y - POINT_CLEARANCE,
+    y1: a.y + POINT_CLEARANCE,
+  }));
+  const placed: Box[] = [];
+  const result: { x: number; y: number }[] = new Array(anchors.length);
+  const order = anchors.map((_, i) => i).sort((i, j) =>
+    anchors[i].x - anchors[j].x || anchors[i].y - anchors[j].y
+  );
+  for (const i of order) {
+    const a = anchors[i];
+    const w = a.text.length * CHAR_WIDTH;
+    const h = LABEL_HEIGHT;
+    const right = a.x + POINT_CLEARANCE;
+    const left = a.x - POINT_CLEARANCE - w;
+    const centre = a.x - w / 2;
+    const candidates: [number, number][] = [
+      [right, a.y],
+      [right, a.y - h],
+      [right, a.y + h],
+      [left, a.y],
+      [left, a.y - h],
+      [left, a.y + h],
+      [centre, a.y - POINT_CLEARANCE - h / 2],
+      [centre, a.y + POINT_CLEARANCE + h / 2],
+      [right, a.y - 2 * h],
+      [right, a.y + 2 * h],
+      [left, a.y - 2 * h],
+      [left, a.y + 2 * h],
+    ];
+    let best: { at: [number, number]; cost: number; box: Box } | null = null;
+    for (const at of candidates) {
+      const box = { x0: at[0], x1: at[0] + w, y0: at[1] - h / 2, y1: at[1] + h / 2 };
+      const outside = (Math.max(0, -box.x0) + Math.max(0, box.x1 - width)) * h +
+        (Math.max(0, -box.y0) + Math.max(0, box.y1 - height)) * w;
+      const cost = outside + [...placed, ...points].reduce((sum, b) => sum + overlap(box, b), 0);
+      if (best === null || cost < best.cost) best = { at, cost, box };
+      if (cost === 0) break;
+    }
+    placed.push(best!.box);
+    result[i] = { x: best!.at[0], y: best!.at[1] };
+  }
+  return result;
 }
 
 /**

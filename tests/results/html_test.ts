@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { UserError } from "../../evals/errors.ts";
 import { loadPageData } from "../../results/html/data.ts";
-import { accuracyFigure, buildFigures, paretoFront } from "../../results/html/figures.ts";
+import { accuracyFigure, buildFigures, paretoFront, placeLabels } from "../../results/html/figures.ts";
 import { renderPage } from "../../results/html/page.ts";
 import { buildLeaderboard } from "../../results/report.ts";
 import { type ResultRow, Store } from "../../results/store.ts";
@@ -157,6 +157,29 @@ Deno.test("paretoFront() keeps each point that beats every point with at most it
     { bytes: 1024, accuracy: 0.9 },
   ]);
   assert.deepEqual(front, [{ bytes: 192, accuracy: 0.85 }, { bytes: 512, accuracy: 0.9 }]);
+});
+
+Deno.test("placeLabels() keeps labels of neighbouring points apart and inside the plot", () => {
+  // Two models at the same bytes and nearly the same accuracy, one in the top-right corner.
+  const anchors = [
+    { text: "mqar-llama", x: 300, y: 100 },
+    { text: "mqar-dma", x: 300, y: 104 },
+    { text: "mqar-transmla", x: 410, y: 2 },
+  ];
+  const at = placeLabels(anchors, 420, 280);
+  // Boxes as placeLabels estimates them: 7 px a character, 15 px a line.
+  const boxes = at.map((p, i) => ({
+    x0: p.x,
+    x1: p.x + anchors[i].text.length * 7,
+    y0: p.y - 7.5,
+    y1: p.y + 7.5,
+  }));
+  assert.ok(
+    !(boxes[0].x0 < boxes[1].x1 && boxes[1].x0 < boxes[0].x1 && boxes[0].y0 < boxes[1].y1 &&
+      boxes[1].y0 < boxes[0].y1),
+    JSON.stringify(boxes),
+  );
+  assert.ok(boxes[2].x1 <= 420 && boxes[2].y0 >= 0, JSON.stringify(boxes[2]));
 });
 
 Deno.test("renderPage() draws every figure inline as SVG, one mark per model, and the table with ±", async () => {
