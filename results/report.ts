@@ -102,6 +102,8 @@ interface RunRow {
   status: string;
   model: string;
   family: string | null;
+  /** The model it was converted or distilled from, as its sidecar says. */
+  teacher: string | null;
   kv: number | null;
   fixed: number | null;
   /** Same tokenizer files, layer count and dtype, or null when one of them is unknown. */
@@ -124,7 +126,7 @@ interface RunRow {
  */
 export async function buildLeaderboard(store: Store, options: LeaderboardOptions = {}): Promise<Leaderboard> {
   const runs = (await store.query(
-    `SELECT id, status, model_name, family, tokenizer_sha256, dtype, states,
+    `SELECT id, status, model_name, family, teacher, tokenizer_sha256, dtype, states,
             kv_bytes_per_token AS kv, fixed_state_bytes AS fixed
        FROM runs ORDER BY id`,
   )).map(runRow);
@@ -187,7 +189,9 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
     }
     const primaries = mine.filter((r) => r.primary && r.value !== null).map((r) => r.value as number);
     const run = lastRun(model, chosen)!;
-    const against = base ?? sameShapeLlama(run, done);
+    // A converted model is measured against its teacher when that has a finished run.
+    const teacher = run.teacher ? lastRun(run.teacher, done) : null;
+    const against = base ?? teacher ?? sameShapeLlama(run, done);
     const s = speed.find((r) => r.model_name === model);
     return {
       model,
@@ -220,6 +224,7 @@ function runRow(r: Record<string, unknown>): RunRow {
     status: r.status as string,
     model: r.model_name as string,
     family: (r.family as string | null) ?? null,
+    teacher: (r.teacher as string | null) ?? null,
     kv: (r.kv as number | null) ?? null,
     fixed: (r.fixed as number | null) ?? null,
     shape: r.tokenizer_sha256 && r.dtype && layers !== null
@@ -398,8 +403,8 @@ function compressionHeader(board: Leaderboard): string {
   if (board.baseline) return `compression × (vs ${board.baseline})`;
   const bases = new Set(board.rows.map((r) => r.baseline).filter((b) => b !== null));
   return bases.size === 1
-    ? `compression × (vs ${[...bases][0]}, same-shape llama)`
-    : "compression × (vs same-shape llama)";
+    ? `compression × (vs ${[...bases][0]})`
+    : "compression × (vs teacher or same-shape llama)";
 }
 
 /** Which baseline each row's compression used, when the rows have more than one or none. */
@@ -413,8 +418,8 @@ function compressionNote(board: Leaderboard): string | null {
   if (groups.size + missing.length === 0 || (groups.size === 1 && missing.length === 0)) return null;
   const parts = [...groups].map(([base, models]) => `vs ${base} for ${models.join(", ")}`);
   if (missing.length > 0) parts.push(`none for ${missing.join(", ")}`);
-  return `compression × against the llama-family model with the same tokenizer, layer count and dtype ` +
-    `(--baseline NAME picks one for all): ${parts.join("; ")}\n`;
+  return `compression × against each model's teacher (its kvbench.json), else the llama-family model with ` +
+    `the same tokenizer, layer count and dtype (--baseline NAME picks one for all): ${parts.join("; ")}\n`;
 }
 
 /** Renders the leaderboard in `format`. */

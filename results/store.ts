@@ -123,6 +123,7 @@ CREATE TABLE IF NOT EXISTS perf (
 );
 -- Databases made before a column existed gain it here.
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS peak_gpu_bytes BIGINT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS teacher VARCHAR;  -- the model this one was converted from
 `;
 
 /** A new run's description. */
@@ -131,6 +132,8 @@ export interface RunInfo {
   modelDir: string;
   modelSha256: string;
   family: string | null;
+  /** The model this one was converted or distilled from (sidecar `teacher`), if recorded. */
+  teacher?: string | null;
   tokenizerSha256: string | null;
   kvbenchCommit: string;
   denoVersion: string;
@@ -279,9 +282,9 @@ export class Store {
     const rows = await this.query(
       `INSERT INTO runs (id, status, started_at, model_name, model_dir, model_sha256, family,
          tokenizer_sha256, kvbench_commit, deno_version, ort_version, device, dtype, batch_size,
-         seed, add_bos, max_length, states, kv_bytes_per_token, fixed_state_bytes, args)
+         seed, add_bos, max_length, states, kv_bytes_per_token, fixed_state_bytes, args, teacher)
        VALUES (nextval('run_ids'), 'running', now()::TIMESTAMP, $1, $2, $3, $4, $5, $6, $7, $8,
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
        RETURNING id`,
       [
         info.modelName,
@@ -302,8 +305,9 @@ export class Store {
         info.kvBytesPerToken,
         info.fixedStateBytes,
         JSON.stringify(info.args),
+        info.teacher ?? null,
       ],
-      doublesAt(18, 15, 16),
+      doublesAt(19, 15, 16),
     );
     this.#open.set(rows[0].id as number, info.modelName);
     return rows[0].id as number;

@@ -300,7 +300,10 @@ def main() -> None:
             teacher = model
         out = Path(args.out) / name
         config = asdict(cfg) if hasattr(cfg, "__dataclass_fields__") else dict(cfg)
-        write_model_dir(out, model, name, f"mqar-{name}", config, layers, formula, SEED, dtype="float16")
+        # The converted families start from, and are distilled from, the baseline.
+        teacher_name = "mqar-llama" if name in ("transmla", "xecomla", "zebra") else None
+        write_model_dir(out, model, name, f"mqar-{name}", config, layers, formula, SEED, dtype="float16",
+                        teacher=teacher_name)
         record = {"family": name, "seed": SEED, "preset": args.preset, "vocab": VOCAB, "recipe": recipe,
                   "config": config,
                   "eval": {"task": "mqar", "seed": EVAL_SEED, "examples_per_cell": EVAL_EXAMPLES,

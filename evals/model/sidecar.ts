@@ -16,6 +16,8 @@ export interface Sidecar {
   family?: string;
   /** Display name in the report. */
   name?: string;
+  /** Name of the model this one was converted or distilled from (the report's compression baseline). */
+  teacher?: string;
   /** Element type of the weights and states. */
   dtype?: string;
   /** Longest sequence the model was built for. */
@@ -45,6 +47,7 @@ const FIELDS: Record<string, [Check, string]> = {
   format: [isInteger(1), "a positive integer, e.g. 1"],
   family: [isString, 'a non-empty string, e.g. "llama"'],
   name: [isString, 'a non-empty string, e.g. "my-llama"'],
+  teacher: [isString, 'the name of another model, e.g. "mqar-llama"'],
   dtype: [isString, 'a string, e.g. "float16"'],
   max_length: [isInteger(1, MAX_LENGTH_LIMIT - 1), "a positive integer number of tokens, e.g. 2048"],
   layers: [Array.isArray, "an array (one entry per layer)"],

@@ -207,7 +207,10 @@ def write_model_dir(
     formula: str,
     seed: int,
     dtype: str = "float32",
+    teacher: str | None = None,
 ) -> None:
+    """``teacher``: the name of the model this one was converted or distilled from, if any (the
+    report measures its compression against it)."""
     out.mkdir(parents=True, exist_ok=True)
     export_onnx(model, out / "model.onnx", dtype=dtype)
     if GROUPED_HEADS and any(hasattr(type(m), "grouped_heads") for m in model.modules()):
@@ -218,6 +221,7 @@ def write_model_dir(
         "format": 1,
         "family": family,
         "name": name,
+        **({"teacher": teacher} if teacher else {}),
         "dtype": dtype,
         "vocab_size": config["vocab_size"],
         "max_length": config["max_position_embeddings"],

@@ -41,6 +41,7 @@ Deno.test("renderHeatmap() scales RULER's 0–100 scores to 0–1", () => {
 interface FakeRun {
   model: string;
   family?: string | null;
+  teacher?: string;
   kv: number;
   tokenizer?: string;
   layers?: number;
@@ -57,6 +58,7 @@ async function addRun(store: Store, run: FakeRun): Promise<number> {
     modelDir: `/models/${run.model}`,
     modelSha256: `sha-${run.model}`,
     family: run.family === undefined ? "llama" : run.family,
+    teacher: run.teacher ?? null,
     tokenizerSha256: run.tokenizer ?? "tok-a",
     kvbenchCommit: "test",
     denoVersion: "test",
@@ -248,7 +250,7 @@ Deno.test("compression is against the llama of the same shape: a geometry fixtur
       "transmla-1b": [32768 / 18432, "llama3.2-1b-gqa"],
     });
     const table = renderLeaderboard(board, "table");
-    assert.match(table, /compression × \(vs same-shape llama\)/);
+    assert.match(table, /compression × \(vs teacher or same-shape llama\)/);
     assert.match(table, /^mqar-llama .* 1\.00× /m);
     assert.match(
       table,
@@ -257,7 +259,7 @@ Deno.test("compression is against the llama of the same shape: a geometry fixtur
     // Choosing models doesn't choose baselines: mqar-llama is still there to compare with.
     const chosen = await buildLeaderboard(store, { models: ["mqar-transmla"] });
     assert.deepEqual(chosen.rows.map((r) => [r.model, r.compression]), [["mqar-transmla", 512 / 192]]);
-    assert.match(renderLeaderboard(chosen, "table"), /compression × \(vs mqar-llama, same-shape llama\)/);
+    assert.match(renderLeaderboard(chosen, "table"), /compression × \(vs mqar-llama\)/);
   });
 });
 
@@ -308,5 +310,22 @@ Deno.test("by default every model with its latest finished result per task; --mo
     await refused({ runs: [4] }, /Cannot report run 4: it is failed, not done; finished runs are 1, 2, 3/);
     await refused({ runs: [9] }, /Cannot report run 9: there is no such run/);
     await refused({ models: ["a"], runs: [2] }, /run 2: it is of model "b", which --models leaves out/);
+  });
+});
+
+Deno.test("a converted model is measured against the teacher its sidecar names, before any same-shape llama", async () => {
+  await withStore([
+    { model: "a-llama", kv: 512, tokenizer: "tok-8192" },
+    { model: "mqar-llama", kv: 1024, tokenizer: "tok-8192" },
+    { model: "mqar-xecomla", family: "xecomla", teacher: "mqar-llama", kv: 128, tokenizer: "tok-8192" },
+    // A teacher with no finished run falls back to the same-shape rule.
+    { model: "mqar-orphan", family: "zebra", teacher: "gone", kv: 64, tokenizer: "tok-8192" },
+  ], async (store) => {
+    const board = await buildLeaderboard(store);
+    const by = Object.fromEntries(board.rows.map((r) => [r.model, [r.compression, r.baseline]]));
+    assert.deepEqual(by["mqar-xecomla"], [1024 / 128, "mqar-llama"]);
+    assert.deepEqual(by["mqar-orphan"], [512 / 64, "a-llama"]);
+    const forced = await buildLeaderboard(store, { baseline: "a-llama" });
+    assert.equal(forced.rows.find((r) => r.model === "mqar-xecomla")!.baseline, "a-llama");
   });
 });
