@@ -22,6 +22,13 @@ export interface LeaderboardOptions {
   models?: readonly string[] | null;
   /** Only these runs (by id, each finished); null or empty: every finished run. */
   runs?: readonly number[] | null;
+  /** Only these tasks (and groups), by name; null or empty: every task with a result. */
+  tasks?: readonly string[] | null;
+  /**
+   * Only each model's latest finished run (among those chosen), rather than each task's latest
+   * result from whichever run last scored it.
+   */
+  latest?: boolean;
 }
 
 /** One model's row of the leaderboard. */
@@ -131,7 +138,8 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
        FROM runs ORDER BY id`,
   )).map(runRow);
   const done = runs.filter((r) => r.status === "done");
-  const chosen = chooseRuns(runs, done, options);
+  let chosen = chooseRuns(runs, done, options);
+  if (options.latest) chosen = chosen.filter((r) => r === chosen.findLast((o) => o.model === r.model));
   // Ids come from the database as numbers, so they can go into the SQL as text.
   const ids = chosen.length > 0 ? chosen.map((r) => r.id).join(", ") : "NULL";
   const latest = await store.query(`
@@ -152,7 +160,20 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
        WHERE r.id IN (${ids}) AND p.tokens > 0 GROUP BY r.model_name)
     SELECT speed.model_name, sum(p.tokens) AS tokens, sum(p.seconds) AS seconds
       FROM speed JOIN perf p ON p.run_id = speed.run_id GROUP BY speed.model_name`);
-  const results: ResultRecord[] = latest.map((r) => ({
+  const wanted = options.tasks?.length ? options.tasks : null;
+  const known = new Set(latest.map((r) => r.task as string));
+  for (const task of wanted ?? []) {
+    if (!known.has(task)) {
+      throw new UserError(
+        `Cannot report task "${task}": the chosen runs have no result for it; they have ${
+          [...known].sort().join(", ") || "none"
+        }`,
+      );
+    }
+  }
+  const results: ResultRecord[] = latest.filter((r) => !wanted || wanted.includes(r.task as string)).map((
+    r,
+  ) => ({
     model: r.model_name as string,
     runId: r.run_id as number,
     task: r.task as string,

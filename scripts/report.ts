@@ -14,7 +14,7 @@ import { existsSync } from "node:fs";
 import { parseFlags, runMain } from "./_main.ts";
 
 const HELP = `Usage: deno task report [--db PATH] [--format table|markdown|csv|json]
-                        [--models NAME,…] [--runs ID,…] [--baseline NAME]
+                        [--models NAME,…] [--runs ID,…] [--tasks T,…] [--latest] [--baseline NAME]
        deno task report --format html --out DIR [--metric TASK/METRIC] [...]
        deno task report --format svg --out FILE.svg --figure ${FIGURES.join("|")} [...]
        deno task report --format parquet --out FILE.parquet [...]
@@ -29,9 +29,11 @@ compression × and tokens/s, then one table per sliced task (e.g. MQAR cells).
   --models A,B      only these models, by name (default: every model with a finished run)
   --runs 3,4        only these finished runs, by id (default: all; each model's latest result
                     per task wins)
+  --tasks T,U       only these tasks' (and groups') columns; the average over them
+  --latest          only each model's latest finished run, not each task's latest result
   --baseline NAME   measure every row's compression against this model's KV bytes/token
-                    (default: against the llama-family model with the same tokenizer, layer
-                    count and dtype; none where there is no such model)
+                    (default: against the model's teacher from its kvbench.json, else the
+                    llama-family model with the same tokenizer, layer count and dtype)
   --out PATH        with --format html: the folder to write index.html to (one self-contained
                     page: figures inline as SVG, then the table); with --format svg or parquet
                     (the csv rows, typed): the file
@@ -47,6 +49,8 @@ await runMain(async () => {
       baseline: { type: "string" },
       models: { type: "string" },
       runs: { type: "string" },
+      tasks: { type: "string" },
+      latest: { type: "boolean" },
       out: { type: "string" },
       figure: { type: "string" },
       metric: { type: "string" },
@@ -94,7 +98,15 @@ await runMain(async () => {
   }
   const store = await Store.open(db, { readOnly: true });
   try {
-    const options = { baseline: values.baseline ?? null, models, runs, metric: values.metric ?? null };
+    const tasks = values.tasks?.split(",").map((s) => s.trim()).filter(Boolean) ?? null;
+    const options = {
+      baseline: values.baseline ?? null,
+      models,
+      runs,
+      tasks,
+      latest: values.latest === true,
+      metric: values.metric ?? null,
+    };
     const board = await buildLeaderboard(store, options);
     if (format === "html") {
       console.log(`Wrote ${await writeHtmlReport(store, board, values.out!, options)}`);

@@ -329,3 +329,23 @@ Deno.test("a converted model is measured against the teacher its sidecar names, 
     assert.equal(forced.rows.find((r) => r.model === "mqar-xecomla")!.baseline, "a-llama");
   });
 });
+
+Deno.test("--tasks keeps those columns (and averages over them); --latest keeps each model's latest run", async () => {
+  await withStore([
+    { model: "m", kv: 512, results: [["mqar", "acc", 0.5, 0.01], ["piqa", "acc", 0.7, 0.02]] },
+    { model: "m", kv: 512, results: [["piqa", "acc", 0.9, 0.02]] },
+  ], async (store) => {
+    const all = await buildLeaderboard(store);
+    assert.deepEqual(all.columns, ["mqar/acc", "piqa/acc"]);
+    assert.deepEqual(all.rows[0].scores, { "mqar/acc": 0.5, "piqa/acc": 0.9 });
+    const piqa = await buildLeaderboard(store, { tasks: ["piqa"] });
+    assert.deepEqual(piqa.columns, ["piqa/acc"]);
+    assert.equal(piqa.rows[0].average, 0.9);
+    const latest = await buildLeaderboard(store, { latest: true });
+    assert.deepEqual(latest.rows[0].scores, { "piqa/acc": 0.9 }, "the first run's mqar result is left out");
+    await assert.rejects(
+      () => buildLeaderboard(store, { tasks: ["hellaswag"] }),
+      /no result for it; they have mqar, piqa/,
+    );
+  });
+});
