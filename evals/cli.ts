@@ -46,6 +46,15 @@ const OPTIONS = {
     help: `tasks or suites, comma-separated (default: ${DEFAULT_TASKS}); list: print them all`,
   },
   "num-fewshot": { type: "string", help: "few-shot examples (default: each task's own)" },
+  "apply-chat-template": {
+    type: "string",
+    help: "[NAME] render prompts with the model's chat template, as lm-eval (NAME: one of several)",
+  },
+  "fewshot-as-multiturn": {
+    type: "string",
+    help: "[true|false] with a chat template, each few-shot example its own turns (default: true)",
+  },
+  "system-instruction": { type: "string", help: "TEXT: a system turn before every prompt, as lm-eval" },
   limit: {
     type: "string",
     help: "docs per task (examples per cell of a sweep), or a fraction in (0, 1) of them, as lm-eval",
@@ -111,22 +120,33 @@ const LM_EVAL_ALIASES: Readonly<Record<string, keyof typeof OPTIONS>> = {
   output_path: "output-path",
   log_samples: "log-samples",
   max_length: "max-length",
+  apply_chat_template: "apply-chat-template",
+  fewshot_as_multiturn: "fewshot-as-multiturn",
+  system_instruction: "system-instruction",
 };
 
 /** lm-eval flags kvbench has no counterpart for yet: each is refused by name rather than as unknown. */
 const LM_EVAL_UNSUPPORTED: readonly string[] = [
-  "apply_chat_template",
-  "fewshot_as_multiturn",
-  "system_instruction",
   "gen_kwargs",
   "predict_only",
 ];
+
+/** Values `--fewshot-as-multiturn` takes, as lm-eval reads them (`true`, `1`, `yes` are true). */
+const BOOLEAN_WORDS = /^(true|false|1|0|yes|no)$/i;
 
 /** The parsed, validated options of `eval`. */
 export interface EvalArgs {
   models: string[];
   tasks: string;
   numFewshot: number | null;
+  /** `--apply-chat-template`: render prompts through the tokenizer's chat template. */
+  applyChatTemplate: boolean;
+  /** `--apply-chat-template NAME`: which of several templates; null for lm-eval's choice. */
+  chatTemplateName: string | null;
+  /** With a chat template, each few-shot example its own turns (on unless `--fewshot-as-multiturn false`). */
+  fewshotAsMultiturn: boolean;
+  /** `--system-instruction TEXT`, or null. */
+  systemInstruction: string | null;
   /** A count, or a fraction in (0, 1) of each task's docs (lm-eval's `--limit 0.1`). */
   limit: number | null;
   batchSize: number;
@@ -185,7 +205,7 @@ export function evalHelp(): string {
 
 /** Parses and validates `eval`'s arguments, reporting every problem at once. */
 export function parseEvalArgs(argv: string[]): EvalArgs {
-  argv = lmEvalSpellings(argv);
+  argv = optionalValues(lmEvalSpellings(argv));
   let values: Record<string, string | boolean | undefined>;
   try {
     const options = Object.fromEntries(
@@ -249,10 +269,26 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
       `--model needs a model directory (got "${values.model}"), or leave it out for the bundled models`,
     );
   }
+  const chatTemplate = values["apply-chat-template"] as string | undefined;
+  const multiturn = values["fewshot-as-multiturn"] as string | undefined;
+  if (multiturn !== undefined && !BOOLEAN_WORDS.test(multiturn)) {
+    errors.push(`--fewshot-as-multiturn must be true or false (got "${multiturn}")`);
+  }
+  const fewshotAsMultiturn = multiturn === undefined
+    ? chatTemplate !== undefined
+    : /^(true|1|yes)$/i.test(multiturn);
+  // lm-eval refuses this too: without a template there are no turns to spread the examples over.
+  if (fewshotAsMultiturn && chatTemplate === undefined) {
+    errors.push("--fewshot-as-multiturn needs --apply-chat-template");
+  }
   const parsed: EvalArgs = {
     models,
     tasks: (values.tasks as string | undefined) ?? DEFAULT_TASKS,
     numFewshot: int("num-fewshot", 0),
+    applyChatTemplate: chatTemplate !== undefined,
+    chatTemplateName: chatTemplate ? chatTemplate : null,
+    fewshotAsMultiturn,
+    systemInstruction: (values["system-instruction"] as string | undefined) ?? null,
     limit: limit(values.limit as string | undefined, errors),
     batchSize,
     autoBatch,
@@ -336,6 +372,29 @@ function lmEvalSpellings(argv: readonly string[]): string[] {
 }
 
 /**
+ * lm-eval's flags whose value may be left out (`--apply_chat_template [name]`,
+ * `--fewshot_as_multiturn [bool]`) as `--flag=value`: the next word is taken as the value when it
+ * can be one (a name not starting with "-"; a boolean word), else the value is empty (the
+ * default template) or `true`.
+ */
+function optionalValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i] === "--apply-chat-template") {
+      out.push(`--apply-chat-template=${next !== undefined && !next.startsWith("-") ? argv[++i] : ""}`);
+    } else if (argv[i] === "--fewshot-as-multiturn") {
+      out.push(
+        `--fewshot-as-multiturn=${next !== undefined && BOOLEAN_WORDS.test(next) ? argv[++i] : "true"}`,
+      );
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
+}
+
+/**
  * Joins a string option and a value that starts with "-" and a digit (`--limit -1`) into
  * `--limit=-1`: parseArgs would otherwise call the value ambiguous, and the range check then
  * says what is wrong with it.
@@ -384,6 +443,9 @@ export function evaluateOptions(
     wordsFile: args.wordsFile,
     depths: args.depths,
     numFewshot: args.numFewshot,
+    chatTemplate: args.applyChatTemplate ? { name: args.chatTemplateName } : null,
+    fewshotAsMultiturn: args.fewshotAsMultiturn,
+    systemInstruction: args.systemInstruction,
     limit: args.limit,
     seed: args.seed,
     batchSize: args.batchSize,

@@ -18,7 +18,8 @@ import type { ModelBundle } from "./model/bundle.ts";
 import { ort } from "./model/ort/api.ts";
 import type { OnnxModel } from "./model/onnx_model.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
-import type { BosPolicy } from "./model/tokenizer.ts";
+import type { BosPolicy, TextTokenizer } from "./model/tokenizer.ts";
+import { PLAIN, type Prompting } from "../tasks/lm_harness/_prompt.ts";
 import { startProgress } from "./progress.ts";
 import { estimatedTokens, type Shard, shardItems } from "./shard.ts";
 import type { AnyResponse, Request } from "./requests.ts";
@@ -58,6 +59,15 @@ export interface EvaluateOptions {
   depths?: number[] | null;
   /** Few-shot count, `null` for each task's default. */
   numFewshot?: number | null;
+  /**
+   * Render prompts through the tokenizer's chat template (`--apply-chat-template [name]`): the
+   * template's name when it holds several (`null` for lm-eval's choice), or null/absent for plain prompts.
+   */
+  chatTemplate?: { name: string | null } | null;
+  /** With a chat template: each few-shot example its own turns (lm-eval's default). @default {true} */
+  fewshotAsMultiturn?: boolean;
+  /** lm-eval's `--system_instruction`: a system turn (plain text without a chat template). */
+  systemInstruction?: string | null;
   /** Docs per task (per cell for sweeps), `null` for all. */
   limit?: number | null;
   /** Seed for few-shot sampling and synthetic data. @default {1234} */
@@ -127,8 +137,16 @@ export async function evaluate(
         "expands a square causal mask): prompts are fed whole and continuations scored without a shared state",
     );
   }
+  const chat = promptingKey(options, bundle.tokenizer);
   const runId = await store.startRun(
-    await runInfo(bundle, { batchSize, seed, addBos, maxLength, args: options.args ?? {} }),
+    await runInfo(bundle, {
+      batchSize,
+      seed,
+      addBos,
+      maxLength,
+      // The template's text, not just its name: it is what the prompts were rendered with.
+      args: { ...(options.args ?? {}), ...(chat ? { prompting: chat } : {}) },
+    }),
   );
   const results: ResultRow[] = [];
   const primaryOf = headlines(options);
@@ -143,6 +161,8 @@ export async function evaluate(
         maxLength,
         tokenizer: bundle.tokenizer.sha256,
         device: bundle.model.device,
+        // Only when set, so samples of plain prompts keep the hashes they were stored under.
+        ...(chat ? { prompting: chat } : {}),
       };
       await runTask(task, ctx, lm, store, runId, {
         requestKey,
@@ -190,6 +210,44 @@ export function taskContext(
     haystackDir: options.haystackDir ?? null,
     wordsFile: options.wordsFile ?? null,
     depths: options.depths ?? null,
+    prompting: prompting(options, model.tokenizer),
+  };
+}
+
+type PromptingOptions = Pick<EvaluateOptions, "chatTemplate" | "fewshotAsMultiturn" | "systemInstruction">;
+
+/**
+ * The prompting of `options` for a model's tokenizer.
+ *
+ * @throws {UserError} when a chat template is asked for that the tokenizer does not have.
+ */
+export function prompting(options: PromptingOptions, tokenizer: TextTokenizer): Prompting {
+  const systemInstruction = options.systemInstruction ?? null;
+  if (!options.chatTemplate) return systemInstruction === null ? PLAIN : { ...PLAIN, systemInstruction };
+  const template = tokenizer.chatTemplate(options.chatTemplate.name);
+  return {
+    systemInstruction,
+    chat: (messages, addGenerationPrompt) => template.render(messages, addGenerationPrompt),
+    fewshotAsMultiturn: options.fewshotAsMultiturn ?? true,
+  };
+}
+
+/**
+ * The prompt settings that change requests, for the request key and the run's record: null for
+ * plain prompts, else the chat template (name and sha256 of its text), the few-shot layout and
+ * the system instruction.
+ */
+export function promptingKey(
+  options: PromptingOptions,
+  tokenizer: TextTokenizer,
+): Record<string, unknown> | null {
+  const systemInstruction = options.systemInstruction ?? null;
+  if (!options.chatTemplate && systemInstruction === null) return null;
+  const template = options.chatTemplate ? tokenizer.chatTemplate(options.chatTemplate.name) : null;
+  return {
+    chatTemplate: template ? { name: template.name, sha256: template.sha256 } : null,
+    fewshotAsMultiturn: template ? options.fewshotAsMultiturn ?? true : false,
+    systemInstruction,
   };
 }
 
@@ -207,6 +265,7 @@ export async function runInfo(
     modelDir: bundle.dir,
     modelSha256: bundle.sha256,
     family: bundle.sidecar.family ?? null,
+    teacher: bundle.sidecar.teacher ?? null,
     tokenizerSha256: bundle.tokenizer.sha256,
     kvbenchCommit: kvbenchCommit(),
     denoVersion: Deno.version.deno,

@@ -6,6 +6,7 @@
  */
 
 import type { AnyResponse, Request } from "../evals/requests.ts";
+import type { Prompting } from "./lm_harness/_prompt.ts";
 
 /** How per-sample values of a metric combine into the task's score. */
 export type Aggregation =
@@ -61,6 +62,11 @@ export interface TaskContext {
   wordsFile?: string | null;
   /** Needle depths in percent for needle-in-a-haystack sweeps (--depths). */
   depths?: number[] | null;
+  /**
+   * System instruction and chat template of lm-eval's prompts (--system-instruction,
+   * --apply-chat-template, --fewshot-as-multiturn). @default {PLAIN}
+   */
+  prompting?: Prompting;
 }
 
 /** A dataset file a task read: where it came from and its checksum. */

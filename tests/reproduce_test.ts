@@ -98,11 +98,11 @@ Deno.test("eval --tasks list prints every task, group and suite; --version print
 });
 
 Deno.test("eval refuses an lm-eval flag it does not support yet in one line; exit 2", async () => {
-  const out = await runScript("eval", ["--tasks", "mqar", "--apply_chat_template"]);
+  const out = await runScript("eval", ["--tasks", "mqar", "--predict_only"]);
   assert.equal(out.code, 2);
   assert.equal(
     out.stderr,
-    "kvbench: lm-eval's --apply_chat_template is not supported by kvbench yet: " +
+    "kvbench: lm-eval's --predict_only is not supported by kvbench yet: " +
       "leave it out to score plain prompts\n",
   );
 });

@@ -9,6 +9,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { UserError } from "../errors.ts";
+import {
+  type ChatTemplate,
+  type ChatTemplates,
+  readChatTemplates,
+  selectChatTemplate,
+  specialTokenVariables,
+} from "./chat_template.ts";
 
 /** `auto` follows tokenizer_config.json's `add_bos_token`; the others force it. */
 export type BosPolicy = "auto" | "true" | "false";
@@ -23,15 +30,23 @@ export class TextTokenizer {
   readonly configAddsBos: boolean;
   /** sha256 of tokenizer.json followed by tokenizer_config.json. */
   readonly sha256: string;
+  /** The chat templates the directory holds (tokenizer_config.json or chat_template.jinja), or null. */
+  readonly chatTemplates: ChatTemplates | null;
   readonly #tokenizer: Tokenizer;
+  readonly #dir: string;
+  readonly #specialTokens: Record<string, string>;
 
   private constructor(
     tokenizer: Tokenizer,
     config: Record<string, unknown>,
     sha256: string,
+    dir: string,
   ) {
     this.#tokenizer = tokenizer;
     this.sha256 = sha256;
+    this.#dir = dir;
+    this.#specialTokens = specialTokenVariables(config);
+    this.chatTemplates = readChatTemplates(dir, config);
     this.bosId = tokenId(tokenizer, config.bos_token);
     this.eosId = tokenId(tokenizer, config.eos_token);
     this.configAddsBos = config.add_bos_token === true;
@@ -62,7 +77,16 @@ export class TextTokenizer {
       }
     }
     const sha = createHash("sha256").update(raw[0]).update(raw[1]).digest("hex");
-    return new TextTokenizer(new Tokenizer(parsed[0], parsed[1]), parsed[1], sha);
+    return new TextTokenizer(new Tokenizer(parsed[0], parsed[1]), parsed[1], sha, dir);
+  }
+
+  /**
+   * The chat template `--apply-chat-template [name]` renders with, chosen as lm-eval does.
+   *
+   * @throws {UserError} when the tokenizer has no template or not the one named.
+   */
+  chatTemplate(name: string | null): ChatTemplate {
+    return selectChatTemplate(this.chatTemplates, name, this.#specialTokens, this.#dir);
   }
 
   /** Whether `policy` means BOS is prepended. */
@@ -71,9 +95,15 @@ export class TextTokenizer {
     return policy === "true";
   }
 
-  /** Encodes text without special tokens, prepending BOS when `addBos` is set. */
+  /**
+   * Encodes text without special tokens, prepending BOS when `addBos` is set and the text does not
+   * already start with the BOS token's text (a chat template's `{{ bos_token }}`), as lm-eval's
+   * `has_bos_prefix` check does.
+   */
   encode(text: string, addBos = false): number[] {
     const ids = text.length === 0 ? [] : this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
+    const bosText = this.#specialTokens.bos_token;
+    if (addBos && bosText && text.startsWith(bosText)) return ids;
     if (addBos) {
       if (this.bosId === null) {
         throw new UserError("Cannot add BOS as the tokenizer has no bos_token: use --add-bos false");

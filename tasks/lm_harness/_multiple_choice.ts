@@ -17,7 +17,15 @@ import { pyLen } from "../data/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
 import type { MetricSpec, Prepared, SampleValue, Task } from "../types.ts";
 import { checkTaskData, datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
-import { buildContext, DEFAULT_FORMAT, type PromptFormat, type Shot } from "./_prompt.ts";
+import {
+  buildContext,
+  continuationDelimiter,
+  DEFAULT_FORMAT,
+  PLAIN,
+  type PromptFormat,
+  type Prompting,
+  type Shot,
+} from "./_prompt.ts";
 import { createSampler, type SamplerKind } from "./_sampler.ts";
 
 /** Metrics a multiple-choice task can report. */
@@ -95,8 +103,9 @@ export function multipleChoiceTask<Doc>(spec: MultipleChoiceSpec<Doc>): Task<Doc
         excludeEvalDoc: spec.dataset.excludeEvalDoc,
         poolName: `${spec.name}'s ${spec.dataset.fewshotSplit} split`,
       });
+      const prompting = ctx.prompting ?? PLAIN;
       return docs.map((doc, docId) =>
-        prompt(doc, docId, numFewshot > 0 ? sampler.sample(numFewshot, doc) : [])
+        prompt(doc, docId, numFewshot > 0 ? sampler.sample(numFewshot, doc) : [], prompting)
       );
     },
     score(prepared, responses) {
@@ -118,21 +127,26 @@ function promptBuilder<Doc>(spec: MultipleChoiceSpec<Doc>, format: PromptFormat)
     if (spec.multipleInput) return { q: choices[gold], a: String(target) };
     return { q: String(spec.docToText(doc)), a: typeof target === "number" ? choices[target] : target };
   };
-  return (doc: Doc, docId: number, shots: readonly Doc[]): Prepared<Doc> => {
+  return (doc: Doc, docId: number, shots: readonly Doc[], prompting: Prompting): Prepared<Doc> => {
     const { choices } = choicesAndGold(spec, doc);
     const target = String(spec.docToTarget(doc));
     const fewshot = shots.map(shotOf);
-    const requests: LoglikelihoodRequest[] = spec.multipleInput
-      ? choices.map((c) => ({
+    const delimiter = continuationDelimiter(format, prompting);
+    if (spec.multipleInput) {
+      const requests: LoglikelihoodRequest[] = choices.map((c) => ({
         kind: "loglikelihood",
-        context: buildContext(format, fewshot, c),
-        continuation: format.targetDelimiter + target,
-      }))
-      : choices.map((c) => ({
-        kind: "loglikelihood",
-        context: buildContext(format, fewshot, String(spec.docToText(doc))),
-        continuation: format.targetDelimiter + c,
+        context: buildContext(format, fewshot, c, prompting),
+        continuation: delimiter + target,
       }));
+      return { doc, docId, requests, target };
+    }
+    // One context for all choices: rendering a chat template per choice would only repeat it.
+    const context = buildContext(format, fewshot, String(spec.docToText(doc)), prompting);
+    const requests: LoglikelihoodRequest[] = choices.map((c) => ({
+      kind: "loglikelihood",
+      context,
+      continuation: delimiter + c,
+    }));
     return { doc, docId, requests, target };
   };
 }

@@ -87,7 +87,9 @@ export const lambadaOpenai: Task<LambadaDoc> = {
         DEFAULT_FORMAT,
         shots.map((s) => ({ q: lambadaContext(s), a: lambadaTarget(s) })),
         lambadaContext(doc),
+        ctx.prompting,
       );
+      // A plain loglikelihood task: lm-eval keeps the continuation as the target, chat or not.
       const continuation = lambadaTarget(doc);
       return {
         doc,

@@ -100,7 +100,7 @@ Deno.test("parseEvalArgs() takes lm-eval's underscore spellings of the flags we 
 });
 
 Deno.test("parseEvalArgs() refuses lm-eval flags we don't support yet by name, in one line", () => {
-  for (const flag of ["--apply_chat_template", "--fewshot_as_multiturn", "--predict_only"]) {
+  for (const flag of ["--gen_kwargs", "--predict_only"]) {
     assert.throws(
       () => parseEvalArgs(["--tasks", "mqar", flag]),
       (e) =>
@@ -109,11 +109,52 @@ Deno.test("parseEvalArgs() refuses lm-eval flags we don't support yet by name, i
     );
   }
   assert.throws(
-    () => parseEvalArgs(["--system_instruction", "Be brief", "--gen_kwargs=temperature=0"]),
+    () => parseEvalArgs(["--predict_only", "--gen_kwargs=temperature=0"]),
     (e) =>
       e instanceof UserError &&
-      /^lm-eval's --system_instruction, --gen_kwargs are not supported by kvbench yet/.test(e.message),
+      /^lm-eval's --predict_only, --gen_kwargs are not supported by kvbench yet/.test(e.message),
   );
+});
+
+Deno.test("parseEvalArgs() reads the chat flags in both spellings, with lm-eval's optional values", () => {
+  const plain = parseEvalArgs([]);
+  assert.equal(plain.applyChatTemplate, false);
+  assert.equal(plain.fewshotAsMultiturn, false);
+  assert.equal(plain.systemInstruction, null);
+  // A bare --apply_chat_template turns few-shot multiturn on, as lm-eval's CLI does.
+  for (
+    const argv of [["--apply_chat_template", "--tasks", "mqar"], ["--tasks", "mqar", "--apply-chat-template"]]
+  ) {
+    const a = parseEvalArgs(argv);
+    assert.equal(a.applyChatTemplate, true);
+    assert.equal(a.chatTemplateName, null);
+    assert.equal(a.fewshotAsMultiturn, true);
+    assert.equal(a.tasks, "mqar");
+  }
+  const named = parseEvalArgs(["--apply_chat_template", "chatml", "--fewshot_as_multiturn", "false"]);
+  assert.equal(named.chatTemplateName, "chatml");
+  assert.equal(named.fewshotAsMultiturn, false);
+  assert.equal(
+    parseEvalArgs(["--apply-chat-template=tool", "--fewshot-as-multiturn"]).chatTemplateName,
+    "tool",
+  );
+  assert.equal(parseEvalArgs(["--system_instruction", "Be brief."]).systemInstruction, "Be brief.");
+  assert.equal(parseEvalArgs(["--system-instruction=Be brief."]).systemInstruction, "Be brief.");
+});
+
+Deno.test("parseEvalArgs() refuses --fewshot-as-multiturn without a chat template or with a non-boolean", () => {
+  assert.throws(
+    () => parseEvalArgs(["--fewshot_as_multiturn"]),
+    (e) => e instanceof UserError && e.message.includes("--fewshot-as-multiturn needs --apply-chat-template"),
+  );
+  assert.throws(
+    () => parseEvalArgs(["--apply-chat-template", "--fewshot-as-multiturn=maybe"]),
+    (e) =>
+      e instanceof UserError &&
+      e.message.includes('--fewshot-as-multiturn must be true or false (got "maybe")'),
+  );
+  // Turned off without a template is fine: it is what plain prompts do anyway.
+  assert.equal(parseEvalArgs(["--fewshot-as-multiturn", "false"]).fewshotAsMultiturn, false);
 });
 
 Deno.test("parseEvalArgs() reads --version", () => {
