@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { ort } from "./model/ort/api.ts";
 import { writeLmEvalOutput } from "../results/lm_eval_json.ts";
 import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
+import { writeHtmlReport } from "../results/html/output.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { resolveTasks, type Selection } from "../tasks/registry.ts";
 import { UserError } from "./errors.ts";
@@ -94,6 +95,10 @@ const OPTIONS = {
     help: "on|off: let CUDA round float32 matrix products to TF32 (default: off, as PyTorch; on is faster)",
   },
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
+  "report-html": {
+    type: "string",
+    help: "DIR: also write this invocation's HTML report (figures and table) to DIR/index.html",
+  },
   shard: {
     type: "string",
     help: "I/N: run only the I-th (from 0) of N disjoint slices of the work; combine with deno task merge",
@@ -170,6 +175,8 @@ export interface EvalArgs {
   fresh: boolean;
   prefixReuse: boolean;
   report: boolean;
+  /** Folder for this invocation's HTML report (`--report-html`), or null. */
+  reportHtml: string | null;
   /** This process's slice of the work (`--shard`, `--shards` with a scheduler's index), or null. */
   shard: Shard | null;
   /** GPUs to spread the shards of this evaluation over (`--devices`), or null. */
@@ -311,6 +318,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     prefixReuse: values["no-prefix-reuse"] !== true,
     tf32: onOff("tf32", false),
     report: values["no-report"] !== true,
+    reportHtml: (values["report-html"] as string | undefined) ?? null,
     shard: null,
     devices: list("devices", 0),
     version: values.version === true,
@@ -474,6 +482,7 @@ export async function checkEval(
 ): Promise<void> {
   const infos = checkModels(models);
   if (args.outputPath) checkOutputPath(args.outputPath);
+  if (args.reportHtml) checkOutputPath(args.reportHtml, "--report-html");
   for (const info of infos) {
     const ctx = taskContext(evaluateOptions(args, selection, info), info);
     for (const note of await checkTasks(selection.tasks, ctx)) {
@@ -549,7 +558,11 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
       await bundle.model.release();
     }
     // This invocation's runs only: the database may hold unrelated models from earlier runs.
-    if (args.report) console.log(renderLeaderboard(await buildLeaderboard(store, { runs: runIds }), "table"));
+    const board = await buildLeaderboard(store, { runs: runIds });
+    if (args.report) console.log(renderLeaderboard(board, "table"));
+    if (args.reportHtml) {
+      console.error(`  wrote ${await writeHtmlReport(store, board, args.reportHtml, { runs: runIds })}`);
+    }
     failed = false;
   } finally {
     Deno.removeSignalListener("SIGINT", onInterrupt);

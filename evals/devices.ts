@@ -10,6 +10,7 @@
 import { dirname, join, parse } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
+import { writeHtmlReport } from "../results/html/output.ts";
 import { mergeShards } from "../results/merge.ts";
 import { Store } from "../results/store.ts";
 import { checkEval, defaultModels, type EvalArgs } from "./cli.ts";
@@ -86,7 +87,11 @@ export async function runOnDevices(args: EvalArgs, argv: readonly string[]): Pro
   const store = await Store.open(args.db);
   try {
     const ids = await mergeShards(store, commands.map((c) => shardDb(args.db, c.index, count)));
-    if (args.report) console.log(renderLeaderboard(await buildLeaderboard(store, { runs: ids }), "table"));
+    const board = await buildLeaderboard(store, { runs: ids });
+    if (args.report) console.log(renderLeaderboard(board, "table"));
+    if (args.reportHtml) {
+      console.error(`  wrote ${await writeHtmlReport(store, board, args.reportHtml, { runs: ids })}`);
+    }
     return ids;
   } finally {
     store.close();

@@ -46,7 +46,7 @@ export async function checkTasks(tasks: readonly Task[], ctx: TaskContext): Prom
  *
  * @throws {UserError} saying why it cannot.
  */
-export function checkOutputPath(outputPath: string): void {
+export function checkOutputPath(outputPath: string, flag = "--output-path"): void {
   const isFile = outputPath.endsWith(".json");
   const dir = resolve(isFile ? dirname(outputPath) : outputPath);
   let made: string | null = null;
@@ -62,10 +62,18 @@ export function checkOutputPath(outputPath: string): void {
   } catch (error) {
     const reason = String((error as Error).message).split("\n")[0];
     throw new UserError(
-      `Cannot write results to --output-path ${outputPath} (${reason}): pass a file.json or a folder ` +
-        `that can be written`,
+      `Cannot write results to ${flag} ${outputPath} (${reason}): pass ${
+        flag === "--output-path" ? "a file.json or " : ""
+      }a folder that can be written`,
     );
   } finally {
-    if (made !== null) rmSync(made, { recursive: true, force: true });
+    // Nothing was made where a parent is a file; removing would only fail again.
+    if (made !== null) {
+      try {
+        rmSync(made, { recursive: true, force: true });
+      } catch {
+        // left as it is
+      }
+    }
   }
 }

@@ -203,6 +203,7 @@ export function reproductionArgs(run: RecordedRun, db: string): EvalArgs {
     logSamples: false,
     fresh: true,
     report: false,
+    reportHtml: null,
     // A --devices run is recorded per shard (each with its --shard), or merged without one.
     devices: null,
     help: false,

@@ -409,3 +409,32 @@ Deno.test("Ctrl-C says what was kept and exits 130; the same command resumes fro
   );
   assert.equal(reused[0].n, kept[0].n);
 });
+
+Deno.test("eval --report-html writes this invocation's page; an unwritable folder is refused before any work", async () => {
+  const dir = tempDir();
+  const page = join(dir, "report");
+  const db = join(dir, "r.duckdb");
+  const args = [
+    "--model",
+    llama,
+    "--tasks",
+    "mqar",
+    "--kv-pairs",
+    "4",
+    "--lengths",
+    "64",
+    "--limit",
+    "4",
+    "--db",
+    db,
+  ];
+  const ok = await run("eval", [...args, "--report-html", page]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const html = Deno.readTextFileSync(join(page, "index.html"));
+  assert.match(html, /<svg/);
+  assert.match(html, /tiny-llama/);
+  writeFileSync(join(dir, "file"), "");
+  const refused = await run("eval", [...args, "--report-html", join(dir, "file", "sub")]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /Cannot write results to --report-html/);
+});
