@@ -531,6 +531,13 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
             ctx: context,
             results,
             gitHash: kvbenchCommit(),
+            chat: {
+              template: args.applyChatTemplate
+                ? bundle.tokenizer.chatTemplate(args.chatTemplateName).source
+                : null,
+              systemInstruction: args.systemInstruction,
+              fewshotAsMultiturn: args.fewshotAsMultiturn,
+            },
             config: {
               model: "kvbench-onnx",
               model_args: `pretrained=${bundle.dir},add_bos_token=${

@@ -23,6 +23,8 @@ export interface LmEvalRun {
   results: readonly ResultRow[];
   config: Record<string, unknown>;
   gitHash: string;
+  /** The chat settings the prompts were built with, as lm-eval records them (absent: plain prompts). */
+  chat?: { template: string | null; systemInstruction: string | null; fewshotAsMultiturn: boolean };
 }
 
 /**
@@ -76,6 +78,12 @@ export async function writeLmEvalOutput(
       }),
     ),
     config: run.config,
+    // lm-eval 0.4.13's top-level record of how prompts were formed.
+    chat_template: run.chat?.template ?? null,
+    chat_template_sha: run.chat?.template ? sha256(run.chat.template) : null,
+    system_instruction: run.chat?.systemInstruction ?? null,
+    system_instruction_sha: run.chat?.systemInstruction ? sha256(run.chat.systemInstruction) : null,
+    fewshot_as_multiturn: run.chat?.fewshotAsMultiturn ?? false,
     git_hash: run.gitHash,
     date: Date.now() / 1000,
     model_name: run.modelName,

@@ -86,6 +86,11 @@ Deno.test("eval writes lm-eval-shaped results and samples with --output-path --l
   assert.equal(typeof json.results.mqar["acc,none"], "number");
   assert.equal(typeof json.results.mqar["acc_stderr,none"], "number");
   assert.equal(json["n-samples"].mqar.effective, 160);
+  // lm-eval's record of how prompts were formed: plain prompts here.
+  assert.deepEqual(
+    [json.chat_template, json.chat_template_sha, json.system_instruction, json.fewshot_as_multiturn],
+    [null, null, null, false],
+  );
   const sampleFile = [...Deno.readDirSync(dir)].find((f) => f.name.startsWith("samples_mqar_"));
   assert.ok(sampleFile, "a samples file named after the task");
   const lines = Deno.readTextFileSync(join(dir, sampleFile.name)).trim().split("\n").map((l) =>
@@ -437,4 +442,42 @@ Deno.test("eval --report-html writes this invocation's page; an unwritable folde
   const refused = await run("eval", [...args, "--report-html", join(dir, "file", "sub")]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /Cannot write results to --report-html/);
+});
+
+Deno.test("--output-path records the chat template, its sha and the system instruction as lm-eval does", async () => {
+  const dir = tempDir();
+  const model = join(dir, "chat-llama");
+  Deno.mkdirSync(model);
+  for (const f of Deno.readDirSync(llama)) {
+    if (f.isFile) copyFileSync(join(llama, f.name), join(model, f.name));
+  }
+  const chat = join(root, "tests/data/chat_template");
+  copyFileSync(join(chat, "model/tokenizer_config.json"), join(model, "tokenizer_config.json"));
+  const out = join(dir, "out.json");
+  const res = await run("eval", [
+    "--model",
+    model,
+    "--tasks",
+    "arc_easy",
+    "--offline",
+    "--data-dir",
+    join(chat, "data"),
+    "--limit",
+    "2",
+    "--apply_chat_template",
+    "--system_instruction",
+    "Answer briefly.",
+    "--db",
+    join(dir, "db.duckdb"),
+    "--output-path",
+    out,
+    "--no-report",
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  const json = JSON.parse(Deno.readTextFileSync(out));
+  assert.match(json.chat_template, /\{%/, "the template's text");
+  assert.equal(json.chat_template_sha.length, 64);
+  assert.equal(json.system_instruction, "Answer briefly.");
+  assert.equal(json.system_instruction_sha.length, 64);
+  assert.equal(json.fewshot_as_multiturn, true);
 });
