@@ -26,6 +26,7 @@ import { loadBundle, type ModelBundle } from "./model/bundle.ts";
 import { type Device, DEVICES } from "./model/onnx_model.ts";
 import { checkModels, checkOutputPath, checkTasks } from "./preflight.ts";
 import { resolveShard, type Shard } from "./shard.ts";
+import { type GenKwargs, parseGenKwargs } from "./gen_kwargs.ts";
 import type { BosPolicy } from "./model/tokenizer.ts";
 import { kvbenchCommit } from "./version.ts";
 
@@ -56,6 +57,14 @@ const OPTIONS = {
     help: "[true|false] with a chat template, each few-shot example its own turns (default: true)",
   },
   "system-instruction": { type: "string", help: "TEXT: a system turn before every prompt, as lm-eval" },
+  "gen-kwargs": {
+    type: "string",
+    help: "max_gen_toks=N,until=S (do_sample=false, temperature=0): override generate_until tasks' settings",
+  },
+  "predict-only": {
+    type: "boolean",
+    help: "lm-eval's --predict_only: write the samples with --output-path (metrics are computed too)",
+  },
   limit: {
     type: "string",
     help: "docs per task (examples per cell of a sweep), or a fraction in (0, 1) of them, as lm-eval",
@@ -128,13 +137,9 @@ const LM_EVAL_ALIASES: Readonly<Record<string, keyof typeof OPTIONS>> = {
   apply_chat_template: "apply-chat-template",
   fewshot_as_multiturn: "fewshot-as-multiturn",
   system_instruction: "system-instruction",
+  gen_kwargs: "gen-kwargs",
+  predict_only: "predict-only",
 };
-
-/** lm-eval flags kvbench has no counterpart for yet: each is refused by name rather than as unknown. */
-const LM_EVAL_UNSUPPORTED: readonly string[] = [
-  "gen_kwargs",
-  "predict_only",
-];
 
 /** Values `--fewshot-as-multiturn` takes, as lm-eval reads them (`true`, `1`, `yes` are true). */
 const BOOLEAN_WORDS = /^(true|false|1|0|yes|no)$/i;
@@ -152,6 +157,8 @@ export interface EvalArgs {
   fewshotAsMultiturn: boolean;
   /** `--system-instruction TEXT`, or null. */
   systemInstruction: string | null;
+  /** lm-eval's `--gen_kwargs` for generate_until tasks (greedy keys only), or null. */
+  genKwargs: GenKwargs | null;
   /** A count, or a fraction in (0, 1) of each task's docs (lm-eval's `--limit 0.1`). */
   limit: number | null;
   batchSize: number;
@@ -296,6 +303,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     chatTemplateName: chatTemplate ? chatTemplate : null,
     fewshotAsMultiturn,
     systemInstruction: (values["system-instruction"] as string | undefined) ?? null,
+    genKwargs: null,
     limit: limit(values.limit as string | undefined, errors),
     batchSize,
     autoBatch,
@@ -334,6 +342,16 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
   if (parsed.devices && parsed.shard) {
     errors.push("--devices runs every shard itself: leave out --shard/--shards");
   }
+  if (values["gen-kwargs"] !== undefined) {
+    try {
+      parsed.genKwargs = parseGenKwargs(String(values["gen-kwargs"]));
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      errors.push(error.message);
+    }
+  }
+  // lm-eval's --predict_only implies --log_samples; kvbench keeps every output anyway.
+  if (values["predict-only"] === true) parsed.logSamples = true;
   if (parsed.logSamples && !parsed.outputPath) errors.push("--log-samples needs --output-path");
   if (errors.length > 0) {
     throw new UserError(`Cannot run eval: ${errors.join("; ")}. Run with --help for the options`);
@@ -355,28 +373,14 @@ function limit(raw: string | undefined, errors: string[]): number | null {
   return null;
 }
 
-/**
- * Rewrites lm-eval's underscore flags (`--num_fewshot 5`, `--batch_size=auto`) as ours, and refuses
- * the lm-eval flags we don't support in one line rather than as unknown options.
- *
- * @throws {UserError} naming every unsupported lm-eval flag given.
- */
+/** Rewrites lm-eval's underscore flags (`--num_fewshot 5`, `--batch_size=auto`) as ours. */
 function lmEvalSpellings(argv: readonly string[]): string[] {
-  const unsupported: string[] = [];
-  const out = argv.map((arg) => {
+  return argv.map((arg) => {
     const match = /^--([a-z_-]+)(=.*)?$/.exec(arg);
     if (!match) return arg;
     const [, name, value = ""] = match;
-    if (LM_EVAL_UNSUPPORTED.includes(name.replaceAll("-", "_"))) unsupported.push(`--${name}`);
     return name in LM_EVAL_ALIASES ? `--${LM_EVAL_ALIASES[name]}${value}` : arg;
   });
-  if (unsupported.length > 0) {
-    throw new UserError(
-      `lm-eval's ${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported by ` +
-        `kvbench yet: leave ${unsupported.length > 1 ? "them" : "it"} out to score plain prompts`,
-    );
-  }
-  return out;
 }
 
 /**
@@ -454,6 +458,7 @@ export function evaluateOptions(
     chatTemplate: args.applyChatTemplate ? { name: args.chatTemplateName } : null,
     fewshotAsMultiturn: args.fewshotAsMultiturn,
     systemInstruction: args.systemInstruction,
+    genKwargs: args.genKwargs,
     limit: args.limit,
     seed: args.seed,
     batchSize: args.batchSize,

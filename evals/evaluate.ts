@@ -22,6 +22,7 @@ import type { BosPolicy, TextTokenizer } from "./model/tokenizer.ts";
 import { PLAIN, type Prompting } from "../tasks/lm_harness/_prompt.ts";
 import { startProgress } from "./progress.ts";
 import { estimatedTokens, type Shard, shardItems } from "./shard.ts";
+import { applyGenKwargs, type GenKwargs } from "./gen_kwargs.ts";
 import type { AnyResponse, Request } from "./requests.ts";
 import { kvbenchCommit } from "./version.ts";
 
@@ -68,6 +69,8 @@ export interface EvaluateOptions {
   fewshotAsMultiturn?: boolean;
   /** lm-eval's `--system_instruction`: a system turn (plain text without a chat template). */
   systemInstruction?: string | null;
+  /** lm-eval's `--gen_kwargs`: overrides of every generate_until request (greedy keys only). */
+  genKwargs?: GenKwargs | null;
   /** Docs per task (per cell for sweeps), `null` for all. */
   limit?: number | null;
   /** Seed for few-shot sampling and synthetic data. @default {1234} */
@@ -172,6 +175,7 @@ export async function evaluate(
         modelSha256: bundle.sha256,
         modelName: bundle.name,
         shard: options.shard ?? null,
+        genKwargs: options.genKwargs ?? null,
       });
       await store.addDataFiles(runId, task.name, dataFiles);
       results.push(...(await aggregateTask(task, ctx.numFewshot, store, runId, primaryOf(task))));
@@ -309,6 +313,7 @@ interface RunTaskOptions {
   modelSha256: string;
   modelName: string;
   shard: Shard | null;
+  genKwargs: GenKwargs | null;
 }
 
 async function runTask(
@@ -319,7 +324,11 @@ async function runTask(
   runId: number,
   opts: RunTaskOptions,
 ): Promise<void> {
-  const every = await task.prepare(ctx);
+  const kwargs = opts.genKwargs;
+  // Overridden before hashing, so a sample's identity says what was asked of the model.
+  const every = (await task.prepare(ctx)).map((p) =>
+    kwargs ? { ...p, requests: applyGenKwargs(p.requests, kwargs) } : p
+  );
   // An empty task would aggregate to NaN and mark the run done: refuse it before the run claims a score.
   if (every.length === 0) {
     throw new UserError(

@@ -97,12 +97,8 @@ Deno.test("eval --tasks list prints every task, group and suite; --version print
   );
 });
 
-Deno.test("eval refuses an lm-eval flag it does not support yet in one line; exit 2", async () => {
-  const out = await runScript("eval", ["--tasks", "mqar", "--predict_only"]);
+Deno.test("eval refuses lm-eval generation settings that need sampling in one line; exit 2", async () => {
+  const out = await runScript("eval", ["--tasks", "mqar", "--gen_kwargs", "temperature=0.8"]);
   assert.equal(out.code, 2);
-  assert.equal(
-    out.stderr,
-    "kvbench: lm-eval's --predict_only is not supported by kvbench yet: " +
-      "leave it out to score plain prompts\n",
-  );
+  assert.match(out.stderr, /^kvbench: Cannot run eval: --gen_kwargs temperature=0\.8 asks for sampling.*\n$/);
 });

@@ -99,21 +99,31 @@ Deno.test("parseEvalArgs() takes lm-eval's underscore spellings of the flags we 
   assert.throws(() => parseEvalArgs(["--model_args", "x"]), (e) => e instanceof UserError);
 });
 
-Deno.test("parseEvalArgs() refuses lm-eval flags we don't support yet by name, in one line", () => {
-  for (const flag of ["--gen_kwargs", "--predict_only"]) {
+Deno.test("parseEvalArgs() takes lm-eval's --gen_kwargs (greedy keys) and --predict_only", () => {
+  const args = parseEvalArgs([
+    "--gen_kwargs",
+    "max_gen_toks=32,until=\\n\\n,do_sample=false,temperature=0",
+    "--predict_only",
+    "--output_path",
+    "out.json",
+  ]);
+  assert.deepEqual(args.genKwargs, { maxGenToks: 32, until: ["\n\n"] });
+  assert.equal(args.logSamples, true, "--predict_only implies --log_samples, as in lm-eval");
+  for (
+    const [kwargs, reason] of [["temperature=0.7", /asks for sampling/], [
+      "top_p=0.9",
+      /top_p is not supported/,
+    ], [
+      "max_gen_toks=0",
+      /≥ 1/,
+    ], ["oops", /key=value/]] as const
+  ) {
     assert.throws(
-      () => parseEvalArgs(["--tasks", "mqar", flag]),
-      (e) =>
-        e instanceof UserError && e.message.startsWith(`lm-eval's ${flag} is not supported by kvbench yet`) &&
-        !e.message.includes("\n"),
+      () => parseEvalArgs(["--gen_kwargs", kwargs]),
+      (e) => e instanceof UserError && reason.test(e.message),
     );
   }
-  assert.throws(
-    () => parseEvalArgs(["--predict_only", "--gen_kwargs=temperature=0"]),
-    (e) =>
-      e instanceof UserError &&
-      /^lm-eval's --predict_only, --gen_kwargs are not supported by kvbench yet/.test(e.message),
-  );
+  assert.throws(() => parseEvalArgs(["--predict_only"]), /--log-samples needs --output-path/);
 });
 
 Deno.test("parseEvalArgs() reads the chat flags in both spellings, with lm-eval's optional values", () => {
