@@ -133,9 +133,8 @@ interface RunRow {
  */
 export async function buildLeaderboard(store: Store, options: LeaderboardOptions = {}): Promise<Leaderboard> {
   const runs = (await store.query(
-    `SELECT id, status, model_name, family, teacher, tokenizer_sha256, dtype, states,
-            kv_bytes_per_token AS kv, fixed_state_bytes AS fixed
-       FROM runs ORDER BY id`,
+    // Every column, so a database made before a column existed (read-only: not migrated) still reads.
+    `SELECT *, kv_bytes_per_token AS kv, fixed_state_bytes AS fixed FROM runs ORDER BY id`,
   )).map(runRow);
   const done = runs.filter((r) => r.status === "done");
   let chosen = chooseRuns(runs, done, options);

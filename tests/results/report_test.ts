@@ -349,3 +349,18 @@ Deno.test("--tasks keeps those columns (and averages over them); --latest keeps 
     );
   });
 });
+
+Deno.test("a database made before runs had a teacher column still reports, read-only", async () => {
+  const path = `${Deno.makeTempDirSync()}/old.duckdb`;
+  const store = await Store.open(path);
+  await addRun(store, { model: "m", kv: 512 });
+  await store.query("ALTER TABLE runs DROP COLUMN teacher");
+  store.close();
+  const old = await Store.open(path, { readOnly: true });
+  try {
+    const board = await buildLeaderboard(old);
+    assert.deepEqual(board.rows.map((r) => [r.model, r.compression]), [["m", 1]]);
+  } finally {
+    old.close();
+  }
+});
