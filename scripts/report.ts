@@ -16,7 +16,7 @@ import { parseFlags, runMain } from "./_main.ts";
 const HELP = `Usage: deno task report [--db PATH] [--format table|markdown|csv|json]
                         [--models NAME,…] [--runs ID,…] [--tasks T,…] [--latest] [--baseline NAME]
        deno task report --format html --out DIR [--metric TASK/METRIC] [...]
-       deno task report --format svg --out FILE.svg --figure ${FIGURES.join("|")} [...]
+       deno task report --format svg|png --out FILE --figure ${FIGURES.join("|")} [...]
        deno task report --format parquet --out FILE.parquet [...]
 
 Prints the leaderboard: one row per model with the latest finished result of each task and
@@ -37,7 +37,8 @@ compression × and tokens/s, then one table per sliced task (e.g. MQAR cells).
   --out PATH        with --format html: the folder to write index.html to (one self-contained
                     page: figures inline as SVG, then the table); with --format svg or parquet
                     (the csv rows, typed): the file
-  --figure NAME     with --format svg: which figure (${FIGURES.join(", ")})
+  --figure NAME     with --format svg or png: which figure (${FIGURES.join(", ")}); png is drawn
+                    at twice the SVG's size with DejaVu Sans (fonts-dejavu-core)
   --metric T/M      the accuracy figure's y axis: this task/metric (default: the average)`;
 
 await runMain(async () => {
@@ -58,31 +59,32 @@ await runMain(async () => {
     HELP,
   );
   if (values === null) return;
-  const formats = ["table", "markdown", "csv", "json", "html", "svg", "parquet"];
+  const formats = ["table", "markdown", "csv", "json", "html", "svg", "png", "parquet"];
   const format = values.format ?? "table";
   if (!formats.includes(format)) {
     throw new UserError(`Cannot render format "${format}": use one of ${formats.join(", ")}`);
   }
-  const drawn = format === "html" || format === "svg";
+  const figure = format === "svg" || format === "png";
+  const drawn = format === "html" || figure;
   const toFile = drawn || format === "parquet";
   if (toFile && !values.out) {
-    const out = { html: "DIR", svg: "FILE.svg", parquet: "FILE.parquet" }[format as "html"];
+    const out = { html: "DIR", svg: "FILE.svg", png: "FILE.png", parquet: "FILE.parquet" }[format as "html"];
     throw new UserError(`--format ${format} writes a file: pass --out ${out}`);
   }
   if (!toFile && values.out !== undefined) {
-    throw new UserError(`--out only applies to --format html, svg or parquet`);
+    throw new UserError(`--out only applies to --format html, svg, png or parquet`);
   }
   if (!drawn && values.metric !== undefined) {
-    throw new UserError(`--metric only applies to --format html or svg`);
+    throw new UserError(`--metric only applies to --format html, svg or png`);
   }
-  if (format === "svg" && !FIGURES.includes(values.figure as FigureName)) {
+  if (figure && !FIGURES.includes(values.figure as FigureName)) {
     throw new UserError(
-      `--format svg draws one figure: pass --figure ${FIGURES.join("|")}` +
+      `--format ${format} draws one figure: pass --figure ${FIGURES.join("|")}` +
         (values.figure !== undefined ? ` (got "${values.figure}")` : ""),
     );
   }
-  if (format !== "svg" && values.figure !== undefined) {
-    throw new UserError(`--figure only applies to --format svg`);
+  if (!figure && values.figure !== undefined) {
+    throw new UserError(`--figure only applies to --format svg or png`);
   }
   const models = values.models?.split(",").map((s) => s.trim()).filter(Boolean) ?? null;
   const runs = values.runs?.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
@@ -110,7 +112,10 @@ await runMain(async () => {
     const board = await buildLeaderboard(store, options);
     if (format === "html") {
       console.log(`Wrote ${await writeHtmlReport(store, board, values.out!, options)}`);
-    } else if (format === "svg") {
+    } else if (figure) {
+      if (!values.out!.endsWith(`.${format}`)) {
+        throw new UserError(`--format ${format} writes a .${format} file: pass --out FILE.${format}`);
+      }
       await writeFigureSvg(store, board, values.figure as FigureName, values.out!, options);
       console.log(`Wrote ${values.out}`);
     } else if (format === "parquet") {

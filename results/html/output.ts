@@ -4,6 +4,7 @@
  * @module
  */
 
+import { svgToPng } from "./png.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../../evals/errors.ts";
@@ -27,7 +28,7 @@ export async function writeHtmlReport(
 }
 
 /**
- * Writes one figure as a standalone SVG file.
+ * Writes one figure as a standalone SVG file, or as a PNG when `path` ends in `.png`.
  *
  * @throws {UserError} when the figure has no data to draw.
  */
@@ -42,10 +43,10 @@ export async function writeFigureSvg(
   const chosen = buildFigures(board, data, options).find((f) => f.name === figure)!;
   const svg = await renderFigureSvg(chosen);
   if (svg === null) throw new UserError(`Cannot draw figure "${figure}": ${chosen.note}`);
-  write(path, svg, dirname(path));
+  write(path, path.endsWith(".png") ? await svgToPng(svg) : svg, dirname(path));
 }
 
-function write(path: string, text: string, dir: string): void {
+function write(path: string, text: string | Uint8Array, dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
     writeFileSync(path, text);

@@ -54,6 +54,23 @@ Deno.test("report --format html writes one self-contained page; --format svg one
     /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^]*speed_marks[^]*<\/svg>$/,
   );
 
+  // A PNG of the same figure, for papers: the PNG signature and twice the SVG's width.
+  const png = join(dir, "accuracy.png");
+  const raster = await runScript("report", [
+    "--db",
+    db,
+    "--format",
+    "png",
+    "--figure",
+    "accuracy",
+    "--out",
+    png,
+  ]);
+  assert.equal(raster.code, 0, raster.stderr);
+  const bytes = readFileSync(png);
+  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.ok(new DataView(bytes.buffer, bytes.byteOffset).getUint32(16) > 600, "width at twice the SVG's");
+
   const refuse = async (args: string[], pattern: RegExp) => {
     const r = await runScript("report", ["--db", db, ...args]);
     assert.equal(r.code, 2, r.stderr);
@@ -70,6 +87,10 @@ Deno.test("report --format html writes one self-contained page; --format svg one
     ["--format", "html", "--out", out, "--metric", "gsm8k/acc"],
     /Cannot plot --metric "gsm8k\/acc"/,
   );
-  await refuse(["--figure", "speed"], /--figure only applies to --format svg/);
+  await refuse(["--figure", "speed"], /--figure only applies to --format svg or png/);
+  await refuse(
+    ["--format", "png", "--figure", "speed", "--out", svg],
+    /writes a \.png file: pass --out FILE\.png/,
+  );
   assert.ok(!existsSync(join(dir, "context.svg")));
 });

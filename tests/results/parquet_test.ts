@@ -81,7 +81,7 @@ Deno.test("report --format parquet writes the CSV's rows with typed columns", as
     assert.match(r.stderr, pattern);
   };
   await refuse(["--format", "parquet"], /--format parquet writes a file: pass --out FILE\.parquet/);
-  await refuse(["--format", "csv", "--out", out], /--out only applies to --format html, svg or parquet/);
+  await refuse(["--format", "csv", "--out", out], /--out only applies to --format html, svg, png or parquet/);
   await refuse(["--format", "parquet", "--out", out, "--metric", "mqar/acc"], /--metric only applies/);
   const file = join(dir, "a-file");
   writeFileSync(file, "");
