@@ -151,14 +151,15 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
     SELECT * FROM ranked WHERE rank = 1
     ORDER BY model_name, task, metric, num_kv_pairs NULLS FIRST, context_len NULLS FIRST, depth NULLS FIRST`);
   // Speed from the model's latest chosen run that computed anything (a run that reused every
-  // sample measured no forward calls).
+  // sample measured no forward calls); `deno task bench` rows are the report's bench figure, not this.
   const speed = await store.query(`
     WITH speed AS (
       SELECT r.model_name, max(p.run_id) AS run_id
         FROM perf p JOIN runs r ON r.id = p.run_id
-       WHERE r.id IN (${ids}) AND p.tokens > 0 GROUP BY r.model_name)
+       WHERE r.id IN (${ids}) AND p.tokens > 0 AND p.task NOT LIKE 'bench/%' GROUP BY r.model_name)
     SELECT speed.model_name, sum(p.tokens) AS tokens, sum(p.seconds) AS seconds
-      FROM speed JOIN perf p ON p.run_id = speed.run_id GROUP BY speed.model_name`);
+      FROM speed JOIN perf p ON p.run_id = speed.run_id
+     WHERE p.task NOT LIKE 'bench/%' GROUP BY speed.model_name`);
   const wanted = options.tasks?.length ? options.tasks : null;
   const known = new Set(latest.map((r) => r.task as string));
   for (const task of wanted ?? []) {

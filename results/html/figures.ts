@@ -11,10 +11,10 @@
 import type { TopLevelSpec } from "vega-lite";
 import { UserError } from "../../evals/errors.ts";
 import type { Leaderboard, ResultRecord } from "../report.ts";
-import type { PageData } from "./data.ts";
+import type { BenchPoint, PageData, Provenance } from "./data.ts";
 
 /** The figures, in page order; `--figure` takes one of these names. */
-export const FIGURES = ["accuracy", "mqar", "context", "speed"] as const;
+export const FIGURES = ["accuracy", "mqar", "context", "speed", "bench"] as const;
 
 /** A figure's name. */
 export type FigureName = (typeof FIGURES)[number];
@@ -39,16 +39,28 @@ const HEIGHT = 280;
 
 /** Builds every figure of the page, in {@linkcode FIGURES} order. */
 export function buildFigures(board: Leaderboard, data: PageData, options: FigureOptions = {}): Figure[] {
-  return [accuracyFigure(board, options), mqarFigure(board), contextFigure(board), speedFigure(data)];
+  return [
+    accuracyFigure(board, options, data.provenance),
+    mqarFigure(board),
+    contextFigure(board),
+    speedFigure(data),
+    benchFigure(data.bench),
+  ];
 }
 
 /**
  * Accuracy against measured KV bytes per token, one point per model coloured by family, with the
- * Pareto front: the models that no model with at most as many bytes beats.
+ * Pareto front: the models that no model with at most as many bytes beats. A model whose run
+ * records a teacher (`provenance[model].teacher`) that is also drawn is joined to it by a thin
+ * line, so each conversion sits visibly next to its baseline.
  *
  * @throws {UserError} when `options.metric` is not a column of the leaderboard.
  */
-export function accuracyFigure(board: Leaderboard, options: FigureOptions = {}): Figure {
+export function accuracyFigure(
+  board: Leaderboard,
+  options: FigureOptions = {},
+  provenance: Record<string, Pick<Provenance, "teacher">> = {},
+): Figure {
   const metric = options.metric ?? null;
   if (metric !== null && !board.columns.includes(metric)) {
     throw new UserError(
@@ -73,6 +85,18 @@ export function accuracyFigure(board: Leaderboard, options: FigureOptions = {}):
     return { name: "accuracy", title, spec: null, note: `No model has both ${label} and measured KV bytes.` };
   }
   const front = paretoFront(points);
+  const links = points.flatMap((p) => {
+    const teacher = points.find((t) => t.model === provenance[p.model]?.teacher && t.model !== p.model);
+    return teacher
+      ? [{
+        model: p.model,
+        bytes: p.bytes,
+        accuracy: p.accuracy,
+        teacherBytes: teacher.bytes,
+        teacherAccuracy: teacher.accuracy,
+      }]
+      : [];
+  });
   // Domains fixed here (not left to Vega) so the labels can be placed in pixels below.
   const xDomain = logDomain(points.map((p) => p.bytes));
   const yDomain = linearDomain(points.map((p) => p.accuracy));
@@ -102,11 +126,27 @@ export function accuracyFigure(board: Leaderboard, options: FigureOptions = {}):
   return {
     name: "accuracy",
     title,
-    note: `Line: the Pareto front — the best ${label} for at most that many KV bytes per token.`,
+    note: `Line: the Pareto front — the best ${label} for at most that many KV bytes per token.` +
+      (links.length > 0 ? " Thin lines join each converted model to its teacher." : ""),
     spec: {
       width: WIDTH,
       height: HEIGHT,
       layer: [
+        // Before the points, so a point is drawn over the ends of its lines.
+        ...(links.length > 0
+          ? [{
+            name: "teacher",
+            data: { values: links },
+            mark: { type: "rule" as const, color: "#999", strokeWidth: 1 },
+            encoding: {
+              x,
+              y,
+              x2: { field: "teacherBytes" },
+              y2: { field: "teacherAccuracy" },
+              description: { field: "model" },
+            },
+          }]
+          : []),
         {
           name: "front",
           data: { values: front },
@@ -320,17 +360,25 @@ function panelOrder(panels: string[]): string[] {
   );
 }
 
+/** One model's score (0–1) on one context-length task at one length. */
+export interface ContextScore {
+  model: string;
+  /** `task/metric`. */
+  task: string;
+  length: number;
+  score: number;
+}
+
 /**
- * RULER / needle-in-a-haystack score by context length: one line per model, one panel per task.
- * Needle cells at several depths are averaged per length, weighted by their sample counts; scores
- * on RULER's 0–100 scale are drawn as 0–1, as the text heatmaps do.
+ * Each model's score per task and context length, from the results with a context length and no
+ * kv-pair count: a needle's depths averaged per length, weighted by their sample counts, and
+ * scores on RULER's 0–100 scale divided by 100.
  */
-export function contextFigure(board: Leaderboard): Figure {
-  const title = "Score by context length (RULER / needle in a haystack)";
+export function contextScores(board: Leaderboard): ContextScore[] {
   const cells = board.results.filter((r) =>
     r.contextLen !== null && r.numKvPairs === null && r.value !== null
   );
-  const values: { model: string; task: string; length: number; score: number }[] = [];
+  const values: ContextScore[] = [];
   for (const task of [...new Set(cells.map((r) => r.task))].sort()) {
     const metric = cellMetric(board.results, task);
     const mine = cells.filter((r) => r.task === task && r.metric === metric);
@@ -352,6 +400,17 @@ export function contextFigure(board: Leaderboard): Figure {
       });
     }
   }
+  return values;
+}
+
+/**
+ * RULER / needle-in-a-haystack score by context length: one line per model, one panel per task.
+ * Needle cells at several depths are averaged per length, weighted by their sample counts; scores
+ * on RULER's 0–100 scale are drawn as 0–1, as the text heatmaps do.
+ */
+export function contextFigure(board: Leaderboard): Figure {
+  const title = "Score by context length (RULER / needle in a haystack)";
+  const values = contextScores(board);
   if (values.length === 0) {
     return { name: "context", title, spec: null, note: "No RULER or needle-in-a-haystack results." };
   }
@@ -406,6 +465,51 @@ export function speedFigure(data: PageData): Figure {
         x: { field: "tokensPerSecond", type: "quantitative", title: "tokens/s" },
         color: { field: "model", type: "nominal" },
         description: { field: "model" },
+      },
+    },
+  };
+}
+
+/**
+ * `deno task bench` throughput against context: one panel for prefill and one for decode, one line
+ * per model and batch size (colour: model, dash: batch). Scoring work has no context and is only
+ * in the table under the figure.
+ */
+export function benchFigure(bench: readonly BenchPoint[]): Figure {
+  const title = "Speed by context (deno task bench)";
+  const values = bench
+    .filter((b) => b.context !== null && (b.work === "prefill" || b.work === "decode"))
+    .map((b) => ({ ...b, batch: `batch ${b.batch}` }));
+  if (values.length === 0) {
+    return { name: "bench", title, spec: null, note: "No deno task bench rows in the perf table." };
+  }
+  return {
+    name: "bench",
+    title,
+    note: "Tokens per second from each model's latest bench run; one line per model and batch size.",
+    spec: {
+      data: { values },
+      facet: { field: "work", type: "nominal", title: null, sort: ["prefill", "decode"] },
+      // Prefill runs orders of magnitude faster than decode: each panel gets its own y scale.
+      resolve: { scale: { y: "independent" } },
+      spec: {
+        name: "bench",
+        width: 260,
+        height: 200,
+        mark: { type: "line", point: true },
+        encoding: {
+          x: {
+            field: "context",
+            type: "quantitative",
+            scale: { type: "log", base: 2 },
+            axis: { values: distinct(values.map((v) => v.context as number)), format: "d" },
+            title: "context tokens",
+          },
+          y: { field: "tokensPerSecond", type: "quantitative", title: "tokens/s" },
+          color: { field: "model", type: "nominal" },
+          strokeDash: { field: "batch", type: "nominal", title: "batch" },
+          description: { field: "model" },
+        },
       },
     },
   };

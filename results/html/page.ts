@@ -7,17 +7,13 @@
  */
 
 import type { Leaderboard } from "../report.ts";
-import type { PageData } from "./data.ts";
-import { buildFigures, type Figure, type FigureOptions } from "./figures.ts";
+import type { PageData, Provenance } from "./data.ts";
+import { escapeHtml } from "./escape.ts";
+import { buildFigures, contextScores, type Figure, type FigureOptions } from "./figures.ts";
 import { inlineSvg, renderSvg } from "./svg.ts";
+import { benchTableHtml, rulerTableHtml } from "./tables.ts";
 
-/** Escapes text for HTML content and double-quoted attributes. */
-export function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll(
-    '"',
-    "&quot;",
-  );
-}
+export { escapeHtml };
 
 const STYLE = `
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -44,7 +40,12 @@ export async function renderPage(
   const title = options.title ?? "kvbench report";
   const figures = buildFigures(board, data, options);
   const sections: string[] = [];
-  for (const figure of figures) sections.push(await figureHtml(figure));
+  // Tables that belong under a figure, inside its section.
+  const after: Partial<Record<Figure["name"], string>> = {
+    context: rulerTableHtml(contextScores(board)),
+    bench: benchTableHtml(data.bench),
+  };
+  for (const figure of figures) sections.push(await figureHtml(figure, after[figure.name] ?? ""));
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -64,7 +65,7 @@ ${tableHtml(board, data)}
 `;
 }
 
-async function figureHtml(figure: Figure): Promise<string> {
+async function figureHtml(figure: Figure, after: string): Promise<string> {
   const heading = `<h2>${escapeHtml(figure.title)}</h2>`;
   if (figure.spec === null) {
     return `<section id="${figure.name}">${heading}\n<p class="note">${
@@ -74,7 +75,24 @@ async function figureHtml(figure: Figure): Promise<string> {
   const svg = inlineSvg(await renderSvg(figure.spec));
   return `<section id="${figure.name}">${heading}\n<figure>${svg}\n<figcaption>${
     escapeHtml(figure.note)
-  }</figcaption></figure></section>`;
+  }</figcaption></figure>${after ? `\n${after}` : ""}</section>`;
+}
+
+/**
+ * A row's tooltip: its runs, model sha256, kvbench commit, data files' sha256 ("none" when its runs
+ * read no data file), ONNX Runtime and Deno versions, then each run's start and flags — what it
+ * takes to tell whether two rows are comparable and to re-run one.
+ */
+export function provenanceTip(p: Provenance): string {
+  return [
+    `runs ${p.runs.join(", ")}`,
+    `model sha256 ${p.modelSha256.join(", ")}`,
+    `kvbench commit ${p.kvbenchCommits.join(", ")}`,
+    `data sha256 ${p.dataSha256.length > 0 ? p.dataSha256.join(", ") : "none"}`,
+    `ONNX Runtime ${p.ortVersions.join(", ")}`,
+    `Deno ${p.denoVersions.join(", ")}`,
+    ...p.runInfo.map((r) => `run ${r.run} started ${r.startedAt}, flags ${r.flags}`),
+  ].join("\n");
 }
 
 function fmt(value: number | null | undefined, digits: number): string {
@@ -89,7 +107,7 @@ function withStderr(value: number | null | undefined, stderr: number | null | un
     : v;
 }
 
-/** The leaderboard table; each model's name has a tooltip with its runs, model sha256 and commit. */
+/** The leaderboard table; each model's name has a tooltip with its provenance ({@linkcode provenanceTip}). */
 export function tableHtml(board: Leaderboard, data: PageData): string {
   const header = [
     "model",
@@ -103,11 +121,7 @@ export function tableHtml(board: Leaderboard, data: PageData): string {
   ];
   const rows = board.rows.map((r) => {
     const p = data.provenance[r.model];
-    const tip = p
-      ? `runs ${p.runs.join(", ")}\nmodel sha256 ${p.modelSha256.join(", ")}\nkvbench commit ${
-        p.kvbenchCommits.join(", ")
-      }`
-      : `runs ${r.runs.join(", ")}`;
+    const tip = p ? provenanceTip(p) : `runs ${r.runs.join(", ")}`;
     const cells = [
       ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
       fmt(r.average, 4),

@@ -37,11 +37,20 @@ Deno.test("report --format html writes one self-contained page; --format svg one
   // Accuracy, MQAR and speed have data; MQAR runs have no context-length results.
   assert.equal(html.match(/<svg\b/g)?.length, 3);
   assert.match(html, /<p class="note">No RULER or needle-in-a-haystack results\.<\/p>/);
+  assert.match(html, /<p class="note">No deno task bench rows in the perf table\.<\/p>/);
+  assert.doesNotMatch(html, /ruler-table|bench-table/);
   assert.doesNotMatch(html, /https?:/);
   assert.equal(html.match(/aria-roledescription="point"/g)?.length, 3 + 3 * 2, "3 models; 3 × 2 MQAR cells");
   assert.equal(html.match(/class="mark-line role-mark mqar_marks"/g)?.length, 3);
   assert.equal(
     html.match(/<td class="model" title="runs \d+\nmodel sha256 [0-9a-f]{64}\nkvbench commit /g)?.length,
+    3,
+  );
+  // MQAR is synthetic: no data file; versions and flags as the eval recorded them.
+  assert.equal(
+    html.match(
+      /\ndata sha256 none\nONNX Runtime [^\n"]+\nDeno [^\n"]+\nrun \d+ started [^\n"]+, flags \{[^\n"]*\}"/g,
+    )?.length,
     3,
   );
   assert.equal(html.match(/<td>\d\.\d{4} ± \d\.\d{4}<\/td>/g)?.length, 3);

@@ -8,6 +8,7 @@ import { UserError } from "../../evals/errors.ts";
 import { loadPageData } from "../../results/html/data.ts";
 import { accuracyFigure, buildFigures, paretoFront, placeLabels } from "../../results/html/figures.ts";
 import { renderPage } from "../../results/html/page.ts";
+import { effectiveLength, RULER_THRESHOLD } from "../../results/html/ruler.ts";
 import { buildLeaderboard } from "../../results/report.ts";
 import { type ResultRow, Store } from "../../results/store.ts";
 
@@ -23,6 +24,21 @@ interface FakeRun {
   needle?: [number, number, number][];
   /** Perf rows: [task, tokens, seconds]. */
   perf?: [string, number, number][];
+  /** The model it was converted from (`runs.teacher`). */
+  teacher?: string;
+  /** sha256 of the data files the run read. */
+  dataFiles?: string[];
+  /** The run's flags (`runs.args`). */
+  args?: Record<string, unknown>;
+}
+
+/** A `deno task bench` run: no results, perf rows named as bench.ts names them. */
+interface FakeBench {
+  model: string;
+  family: string;
+  kv: number;
+  /** [task, tokens, seconds, peak GPU bytes]. */
+  rows: [string, number, number, number | null][];
 }
 
 async function addRun(store: Store, run: FakeRun): Promise<number> {
@@ -31,6 +47,7 @@ async function addRun(store: Store, run: FakeRun): Promise<number> {
     modelDir: `/models/${run.model}`,
     modelSha256: `sha-${run.model}`,
     family: run.family,
+    teacher: run.teacher ?? null,
     tokenizerSha256: "tok",
     kvbenchCommit: "abc1234",
     denoVersion: "test",
@@ -44,7 +61,7 @@ async function addRun(store: Store, run: FakeRun): Promise<number> {
     states: [{ input: "past_key_values.0.key" }, { input: "past_key_values.0.value" }],
     kvBytesPerToken: run.kv,
     fixedStateBytes: 0,
-    args: {},
+    args: run.args ?? {},
   });
   const base = { n: 10, numFewshot: 0, taskVersion: 1, primary: false };
   const mqar: ResultRow[] = [{
@@ -73,6 +90,21 @@ async function addRun(store: Store, run: FakeRun): Promise<number> {
     }
     await store.setResults(id, "niah", niah);
   }
+  await store.addDataFiles(
+    id,
+    "mqar",
+    (run.dataFiles ?? []).map((sha256, i) => ({
+      repo: "org/data",
+      revision: "main",
+      commit: null,
+      path: `part-${i}.parquet`,
+      member: null,
+      localPath: `/data/part-${i}.parquet`,
+      origin: "data-dir" as const,
+      sha256,
+      bytes: 100,
+    })),
+  );
   for (const [task, tokens, seconds] of run.perf ?? []) {
     await store.addPerf(id, {
       task,
@@ -87,6 +119,45 @@ async function addRun(store: Store, run: FakeRun): Promise<number> {
   }
   await store.finishRun(id, "done");
   return id;
+}
+
+/** Inserts a bench run's perf rows directly, as `deno task bench` writes them. */
+async function addBench(store: Store, bench: FakeBench): Promise<void> {
+  const id = await store.startRun({
+    modelName: bench.model,
+    modelDir: `/models/${bench.model}`,
+    modelSha256: `sha-${bench.model}`,
+    family: bench.family,
+    tokenizerSha256: "tok",
+    kvbenchCommit: "abc1234",
+    denoVersion: "test",
+    ortVersion: "test",
+    device: "cuda",
+    dtype: "float32",
+    batchSize: 1,
+    seed: 0,
+    addBos: false,
+    maxLength: 4096,
+    states: [{ input: "past_key_values.0.key" }, { input: "past_key_values.0.value" }],
+    kvBytesPerToken: bench.kv,
+    fixedStateBytes: 0,
+    args: { bench: true },
+  });
+  for (const [task, tokens, seconds, peakGpuBytes] of bench.rows) {
+    await store.addPerf(id, {
+      task,
+      tokens,
+      seconds,
+      forwardCalls: 0,
+      peakRssBytes: 0,
+      peakGpuBytes,
+      cacheBytesPerToken: bench.kv,
+      fixedStateBytes: 0,
+      maxStateBytes: bench.kv * 4096,
+      device: "cuda",
+    });
+  }
+  await store.finishRun(id, "done");
 }
 
 const ZOO: FakeRun[] = [
@@ -105,8 +176,11 @@ const ZOO: FakeRun[] = [
     kv: 192,
     acc: 0.85,
     cells: [[4, 64, 0.9], [8, 64, 0.7], [4, 128, 0.85], [8, 128, 0.6]],
-    needle: [[1000, 0, 0.9], [2000, 0, 0.3]],
+    needle: [[1000, 0, 0.8], [2000, 0, 0.3]],
     perf: [["mqar", 1200, 2]],
+    teacher: "m-llama",
+    dataFiles: ["f00d", "beef"],
+    args: { limit: 4, tasks: "mqar", seed: null },
   },
   // Dominated: more bytes than m-mla and less accurate, so off the Pareto front.
   {
@@ -116,13 +190,48 @@ const ZOO: FakeRun[] = [
     acc: 0.5,
     cells: [[4, 64, 0.5], [8, 64, 0.4]],
     perf: [["mqar", 800, 2]],
+    // Its teacher is not on the figure: no line.
+    teacher: "m-absent",
   },
 ];
 
-async function withZoo<T>(runs: FakeRun[], body: (store: Store) => Promise<T>): Promise<T> {
+const BENCH: FakeBench[] = [
+  {
+    model: "m-llama",
+    family: "llama",
+    kv: 512,
+    rows: [
+      ["bench/prefill@1024", 1024, 0.1, 2 ** 30],
+      ["bench/prefill@4096", 4096, 0.5, 2 ** 31],
+      ["bench/decode@1024", 32, 0.4, 2 ** 30],
+      ["bench/decode@4096", 32, 0.5, 2 ** 31],
+      ["bench/decode@1024x16", 512, 0.8, 2 ** 30],
+      ["bench/decode@4096x16", 512, 1.6, 3 * 2 ** 30],
+      ["bench/score-mc", 10000, 2, null],
+    ],
+  },
+  {
+    model: "m-mla",
+    family: "transmla",
+    kv: 192,
+    rows: [
+      ["bench/prefill@1024", 1024, 0.08, null],
+      ["bench/prefill@4096", 4096, 0.4, null],
+      ["bench/decode@1024", 32, 0.3, null],
+      ["bench/decode@4096", 32, 0.35, null],
+    ],
+  },
+];
+
+async function withZoo<T>(
+  runs: FakeRun[],
+  body: (store: Store) => Promise<T>,
+  bench: FakeBench[] = [],
+): Promise<T> {
   const store = await Store.open(":memory:");
   try {
     for (const run of runs) await addRun(store, run);
+    for (const b of bench) await addBench(store, b);
     return await body(store);
   } finally {
     store.close();
@@ -187,7 +296,11 @@ Deno.test("renderPage() draws every figure inline as SVG, one mark per model, an
     const board = await buildLeaderboard(store);
     return await renderPage(board, await loadPageData(store, board));
   });
-  assert.equal(html.match(/<svg\b/g)?.length, 4, "accuracy, mqar, context, speed");
+  assert.equal(html.match(/<svg\b/g)?.length, 4, "accuracy, mqar, context, speed; no bench rows");
+  assert.match(
+    html,
+    /<section id="bench"><h2>[^<]*<\/h2>\n<p class="note">No deno task bench rows in the perf table\.<\/p><\/section>/,
+  );
   // Self-contained: no URL of any kind, no script, no external stylesheet or image.
   assert.doesNotMatch(html, /https?:/);
   assert.doesNotMatch(html, /<script|<link|<img|src=/);
@@ -216,8 +329,103 @@ Deno.test("renderPage() draws every figure inline as SVG, one mark per model, an
   for (const row of rows) assert.match(row, /<td>0\.\d{4} ± 0\.0200<\/td>/);
   assert.match(
     html,
-    /<td class="model" title="runs 1\nmodel sha256 sha-m-llama\nkvbench commit abc1234">m-llama<\/td>/,
+    /<td class="model" title="runs 1\nmodel sha256 sha-m-llama\nkvbench commit abc1234\ndata sha256 none\nONNX Runtime test\nDeno test\nrun 1 started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, flags \{\}">m-llama<\/td>/,
   );
+  // Data files of the row's runs, and its flags as compact JSON (unset options dropped).
+  assert.match(
+    html,
+    /title="runs 2\n[^"]*\ndata sha256 beef, f00d\n[^"]*\nrun 2 started [^,]*, flags \{&quot;limit&quot;:4,&quot;tasks&quot;:&quot;mqar&quot;\}">m-mla</,
+  );
+});
+
+Deno.test("the accuracy figure joins a converted model to its teacher when both are drawn", async () => {
+  const html = await withZoo(ZOO, async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  });
+  const accuracy = sectionSvg(html, "accuracy")!;
+  // m-mla → m-llama; m-dma's teacher has no point, so no line.
+  assert.equal(countMarks(accuracy, "teacher", "line"), 1);
+  assert.match(html, /Thin lines join each converted model to its teacher\./);
+  const noTeachers = await withZoo(ZOO.map(({ teacher: _t, ...run }) => run), async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  });
+  assert.equal(countMarks(sectionSvg(noTeachers, "accuracy")!, "teacher", "line"), 0);
+});
+
+Deno.test("effectiveLength() is the longest length up to which every score exceeds Llama-2-7B's 85.6 at 4K", () => {
+  assert.equal(RULER_THRESHOLD, 85.6);
+  assert.equal(effectiveLength(new Map([[4096, 95], [8192, 86], [16384, 70], [32768, 90]])), 8192);
+  assert.equal(
+    effectiveLength(new Map([[8192, 85.6], [4096, 99]])),
+    4096,
+    "at the threshold is not above it",
+  );
+  assert.equal(effectiveLength(new Map([[4096, 50]])), null);
+});
+
+Deno.test("under the context figure, a RULER table: score by length and effective length per model", async () => {
+  const html = await withZoo(ZOO, async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  });
+  const section = /<section id="context">([\s\S]*?)<\/section>/.exec(html)![1];
+  const table = /<table id="ruler-table">[\s\S]*?<\/table>/.exec(section)?.[0];
+  assert.ok(table, "the table sits in the context section");
+  assert.match(table, /<th>1000<\/th><th>2000<\/th><th>effective length<\/th>/);
+  // m-llama: depths averaged, 90.0 at 1000 then 50.0 at 2000; m-mla is at 80.0 from the start.
+  assert.match(table, /<td>m-llama<\/td><td>niah\/recall<\/td><td>90\.0<\/td><td>50\.0<\/td><td>1000<\/td>/);
+  assert.match(table, /<td>m-mla<\/td><td>niah\/recall<\/td><td>80\.0<\/td><td>30\.0<\/td><td>none<\/td>/);
+  assert.match(section, /exceeds 85\.6 \(Llama-2-7B at 4K/);
+  // Without needle or RULER results: no table, only the figure's note.
+  const bare = await withZoo(ZOO.map(({ needle: _n, ...run }) => run), async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  });
+  assert.doesNotMatch(bare, /ruler-table/);
+});
+
+Deno.test("bench rows in perf draw prefill and decode tokens/s against context, with peak GPU memory", async () => {
+  const html = await withZoo(ZOO, async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  }, BENCH);
+  assert.equal(html.match(/<svg\b/g)?.length, 5);
+  const bench = sectionSvg(html, "bench")!;
+  // Prefill: one line per model (2); decode: m-llama at batch 1 and 16, m-mla at batch 1 (3).
+  assert.equal(countMarks(bench, "bench", "path"), 5);
+  assert.match(bench, /X-axis titled 'context tokens'/);
+  // Bench tasks stay out of the per-task speed bars: still one bar per model × eval task.
+  assert.equal(countMarks(sectionSvg(html, "speed")!, "speed", "path"), 4);
+  const table = /<table id="bench-table">[\s\S]*?<\/table>/.exec(html)?.[0];
+  assert.ok(table);
+  assert.match(table, /<th>peak GPU MiB<\/th>/);
+  // 4096 tokens in 0.5 s; peak 2 GiB = 2048 MiB; m-mla sampled none.
+  assert.match(
+    table,
+    /<td>m-llama<\/td><td>prefill<\/td><td>4096<\/td><td>1<\/td><td>8192\.0<\/td><td>2048<\/td>/,
+  );
+  assert.match(
+    table,
+    /<td>m-llama<\/td><td>decode<\/td><td>4096<\/td><td>16<\/td><td>320\.0<\/td><td>3072<\/td>/,
+  );
+  assert.match(table, /<td>m-llama<\/td><td>score-mc<\/td><td><\/td><td>1<\/td><td>5000\.0<\/td><td><\/td>/);
+  assert.match(
+    table,
+    /<td>m-mla<\/td><td>prefill<\/td><td>1024<\/td><td>1<\/td><td>12800\.0<\/td><td><\/td>/,
+  );
+
+  // Without any peak GPU sample, no such column.
+  const cpu = BENCH.map((b) => ({
+    ...b,
+    rows: b.rows.map(([t, n, s]) => [t, n, s, null] as [string, number, number, null]),
+  }));
+  const noGpu = await withZoo(ZOO, async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  }, cpu);
+  assert.doesNotMatch(noGpu, /peak GPU MiB/);
 });
 
 Deno.test("a figure without data is one note, not an empty chart; --metric picks the accuracy axis", async () => {
@@ -230,12 +438,11 @@ Deno.test("a figure without data is one note, not an empty chart; --metric picks
   assert.equal(sectionSvg(html, "mqar"), null);
   assert.match(html, /<section id="mqar"><h2>[^<]*<\/h2>\n<p class="note">No results by number of kv pairs/);
   assert.match(html, /<section id="speed"><h2>[^<]*<\/h2>\n<p class="note">No timed forward calls/);
+  assert.match(html, /<section id="bench"><h2>[^<]*<\/h2>\n<p class="note">No deno task bench rows/);
   assert.match(sectionSvg(html, "accuracy")!, /Y-axis titled 'mqar\/acc'/);
   assert.throws(() => accuracyFigure(board, { metric: "gsm8k/acc" }), UserError);
-  assert.deepEqual(buildFigures(board, { provenance: {}, speeds: [] }).map((f) => f.spec !== null), [
-    true,
-    false,
-    false,
-    false,
-  ]);
+  assert.deepEqual(
+    buildFigures(board, { provenance: {}, speeds: [], bench: [] }).map((f) => f.spec !== null),
+    [true, false, false, false, false],
+  );
 });

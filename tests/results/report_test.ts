@@ -364,3 +364,31 @@ Deno.test("a database made before runs had a teacher column still reports, read-
     old.close();
   }
 });
+
+Deno.test("the leaderboard's tokens/s comes from evaluations, not from deno task bench rows", async () => {
+  await withStore([{ model: "m", kv: 512 }], async (store, [id]) => {
+    await store.addPerf(id, {
+      task: "mqar",
+      tokens: 1000,
+      seconds: 2,
+      forwardCalls: 10,
+      peakRssBytes: 0,
+      cacheBytesPerToken: 512,
+      fixedStateBytes: 0,
+      device: "cpu",
+    });
+    const bench = await addRun(store, { model: "m", kv: 512, results: [] });
+    await store.addPerf(bench, {
+      task: "bench/decode@4096",
+      tokens: 99000,
+      seconds: 1,
+      forwardCalls: 0,
+      peakRssBytes: 0,
+      cacheBytesPerToken: 512,
+      fixedStateBytes: 0,
+      device: "cpu",
+    });
+    const board = await buildLeaderboard(store);
+    assert.equal(board.rows[0].tokensPerSecond, 500);
+  });
+});
