@@ -123,6 +123,7 @@ CREATE TABLE IF NOT EXISTS perf (
 );
 -- Databases made before a column existed gain it here.
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS peak_gpu_bytes BIGINT;
+ALTER TABLE perf ADD COLUMN IF NOT EXISTS bandwidth_fraction DOUBLE; -- decode: share of the card's memory bandwidth
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS teacher VARCHAR;  -- the model this one was converted from
 `;
 
@@ -200,6 +201,8 @@ export interface PerfRow {
   maxStateBytes?: number | null;
   /** Device memory in use at its highest while the task ran, in bytes, where it was sampled. */
   peakGpuBytes?: number | null;
+  /** A decode row's achieved fraction of the card's memory bandwidth (`deno task bench`). */
+  bandwidthFraction?: number | null;
 }
 
 /** The results database. */
@@ -448,8 +451,8 @@ export class Store {
   async addPerf(runId: number, p: PerfRow): Promise<void> {
     await this.#run(
       `INSERT INTO perf (run_id, task, tokens, seconds, tokens_per_s, forward_calls, peak_rss_bytes,
-         cache_bytes_per_token, fixed_state_bytes, device, max_state_bytes, peak_gpu_bytes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+         cache_bytes_per_token, fixed_state_bytes, device, max_state_bytes, peak_gpu_bytes, bandwidth_fraction)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
       [
         runId,
         p.task,
@@ -463,8 +466,9 @@ export class Store {
         p.device,
         p.maxStateBytes ?? null,
         p.peakGpuBytes ?? null,
+        p.bandwidthFraction ?? null,
       ],
-      doublesAt(12, 3, 4, 7, 8, 10),
+      doublesAt(13, 3, 4, 7, 8, 10, 12),
     );
   }
 

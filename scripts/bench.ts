@@ -360,6 +360,7 @@ if (import.meta.main) {
             forwardCalls: 0,
             peakRssBytes: full.peakRssBytes,
             peakGpuBytes: full.peakGpuBytes,
+            bandwidthFraction: row.bandwidthFraction,
             cacheBytesPerToken: row.kvBytesPerToken,
             fixedStateBytes: 0,
             maxStateBytes: row.stateBytes,

@@ -111,3 +111,44 @@ Deno.test("a perplexity above 2^63 is stored as a double, and the leaderboard sh
     store.close();
   }
 });
+
+Deno.test("a bench decode row keeps its achieved bandwidth fraction", async () => {
+  const store = await Store.open(":memory:");
+  try {
+    const id = await store.startRun({
+      modelName: "m",
+      modelDir: "/m",
+      modelSha256: "s",
+      family: null,
+      tokenizerSha256: null,
+      kvbenchCommit: "c",
+      denoVersion: "d",
+      ortVersion: "o",
+      device: "cuda",
+      dtype: null,
+      batchSize: 1,
+      seed: 0,
+      addBos: false,
+      maxLength: 8,
+      states: [],
+      kvBytesPerToken: 0,
+      fixedStateBytes: 0,
+      args: {},
+    });
+    await store.addPerf(id, {
+      task: "bench/decode@4096",
+      tokens: 32,
+      seconds: 0.5,
+      forwardCalls: 32,
+      peakRssBytes: 0,
+      cacheBytesPerToken: 32768,
+      fixedStateBytes: 0,
+      device: "cuda",
+      bandwidthFraction: 0.0555,
+    });
+    const [row] = await store.query("SELECT bandwidth_fraction FROM perf");
+    assert.equal(row.bandwidth_fraction, 0.0555);
+  } finally {
+    store.close();
+  }
+});
