@@ -11,6 +11,7 @@
 import type { TopLevelSpec } from "vega-lite";
 import { UserError } from "../../evals/errors.ts";
 import type { Leaderboard, ResultRecord } from "../report.ts";
+import { CACHE_KINDS, type CacheKind, cacheKind } from "./cache.ts";
 import type { BenchPoint, PageData, Provenance } from "./data.ts";
 
 /** The figures, in page order; `--figure` takes one of these names. */
@@ -34,6 +35,17 @@ export interface FigureOptions {
   metric?: string | null;
 }
 
+/** Vega's tableau10 colours, one fixed per kind of cache; "other" grey. */
+const CACHE_COLOURS: Record<CacheKind, string> = {
+  "baseline": "#4c78a8",
+  "converted MLA": "#f58518",
+  "native MLA": "#e45756",
+  "hybrid": "#72b7b2",
+  "sparse": "#54a24b",
+  "runtime policy": "#b279a2",
+  "other": "#bab0ac",
+};
+
 const WIDTH = 420;
 const HEIGHT = 280;
 
@@ -49,7 +61,8 @@ export function buildFigures(board: Leaderboard, data: PageData, options: Figure
 }
 
 /**
- * Accuracy against measured KV bytes per token, one point per model coloured by family, with the
+ * Accuracy against measured KV bytes per token, one point per model coloured by how it got its
+ * cache ({@linkcode cacheKind}; the family stays in its tooltip and aria label), with the
  * Pareto front: the models that no model with at most as many bytes beats. A model whose run
  * records a teacher (`provenance[model].teacher`) that is also drawn is joined to it by a thin
  * line, so each conversion sits visibly next to its baseline.
@@ -75,16 +88,20 @@ export function accuracyFigure(
     .map((r) => ({
       model: r.model,
       family: r.family ?? "unknown",
+      cache: cacheKind(r.family),
+      // The point's aria label: the colour alone no longer tells the family.
+      label: `${r.model} (family ${r.family ?? "unknown"}, cache ${cacheKind(r.family)})`,
       bytes: r.kvBytesPerToken,
       accuracy: metric === null ? r.average : r.scores[metric],
     }))
-    .filter((p): p is { model: string; family: string; bytes: number; accuracy: number } =>
+    .filter((p): p is typeof p & { bytes: number; accuracy: number } =>
       p.bytes !== null && p.bytes > 0 && p.accuracy !== null && Number.isFinite(p.accuracy)
     );
   if (points.length === 0) {
     return { name: "accuracy", title, spec: null, note: `No model has both ${label} and measured KV bytes.` };
   }
   const front = paretoFront(points);
+  const kinds = CACHE_KINDS.filter((k) => points.some((p) => p.cache === k));
   const links = points.flatMap((p) => {
     const teacher = points.find((t) => t.model === provenance[p.model]?.teacher && t.model !== p.model);
     return teacher
@@ -160,8 +177,15 @@ export function accuracyFigure(
           encoding: {
             x,
             y,
-            color: { field: "family", type: "nominal", title: "family" },
-            description: { field: "model" },
+            color: {
+              field: "cache",
+              type: "nominal",
+              title: "cache",
+              // Only the kinds drawn, in legend order, each with its own colour in every report.
+              scale: { domain: kinds, range: kinds.map((k) => CACHE_COLOURS[k]) },
+            },
+            // Vega's SVG has no tooltips; its aria-label is what names a point on a static page.
+            description: { field: "label" },
           },
         },
         {

@@ -1,7 +1,7 @@
 /**
  * `deno task report --format html`: one self-contained page — figures inline as SVG, the
- * leaderboard as an HTML table, styles inline, no script and no URL, so it opens from disk and
- * makes no network request.
+ * leaderboard as an HTML table sortable by its headers, styles and that one small script inline,
+ * no URL, so it opens from disk and makes no network request.
  *
  * @module
  */
@@ -10,6 +10,8 @@ import type { Leaderboard } from "../report.ts";
 import type { PageData, Provenance } from "./data.ts";
 import { escapeHtml } from "./escape.ts";
 import { buildFigures, contextScores, type Figure, type FigureOptions } from "./figures.ts";
+import { heatmapFigure } from "./heatmap.ts";
+import { SORT_SCRIPT } from "./sort.ts";
 import { inlineSvg, renderSvg } from "./svg.ts";
 import { benchTableHtml, rulerTableHtml } from "./tables.ts";
 
@@ -23,6 +25,9 @@ table { border-collapse: collapse; font-size: 0.9rem; }
 th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
 td.model { text-decoration: underline dotted; cursor: help; }
+#leaderboard th { cursor: pointer; user-select: none; }
+#leaderboard th[aria-sort=ascending]::after { content: " ▲"; }
+#leaderboard th[aria-sort=descending]::after { content: " ▼"; }
 `;
 
 /** Options of the page. */
@@ -40,9 +45,9 @@ export async function renderPage(
   const title = options.title ?? "kvbench report";
   const figures = buildFigures(board, data, options);
   const sections: string[] = [];
-  // Tables that belong under a figure, inside its section.
+  // Tables (and the needle heatmaps) that belong under a figure, inside its section.
   const after: Partial<Record<Figure["name"], string>> = {
-    context: rulerTableHtml(contextScores(board)),
+    context: rulerTableHtml(contextScores(board)) + await heatmapHtml(board),
     bench: benchTableHtml(data.bench),
   };
   for (const figure of figures) sections.push(await figureHtml(figure, after[figure.name] ?? ""));
@@ -60,9 +65,19 @@ ${sections.join("\n")}
 <h2>Leaderboard</h2>
 ${tableHtml(board, data)}
 </section>
+<script>${SORT_SCRIPT}</script>
 </body>
 </html>
 `;
+}
+
+/** The needle heatmaps as a figure of their own; empty text (no note) when no result has a depth. */
+async function heatmapHtml(board: Leaderboard): Promise<string> {
+  const figure = heatmapFigure(board.heatmaps);
+  if (figure === null) return "";
+  return `\n<figure id="needle-heatmap"><h3>${escapeHtml(figure.title)}</h3>\n${
+    inlineSvg(await renderSvg(figure.spec))
+  }\n<figcaption>${escapeHtml(figure.note)}</figcaption></figure>`;
 }
 
 async function figureHtml(figure: Figure, after: string): Promise<string> {

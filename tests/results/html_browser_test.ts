@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT, runScript } from "../_script.ts";
 import { findChromium, visitPage } from "../_chromium.ts";
+import { renderPage } from "../../results/html/page.ts";
+import type { Leaderboard, LeaderboardRow } from "../../results/report.ts";
 
 const chromium = findChromium();
 // CI=0 or CI=false (as some tools write it) mean not CI.
@@ -121,5 +123,114 @@ Deno.test({
     assert.equal(r.tableRows, models);
     assert.deepEqual(r.overlappingLabels, [], `accuracy labels readable ${where}`);
     assert.equal(r.overflow, 0, `the page fits 1000 px without scrolling sideways ${where}`);
+  },
+});
+
+/** A board row with one MQAR score (null: not run) and the KV bytes the sort test orders by. */
+function row(model: string, family: string, acc: number | null, average: number, kv: number): LeaderboardRow {
+  return {
+    model,
+    family,
+    runs: [1],
+    scores: { "mqar/acc": acc },
+    stderr: { "mqar/acc": acc === null ? null : 0.02 },
+    average,
+    kvBytesPerToken: kv,
+    fixedStateBytes: 0,
+    compression: null,
+    baseline: null,
+    tokensPerSecond: null,
+  };
+}
+
+/** What the sort test reads: the first row's model after each click, and the headers' aria-sort. */
+interface Sorted {
+  firstRows: Record<string, string>;
+  lastRows: Record<string, string>;
+  ariaSort: (string | null)[];
+  heatmapCells: number;
+  /** Width of the page's content beyond the viewport (0: no horizontal scrolling). */
+  overflow: number;
+}
+
+// Clicks headers by their text, in order, reading the first and last row's model after each.
+const SORT_EXPRESSION = `(() => {
+  const header = (text) => [...document.querySelectorAll("#leaderboard th")].find((th) => th.textContent === text);
+  const model = (i) => document.querySelectorAll("#leaderboard tbody tr")[i].cells[0].textContent;
+  const firstRows = {}, lastRows = {};
+  const steps = [["mqar/acc", "acc up"], ["mqar/acc", "acc down"], ["KV B/token", "kv up"], ["KV B/token", "kv down"],
+    ["model", "model up"], ["model", "model down"]];
+  for (const [text, step] of steps) {
+    header(text).click();
+    firstRows[step] = model(0);
+    lastRows[step] = model(3);
+  }
+  return {
+    firstRows,
+    lastRows,
+    ariaSort: [...document.querySelectorAll("#leaderboard th")].map((th) => th.getAttribute("aria-sort")),
+    heatmapCells: document.querySelectorAll("#context .heatmap_marks path").length,
+    overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  };
+})()`;
+
+Deno.test({
+  name: "the leaderboard sorts by a clicked header in Chromium: numbers as numbers, a second click reverses",
+  ignore: chromium === null && !inCi,
+  fn: async () => {
+    assert.ok(chromium !== null, "CI is set but there is no chromium on PATH (or $CHROMIUM)");
+    // KV bytes sort differently as text ("1024" < "192"); m-big has no MQAR score.
+    const board: Leaderboard = {
+      columns: ["mqar/acc"],
+      rows: [
+        row("m-llama", "llama", 0.9, 0.9, 512),
+        row("m-mla", "transmla", 0.85, 0.85, 192),
+        row("m-dma", "dma", 0.5, 0.5, 256),
+        row("m-big", "zebra", null, 0.7, 1024),
+      ],
+      baseline: null,
+      slices: [],
+      heatmaps: [{
+        model: "m-llama",
+        task: "niah",
+        metric: "recall",
+        depths: [0, 50],
+        lengths: [1000, 2000],
+        values: [[1, 0.8], [0.6, null]],
+      }],
+      results: [[1000, 0, 1], [2000, 0, 0.8], [1000, 50, 0.6]].map(([len, depth, value]) => ({
+        model: "m-llama",
+        runId: 1,
+        task: "niah",
+        metric: "recall",
+        numKvPairs: null,
+        contextLen: len,
+        depth,
+        value,
+        stderr: null,
+        n: 10,
+        primary: false,
+      })),
+    };
+    const dir = mkdtempSync(join(tmpdir(), "kvbench-sort-"));
+    const html = join(dir, "index.html");
+    writeFileSync(html, await renderPage(board, { provenance: {}, speeds: [], bench: [] }));
+    const page = await visitPage<Sorted>(chromium, pathToFileURL(html).href, SORT_EXPRESSION);
+    const where = `(page: ${html})`;
+    assert.deepEqual(page.errors, [], `console errors ${where}`);
+    assert.deepEqual(page.value.firstRows, {
+      "acc up": "m-dma",
+      "acc down": "m-llama",
+      "kv up": "m-mla",
+      "kv down": "m-big",
+      "model up": "m-big",
+      "model down": "m-mla",
+    }, where);
+    // A row without a score stays last both ways.
+    assert.equal(page.value.lastRows["acc up"], "m-big", where);
+    assert.equal(page.value.lastRows["acc down"], "m-big", where);
+    assert.deepEqual(page.value.ariaSort, ["descending", ...Array(7).fill(null)], where);
+    assert.equal(page.value.heatmapCells, 3, `one rect per needle cell run ${where}`);
+    assert.equal(page.value.overflow, 0, `the heatmap fits 1000 px ${where}`);
   },
 });

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { UserError } from "../../evals/errors.ts";
 import { loadPageData } from "../../results/html/data.ts";
+import { CACHE_KINDS, cacheKind } from "../../results/html/cache.ts";
 import { accuracyFigure, buildFigures, paretoFront, placeLabels } from "../../results/html/figures.ts";
+import { heatmapCells } from "../../results/html/heatmap.ts";
 import { renderPage } from "../../results/html/page.ts";
 import { effectiveLength, RULER_THRESHOLD } from "../../results/html/ruler.ts";
 import { buildLeaderboard } from "../../results/report.ts";
@@ -296,21 +298,28 @@ Deno.test("renderPage() draws every figure inline as SVG, one mark per model, an
     const board = await buildLeaderboard(store);
     return await renderPage(board, await loadPageData(store, board));
   });
-  assert.equal(html.match(/<svg\b/g)?.length, 4, "accuracy, mqar, context, speed; no bench rows");
+  assert.equal(
+    html.match(/<svg\b/g)?.length,
+    5,
+    "accuracy, mqar, context, the needle heatmap, speed; no bench rows",
+  );
   assert.match(
     html,
     /<section id="bench"><h2>[^<]*<\/h2>\n<p class="note">No deno task bench rows in the perf table\.<\/p><\/section>/,
   );
-  // Self-contained: no URL of any kind, no script, no external stylesheet or image.
+  // Self-contained: no URL of any kind, no external script, stylesheet or image; one inline script.
   assert.doesNotMatch(html, /https?:/);
-  assert.doesNotMatch(html, /<script|<link|<img|src=/);
+  assert.doesNotMatch(html, /<link|<img|src=/);
+  assert.equal(html.match(/<script>/g)?.length, 1, "the table's sort script, inline");
 
   const accuracy = sectionSvg(html, "accuracy")!;
   assert.equal(countMarks(accuracy, "models", "path"), 3, "one point per model");
   assert.equal(countMarks(accuracy, "front", "path"), 1, "one front line");
   for (const model of ["m-llama", "m-mla", "m-dma"]) assert.match(accuracy, new RegExp(`>${model}<`));
-  // Coloured by family: the legend lists them.
-  assert.match(accuracy, /legend titled 'family' .* 3 values: dma, llama, transmla/);
+  // Coloured by kind of cache, in legend order; the family stays in each point's aria label.
+  assert.match(accuracy, /legend titled 'cache' .* 3 values: baseline, converted MLA, sparse/);
+  assert.match(accuracy, /aria-label="m-mla \(family transmla, cache converted MLA\)"/);
+  assert.match(accuracy, /aria-label="m-dma \(family dma, cache sparse\)"[^>]*fill="#54a24b"/);
 
   // MQAR: one panel per length, one line per model in each (m-dma ran 64 only).
   const mqar = sectionSvg(html, "mqar")!;
@@ -391,7 +400,7 @@ Deno.test("bench rows in perf draw prefill and decode tokens/s against context, 
     const board = await buildLeaderboard(store);
     return await renderPage(board, await loadPageData(store, board));
   }, BENCH);
-  assert.equal(html.match(/<svg\b/g)?.length, 5);
+  assert.equal(html.match(/<svg\b/g)?.length, 6, "the five figures and the needle heatmap");
   const bench = sectionSvg(html, "bench")!;
   // Prefill: one line per model (2); decode: m-llama at batch 1 and 16, m-mla at batch 1 (3).
   assert.equal(countMarks(bench, "bench", "path"), 5);
@@ -445,4 +454,68 @@ Deno.test("a figure without data is one note, not an empty chart; --metric picks
     buildFigures(board, { provenance: {}, speeds: [], bench: [] }).map((f) => f.spec !== null),
     [true, false, false, false, false],
   );
+});
+
+Deno.test("cacheKind() groups families by how the model got its cache", () => {
+  const cases: [string | null, string][] = [
+    ["llama", "baseline"],
+    ["transmla", "converted MLA"],
+    ["xecomla", "converted MLA"],
+    ["deepseek_v2", "native MLA"],
+    ["deepseek_v3", "native MLA"],
+    ["minicpm3", "native MLA"],
+    ["plm", "native MLA"],
+    ["mla", "native MLA"],
+    ["zebra", "hybrid"],
+    ["dma", "sparse"],
+    ["tpla", "runtime policy"],
+    ["xkv", "runtime policy"],
+    ["mamba", "other"],
+    ["constructor", "other"],
+    [null, "other"],
+  ];
+  for (const [family, kind] of cases) assert.equal(cacheKind(family), kind, String(family));
+  assert.deepEqual(new Set(cases.map(([, k]) => k)), new Set(CACHE_KINDS));
+});
+
+Deno.test("under the context figure, a needle heatmap: one rect per model × depth × length run", async () => {
+  const html = await withZoo(ZOO, async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  });
+  const section = /<section id="context">([\s\S]*?)<\/section>/.exec(html)![1];
+  const heatmap = /<figure id="needle-heatmap">[\s\S]*?<\/figure>/.exec(section)?.[0];
+  assert.ok(heatmap, "the heatmap sits in the context section");
+  assert.ok(section.indexOf("needle-heatmap") > section.indexOf("context_marks"), "under the figure");
+  // m-llama: 2 depths × 2 lengths; m-mla: depth 0 at 2 lengths. Cells not run are not drawn.
+  assert.equal(countMarks(heatmap, "heatmap", "path"), 6);
+  assert.match(heatmap, /m-llama · niah\/recall/);
+  assert.match(heatmap, /m-mla · niah\/recall/);
+  assert.match(heatmap, /X-axis titled 'context tokens'/);
+  assert.match(heatmap, /Y-axis titled 'needle depth %'/);
+  // Without depth results: no heatmap and no note about it.
+  const bare = await withZoo(ZOO.map(({ needle: _n, ...run }) => run), async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  });
+  assert.doesNotMatch(bare, /needle-heatmap|heatmap_marks|[Nn]eedle in a haystack: score by depth/);
+});
+
+Deno.test("heatmapCells() draws 0–100 scores as 0–1 and leaves cells not run out", () => {
+  const cells = heatmapCells([
+    {
+      model: "a",
+      task: "ruler_niah",
+      metric: "score",
+      depths: [0, 50],
+      lengths: [1024],
+      values: [[90], [null]],
+    },
+    { model: "b", task: "niah", metric: "recall", depths: [10], lengths: [64, 128], values: [[1, 0.5]] },
+  ]);
+  assert.deepEqual(cells, [
+    { panel: "a · ruler_niah/score", model: "a", depth: 0, length: 1024, score: 0.9 },
+    { panel: "b · niah/recall", model: "b", depth: 10, length: 64, score: 1 },
+    { panel: "b · niah/recall", model: "b", depth: 10, length: 128, score: 0.5 },
+  ]);
 });
