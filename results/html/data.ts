@@ -41,6 +41,8 @@ export interface BenchPoint {
   tokensPerSecond: number;
   /** Device memory at its highest, null where it was not sampled. */
   peakGpuBytes: number | null;
+  /** A decode row's achieved fraction of the card's memory bandwidth, null where not recorded. */
+  bandwidthFraction: number | null;
   runId: number;
 }
 
@@ -162,7 +164,8 @@ async function loadBench(store: Store, options: LeaderboardOptions): Promise<Ben
     : "";
   const rows = await store.query(
     `WITH ranked AS (
-       SELECT r.model_name, p.task, p.run_id, p.tokens, p.seconds, p.peak_gpu_bytes,
+       -- p.*: a database made before a perf column existed (read-only, not migrated) still reads.
+       SELECT r.model_name, p.*,
               row_number() OVER (PARTITION BY r.model_name, p.task ORDER BY p.run_id DESC) AS rank
          FROM perf p JOIN runs r ON r.id = p.run_id
         WHERE r.status = 'done' AND starts_with(p.task, 'bench/') AND p.tokens > 0 AND p.seconds > 0
@@ -177,6 +180,7 @@ async function loadBench(store: Store, options: LeaderboardOptions): Promise<Ben
       ...parsed,
       tokensPerSecond: (r.tokens as number) / (r.seconds as number),
       peakGpuBytes: (r.peak_gpu_bytes as number | null) ?? null,
+      bandwidthFraction: (r.bandwidth_fraction as number | null | undefined) ?? null,
       runId: r.run_id as number,
     }];
   });

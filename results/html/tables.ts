@@ -37,10 +37,14 @@ export function rulerTableHtml(scores: readonly ContextScore[]): string {
 ${table(["model", "task", ...lengths.map(String), "effective length"], body, "ruler-table")}`;
 }
 
-/** Every bench row: model, work, context, batch, tokens/s and, where any was sampled, peak GPU MiB. */
+/**
+ * Every bench row: model, work, context, batch, tokens/s and, where any row has them, the HBM
+ * fraction a decode achieved and the peak GPU MiB.
+ */
 export function benchTableHtml(bench: readonly BenchPoint[]): string {
   if (bench.length === 0) return "";
   const gpu = bench.some((b) => b.peakGpuBytes !== null);
+  const hbm = bench.some((b) => b.bandwidthFraction !== null);
   const order = ["prefill", "decode", "score-mc"];
   const sorted = [...bench].sort((a, b) =>
     a.model.localeCompare(b.model) || order.indexOf(a.work) - order.indexOf(b.work) ||
@@ -52,10 +56,19 @@ export function benchTableHtml(bench: readonly BenchPoint[]): string {
     b.context === null ? "" : String(b.context),
     String(b.batch),
     b.tokensPerSecond.toFixed(1),
+    ...(hbm ? [b.bandwidthFraction === null ? "" : b.bandwidthFraction.toFixed(3)] : []),
     ...(gpu ? [b.peakGpuBytes === null ? "" : (b.peakGpuBytes / 2 ** 20).toFixed(0)] : []),
   ]);
   return table(
-    ["model", "work", "context", "batch", "tokens/s", ...(gpu ? ["peak GPU MiB"] : [])],
+    [
+      "model",
+      "work",
+      "context",
+      "batch",
+      "tokens/s",
+      ...(hbm ? ["HBM fraction"] : []),
+      ...(gpu ? ["peak GPU MiB"] : []),
+    ],
     body,
     "bench-table",
   );

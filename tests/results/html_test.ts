@@ -39,8 +39,8 @@ interface FakeBench {
   model: string;
   family: string;
   kv: number;
-  /** [task, tokens, seconds, peak GPU bytes]. */
-  rows: [string, number, number, number | null][];
+  /** [task, tokens, seconds, peak GPU bytes, HBM fraction (decode rows, optional)]. */
+  rows: ([string, number, number, number | null] | [string, number, number, number | null, number])[];
 }
 
 async function addRun(store: Store, run: FakeRun): Promise<number> {
@@ -145,11 +145,12 @@ async function addBench(store: Store, bench: FakeBench): Promise<void> {
     fixedStateBytes: 0,
     args: { bench: true },
   });
-  for (const [task, tokens, seconds, peakGpuBytes] of bench.rows) {
+  for (const [task, tokens, seconds, peakGpuBytes, bandwidthFraction] of bench.rows) {
     await store.addPerf(id, {
       task,
       tokens,
       seconds,
+      bandwidthFraction: bandwidthFraction ?? null,
       forwardCalls: 0,
       peakRssBytes: 0,
       peakGpuBytes,
@@ -518,4 +519,22 @@ Deno.test("heatmapCells() draws 0–100 scores as 0–1 and leaves cells not run
     { panel: "b · niah/recall", model: "b", depth: 10, length: 64, score: 1 },
     { panel: "b · niah/recall", model: "b", depth: 10, length: 128, score: 0.5 },
   ]);
+});
+
+Deno.test("the bench table shows a decode row's achieved HBM fraction where bench recorded one", async () => {
+  const bench: FakeBench[] = [{
+    model: "m-llama",
+    family: "llama",
+    kv: 512,
+    rows: [["bench/prefill@4096", 4096, 0.5, null], ["bench/decode@4096", 32, 0.5, null, 0.0555]],
+  }];
+  const html = await withZoo(ZOO, async (store) => {
+    const board = await buildLeaderboard(store);
+    return await renderPage(board, await loadPageData(store, board));
+  }, bench);
+  const table = /<table id="bench-table">[\s\S]*?<\/table>/.exec(html)?.[0];
+  assert.ok(table);
+  assert.match(table, /<th>HBM fraction<\/th>/);
+  assert.match(table, /<td>decode<\/td><td>4096<\/td><td>1<\/td><td>64\.0<\/td><td>0\.056<\/td>/);
+  assert.match(table, /<td>prefill<\/td><td>4096<\/td><td>1<\/td><td>8192\.0<\/td><td><\/td>/);
 });
