@@ -15,7 +15,7 @@ import { ModelRunError, StateMismatchError, UserError } from "../errors.ts";
 import { bindingDir, missingProviderLibraries } from "./providers.ts";
 import { OrtError } from "./ort/api.ts";
 import { type OutputRequest, Session } from "./ort/session.ts";
-import { Tensor } from "./ort/tensor.ts";
+import { readFloat32, Tensor } from "./ort/tensor.ts";
 import { LogitsHead, type Pick, type Picked } from "./logits_head.ts";
 import { concreteShape, discoverStates, type StateHints, type StateSpec } from "./state.ts";
 
@@ -104,6 +104,7 @@ export class OnnxModel {
   readonly #options: Omit<LoadOptions, "device">;
   readonly #logitsType: "float32" | "float16";
   #head: LogitsHead | null = null;
+  #pairSingleRows = false;
 
   private constructor(
     dir: string,
@@ -176,11 +177,66 @@ export class OnnxModel {
       }
       const model = new OnnxModel(dir, session, states, vocab, logits.type, { ...options, device });
       model.chunksAfterPast = await model.#probeChunksAfterPast(path);
+      if (device === "cpu") model.#pairSingleRows = await model.#probeSingleRowPath();
       return model;
     } catch (error) {
       session.release();
       throw error;
     }
+  }
+
+  /**
+   * Whether one token of one row comes out other than the same token as a row of a batch of two
+   * (ONNX Runtime's CPU kernels take another path for a one-row product in some graphs: the MLA
+   * and Mamba ones among the fixtures, not GQA's).
+   */
+  async #probeSingleRowPath(): Promise<boolean> {
+    // One token after a two-token past: the decode step that batch size 1 runs.
+    const firstRow = async (rows: number) => {
+      const zeros = new Map(this.states.map((spec) => {
+        const shape = concreteShape(spec, rows, 0);
+        const bytes = shape.reduce((a, b) => a * b, 1) * (spec.dtype === "float16" ? 2 : 4);
+        return [spec.input, Tensor.fromHost(spec.dtype, new Uint8Array(bytes), shape)];
+      }));
+      const ids = (len: number) =>
+        BigInt64Array.from({ length: rows * len }, (_, i) => BigInt((3 + i % len) % this.vocabSize));
+      let past: Map<string, Tensor> | null = null;
+      try {
+        const prefill = await this.#forward({
+          inputIds: ids(2),
+          attentionMask: new BigInt64Array(rows * 2).fill(1n),
+          positionIds: BigInt64Array.from({ length: rows * 2 }, (_, i) => BigInt(i % 2)),
+          rows,
+          len: 2,
+          pastLen: 0,
+          states: zeros,
+          keep: 1,
+          call: "prefill",
+        });
+        prefill.logits.dispose();
+        past = prefill.states;
+        const out = await this.#forward({
+          inputIds: ids(1),
+          attentionMask: new BigInt64Array(rows * 3).fill(1n),
+          positionIds: new BigInt64Array(rows).fill(2n),
+          rows,
+          len: 1,
+          pastLen: 2,
+          states: past,
+          fetchStates: false,
+          call: "step",
+        });
+        const values = readFloat32(out.logits);
+        out.logits.dispose();
+        return values.subarray(0, values.length / rows);
+      } finally {
+        for (const t of zeros.values()) t.dispose();
+        for (const t of past?.values() ?? []) t.dispose();
+      }
+    };
+    const alone = await firstRow(1);
+    const paired = await firstRow(2);
+    return !alone.every((v, i) => v === paired[i]);
   }
 
   /**
@@ -236,14 +292,19 @@ export class OnnxModel {
     }
   }
 
+  /** Whether one-token one-row calls run as two identical rows (see {@linkcode OnnxModel.forward}). */
+  get pairsSingleRows(): boolean {
+    return this.#pairSingleRows;
+  }
+
   /**
-   * Runs one forward call. On CPU a call of one token of one row runs as two identical rows:
-   * ONNX Runtime's CPU kernels take another path for a one-row product in the MLA and Mamba graphs,
-   * which moved that row's logits by an ulp against the same row inside a batch; paired, a batch-1
-   * step is bit-identical to it.
+   * Runs one forward call. Where the load probe found that ONNX Runtime's CPU kernels take another
+   * path for a one-row product (the MLA and Mamba graphs), a call of one token of one row runs as
+   * two identical rows, so a batch-1 step is bit-identical to the same row inside a batch; other
+   * graphs (GQA's) skip the doubled work.
    */
   forward(feeds: Feeds): Promise<Outputs> {
-    if (this.device === "cpu" && feeds.rows === 1 && feeds.len === 1) return this.#forwardPaired(feeds);
+    if (this.#pairSingleRows && feeds.rows === 1 && feeds.len === 1) return this.#forwardPaired(feeds);
     return this.#forward(feeds);
   }
 

@@ -49,6 +49,21 @@ function tokenPairs() {
   });
 }
 
+Deno.test("the load probe pairs one-token one-row calls only where the CPU kernels need it", async () => {
+  const expected: Record<string, boolean> = {
+    llama: false,
+    "llama-fp16": false,
+    transmla: true,
+    xecomla: true,
+    zebra: true,
+  };
+  for (const [fixture, pairs] of Object.entries(expected)) {
+    const m = await OnnxModel.load(fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url)));
+    assert.equal(m.pairsSingleRows, pairs, fixture);
+    await m.release();
+  }
+});
+
 Deno.test("on CPU scores and generations are bit-identical across batch sizes 1, 3, 8 and 32", async () => {
   const text: Request[] = [
     ...mcRequests(),
