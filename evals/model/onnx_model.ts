@@ -17,7 +17,8 @@ import { OrtError } from "./ort/api.ts";
 import { type OutputRequest, Session } from "./ort/session.ts";
 import { readFloat32, Tensor } from "./ort/tensor.ts";
 import { LogitsHead, type Pick, type Picked } from "./logits_head.ts";
-import { concreteShape, discoverStates, type StateHints, type StateSpec } from "./state.ts";
+import { concreteShape, type StateHints, type StateSpec } from "./state.ts";
+import { checkGraphContract } from "./contract.ts";
 
 export { Tensor } from "./ort/tensor.ts";
 export type { Pick, Picked } from "./logits_head.ts";
@@ -144,38 +145,13 @@ export class OnnxModel {
     }
     const session = openSession(path, device, options);
     try {
-      const { inputs, outputs } = session;
-      for (const required of ["input_ids", "attention_mask"]) {
-        if (!inputs.some((i) => i.name === required)) {
-          throw new UserError(
-            `Cannot use ${path} as it has no "${required}" input (inputs: ` +
-              `${
-                inputs.map((i) => i.name).join(", ")
-              }): export a causal LM with input_ids and attention_mask`,
-          );
-        }
-      }
-      const logits = outputs.find((o) => o.name === "logits");
-      if (!logits) {
-        throw new UserError(
-          `Cannot use ${path} as it has no "logits" output (outputs: ` +
-            `${outputs.slice(0, 6).map((o) => o.name).join(", ")}…): export the LM head's output as "logits"`,
-        );
-      }
-      const states = discoverStates(inputs, outputs, options.stateHints);
-      const vocab = logits.shape.at(-1);
-      if (typeof vocab !== "number") {
-        throw new UserError(
-          `Cannot use ${path} as the vocabulary axis of "logits" is symbolic ("${vocab}"): ` +
-            `export logits with a static last axis`,
-        );
-      }
-      if (logits.type !== "float32" && logits.type !== "float16") {
-        throw new UserError(
-          `Cannot use ${path} as its "logits" are ${logits.type}: export float32 or float16 logits`,
-        );
-      }
-      const model = new OnnxModel(dir, session, states, vocab, logits.type, { ...options, device });
+      const { states, vocabSize, logitsType } = checkGraphContract(
+        path,
+        session.inputs,
+        session.outputs,
+        options.stateHints,
+      );
+      const model = new OnnxModel(dir, session, states, vocabSize, logitsType, { ...options, device });
       model.chunksAfterPast = await model.#probeChunksAfterPast(path);
       if (device === "cpu") model.#pairSingleRows = await model.#probeSingleRowPath();
       return model;
@@ -193,11 +169,7 @@ export class OnnxModel {
   async #probeSingleRowPath(): Promise<boolean> {
     // One token after a two-token past: the decode step that batch size 1 runs.
     const firstRow = async (rows: number) => {
-      const zeros = new Map(this.states.map((spec) => {
-        const shape = concreteShape(spec, rows, 0);
-        const bytes = shape.reduce((a, b) => a * b, 1) * (spec.dtype === "float16" ? 2 : 4);
-        return [spec.input, Tensor.fromHost(spec.dtype, new Uint8Array(bytes), shape)];
-      }));
+      const zeros = this.emptyStates(rows);
       const ids = (len: number) =>
         BigInt64Array.from({ length: rows * len }, (_, i) => BigInt((3 + i % len) % this.vocabSize));
       let past: Map<string, Tensor> | null = null;
@@ -245,11 +217,7 @@ export class OnnxModel {
    */
   async #probeChunksAfterPast(path: string): Promise<boolean> {
     if (this.states.length === 0) return true;
-    const zeros = new Map(this.states.map((spec) => {
-      const shape = concreteShape(spec, 1, 0);
-      const bytes = shape.reduce((a, b) => a * b, 1) * (spec.dtype === "float16" ? 2 : 4);
-      return [spec.input, Tensor.fromHost(spec.dtype, new Uint8Array(bytes), shape)];
-    }));
+    const zeros = this.emptyStates(1);
     const feed = (len: number, pastLen: number, states: ReadonlyMap<string, Tensor>, fetchStates: boolean) =>
       this.forward({
         inputIds: new BigInt64Array(len),
@@ -290,6 +258,18 @@ export class OnnxModel {
       dispose(zeros.values());
       if (first) dispose(first.states.values());
     }
+  }
+
+  /**
+   * The state of `rows` rows that hold no token yet: growing states of length 0, fixed states
+   * zeroed, in host memory (the first call moves them to the device). The caller owns them.
+   */
+  emptyStates(rows: number): Map<string, Tensor> {
+    return new Map(this.states.map((spec) => {
+      const shape = concreteShape(spec, rows, 0);
+      const bytes = shape.reduce((a, b) => a * b, 1) * (spec.dtype === "float16" ? 2 : 4);
+      return [spec.input, Tensor.fromHost(spec.dtype, new Uint8Array(bytes), shape)];
+    }));
   }
 
   /** Whether one-token one-row calls run as two identical rows (see {@linkcode OnnxModel.forward}). */

@@ -16,7 +16,8 @@ import { dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
 import { openSession } from "./onnx_model.ts";
 import { elementName } from "./ort/tensor.ts";
-import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from "./state.ts";
+import { type CheckedGraph, checkGraphContract } from "./contract.ts";
+import type { StateHints, TensorMeta } from "./state.ts";
 
 /** What the graph declares. */
 export interface OnnxSignature {
@@ -200,14 +201,6 @@ export function missingExternalData(path: string, signature: OnnxSignature): str
   return signature.externalData.filter((file) => !existsSync(join(dirname(path), file)));
 }
 
-/** What the tasks need to know about a checked graph. */
-export interface CheckedGraph {
-  /** Size of the logits' last axis. */
-  vocabSize: number;
-  /** The state tensors found. */
-  states: StateSpec[];
-}
-
 /**
  * Checks the graph at `dir/model.onnx` as `OnnxModel.load` does — token inputs, a float logits
  * output with a static vocabulary axis, paired states — and that its external data files are
@@ -217,7 +210,10 @@ export interface CheckedGraph {
  *
  * @throws {UserError} with the message `OnnxModel.load` gives.
  */
-export function inspectModelFile(dir: string, hints: StateHints = {}): CheckedGraph {
+export function inspectModelFile(
+  dir: string,
+  hints: StateHints = {},
+): Pick<CheckedGraph, "vocabSize" | "states"> {
   const path = join(dir, "model.onnx");
   if (!existsSync(path)) {
     throw new UserError(
@@ -246,7 +242,8 @@ export function inspectModelFile(dir: string, hints: StateHints = {}): CheckedGr
     if (error instanceof UserError) throw error;
     signature = sessionSignature(path);
   }
-  return checkSignature(path, signature.inputs, signature.outputs, hints);
+  const { vocabSize, states } = checkGraphContract(path, signature.inputs, signature.outputs, hints);
+  return { vocabSize, states };
 }
 
 function sessionSignature(path: string): Pick<OnnxSignature, "inputs" | "outputs"> {
@@ -256,42 +253,4 @@ function sessionSignature(path: string): Pick<OnnxSignature, "inputs" | "outputs
   } finally {
     session.release();
   }
-}
-
-/** `OnnxModel.load`'s checks of a graph's inputs and outputs, with its messages. */
-function checkSignature(
-  path: string,
-  inputs: readonly TensorMeta[],
-  outputs: readonly TensorMeta[],
-  hints: StateHints,
-): CheckedGraph {
-  for (const required of ["input_ids", "attention_mask"]) {
-    if (!inputs.some((i) => i.name === required)) {
-      throw new UserError(
-        `Cannot use ${path} as it has no "${required}" input (inputs: ` +
-          `${inputs.map((i) => i.name).join(", ")}): export a causal LM with input_ids and attention_mask`,
-      );
-    }
-  }
-  const logits = outputs.find((o) => o.name === "logits");
-  if (!logits) {
-    throw new UserError(
-      `Cannot use ${path} as it has no "logits" output (outputs: ` +
-        `${outputs.slice(0, 6).map((o) => o.name).join(", ")}…): export the LM head's output as "logits"`,
-    );
-  }
-  const states = discoverStates(inputs, outputs, hints);
-  const vocab = logits.shape.at(-1);
-  if (typeof vocab !== "number") {
-    throw new UserError(
-      `Cannot use ${path} as the vocabulary axis of "logits" is symbolic ("${vocab}"): ` +
-        `export logits with a static last axis`,
-    );
-  }
-  if (logits.type !== "float32" && logits.type !== "float16") {
-    throw new UserError(
-      `Cannot use ${path} as its "logits" are ${logits.type}: export float32 or float16 logits`,
-    );
-  }
-  return { vocabSize: vocab, states };
 }

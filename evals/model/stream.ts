@@ -12,9 +12,8 @@
  * @module
  */
 
-import { type OnnxModel, type Picked, Tensor } from "./onnx_model.ts";
+import type { OnnxModel, Picked, Tensor } from "./onnx_model.ts";
 import { readFloat32 } from "./ort/tensor.ts";
-import { concreteShape, type StateSpec } from "./state.ts";
 
 /** A position of a step's logits to read: the `j`-th real token of `row`'s chunk, and a target. */
 export interface TokenPick {
@@ -162,9 +161,7 @@ export class Stream {
 
   /** A stream of `rows` empty rows: growing states of length 0, fixed states zeroed. */
   static start(model: OnnxModel, rows: number): Stream {
-    const states = new Map<string, Tensor>();
-    for (const spec of model.states) states.set(spec.input, zeros(spec, rows));
-    return new Stream(model, rows, 0, new Uint8Array(0), new Array(rows).fill(0), states);
+    return new Stream(model, rows, 0, new Uint8Array(0), new Array(rows).fill(0), model.emptyStates(rows));
   }
 
   /** A stream made of the given rows of this one (a row may repeat): copies its state, on its device. */
@@ -357,10 +354,4 @@ export class Stream {
   dispose(): void {
     for (const tensor of this.states.values()) tensor.dispose();
   }
-}
-
-function zeros(spec: StateSpec, rows: number): Tensor {
-  const shape = concreteShape(spec, rows, 0);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return Tensor.fromHost(spec.dtype, new Uint8Array(size * (spec.dtype === "float16" ? 2 : 4)), shape);
 }

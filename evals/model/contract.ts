@@ -1,0 +1,63 @@
+/**
+ * The contract a graph must meet to be run as a causal LM, checked on its declared inputs and
+ * outputs: `input_ids` and `attention_mask` inputs, a float `logits` output with a static
+ * vocabulary axis, and states that pair up. One place for these checks and their messages, used
+ * by `OnnxModel.load` (on the session) and by the checks before any work (on the file).
+ *
+ * @module
+ */
+
+import { UserError } from "../errors.ts";
+import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from "./state.ts";
+
+/** What a graph that meets the contract declares. */
+export interface CheckedGraph {
+  /** Size of the logits' last axis. */
+  vocabSize: number;
+  /** Element type of the logits. */
+  logitsType: "float32" | "float16";
+  /** The state tensors found. */
+  states: StateSpec[];
+}
+
+/**
+ * Checks `inputs` and `outputs` of the graph at `path` against the contract.
+ *
+ * @throws {UserError} naming what is missing or wrong and how to export it.
+ */
+export function checkGraphContract(
+  path: string,
+  inputs: readonly TensorMeta[],
+  outputs: readonly TensorMeta[],
+  hints: StateHints = {},
+): CheckedGraph {
+  for (const required of ["input_ids", "attention_mask"]) {
+    if (!inputs.some((i) => i.name === required)) {
+      throw new UserError(
+        `Cannot use ${path} as it has no "${required}" input (inputs: ` +
+          `${inputs.map((i) => i.name).join(", ")}): export a causal LM with input_ids and attention_mask`,
+      );
+    }
+  }
+  const logits = outputs.find((o) => o.name === "logits");
+  if (!logits) {
+    throw new UserError(
+      `Cannot use ${path} as it has no "logits" output (outputs: ` +
+        `${outputs.slice(0, 6).map((o) => o.name).join(", ")}…): export the LM head's output as "logits"`,
+    );
+  }
+  const states = discoverStates(inputs, outputs, hints);
+  const vocab = logits.shape.at(-1);
+  if (typeof vocab !== "number") {
+    throw new UserError(
+      `Cannot use ${path} as the vocabulary axis of "logits" is symbolic ("${vocab}"): ` +
+        `export logits with a static last axis`,
+    );
+  }
+  if (logits.type !== "float32" && logits.type !== "float16") {
+    throw new UserError(
+      `Cannot use ${path} as its "logits" are ${logits.type}: export float32 or float16 logits`,
+    );
+  }
+  return { vocabSize: vocab, logitsType: logits.type, states };
+}
