@@ -36,3 +36,36 @@ export async function runScript(
     stderr: new TextDecoder().decode(out.stderr),
   };
 }
+
+/** MQAR cells for {@linkcode evalMqar}: comma-separated kv-pair counts and lengths, docs per cell. */
+export interface MqarCells {
+  kvPairs?: string;
+  lengths?: string;
+  limit?: string;
+}
+
+/**
+ * `deno task eval` of `models` on a few MQAR cells into `db`, as a user runs it; returns the
+ * command's result (the caller asserts on it).
+ */
+export function evalMqar(
+  db: string,
+  models: readonly string[],
+  { kvPairs = "4,8", lengths = "64", limit = "4" }: MqarCells = {},
+): Promise<ScriptResult> {
+  return runScript("eval", [
+    "--model",
+    models.join(","),
+    "--tasks",
+    "mqar",
+    "--kv-pairs",
+    kvPairs,
+    "--lengths",
+    lengths,
+    "--limit",
+    limit,
+    "--db",
+    db,
+    "--no-report",
+  ]);
+}

@@ -14,7 +14,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, runScript } from "../_script.ts";
+import { evalMqar, ROOT, runScript } from "../_script.ts";
 import { findChromium, visitPage } from "../_chromium.ts";
 import { renderPage } from "../../results/html/page.ts";
 import type { Leaderboard, LeaderboardRow } from "../../results/report.ts";
@@ -82,21 +82,7 @@ Deno.test({
     const dir = mkdtempSync(join(tmpdir(), "kvbench-browser-"));
     const db = join(dir, "db.duckdb");
     const zoo = readdirSync(join(ROOT, "models")).sort().map((m) => join(ROOT, "models", m));
-    const eval_ = await runScript("eval", [
-      "--model",
-      zoo.join(","),
-      "--tasks",
-      "mqar",
-      "--kv-pairs",
-      "4,8,16",
-      "--lengths",
-      "64,128",
-      "--limit",
-      "4",
-      "--db",
-      db,
-      "--no-report",
-    ]);
+    const eval_ = await evalMqar(db, zoo, { kvPairs: "4,8,16", lengths: "64,128" });
     assert.equal(eval_.code, 0, eval_.stderr);
     const out = join(dir, "page");
     const report = await runScript("report", ["--db", db, "--format", "html", "--out", out]);

@@ -6,27 +6,13 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, runScript } from "../_script.ts";
+import { evalMqar, ROOT, runScript } from "../_script.ts";
 
 Deno.test("report --format html writes one self-contained page; --format svg one figure", async () => {
   const dir = mkdtempSync(join(tmpdir(), "kvbench-html-"));
   const db = join(dir, "db.duckdb");
   const models = ["tests/fixtures/llama", "models/llama", "models/transmla"].map((m) => join(ROOT, m));
-  const eval_ = await runScript("eval", [
-    "--model",
-    models.join(","),
-    "--tasks",
-    "mqar",
-    "--kv-pairs",
-    "4,8",
-    "--lengths",
-    "64",
-    "--limit",
-    "4",
-    "--db",
-    db,
-    "--no-report",
-  ]);
+  const eval_ = await evalMqar(db, models);
   assert.equal(eval_.code, 0, eval_.stderr);
 
   const out = join(dir, "page");

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { CSV_COLUMNS } from "../../results/report.ts";
-import { ROOT, runScript } from "../_script.ts";
+import { evalMqar, ROOT, runScript } from "../_script.ts";
 
 /** Reads a Parquet file with DuckDB: its column names and types, and its rows as JS values. */
 async function readParquet(path: string) {
@@ -30,21 +30,7 @@ Deno.test("report --format parquet writes the CSV's rows with typed columns", as
   const dir = mkdtempSync(join(tmpdir(), "kvbench-parquet-"));
   const db = join(dir, "db.duckdb");
   const models = ["models/llama", "models/transmla", "models/zebra"].map((m) => join(ROOT, m));
-  const eval_ = await runScript("eval", [
-    "--model",
-    models.join(","),
-    "--tasks",
-    "mqar",
-    "--kv-pairs",
-    "4,8",
-    "--lengths",
-    "64",
-    "--limit",
-    "4",
-    "--db",
-    db,
-    "--no-report",
-  ]);
+  const eval_ = await evalMqar(db, models);
   assert.equal(eval_.code, 0, eval_.stderr);
 
   const csv = await runScript("report", ["--db", db, "--format", "csv"]);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, runScript } from "../_script.ts";
+import { evalMqar, ROOT, runScript } from "../_script.ts";
 
 const fixture = (path: string) => join(ROOT, path);
 
@@ -28,12 +28,7 @@ function assertOneLine(res: { code: number; stderr: string }, pattern: RegExp) {
 
 Deno.test("a geometry fixture beside the zoo: each compared with its own llama; eval's table shows its own runs", async () => {
   const db = tempDb();
-  const earlier = await runScript("eval", [
-    "--model",
-    fixture("tests/fixtures/llama"),
-    ...mqar(db),
-    "--no-report",
-  ]);
+  const earlier = await evalMqar(db, [fixture("tests/fixtures/llama")], { kvPairs: "4", limit: "8" });
   assert.equal(earlier.code, 0, earlier.stderr);
   const models = ["tests/fixtures/geometry/llama3.2-1b-gqa", "models/llama", "models/transmla"].map(fixture);
   const res = await runScript("eval", ["--model", models.join(","), ...mqar(db)]);
@@ -67,12 +62,7 @@ Deno.test("a geometry fixture beside the zoo: each compared with its own llama; 
 
 Deno.test("report refuses an unknown model, run or baseline in one line", async () => {
   const db = tempDb();
-  const eval_ = await runScript("eval", [
-    "--model",
-    fixture("tests/fixtures/llama"),
-    ...mqar(db),
-    "--no-report",
-  ]);
+  const eval_ = await evalMqar(db, [fixture("tests/fixtures/llama")], { kvPairs: "4", limit: "8" });
   assert.equal(eval_.code, 0, eval_.stderr);
   const report = (...args: string[]) => runScript("report", ["--db", db, ...args]);
   assertOneLine(
