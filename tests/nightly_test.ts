@@ -50,10 +50,8 @@ function nightly(config: string, db: string) {
   return runScript("nightly", ["--config", config, "--db", db]);
 }
 
-Deno.test("deno task nightly passes on an unchanged model and fails on a score drop", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "kvbench-nightly-"));
-  const config = join(dir, "nightly.json");
-  const db = join(dir, "nightly.duckdb");
+/** A nightly config: the tiny llama on one small MQAR cell, on CPU. */
+function writeTinyNightly(config: string): void {
   writeFileSync(
     config,
     JSON.stringify({
@@ -67,6 +65,13 @@ Deno.test("deno task nightly passes on an unchanged model and fails on a score d
       }],
     }),
   );
+}
+
+Deno.test("deno task nightly passes on an unchanged model and fails on a score drop", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvbench-nightly-"));
+  const config = join(dir, "nightly.json");
+  const db = join(dir, "nightly.duckdb");
+  writeTinyNightly(config);
   const first = await nightly(config, db);
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stdout, /first nightly/);
@@ -126,19 +131,7 @@ Deno.test("a nightly entry is checked as eval's flags are, in one line naming th
 Deno.test("a nightly spread over shards merges into one nightly with the unsharded scores, and compares", async () => {
   const dir = mkdtempSync(join(tmpdir(), "kvbench-nightly-"));
   const config = join(dir, "nightly.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      device: "cpu",
-      matrix: [{
-        models: [join(root, "tests/fixtures/llama")],
-        tasks: "mqar",
-        limit: 20,
-        lengths: [64],
-        kvPairs: [4],
-      }],
-    }),
-  );
+  writeTinyNightly(config);
   const whole = join(dir, "whole.duckdb");
   assert.equal((await nightly(config, whole)).code, 0);
   const shards = [0, 1].map((i) => join(dir, `shard-${i}.duckdb`));
