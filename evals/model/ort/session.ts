@@ -73,6 +73,8 @@ export class Session {
   #deviceInfo: Deno.PointerValue;
   #deviceAllocator: Deno.PointerValue = null;
   readonly #names = new Map<string, Uint8Array<ArrayBuffer>>();
+  #plainRunOptions: Deno.PointerValue = null;
+  #shrinkRunOptions: Deno.PointerValue = null;
 
   private constructor(handle: Deno.PointerValue, location: Location, deviceId: number) {
     this.#handle = handle;
@@ -145,7 +147,10 @@ export class Session {
     { shrinkArena = false } = {},
   ): Promise<Map<string, Tensor>> {
     const { api } = ort();
-    const runOptions = this.#runOptions(shrinkArena);
+    // Made once per session and kind of run: a decode step runs hundreds of times a second.
+    const runOptions = shrinkArena
+      ? (this.#shrinkRunOptions ??= this.#runOptions(true))
+      : (this.#plainRunOptions ??= this.#runOptions(false));
     const out = outPointer();
     check("CreateIoBinding", api.CreateIoBinding.call(this.#live(), out));
     const binding = pointerIn(out);
@@ -173,7 +178,6 @@ export class Session {
       return result;
     } finally {
       api.ReleaseIoBinding.call(binding);
-      api.ReleaseRunOptions.call(runOptions);
     }
   }
 
@@ -231,6 +235,9 @@ export class Session {
     if (this.#handle === null) return;
     const { api } = ort();
     if (this.#deviceAllocator !== null) api.ReleaseAllocator.call(this.#deviceAllocator);
+    for (const options of [this.#plainRunOptions, this.#shrinkRunOptions]) {
+      if (options !== null) api.ReleaseRunOptions.call(options);
+    }
     if (this.location === "cuda") api.ReleaseMemoryInfo.call(this.#deviceInfo);
     api.ReleaseSession.call(this.#handle);
     this.#handle = null;
