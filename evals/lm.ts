@@ -24,7 +24,10 @@ import {
 
 /** Options of a {@linkcode LanguageModel}. */
 export interface LmOptions {
-  /** Rows per forward call; with `autoBatch`, the size to start from. @default {8} */
+  /**
+   * Rows per forward call; with `autoBatch`, the size to start from. With prefix reuse, the
+   * contexts per call, whose continuations go in calls of up to 4 × this many rows. @default {8}
+   */
   batchSize?: number;
   /** Halve the batch and retry when the device runs out of memory. @default {false} */
   autoBatch?: boolean;
@@ -62,6 +65,15 @@ export interface LmStats {
   maxStateBytes: number;
 }
 
+/**
+ * Continuation rows per forward call, per context of a batch: the continuations of a batch of
+ * contexts with up to this many choices each go in one call. Such a call is a few tokens a row and
+ * costs about what its kernel launches cost (7 ms on an H100 for a 1B model, whatever the rows), so
+ * fewer, fuller calls are what makes shared-context scoring fast; its rows hold copies of their
+ * context's state, about what the context call held per row.
+ */
+const CONTINUATIONS_PER_CONTEXT = 4;
+
 /** A model plus tokenizer that answers lm-eval-style requests. */
 export class LanguageModel {
   /** The ONNX model. */
@@ -74,6 +86,11 @@ export class LanguageModel {
   readonly stats: LmStats = { tokens: 0, seconds: 0, calls: 0, cache: null, maxStateBytes: 0 };
   /** Rows per forward call now (smaller than asked after an out-of-memory back-off). */
   batchSize: number;
+  /**
+   * With prefix reuse, continuation rows per forward call now: {@linkcode CONTINUATIONS_PER_CONTEXT}
+   * × the batch size, halved with it after an out-of-memory back-off.
+   */
+  continuationRows: number;
 
   /** Wraps a loaded model and tokenizer. */
   constructor(model: OnnxModel, tokenizer: TextTokenizer | null, options: LmOptions = {}) {
@@ -90,6 +107,7 @@ export class LanguageModel {
       sameLengthBatches: options.sameLengthBatches ?? model.device === "cpu",
     };
     this.batchSize = this.options.batchSize;
+    this.continuationRows = CONTINUATIONS_PER_CONTEXT * this.batchSize;
   }
 
   /**
@@ -111,9 +129,15 @@ export class LanguageModel {
       try {
         return await body();
       } catch (error) {
-        if (!this.options.autoBatch || this.batchSize === 1 || !isOutOfMemory(error)) throw error;
+        const smallest = this.batchSize === 1 && (!this.options.prefixReuse || this.continuationRows === 1);
+        if (!this.options.autoBatch || smallest || !isOutOfMemory(error)) throw error;
+        // The batch first; at one context a call, the continuation rows alone.
         this.batchSize = Math.max(1, Math.floor(this.batchSize / 2));
-        console.error(`kvbench: out of memory; retrying with batch size ${this.batchSize}`);
+        this.continuationRows = Math.max(1, Math.floor(this.continuationRows / 2));
+        console.error(
+          `kvbench: out of memory; retrying with batch size ${this.batchSize}` +
+            (this.options.prefixReuse ? ` (continuations ${this.continuationRows} rows a call)` : ""),
+        );
       }
     }
   }
@@ -275,7 +299,7 @@ export class LanguageModel {
       prefill.logits.dispose();
       const tailLength = (p: { index: number }) => pairs[p.index].continuation.length;
       rows.sort((a, b) => tailLength(b) - tailLength(a) || a.index - b.index);
-      for (const part of this.#batches(rows, tailLength)) {
+      for (const part of this.#batches(rows, tailLength, this.continuationRows)) {
         const stream = prefill.stream.select(part.map((p) => p.group));
         const tails = part.map((p) => pairs[p.index].continuation.slice(0, -1));
         const logits = await this.#finish(stream, tails, "right");
@@ -382,15 +406,15 @@ export class LanguageModel {
   }
 
   /**
-   * Consecutive runs of `items` (sorted so that equal lengths are adjacent), at most `batchSize`
-   * each; with `sameLengthBatches`, a run also ends where the length changes.
+   * Consecutive runs of `items` (sorted so that equal lengths are adjacent), at most `size` (the
+   * batch size) each; with `sameLengthBatches`, a run also ends where the length changes.
    */
-  #batches<T>(items: readonly T[], lengthOf: (item: T) => number): T[][] {
-    if (!this.options.sameLengthBatches) return chunk(items, this.batchSize);
+  #batches<T>(items: readonly T[], lengthOf: (item: T) => number, size = this.batchSize): T[][] {
+    if (!this.options.sameLengthBatches) return chunk(items, size);
     const runs: T[][] = [];
     for (const item of items) {
       const last = runs.at(-1);
-      if (last && last.length < this.batchSize && lengthOf(last[0]) === lengthOf(item)) last.push(item);
+      if (last && last.length < size && lengthOf(last[0]) === lengthOf(item)) last.push(item);
       else runs.push([item]);
     }
     return runs;

@@ -166,8 +166,8 @@ export class Stream {
 
   /** A stream made of the given rows of this one (a row may repeat): copies its state, on its device. */
   select(indices: readonly number[]): Stream {
-    const states = new Map<string, Tensor>();
-    for (const [name, tensor] of this.states) states.set(name, this.#model.gatherRows(tensor, indices));
+    const copies = this.#model.gatherRows([...this.states.values()], indices);
+    const states = new Map([...this.states.keys()].map((name, i) => [name, copies[i]]));
     const mask = new Uint8Array(indices.length * this.pastLen);
     indices.forEach((src, dst) =>
       mask.set(this.mask.subarray(src * this.pastLen, (src + 1) * this.pastLen), dst * this.pastLen)

@@ -261,7 +261,9 @@ Deno.test("autoBatch halves the batch on out-of-memory errors and keeps the scor
   const padded = { addBos: true, sameLengthBatches: false };
   const lm = new LanguageModel(flaky, tokenizer, { batchSize: 16, autoBatch: true, ...padded });
   const got = (await lm.run(requests)) as LoglikelihoodResponse[];
-  assert.equal(lm.batchSize, 2);
+  // Contexts fit 2 a call once the continuations' 4 × 2 rows have failed; those fit at 2 rows.
+  assert.equal(lm.batchSize, 1);
+  assert.equal(lm.continuationRows, 2);
   const want = await score(requests, 1, true);
   got.forEach((r, i) => assert.ok(Math.abs(r.logprob - want[i].logprob) <= 1e-5));
   const strict = new LanguageModel(flaky, tokenizer, { batchSize: 16, ...padded });

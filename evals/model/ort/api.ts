@@ -16,7 +16,12 @@ import { SIGNATURES } from "./signatures.ts";
 import { bindingDir } from "../providers.ts";
 
 /** The C API functions kvbench calls, bound to the loaded library's table. */
-export type OrtApi = { [K in keyof typeof SIGNATURES]: Deno.UnsafeFnPointer<(typeof SIGNATURES)[K]> };
+export type OrtApi = { [K in keyof typeof SIGNATURES]: Deno.UnsafeFnPointer<(typeof SIGNATURES)[K]> } & {
+  /** `RunWithBinding` on a worker thread: the call returns a promise and the event loop runs on. */
+  RunWithBindingOnWorker: Deno.UnsafeFnPointer<typeof RUN_ON_WORKER>;
+};
+
+const RUN_ON_WORKER = { ...SIGNATURES.RunWithBinding, nonblocking: true } as const;
 
 /** An error ONNX Runtime reported: the function that failed and its message. */
 export class OrtError extends Error {
@@ -71,6 +76,10 @@ export function ort(): Loaded {
     const slot = SLOTS[name as keyof typeof SIGNATURES];
     api[name] = new Deno.UnsafeFnPointer(view.getPointer(slot * 8)!, signature);
   }
+  api.RunWithBindingOnWorker = new Deno.UnsafeFnPointer(
+    view.getPointer(SLOTS.RunWithBinding * 8)!,
+    RUN_ON_WORKER,
+  );
   loaded = { api: api as OrtApi, version, path };
   return loaded;
 }

@@ -139,12 +139,15 @@ export class Session {
    * Runs the graph on `feeds` (host or device tensors, by input name) and returns the requested
    * outputs, each where its request says. The caller owns the returned tensors. With
    * `shrinkArena`, ONNX Runtime gives the device arena's unused memory back after the run (so a
-   * memory reading after it shows what is held, not what was ever taken).
+   * memory reading after it shows what is held, not what was ever taken). With `onWorker` the run
+   * goes to a worker thread, so the event loop (Ctrl-C among it) stays live during a long run;
+   * without, it runs on the calling thread, which saves the hop (0.4–0.6 ms of a 7 ms decode step
+   * on an H100).
    */
   async run(
     feeds: ReadonlyMap<string, Tensor>,
     requests: readonly OutputRequest[],
-    { shrinkArena = false } = {},
+    { shrinkArena = false, onWorker = false } = {},
   ): Promise<Map<string, Tensor>> {
     const { api } = ort();
     // Made once per session and kind of run: a decode step runs hundreds of times a second.
@@ -162,7 +165,12 @@ export class Session {
         const info = r.where === "host" ? cpuMemoryInfo() : this.#deviceInfo;
         check("BindOutputToDevice", api.BindOutputToDevice.call(binding, this.#name(r.name), info));
       }
-      check("RunWithBinding", await api.RunWithBinding.call(this.#live(), runOptions, binding));
+      check(
+        "RunWithBinding",
+        onWorker
+          ? await api.RunWithBindingOnWorker.call(this.#live(), runOptions, binding)
+          : api.RunWithBinding.call(this.#live(), runOptions, binding),
+      );
       const values = outPointer();
       const count = new BigUint64Array(1);
       const allocator = defaultAllocator();
@@ -203,30 +211,37 @@ export class Session {
   }
 
   /**
-   * A tensor made of the given rows (axis 0) of `tensor`, in the same memory; a row may repeat.
+   * For each of `tensors`, a tensor made of the given rows (axis 0) of it, in the same memory; a row
+   * may repeat. On the device all copies go between one pair of synchronisations, and rows that
+   * follow each other in both source and result are copied as one block.
    */
-  gatherRows(tensor: Tensor, indices: readonly number[]): Tensor {
-    const rowBytes = tensor.dims[0] > 0 ? tensor.byteLength / tensor.dims[0] : 0;
-    const dims = [indices.length, ...tensor.dims.slice(1)];
-    if (tensor.location === "cpu") {
-      const src = tensor.hostBytes();
-      const data = new Uint8Array(indices.length * rowBytes);
-      indices.forEach((row, r) => data.set(src.subarray(row * rowBytes, (row + 1) * rowBytes), r * rowBytes));
-      return Tensor.fromHost(tensor.type, data, dims);
-    }
-    const gathered = Tensor.allocate(this.#allocator(), tensor.type, dims, tensor.location);
-    if (rowBytes > 0) {
-      const src = tensor.dataPointer();
-      const dst = gathered.dataPointer();
-      copyOnDevice(
-        this.deviceId,
-        indices.map((row, r) => ({
-          dst: Deno.UnsafePointer.offset(dst!, r * rowBytes),
-          src: Deno.UnsafePointer.offset(src!, row * rowBytes),
-          bytes: rowBytes,
-        })),
-      );
-    }
+  gatherRows(tensors: readonly Tensor[], indices: readonly number[]): Tensor[] {
+    const copies: { dst: Deno.PointerValue; src: Deno.PointerValue; bytes: number }[] = [];
+    const gathered = tensors.map((tensor) => {
+      const rowBytes = tensor.dims[0] > 0 ? tensor.byteLength / tensor.dims[0] : 0;
+      const dims = [indices.length, ...tensor.dims.slice(1)];
+      if (tensor.location === "cpu") {
+        const src = tensor.hostBytes();
+        const data = new Uint8Array(indices.length * rowBytes);
+        indices.forEach((row, r) =>
+          data.set(src.subarray(row * rowBytes, (row + 1) * rowBytes), r * rowBytes)
+        );
+        return Tensor.fromHost(tensor.type, data, dims);
+      }
+      const result = Tensor.allocate(this.#allocator(), tensor.type, dims, tensor.location);
+      if (rowBytes === 0) return result;
+      const src = tensor.dataPointer()!;
+      const dst = result.dataPointer()!;
+      for (const run of rowRuns(indices)) {
+        copies.push({
+          dst: Deno.UnsafePointer.offset(dst, run.to * rowBytes),
+          src: Deno.UnsafePointer.offset(src, run.from * rowBytes),
+          bytes: run.rows * rowBytes,
+        });
+      }
+      return result;
+    });
+    if (copies.length > 0) copyOnDevice(this.deviceId, copies);
     return gathered;
   }
 
@@ -266,6 +281,17 @@ export class Session {
     }
     return this.#deviceAllocator;
   }
+}
+
+/** `indices` as runs of rows that follow each other in both source (`from`) and result (`to`). */
+export function rowRuns(indices: readonly number[]): { from: number; to: number; rows: number }[] {
+  const runs: { from: number; to: number; rows: number }[] = [];
+  indices.forEach((row, r) => {
+    const last = runs.at(-1);
+    if (last && last.from + last.rows === row) last.rows++;
+    else runs.push({ from: row, to: r, rows: 1 });
+  });
+  return runs;
 }
 
 let allocator: Deno.PointerValue = null;

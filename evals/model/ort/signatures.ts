@@ -56,7 +56,7 @@ export const SIGNATURES = {
   ReleaseIoBinding: { parameters: ["pointer"], result: "void" },
   BindInput: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
   BindOutputToDevice: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
-  RunWithBinding: { parameters: ["pointer", "pointer", "pointer"], result: "pointer", nonblocking: true },
+  RunWithBinding: { parameters: ["pointer", "pointer", "pointer"], result: "pointer" },
   GetBoundOutputValues: { parameters: ["pointer", "pointer", "buffer", "buffer"], result: "pointer" },
   CreateRunOptions: { parameters: ["buffer"], result: "pointer" },
   RunOptionsSetRunLogSeverityLevel: { parameters: ["pointer", "i32"], result: "pointer" },
