@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .common import CausalLM, StepContext, repeat_kv
+from .gate_lanes import widen_gates
 from .llama import GQAttention, LlamaConfig
 
 
@@ -33,7 +34,13 @@ class DMAConfig(LlamaConfig):
 
 
 class DynamicMaskAttention(GQAttention):
-    """GQA whose score bias is the Doge dynamic mask; A and dt_proj are per KV head."""
+    """GQA whose score bias is the Doge dynamic mask; A and dt_proj are per KV head.
+
+    Its exports compute the gate over 16 lanes (``gate_lanes``), so that ONNX Runtime's CPU
+    kernels give a row the same gate in any batch.
+    """
+
+    rewrite_onnx = staticmethod(widen_gates)
 
     def __init__(self, cfg: DMAConfig):
         super().__init__(cfg)

@@ -45,11 +45,12 @@ class FlatWrapper(nn.Module):
 PROTO_LIMIT = 2_000_000_000  # protobuf's 2 GiB cap, with room for the graph itself
 
 
-def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT) -> None:
+def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT, passes=()) -> None:
     """Writes ``src``'s graph to ``dst`` with its float32 weights stored as float16, each widened
     back by a Cast at load time.
 
-    Only tensors of 16 or more elements whose values fit float16 are converted, so scalar
+    ``passes`` rewrite the graph first (see ``graph_passes``). Only tensors of 16 or more elements
+    whose values fit float16 are converted, so scalar
     constants such as the mask's float32 minimum keep their exact value. When the weights pass
     ``external_above`` bytes they go to one ``<dst>.data`` file beside the graph (ONNX external data).
     """
@@ -63,6 +64,8 @@ def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT) 
     model = onnx.load(str(src), load_external_data=False)
     if FOLD_SHAPES:
         fold_shapes(model)
+    for rewrite in passes:
+        rewrite(model, str(src.parent))
     graph = model.graph
     keep, casts = [], []
     for init in graph.initializer:
@@ -108,6 +111,18 @@ GROUPED_HEADS = False
 """Whether exports multiply grouped query heads as rows of one product (``common.set_grouped_heads``)
 unless told otherwise; the scripts' ``--grouped-heads`` flag sets it for a run. Off: the per-head
 form measured faster on an H200 (docs/BENCHMARKS.md)."""
+
+
+def graph_passes(model: nn.Module) -> list:
+    """The graph rewrites the model's layers ask for (a ``rewrite_onnx`` attribute: a function of a
+    ``ModelProto``, edited in place, and the directory its external weights are read from), each
+    once, in the order the layers come."""
+    found = []
+    for m in model.modules():
+        rewrite = getattr(type(m), "rewrite_onnx", None)
+        if rewrite is not None and rewrite not in found:
+            found.append(rewrite)
+    return found
 
 
 def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32") -> None:
@@ -165,20 +180,24 @@ def _export_onnx(model: CausalLM, path: Path, opset: int, dtype: str) -> None:
             **legacy,
         )
 
+    passes = graph_passes(model)
     if dtype == "float32":
         trace(path)
-        if FOLD_SHAPES:
+        if FOLD_SHAPES or passes:
             import onnx
 
-            folded = onnx.load(str(path), load_external_data=False)  # weights stay in their files
-            fold_shapes(folded)
-            onnx.save(folded, str(path))
+            graph = onnx.load(str(path), load_external_data=False)  # weights stay in their files
+            if FOLD_SHAPES:
+                fold_shapes(graph)
+            for rewrite in passes:
+                rewrite(graph, str(path.parent))
+            onnx.save(graph, str(path))
         return
     # A graph over 2 GiB comes out of torch as one file per weight: keep those in a scratch
     # directory and write only the converted graph (and its one data file) to ``path``.
     with tempfile.TemporaryDirectory() as tmp:
         trace(Path(tmp) / "model.onnx")
-        weights_to_float16(Path(tmp) / "model.onnx", path)
+        weights_to_float16(Path(tmp) / "model.onnx", path, passes=passes)
 
 
 def cache_bytes(decls: List[StateDecl], bytes_per_element: int):
