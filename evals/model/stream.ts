@@ -183,6 +183,14 @@ export class Stream {
   }
 
   /**
+   * This stream's rows and mask holding `states` instead (a cache policy's rewrite): the returned
+   * stream owns them, and this one must not be used or disposed after it.
+   */
+  withStates(states: Map<string, Tensor>): Stream {
+    return new Stream(this.#model, this.rows, this.pastLen, this.mask, [...this.realCounts], states);
+  }
+
+  /**
    * Appends `chunks[r]` to row `r` in one forward call and returns the logits and the new stream.
    * Rows may get chunks of different lengths (including 0), padded as `pad` says. With `lastOnly`
    * (left padding only, where every row's last token is the chunk's last position) the graph may

@@ -1,0 +1,145 @@
+/**
+ * xKV against numpy (tests/data/xkv, written by scripts/make_xkv_reference.py from the llama fixture).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { UserError } from "../../../evals/errors.ts";
+import { checkCachePolicy, openCachePolicy } from "../../../evals/model/cache_policy.ts";
+import { truncateRank } from "../../../evals/model/low_rank.ts";
+import { OnnxModel } from "../../../evals/model/onnx_model.ts";
+import { readFloat32 } from "../../../evals/model/ort/tensor.ts";
+import { Stream } from "../../../evals/model/stream.ts";
+
+const DATA = new URL("../../data/xkv/", import.meta.url);
+const FIXTURES = new URL("../../fixtures/", import.meta.url);
+const CASE = JSON.parse(readFileSync(new URL("case.json", DATA), "utf8")) as {
+  prompts: number[][];
+  spec: string;
+  states: Record<string, number[]>;
+};
+
+function reference(name: string, when: "before" | "after"): Float32Array {
+  return new Float32Array(readFileSync(new URL(`${name}.${when}.f32`, DATA)).buffer);
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+}
+
+async function prefilled(model: OnnxModel): Promise<Stream> {
+  const { logits, stream } = await Stream.start(model, CASE.prompts.length).prefill(CASE.prompts);
+  logits.dispose();
+  return stream;
+}
+
+function target(model: OnnxModel, fixture: string) {
+  const read = (file: string) => JSON.parse(readFileSync(new URL(`${fixture}/${file}`, FIXTURES), "utf8"));
+  return { model, config: read("config.json"), sidecar: read("kvbench.json") };
+}
+
+Deno.test("xKV rewrites a left-padded cache as numpy's truncated SVD does, RoPE undone and redone", async () => {
+  const model = await OnnxModel.load(fileURLToPath(new URL("llama", FIXTURES)));
+  try {
+    const stream = await prefilled(model);
+    for (const name of Object.keys(CASE.states)) {
+      assert.ok(maxDiff(readFloat32(stream.states.get(name)!), reference(name, "before")) < 1e-5, name);
+    }
+    const policy = openCachePolicy(CASE.spec, target(model, "llama"));
+    const rewritten = policy.apply(stream);
+    for (const name of Object.keys(CASE.states)) {
+      const got = readFloat32(rewritten.states.get(name)!);
+      const want = reference(name, "after");
+      assert.ok(maxDiff(got, want) < 1e-4, `${name}: ${maxDiff(got, want)}`);
+      assert.ok(maxDiff(got, reference(name, "before")) > 0.1, `${name} was compressed`);
+    }
+    // Two kinds, one group of both layers, 2 heads × 16 dims each: 64 columns; rows of 12 and 9 tokens.
+    const stored = (12 + 9) * 64 * 4 * 2;
+    const simulated =
+      ((12 * 5 + 5 + 5 * 64) + (9 * 5 + 5 + 5 * 64) + (12 * 7 + 7 + 7 * 64) + (9 * 7 + 7 + 7 * 64)) *
+      4;
+    assert.deepEqual(policy.bytes, { stored, simulated });
+    // The rewritten cache still decodes.
+    const next = await rewritten.step([[3], [4]], "left");
+    assert.equal(next.stream.pastLen, rewritten.pastLen + 1);
+    next.logits.dispose();
+    next.stream.dispose();
+    rewritten.dispose();
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("xKV at a rank no row needs leaves the cache bit for bit", async () => {
+  const model = await OnnxModel.load(fileURLToPath(new URL("llama", FIXTURES)));
+  try {
+    const stream = await prefilled(model);
+    const before = new Map([...stream.states].map(([n, t]) => [n, readFloat32(t)]));
+    const rewritten = openCachePolicy("xkv:group=1,rank_k=64,rank_v=64", target(model, "llama")).apply(
+      stream,
+    );
+    for (const [name, values] of before) {
+      assert.deepEqual(readFloat32(rewritten.states.get(name)!), values, name);
+    }
+    rewritten.dispose();
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("cache policy mistakes are one line each, before any work", async () => {
+  for (
+    const spec of [
+      "lru",
+      "xkv",
+      "xkv:group=2,rank_k=4",
+      "xkv:group=0,rank_k=4,rank_v=4",
+      "xkv:group=2,rank=4,rank_v=4",
+    ]
+  ) {
+    assert.throws(() => checkCachePolicy(spec), UserError, spec);
+  }
+  checkCachePolicy("xkv:group=4,rank_k=512,rank_v=768,start=2,end=30");
+  const mla = await OnnxModel.load(fileURLToPath(new URL("transmla", FIXTURES)));
+  try {
+    assert.throws(
+      () => openCachePolicy("xkv:group=2,rank_k=4,rank_v=4", target(mla, "transmla")),
+      /layer 0 is of kind mla, not gqa; xKV rewrites GQA-style caches only/,
+    );
+    // Without a sidecar, MLA's latent and rope parts give themselves away by their shapes.
+    assert.throws(
+      () => openCachePolicy("xkv:group=2,rank_k=4,rank_v=4", { ...target(mla, "transmla"), sidecar: {} }),
+      /keys and values differ in shape/,
+    );
+  } finally {
+    await mla.release();
+  }
+  const llama = await OnnxModel.load(fileURLToPath(new URL("llama", FIXTURES)));
+  try {
+    assert.throws(
+      () => openCachePolicy("xkv:group=2,rank_k=4,rank_v=4,start=1,end=5", target(llama, "llama")),
+      /not within its 2 layers/,
+    );
+  } finally {
+    await llama.release();
+  }
+});
+
+Deno.test("truncated SVD: exact at full rank, the best rank-1 fit of a rank-1 matrix plus noise", () => {
+  const x = { rows: 3, cols: 2, data: Float64Array.of(1, 2, 2, 4, 3, 6.5) };
+  assert.deepEqual(truncateRank(x, 2).data, x.data);
+  const one = truncateRank(x, 1).data;
+  // Each row of a rank-1 fit is a multiple of one direction.
+  assert.ok(Math.abs(one[0] * one[3] - one[1] * one[2]) < 1e-12);
+  assert.ok(Math.abs(one[2] * one[5] - one[3] * one[4]) < 1e-12);
+  // The wide case (rows < cols) agrees with the tall one on the transpose.
+  const t = { rows: 2, cols: 3, data: Float64Array.of(1, 2, 3, 2, 4, 6.5) };
+  const wide = truncateRank(t, 1).data;
+  [0, 1, 2].forEach((i) =>
+    [0, 1].forEach((j) => assert.ok(Math.abs(wide[j * 3 + i] - one[i * 2 + j]) < 1e-12))
+  );
+});
