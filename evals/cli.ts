@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkCachePolicy } from "./model/cache_policy.ts";
 import { parseArgs } from "node:util";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -99,6 +100,11 @@ const OPTIONS = {
   depths: { type: "string", help: "NIAH needle depths in percent, e.g. 0,25,50,75,100" },
   fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
   "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
+  "cache-policy": {
+    type: "string",
+    help:
+      "rewrite each prompt's cache after prefill: xkv:group=G,rank_k=RK,rank_v=RV[,start=S,end=E] (simulated)",
+  },
   tf32: {
     type: "string",
     help: "on|off: let CUDA round float32 matrix products to TF32 (default: off, as PyTorch; on is faster)",
@@ -181,6 +187,8 @@ export interface EvalArgs {
   depths: number[] | null;
   fresh: boolean;
   prefixReuse: boolean;
+  /** `--cache-policy` (see evals/model/cache_policy.ts), or null. */
+  cachePolicy: string | null;
   report: boolean;
   /** Folder for this invocation's HTML report (`--report-html`), or null. */
   reportHtml: string | null;
@@ -324,6 +332,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     depths: list("depths", 0),
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
+    cachePolicy: (values["cache-policy"] as string | undefined) ?? null,
     tf32: onOff("tf32", false),
     report: values["no-report"] !== true,
     reportHtml: (values["report-html"] as string | undefined) ?? null,
@@ -345,6 +354,14 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
   if (values["gen-kwargs"] !== undefined) {
     try {
       parsed.genKwargs = parseGenKwargs(String(values["gen-kwargs"]));
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      errors.push(error.message);
+    }
+  }
+  if (parsed.cachePolicy !== null) {
+    try {
+      checkCachePolicy(parsed.cachePolicy);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
       errors.push(error.message);
@@ -470,6 +487,7 @@ export function evaluateOptions(
     reuse: !args.fresh,
     prefixReuse: args.prefixReuse,
     prefillChunk: args.prefillChunk,
+    cachePolicy: args.cachePolicy,
     shard: args.shard,
   };
 }
@@ -489,6 +507,7 @@ export async function checkEval(
   if (args.outputPath) checkOutputPath(args.outputPath);
   if (args.reportHtml) checkOutputPath(args.reportHtml, "--report-html");
   for (const info of infos) {
+    if (args.cachePolicy) checkCachePolicy(args.cachePolicy, info);
     const ctx = taskContext(evaluateOptions(args, selection, info), info);
     for (const note of await checkTasks(selection.tasks, ctx)) {
       console.error(`kvbench: ${info.name}: ${note}`);
@@ -516,7 +535,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
     for (const dir of models) {
       const bundle = await loadBundle(dir, args.device, { tf32: args.tf32 });
       const options = evaluateOptions(args, selection, bundle);
-      const { runId, results, context } = await evaluate(bundle, store, {
+      const { runId, modelName, results, context } = await evaluate(bundle, store, {
         ...options,
         args: { ...args, models: undefined, model: dir },
       });
@@ -524,7 +543,7 @@ export async function runEval(args: EvalArgs): Promise<number[]> {
       const headline = results.filter((r) => r.primary).map((r) =>
         `${r.task} ${r.metric} ${r.value.toFixed(4)}`
       );
-      console.error(`✓ ${bundle.name} (run ${runId}): ${headline.join(", ")}`);
+      console.error(`✓ ${modelName} (run ${runId}): ${headline.join(", ")}`);
       if (args.outputPath) {
         const files = await writeLmEvalOutput(
           store,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { openCachePolicy, simulatedBytesPerToken } from "./model/cache_policy.ts";
 import { createHash } from "node:crypto";
 import process from "node:process";
 import type { Store } from "../results/store.ts";
@@ -93,6 +94,8 @@ export interface EvaluateOptions {
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
+  /** A cache policy (`--cache-policy`, see evals/model/cache_policy.ts), or null. @default {null} */
+  cachePolicy?: string | null;
   /** Show a progress bar (defaults to whether stderr is a terminal). */
   progress?: boolean;
   /** Docs per committed batch. @default {DEFAULT_COMMIT_EVERY} */
@@ -110,6 +113,8 @@ export interface EvaluateOptions {
 export interface EvaluateResult {
   /** The run's id in the store. */
   runId: number;
+  /** The name the run is stored under: the model's, with its cache policy when one was used. */
+  modelName: string;
   /** The aggregated rows written. */
   results: ResultRow[];
   /** The context the tasks were prepared with (what their `config()` reports). */
@@ -126,7 +131,11 @@ export async function evaluate(
   const batchSize = options.batchSize ?? 8;
   const maxLength = options.maxLength ?? bundle.maxLength;
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
+  const policy = options.cachePolicy ? openCachePolicy(options.cachePolicy, bundle) : null;
+  // A policy's runs are of a model of their own in the report, beside the plain one's.
+  const modelName = policy ? `${bundle.name}+${policy.spec}` : bundle.name;
   const lm = new LanguageModel(bundle.model, bundle.tokenizer, {
+    cachePolicy: policy,
     batchSize,
     autoBatch: options.autoBatch ?? false,
     maxLength,
@@ -141,16 +150,15 @@ export async function evaluate(
     );
   }
   const chat = promptingKey(options, bundle.tokenizer);
-  const runId = await store.startRun(
-    await runInfo(bundle, {
-      batchSize,
-      seed,
-      addBos,
-      maxLength,
-      // The template's text, not just its name: it is what the prompts were rendered with.
-      args: { ...(options.args ?? {}), ...(chat ? { prompting: chat } : {}) },
-    }),
-  );
+  const info = await runInfo({ ...bundle, name: modelName }, {
+    batchSize,
+    seed,
+    addBos,
+    maxLength,
+    // The template's text, not just its name: it is what the prompts were rendered with.
+    args: { ...(options.args ?? {}), ...(chat ? { prompting: chat } : {}) },
+  });
+  const runId = await store.startRun(info);
   const results: ResultRow[] = [];
   const primaryOf = headlines(options);
   const context = taskContext(options, { ...bundle, vocabSize: bundle.model.vocabSize });
@@ -166,6 +174,7 @@ export async function evaluate(
         device: bundle.model.device,
         // Only when set, so samples of plain prompts keep the hashes they were stored under.
         ...(chat ? { prompting: chat } : {}),
+        ...(policy ? { cachePolicy: policy.spec } : {}),
       };
       await runTask(task, ctx, lm, store, runId, {
         requestKey,
@@ -173,7 +182,7 @@ export async function evaluate(
         progress: options.progress,
         commitEvery: options.commitEvery ?? DEFAULT_COMMIT_EVERY,
         modelSha256: bundle.sha256,
-        modelName: bundle.name,
+        modelName,
         shard: options.shard ?? null,
         genKwargs: options.genKwargs ?? null,
       });
@@ -182,13 +191,15 @@ export async function evaluate(
     }
     results.push(...(await aggregateGroups(options.groups ?? [], results, store, runId, primaryOf)));
     if (lm.batchSize !== batchSize) await store.setBatchSize(runId, lm.batchSize);
+    const simulated = policy ? simulatedBytesPerToken(policy.bytes, info.kvBytesPerToken) : null;
+    if (simulated !== null) await store.setSimulatedKvBytes(runId, simulated);
     await store.finishRun(runId, "done");
   } catch (error) {
     // Recording the failure can fail too (a full disk): the first error is the one to report.
     await store.finishRun(runId, "failed", String((error as Error).message ?? error)).catch(() => {});
     throw error;
   }
-  return { runId, results, context };
+  return { runId, modelName, results, context };
 }
 
 /**

@@ -9,6 +9,7 @@
 import type { OnnxModel, Picked } from "./model/onnx_model.ts";
 import { type CacheMeasure, type StepLogits, Stream, type TokenPick } from "./model/stream.ts";
 import type { TextTokenizer } from "./model/tokenizer.ts";
+import type { CachePolicy } from "./model/cache_policy.ts";
 import {
   type AnyResponse,
   encodePair,
@@ -49,6 +50,13 @@ export interface LmOptions {
    * @default {true on CPU, false on CUDA}
    */
   sameLengthBatches?: boolean;
+  /**
+   * Rewrites each prompt's state after its prefill (xKV, …): generation and shared-context scoring
+   * continue from the rewritten state, and a token-argmax request (MQAR) is split before its first
+   * read position, so its queries run against the rewritten state of what precedes them.
+   * @default {null}
+   */
+  cachePolicy?: CachePolicy | null;
 }
 
 /** Work counters of a language model, for the perf table. */
@@ -105,6 +113,7 @@ export class LanguageModel {
       prefixReuse: (options.prefixReuse ?? true) && model.chunksAfterPast,
       prefillChunk: options.prefillChunk ?? 0,
       sameLengthBatches: options.sameLengthBatches ?? model.device === "cpu",
+      cachePolicy: options.cachePolicy ?? null,
     };
     this.batchSize = this.options.batchSize;
     this.continuationRows = CONTINUATIONS_PER_CONTEXT * this.batchSize;
@@ -382,15 +391,30 @@ export class LanguageModel {
     const order = requests.map((_, i) => i).sort((a, b) =>
       requests[b].tokens.length - requests[a].tokens.length || a - b
     );
+    // With a cache policy, each request is fed in two parts: what precedes its first read position,
+    // rewritten by the policy, then the rest from that state.
+    const split = (i: number) =>
+      this.options.cachePolicy && requests[i].positions.length > 0 ? Math.min(...requests[i].positions) : 0;
     for (const batch of this.#batches(order, (i) => requests[i].tokens.length)) {
+      let start = Stream.start(this.model, batch.length);
+      const heads = batch.map((i) => requests[i].tokens.slice(0, split(i)));
+      if (heads.some((h) => h.length > 0)) {
+        const prefill = await this.#prefill(batch.length, heads);
+        prefill.logits.dispose();
+        start.dispose();
+        start = prefill.stream;
+      }
       const { logits, stream } = await this.#step(
-        Stream.start(this.model, batch.length),
-        batch.map((i) => requests[i].tokens),
+        start,
+        batch.map((i) => requests[i].tokens.slice(split(i))),
         "right",
       );
+      start.dispose();
       this.#measure(stream);
       stream.dispose();
-      const picks = batch.flatMap((i, r) => requests[i].positions.map((j) => ({ row: r, j, target: 0 })));
+      const picks = batch.flatMap((i, r) =>
+        requests[i].positions.map((j) => ({ row: r, j: j - split(i), target: 0 }))
+      );
       const { argmax } = await logits.pick(picks);
       logits.dispose();
       let k = 0;
@@ -430,12 +454,14 @@ export class LanguageModel {
     this.stats.maxStateBytes = Math.max(this.stats.maxStateBytes, perSequence);
   }
 
-  #prefill(rows: number, prompts: number[][]) {
-    return Stream.start(this.model, rows).prefill(
+  async #prefill(rows: number, prompts: number[][]) {
+    const out = await Stream.start(this.model, rows).prefill(
       prompts,
       this.options.prefillChunk,
       (s, c) => this.#step(s, c, "left", true),
     );
+    const policy = this.options.cachePolicy;
+    return policy ? { logits: out.logits, stream: policy.apply(out.stream) } : out;
   }
 
   #step(stream: Stream, chunks: number[][], pad: "left" | "right", lastOnly = false) {

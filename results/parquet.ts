@@ -29,6 +29,7 @@ const TYPES: Record<(typeof CSV_COLUMNS)[number], [sql: string, bind: DuckDBType
   average: ["DOUBLE", DOUBLE],
   kv_bytes_per_token: ["DOUBLE", DOUBLE],
   fixed_state_bytes: ["DOUBLE", DOUBLE],
+  simulated_kv_bytes_per_token: ["DOUBLE", DOUBLE],
   compression: ["DOUBLE", DOUBLE],
   baseline: ["VARCHAR", VARCHAR],
   tokens_per_s: ["DOUBLE", DOUBLE],

@@ -47,6 +47,11 @@ export interface LeaderboardRow {
   kvBytesPerToken: number | null;
   /** Measured bytes of fixed-size state per sequence. */
   fixedStateBytes: number | null;
+  /**
+   * Bytes per token a cache policy's compressed form would take (xKV's factors): simulated, the
+   * cache held `kvBytesPerToken`. Null without a policy.
+   */
+  simulatedKvBytesPerToken: number | null;
   /** Baseline bytes per token ÷ this model's. */
   compression: number | null;
   /** The model compression is measured against, null where there is none. */
@@ -113,6 +118,7 @@ interface RunRow {
   teacher: string | null;
   kv: number | null;
   fixed: number | null;
+  simulatedKv: number | null;
   /** Same tokenizer files, layer count and dtype, or null when one of them is unknown. */
   shape: string | null;
 }
@@ -223,6 +229,7 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
       average: primaries.length > 0 ? primaries.reduce((a, b) => a + b, 0) / primaries.length : null,
       kvBytesPerToken: run.kv,
       fixedStateBytes: run.fixed,
+      simulatedKvBytesPerToken: run.simulatedKv,
       compression: against?.kv && run.kv ? against.kv / run.kv : null,
       baseline: against?.kv && run.kv ? against.model : null,
       tokensPerSecond: s && (s.seconds as number) > 0 ? (s.tokens as number) / (s.seconds as number) : null,
@@ -248,6 +255,7 @@ function runRow(r: Record<string, unknown>): RunRow {
     teacher: (r.teacher as string | null) ?? null,
     kv: (r.kv as number | null) ?? null,
     fixed: (r.fixed as number | null) ?? null,
+    simulatedKv: (r.simulated_kv_bytes_per_token as number | null | undefined) ?? null,
     shape: r.tokenizer_sha256 && r.dtype && layers !== null
       ? `${r.tokenizer_sha256}|${layers}|${r.dtype}`
       : null,
@@ -414,6 +422,7 @@ export const CSV_COLUMNS = [
   "average",
   "kv_bytes_per_token",
   "fixed_state_bytes",
+  "simulated_kv_bytes_per_token",
   "compression",
   "baseline",
   "tokens_per_s",
@@ -447,12 +456,15 @@ function compressionNote(board: Leaderboard): string | null {
 export function renderLeaderboard(board: Leaderboard, format: ReportFormat): string {
   if (format === "json") return JSON.stringify(jsonBoard(board), null, 2) + "\n";
   if (format === "csv") return renderCsv(board);
+  // Only where a run used a cache policy: its bytes are simulated, shown beside what the cache held.
+  const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
   const header = [
     "model",
     "family",
     ...board.columns,
     "average",
     "KV B/token",
+    ...(simulated ? ["simulated KV B/token (policy)"] : []),
     "fixed state B",
     compressionHeader(board),
     "tokens/s",
@@ -464,6 +476,7 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
     ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
     fmt(r.average, 4),
     fmt(r.kvBytesPerToken, 0),
+    ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
     fmt(r.fixedStateBytes, 0),
     r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
     fmt(r.tokensPerSecond, 0),
@@ -503,6 +516,7 @@ function jsonBoard(board: Leaderboard): unknown {
       average: r.average,
       kvBytesPerToken: r.kvBytesPerToken,
       fixedStateBytes: r.fixedStateBytes,
+      simulatedKvBytesPerToken: r.simulatedKvBytesPerToken,
       compression: r.compression,
       baseline: r.baseline,
       tokensPerSecond: r.tokensPerSecond,
@@ -571,6 +585,7 @@ export function tableRows(board: Leaderboard): TableRow[] {
       average: num(m.average),
       kv_bytes_per_token: num(m.kvBytesPerToken),
       fixed_state_bytes: num(m.fixedStateBytes),
+      simulated_kv_bytes_per_token: num(m.simulatedKvBytesPerToken),
       compression: num(m.compression),
       baseline: m.baseline,
       tokens_per_s: num(m.tokensPerSecond),

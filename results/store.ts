@@ -125,6 +125,8 @@ CREATE TABLE IF NOT EXISTS perf (
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS peak_gpu_bytes BIGINT;
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS bandwidth_fraction DOUBLE; -- decode: share of the card's memory bandwidth
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS teacher VARCHAR;  -- the model this one was converted from
+-- A cache policy's compressed form per token (xKV's factors): simulated, the cache held kv_bytes_per_token.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS simulated_kv_bytes_per_token DOUBLE;
 `;
 
 /** A new run's description. */
@@ -326,6 +328,14 @@ export class Store {
   }
 
   /** Records the batch size a run settled on (after --batch-size auto backed off). */
+  /** Records the cache bytes per token a run's cache policy would have taken (simulated). */
+  async setSimulatedKvBytes(runId: number, bytesPerToken: number): Promise<void> {
+    await this.#run(`UPDATE runs SET simulated_kv_bytes_per_token = $1 WHERE id = $2`, [
+      bytesPerToken,
+      runId,
+    ]);
+  }
+
   async setBatchSize(runId: number, batchSize: number): Promise<void> {
     await this.#run(`UPDATE runs SET batch_size = $1 WHERE id = $2`, [batchSize, runId]);
   }

@@ -11,7 +11,7 @@
 import { UserError } from "../errors.ts";
 import type { ModelBundle } from "./bundle.ts";
 import type { Stream } from "./stream.ts";
-import { parseXkvOptions, XkvPolicy } from "./xkv.ts";
+import { checkXkvLayers, parseXkvOptions, XkvPolicy } from "./xkv.ts";
 
 /** What a policy has seen: bytes of the state it rewrote as held, and as its compressed form. */
 export interface PolicyBytes {
@@ -19,6 +19,17 @@ export interface PolicyBytes {
   stored: number;
   /** Bytes the policy's compressed form of the same states would take (not held: simulated). */
   simulated: number;
+  /** Tokens (of all rows) whose state was rewritten. */
+  tokens: number;
+}
+
+/**
+ * The cache bytes per token the policy's compressed form would take, for a model whose state holds
+ * `bytesPerToken` (null before the policy has rewritten anything).
+ */
+export function simulatedBytesPerToken(bytes: PolicyBytes, bytesPerToken: number): number | null {
+  if (bytes.tokens === 0) return null;
+  return bytesPerToken - (bytes.stored - bytes.simulated) / bytes.tokens;
 }
 
 /** A rewrite of a stream's state after prefill. */
@@ -51,14 +62,19 @@ export function openCachePolicy(spec: string, target: PolicyTarget): CachePolicy
 }
 
 /**
- * Checks `spec`'s syntax without a model, so a mistake is refused before any work starts.
+ * Checks `spec`'s syntax, and with `model` what its sidecar says against it, without opening a
+ * session, so a mistake is refused before any work starts.
  *
- * @throws {UserError} for an unknown policy or bad options.
+ * @throws {UserError} for an unknown policy, bad options, or a model the policy can't rewrite.
  */
-export function checkCachePolicy(spec: string): void {
+export function checkCachePolicy(
+  spec: string,
+  model?: Pick<PolicyTarget, "sidecar"> & { dir: string },
+): void {
   const [kind, options = ""] = splitSpec(spec);
-  if (kind === "xkv") parseXkvOptions(options, spec);
-  else throw unknownPolicy(spec);
+  if (kind !== "xkv") throw unknownPolicy(spec);
+  const parsed = parseXkvOptions(options, spec);
+  if (model) checkXkvLayers(model, parsed, spec);
 }
 
 function splitSpec(spec: string): [string, string | undefined] {

@@ -69,6 +69,35 @@ export function parseXkvOptions(text: string, spec: string): XkvOptions {
   };
 }
 
+/**
+ * Checks what the sidecar says of a model's layers against the options, before any session opens:
+ * every layer must be `gqa` or `dma`, and the compressed layers within the model's.
+ *
+ * @throws {UserError} naming the model and what does not fit.
+ */
+export function checkXkvLayers(
+  model: { dir: string; sidecar: { layers?: unknown[] } },
+  options: XkvOptions,
+  spec: string,
+): void {
+  const kinds = (model.sidecar.layers ?? []).map((l) => (l as { kind?: unknown }).kind);
+  const other = kinds.findIndex((k) => k !== "gqa" && k !== "dma");
+  if (other >= 0) {
+    throw new UserError(
+      `Cannot use --cache-policy ${spec} on ${model.dir}: its layer ${other} is of kind ${
+        String(kinds[other])
+      }, not gqa; xKV rewrites GQA-style caches only`,
+    );
+  }
+  const end = options.end ?? kinds.length;
+  if (kinds.length > 0 && (options.start >= end || end > kinds.length)) {
+    throw new UserError(
+      `Cannot use --cache-policy ${spec} on ${model.dir}: layers ${options.start}..${end} are not within its ` +
+        `${kinds.length} layers`,
+    );
+  }
+}
+
 /** One layer's key and value states. */
 interface KvLayer {
   index: number;
@@ -79,7 +108,7 @@ interface KvLayer {
 /** The xKV cache policy for one model. */
 export class XkvPolicy implements CachePolicy {
   readonly spec: string;
-  readonly bytes: PolicyBytes = { stored: 0, simulated: 0 };
+  readonly bytes: PolicyBytes = { stored: 0, simulated: 0, tokens: 0 };
   readonly #groups: KvLayer[][];
   readonly #invFreq: Float64Array;
   readonly #options: XkvOptions;
@@ -109,9 +138,7 @@ export class XkvPolicy implements CachePolicy {
       new UserError(
         `Cannot use --cache-policy ${spec} on ${model.dir}: ${why}; xKV rewrites GQA-style caches only`,
       );
-    const kinds = (sidecar.layers ?? []).map((l) => (l as { kind?: unknown }).kind);
-    const other = kinds.findIndex((k) => k !== "gqa" && k !== "dma");
-    if (other >= 0) throw refuse(`its layer ${other} is of kind ${String(kinds[other])}, not gqa`);
+    checkXkvLayers({ dir: model.dir, sidecar }, options, spec);
     const layers = new Map<number, Partial<KvLayer>>();
     for (const s of model.states) {
       const match = /^past_key_values\.(\d+)\.(key|value)$/.exec(s.input);
@@ -148,6 +175,7 @@ export class XkvPolicy implements CachePolicy {
   }
 
   apply(stream: Stream): Stream {
+    this.bytes.tokens += stream.realCounts.reduce((a, b) => a + b, 0);
     const states = new Map(stream.states);
     for (const group of this.#groups) {
       for (const kind of ["key", "value"] as const) {

@@ -124,12 +124,14 @@ function withStderr(value: number | null | undefined, stderr: number | null | un
 
 /** The leaderboard table; each model's name has a tooltip with its provenance ({@linkcode provenanceTip}). */
 export function tableHtml(board: Leaderboard, data: PageData): string {
+  const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
   const header = [
     "model",
     "family",
     ...board.columns,
     "average",
     "KV B/token",
+    ...(simulated ? ["simulated KV B/token (policy)"] : []),
     "fixed state B",
     board.baseline ? `compression × (vs ${board.baseline})` : "compression ×",
     "tokens/s",
@@ -141,6 +143,7 @@ export function tableHtml(board: Leaderboard, data: PageData): string {
       ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
       fmt(r.average, 4),
       fmt(r.kvBytesPerToken, 0),
+      ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
       fmt(r.fixedStateBytes, 0),
       r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
       fmt(r.tokensPerSecond, 0),

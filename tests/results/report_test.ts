@@ -205,6 +205,7 @@ Deno.test("json rows come with their keys in a fixed order, and columns sorted w
         "average",
         "kvBytesPerToken",
         "fixedStateBytes",
+        "simulatedKvBytesPerToken",
         "compression",
         "baseline",
         "tokensPerSecond",

@@ -8,9 +8,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../../../evals/errors.ts";
-import { checkCachePolicy, openCachePolicy } from "../../../evals/model/cache_policy.ts";
+import {
+  checkCachePolicy,
+  openCachePolicy,
+  simulatedBytesPerToken,
+} from "../../../evals/model/cache_policy.ts";
 import { truncateRank } from "../../../evals/model/low_rank.ts";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
+import { LanguageModel } from "../../../evals/lm.ts";
 import { readFloat32 } from "../../../evals/model/ort/tensor.ts";
 import { Stream } from "../../../evals/model/stream.ts";
 
@@ -62,7 +67,9 @@ Deno.test("xKV rewrites a left-padded cache as numpy's truncated SVD does, RoPE 
     const simulated =
       ((12 * 5 + 5 + 5 * 64) + (9 * 5 + 5 + 5 * 64) + (12 * 7 + 7 + 7 * 64) + (9 * 7 + 7 + 7 * 64)) *
       4;
-    assert.deepEqual(policy.bytes, { stored, simulated });
+    assert.deepEqual(policy.bytes, { stored, simulated, tokens: 12 + 9 });
+    // Per token: the dense 2 layers × 2 kinds × 2 heads × 16 dims × 4 bytes, less what the factors save.
+    assert.equal(simulatedBytesPerToken(policy.bytes, 512), 512 - (stored - simulated) / 21);
     // The rewritten cache still decodes.
     const next = await rewritten.step([[3], [4]], "left");
     assert.equal(next.stream.pastLen, rewritten.pastLen + 1);
@@ -142,4 +149,21 @@ Deno.test("truncated SVD: exact at full rank, the best rank-1 fit of a rank-1 ma
   [0, 1, 2].forEach((i) =>
     [0, 1].forEach((j) => assert.ok(Math.abs(wide[j * 3 + i] - one[i * 2 + j]) < 1e-12))
   );
+});
+
+Deno.test("token-argmax requests split at their first read keep their predictions under a policy that changes nothing", async () => {
+  const model = await OnnxModel.load(fileURLToPath(new URL("llama", FIXTURES)));
+  try {
+    const requests = [
+      { kind: "token_argmax" as const, tokens: [5, 9, 14, 3, 22, 7, 8, 40, 41, 42], positions: [6, 8] },
+      { kind: "token_argmax" as const, tokens: [30, 31, 32, 33, 34, 35], positions: [3, 5] },
+    ];
+    const plain = await new LanguageModel(model, null).tokenArgmax(requests);
+    const policy = openCachePolicy("xkv:group=2,rank_k=64,rank_v=64", target(model, "llama"));
+    const split = await new LanguageModel(model, null, { cachePolicy: policy }).tokenArgmax(requests);
+    assert.deepEqual(split, plain);
+    assert.equal(policy.bytes.tokens, 6 + 3);
+  } finally {
+    await model.release();
+  }
 });

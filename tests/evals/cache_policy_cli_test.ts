@@ -1,0 +1,77 @@
+/**
+ * `deno task eval --cache-policy` as a user runs it: the policy's runs are a model of their own,
+ * their simulated bytes are stored and reported beside the real ones, and mistakes are refused
+ * before any model runs.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ROOT, runScript } from "../_script.ts";
+
+const LLAMA = join(ROOT, "tests/fixtures/llama");
+const MLA = join(ROOT, "tests/fixtures/transmla");
+
+function evalArgs(db: string, models: string[], policy?: string): string[] {
+  return [
+    "--model",
+    models.join(","),
+    "--tasks",
+    "mqar",
+    "--kv-pairs",
+    "4",
+    "--lengths",
+    "64",
+    "--limit",
+    "6",
+    "--db",
+    db,
+    "--no-report",
+    ...(policy ? ["--cache-policy", policy] : []),
+  ];
+}
+
+Deno.test("eval --cache-policy xkv stores a run of its own with simulated bytes beside the real ones", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const db = join(dir, "xkv.duckdb");
+    assert.equal((await runScript("eval", evalArgs(db, [LLAMA]))).code, 0);
+    const policy = "xkv:group=2,rank_k=4,rank_v=4";
+    const run = await runScript("eval", evalArgs(db, [LLAMA], policy));
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /✓ tiny-llama\+xkv:group=2,rank_k=4,rank_v=4 \(run 2\)/);
+    const report = await runScript("report", ["--db", db, "--format", "json"]);
+    assert.equal(report.code, 0, report.stderr);
+    const rows = JSON.parse(report.stdout).rows as {
+      model: string;
+      kvBytesPerToken: number;
+      simulatedKvBytesPerToken: number | null;
+    }[];
+    const plain = rows.find((r) => r.model === "tiny-llama")!;
+    const xkv = rows.find((r) => r.model === `tiny-llama+${policy}`)!;
+    assert.equal(plain.simulatedKvBytesPerToken, null);
+    // The cache held the dense reconstruction; only the factors' bytes are smaller, and said to be simulated.
+    assert.equal(xkv.kvBytesPerToken, plain.kvBytesPerToken);
+    assert.ok(xkv.simulatedKvBytesPerToken! < xkv.kvBytesPerToken, JSON.stringify(xkv));
+    const table = await runScript("report", ["--db", db]);
+    assert.match(table.stdout, /simulated KV B\/token \(policy\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("eval refuses a bad cache policy, or one a model can't take, before any model runs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const db = join(dir, "bad.duckdb");
+    const syntax = await runScript("eval", evalArgs(db, [LLAMA], "xkv:group=2,rank_k=4"));
+    assert.equal(syntax.code, 2);
+    assert.match(syntax.stderr, /give rank_v=/);
+    // The llama fixture would run first; the MLA model after it is refused before it does.
+    const mla = await runScript("eval", evalArgs(db, [LLAMA, MLA], "xkv:group=2,rank_k=4,rank_v=4"));
+    assert.equal(mla.code, 2);
+    assert.match(mla.stderr, /layer 0 is of kind mla, not gqa/);
+    assert.doesNotMatch(mla.stderr, /✓/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
