@@ -45,13 +45,14 @@ export interface MqarCells {
 }
 
 /**
- * `deno task eval` of `models` on a few MQAR cells into `db`, as a user runs it; returns the
- * command's result (the caller asserts on it).
+ * `deno task eval` of `models` on a few MQAR cells into `db`, as a user runs it, with `extra` flags;
+ * returns the command's result (the caller asserts on it).
  */
 export function evalMqar(
   db: string,
   models: readonly string[],
   { kvPairs = "4,8", lengths = "64", limit = "4" }: MqarCells = {},
+  extra: readonly string[] = [],
 ): Promise<ScriptResult> {
   return runScript("eval", [
     "--model",
@@ -67,5 +68,6 @@ export function evalMqar(
     "--db",
     db,
     "--no-report",
+    ...extra,
   ]);
 }

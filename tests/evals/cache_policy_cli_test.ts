@@ -6,37 +6,21 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, runScript } from "../_script.ts";
+import { evalMqar, ROOT, runScript } from "../_script.ts";
 
 const LLAMA = join(ROOT, "tests/fixtures/llama");
 const MLA = join(ROOT, "tests/fixtures/transmla");
 
-function evalArgs(db: string, models: string[], policy?: string): string[] {
-  return [
-    "--model",
-    models.join(","),
-    "--tasks",
-    "mqar",
-    "--kv-pairs",
-    "4",
-    "--lengths",
-    "64",
-    "--limit",
-    "6",
-    "--db",
-    db,
-    "--no-report",
-    ...(policy ? ["--cache-policy", policy] : []),
-  ];
-}
+const CELLS = { kvPairs: "4", lengths: "64", limit: "6" };
+const withPolicy = (policy?: string) => policy ? ["--cache-policy", policy] : [];
 
 Deno.test("eval --cache-policy xkv stores a run of its own with simulated bytes beside the real ones", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const db = join(dir, "xkv.duckdb");
-    assert.equal((await runScript("eval", evalArgs(db, [LLAMA]))).code, 0);
+    assert.equal((await evalMqar(db, [LLAMA], CELLS)).code, 0);
     const policy = "xkv:group=2,rank_k=4,rank_v=4";
-    const run = await runScript("eval", evalArgs(db, [LLAMA], policy));
+    const run = await evalMqar(db, [LLAMA], CELLS, withPolicy(policy));
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /✓ tiny-llama\+xkv:group=2,rank_k=4,rank_v=4 \(run 2\)/);
     const report = await runScript("report", ["--db", db, "--format", "json"]);
@@ -63,11 +47,11 @@ Deno.test("eval refuses a bad cache policy, or one a model can't take, before an
   const dir = await Deno.makeTempDir();
   try {
     const db = join(dir, "bad.duckdb");
-    const syntax = await runScript("eval", evalArgs(db, [LLAMA], "xkv:group=2,rank_k=4"));
+    const syntax = await evalMqar(db, [LLAMA], CELLS, withPolicy("xkv:group=2,rank_k=4"));
     assert.equal(syntax.code, 2);
     assert.match(syntax.stderr, /give rank_v=/);
     // The llama fixture would run first; the MLA model after it is refused before it does.
-    const mla = await runScript("eval", evalArgs(db, [LLAMA, MLA], "xkv:group=2,rank_k=4,rank_v=4"));
+    const mla = await evalMqar(db, [LLAMA, MLA], CELLS, withPolicy("xkv:group=2,rank_k=4,rank_v=4"));
     assert.equal(mla.code, 2);
     assert.match(mla.stderr, /layer 0 is of kind mla, not gqa/);
     assert.doesNotMatch(mla.stderr, /✓/);

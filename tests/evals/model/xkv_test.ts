@@ -13,7 +13,7 @@ import {
   openCachePolicy,
   simulatedBytesPerToken,
 } from "../../../evals/model/cache_policy.ts";
-import { truncateRank } from "../../../evals/model/low_rank.ts";
+import { symmetricEigen, truncateRank } from "../../../evals/model/low_rank.ts";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
 import { LanguageModel } from "../../../evals/lm.ts";
 import { readFloat32 } from "../../../evals/model/ort/tensor.ts";
@@ -165,5 +165,30 @@ Deno.test("token-argmax requests split at their first read keep their prediction
     assert.equal(policy.bytes.tokens, 6 + 3);
   } finally {
     await model.release();
+  }
+});
+
+Deno.test("symmetric eigendecomposition: A v = λ v, orthonormal vectors, values descending", () => {
+  const n = 40;
+  let seed = 7;
+  const next = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  const b = Float64Array.from({ length: n * n }, next);
+  const a = new Float64Array(n * n); // BᵀB: symmetric, with a spread of eigenvalues
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) a[i * n + j] += b[k * n + i] * b[k * n + j];
+  }
+  const { values, vectors } = symmetricEigen(a, n);
+  for (let c = 0; c < n; c++) {
+    if (c > 0) assert.ok(values[c] <= values[c - 1]);
+    for (let i = 0; i < n; i++) {
+      let av = 0;
+      for (let k = 0; k < n; k++) av += a[i * n + k] * vectors[k * n + c];
+      assert.ok(Math.abs(av - values[c] * vectors[i * n + c]) < 1e-10, `column ${c}, row ${i}`);
+    }
+    for (let c2 = 0; c2 <= c; c2++) {
+      let dot = 0;
+      for (let k = 0; k < n; k++) dot += vectors[k * n + c] * vectors[k * n + c2];
+      assert.ok(Math.abs(dot - (c === c2 ? 1 : 0)) < 1e-10);
+    }
   }
 });
