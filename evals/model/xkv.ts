@@ -7,7 +7,8 @@
  * keeps the dense reconstruction, and the bytes the factors would take are counted beside it.
  *
  * The SVD is exact and deterministic (`low_rank.ts`), on the host in float64: fine for the zoo and
- * the fixtures, slow for a 1B model's long prompts (its Gram matrix is `2048²` a group of four).
+ * the fixtures, slow at scale (a 1B model's Gram matrix is `2048²` for a group of four layers; one
+ * 1,024-token NIAH sample at `group=1` took 73 s against 7 s without the policy, two CPU cores).
  *
  * @module
  */
