@@ -1,9 +1,11 @@
-"""Writes tests/data/xkv: numpy's xKV of the llama fixture's cache after a left-padded prefill, the
+"""Writes tests/data/xkv/<fixture>: numpy's xKV of a fixture's cache after a left-padded prefill, the
 reference evals/model/xkv.ts is tested against.
 
-The fixture's graph runs in onnxruntime on two prompts of different lengths (left-padded); each
-group of layers' keys (RoPE undone) and values are laid out per row as [tokens, layers·heads·dim],
-replaced by numpy's truncated SVD (``np.linalg.svd``, float64) and RoPE re-applied to the keys.
+The fixture's graph runs in onnxruntime on two prompts of different lengths (left-padded). For the
+GQA fixture (llama) each group of layers' keys (RoPE undone) and values are laid out per row as
+[tokens, layers·heads·dim], replaced by numpy's truncated SVD (``np.linalg.svd``, float64), and RoPE
+is re-applied to the keys; for the MLA fixture (transmla) only the latents (the ``key`` states) are,
+as xKV's MLA mode does, and the RoPE parts are left alone.
 Usage: python3 scripts/make_xkv_reference.py [--out tests/data/xkv]
 """
 
@@ -16,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-FIXTURE = Path("tests/fixtures/llama")
+FIXTURES = Path("tests/fixtures")
 PROMPTS = [[5, 9, 14, 3, 22, 7, 8, 40, 41, 42, 43, 44], [30, 31, 32, 33, 34, 35, 36, 37, 38]]
 OPTIONS = {"group": 2, "rank_k": 5, "rank_v": 7}
+CASES = {"llama": "kv", "transmla": "latent"}
 
 
 def prefill(model: Path):
@@ -64,25 +67,28 @@ def truncate(x: np.ndarray, rank: int) -> np.ndarray:
     return (u[:, :rank] * s[:rank]) @ vt[:rank]
 
 
-def xkv(states: dict, mask: np.ndarray, config: dict) -> dict:
+def xkv(states: dict, mask: np.ndarray, config: dict, mode: str) -> dict:
     layers = config["num_hidden_layers"]
-    dim = config["head_dim"]
-    inv_freq = 1.0 / config["rope_theta"] ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
     out = {k: v.astype(np.float64).copy() for k, v in states.items()}
+    kinds = (("key", OPTIONS["rank_k"]), ("value", OPTIONS["rank_v"])) if mode == "kv" else (("key", OPTIONS["rank_k"]),)
+    if mode == "kv":
+        dim = config["head_dim"]
+        inv_freq = 1.0 / config["rope_theta"] ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
     for first in range(0, layers, OPTIONS["group"]):
         group = range(first, min(first + OPTIONS["group"], layers))
-        for kind, rank in (("key", OPTIONS["rank_k"]), ("value", OPTIONS["rank_v"])):
+        for kind, rank in kinds:
+            rotated = mode == "kv" and kind == "key"
             for r in range(mask.shape[0]):
                 slots = np.nonzero(mask[r])[0]
                 positions = np.arange(len(slots), dtype=np.float64)
                 # [T, layers, heads, dim] -> [T, layers·heads·dim]
                 blocks = np.stack([out[f"past_key_values.{l}.{kind}"][r][:, slots, :].transpose(1, 0, 2)
                                    for l in group], axis=1)
-                if kind == "key":
+                if rotated:
                     blocks = rope(blocks, positions, inv_freq, -1)
                 t = blocks.shape[0]
                 rebuilt = truncate(blocks.reshape(t, -1), rank).reshape(blocks.shape)
-                if kind == "key":
+                if rotated:
                     rebuilt = rope(rebuilt, positions, inv_freq, 1)
                 for i, l in enumerate(group):
                     out[f"past_key_values.{l}.{kind}"][r][:, slots, :] = rebuilt[:, i].transpose(1, 0, 2)
@@ -93,21 +99,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="tests/data/xkv")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    config = json.loads((FIXTURE / "config.json").read_text())
-    states, mask = prefill(FIXTURE)
-    rebuilt = xkv(states, mask, config)
-    names = sorted(states)
-    for name in names:
-        states[name].astype(np.float32).tofile(out / f"{name}.before.f32")
-        rebuilt[name].astype(np.float32).tofile(out / f"{name}.after.f32")
     spec = "xkv:" + ",".join(f"{k}={v}" for k, v in OPTIONS.items())
-    (out / "case.json").write_text(json.dumps({
-        "fixture": str(FIXTURE), "prompts": PROMPTS, "spec": spec,
-        "states": {n: list(states[n].shape) for n in names},
-    }, indent=1) + "\n")
-    print(f"wrote {out} ({spec}, {len(names)} states)")
+    for fixture, mode in CASES.items():
+        out = Path(args.out) / fixture
+        out.mkdir(parents=True, exist_ok=True)
+        config = json.loads((FIXTURES / fixture / "config.json").read_text())
+        states, mask = prefill(FIXTURES / fixture)
+        rebuilt = xkv(states, mask, config, mode)
+        names = sorted(states)
+        for name in names:
+            states[name].astype(np.float32).tofile(out / f"{name}.before.f32")
+            rebuilt[name].astype(np.float32).tofile(out / f"{name}.after.f32")
+        (out / "case.json").write_text(json.dumps({
+            "fixture": fixture, "prompts": PROMPTS, "spec": spec,
+            "states": {n: list(states[n].shape) for n in names},
+        }, indent=1) + "\n")
+        print(f"wrote {out} ({spec}, {mode}, {len(names)} states)")
 
 
 if __name__ == "__main__":

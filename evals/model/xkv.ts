@@ -3,8 +3,10 @@
  * each group of adjacent layers are laid side by side, across layers and heads, as one
  * `[tokens × (layers·heads·head_dim)]` matrix per kind and row; each is replaced by its truncated SVD
  * (`rank_k` for keys, `rank_v` for values) multiplied back, RoPE is applied to the keys again, and
- * decoding appends its tokens uncompressed. As in the authors' code this is a simulation: the cache
- * keeps the dense reconstruction, and the bytes the factors would take are counted beside it.
+ * decoding appends its tokens uncompressed. MLA layers get xKV's MLA mode: only their latents (the
+ * `key` states) are compressed, at `rank_k`, and the RoPE parts are kept. As in the authors' code
+ * this is a simulation: the cache keeps the dense reconstruction, and the bytes the factors would
+ * take are counted beside it.
  *
  * The SVD is exact and deterministic (`low_rank.ts`), on the host in float64: fine for the zoo and
  * the fixtures, slow at scale (a 1B model's Gram matrix is `2048²` for a group of four layers; one
@@ -82,28 +84,45 @@ export function checkXkvLayers(
   spec: string,
 ): void {
   const kinds = (model.sidecar.layers ?? []).map((l) => (l as { kind?: unknown }).kind);
-  const other = kinds.findIndex((k) => k !== "gqa" && k !== "dma");
+  const refuse = (why: string) => new UserError(`Cannot use --cache-policy ${spec} on ${model.dir}: ${why}`);
+  const other = kinds.findIndex((k) => typeof k !== "string" || !(k in MODES));
   if (other >= 0) {
-    throw new UserError(
-      `Cannot use --cache-policy ${spec} on ${model.dir}: its layer ${other} is of kind ${
-        String(kinds[other])
-      }, not gqa; xKV rewrites GQA-style caches only`,
+    throw refuse(
+      `its layer ${other} is of kind ${String(kinds[other])}; xKV rewrites gqa, dma and mla layers only`,
     );
   }
   const end = options.end ?? kinds.length;
   if (kinds.length > 0 && (options.start >= end || end > kinds.length)) {
-    throw new UserError(
-      `Cannot use --cache-policy ${spec} on ${model.dir}: layers ${options.start}..${end} are not within its ` +
-        `${kinds.length} layers`,
+    throw refuse(`layers ${options.start}..${end} are not within its ${kinds.length} layers`);
+  }
+  for (let first = options.start; first < end; first += options.group) {
+    const modes = new Set(
+      kinds.slice(first, Math.min(first + options.group, end)).map((k) => MODES[k as string]),
     );
+    if (modes.size > 1) {
+      throw refuse(
+        `layers ${first}..${
+          Math.min(first + options.group, end)
+        } mix MLA and GQA caches; pick group, start and ` +
+          "end so that each group holds one kind",
+      );
+    }
   }
 }
 
-/** One layer's key and value states. */
+/**
+ * How each layer kind's cache is compressed: `kv`, keys (RoPE undone) and values; `latent`, only
+ * an MLA layer's latent (its `key` state), leaving the RoPE part (`value`) as it is, as xKV's MLA
+ * mode does.
+ */
+const MODES: Record<string, "kv" | "latent"> = { gqa: "kv", dma: "kv", mla: "latent" };
+
+/** One layer's key and value states, and how its group compresses them. */
 interface KvLayer {
   index: number;
   key: string;
   value: string;
+  mode: "kv" | "latent";
 }
 
 /** The xKV cache policy for one model. */
@@ -136,16 +155,15 @@ export class XkvPolicy implements CachePolicy {
   ): XkvPolicy {
     const { model, config, sidecar } = bundle;
     const refuse = (why: string) =>
-      new UserError(
-        `Cannot use --cache-policy ${spec} on ${model.dir}: ${why}; xKV rewrites GQA-style caches only`,
-      );
+      new UserError(`Cannot use --cache-policy ${spec} on ${model.dir}: ${why}`);
     checkXkvLayers({ dir: model.dir, sidecar }, options, spec);
     const layers = new Map<number, Partial<KvLayer>>();
     for (const s of model.states) {
       const match = /^past_key_values\.(\d+)\.(key|value)$/.exec(s.input);
       if (!match || s.kind !== "growing" || s.shape.length !== 4 || s.seqAxis !== 2) {
         throw refuse(
-          `its state "${s.input}" is not a layer's keys or values [batch, kv_heads, tokens, head_dim]`,
+          `its state "${s.input}" is not a layer's keys or values [batch, kv_heads, tokens, head_dim]; ` +
+            "xKV rewrites GQA and MLA caches only",
         );
       }
       const index = Number(match[1]);
@@ -153,25 +171,36 @@ export class XkvPolicy implements CachePolicy {
       layer[match[2] as "key" | "value"] = s.input;
       layers.set(index, layer);
     }
-    const shapes = new Map(model.states.map((s) => [s.input, s.shape.join(",")]));
     const all = [...layers.values()].sort((a, b) => a.index! - b.index!) as KvLayer[];
     if (all.some((l) => !l.key || !l.value) || all.length === 0) {
       throw refuse("every layer needs a key and a value state");
     }
-    const uneven = all.find((l) => shapes.get(l.key) !== shapes.get(l.value));
-    if (uneven) throw refuse(`layer ${uneven.index}'s keys and values differ in shape`);
+    // Without a sidecar a layer is GQA-style only if its keys and values have one shape (an MLA
+    // export names its latent and RoPE parts the same way, in two shapes).
+    const kinds = (sidecar.layers ?? []).map((l) => (l as { kind: string }).kind);
+    const shapes = new Map(model.states.map((s) => [s.input, s.shape.join(",")]));
+    for (const l of all) {
+      if (kinds.length > 0) {
+        l.mode = MODES[kinds[l.index]];
+      } else if (shapes.get(l.key) === shapes.get(l.value)) {
+        l.mode = "kv";
+      } else {
+        throw refuse(
+          `layer ${l.index}'s keys and values differ in shape and no kvbench.json says what they are`,
+        );
+      }
+    }
     const end = options.end ?? all.length;
     if (options.start >= end || end > all.length) {
-      throw new UserError(
-        `Cannot use --cache-policy ${spec} on ${model.dir}: layers ${options.start}..${end} are not within its ` +
-          `${all.length} layers`,
-      );
+      throw refuse(`layers ${options.start}..${end} are not within its ${all.length} layers`);
     }
     const groups: KvLayer[][] = [];
     for (let first = options.start; first < end; first += options.group) {
       groups.push(all.slice(first, Math.min(first + options.group, end)));
     }
-    const headDim = Number(model.states[0].shape[3]);
+    // RoPE is undone on GQA-style keys only: their head size sets its frequencies.
+    const rotated = all.find((l) => l.mode === "kv");
+    const headDim = rotated ? Number(model.states.find((s) => s.input === rotated.key)!.shape[3]) : 2;
     return new XkvPolicy(spec, groups, ropeInvFreq(headDim, config), options);
   }
 
@@ -179,13 +208,14 @@ export class XkvPolicy implements CachePolicy {
     this.bytes.tokens += stream.realCounts.reduce((a, b) => a + b, 0);
     const states = new Map(stream.states);
     for (const group of this.#groups) {
-      for (const kind of ["key", "value"] as const) {
+      const latent = group[0].mode === "latent";
+      for (const kind of latent ? ["key"] as const : ["key", "value"] as const) {
         const names = group.map((l) => l[kind]);
         const rewritten = this.#compress(
           stream,
           names.map((n) => states.get(n)!),
           kind === "key" ? this.#options.rankK : this.#options.rankV,
-          kind === "key",
+          kind === "key" && !latent,
         );
         names.forEach((n, i) => {
           if (rewritten[i] === null) return;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { evalMqar, ROOT, runScript } from "../_script.ts";
 
 const LLAMA = join(ROOT, "tests/fixtures/llama");
-const MLA = join(ROOT, "tests/fixtures/transmla");
+const HYBRID = join(ROOT, "tests/fixtures/zebra");
 
 const CELLS = { kvPairs: "4", lengths: "64", limit: "6" };
 const withPolicy = (policy?: string) => policy ? ["--cache-policy", policy] : [];
@@ -50,11 +50,11 @@ Deno.test("eval refuses a bad cache policy, or one a model can't take, before an
     const syntax = await evalMqar(db, [LLAMA], CELLS, withPolicy("xkv:group=2,rank_k=4"));
     assert.equal(syntax.code, 2);
     assert.match(syntax.stderr, /give rank_v=/);
-    // The llama fixture would run first; the MLA model after it is refused before it does.
-    const mla = await evalMqar(db, [LLAMA, MLA], CELLS, withPolicy("xkv:group=2,rank_k=4,rank_v=4"));
-    assert.equal(mla.code, 2);
-    assert.match(mla.stderr, /layer 0 is of kind mla, not gqa/);
-    assert.doesNotMatch(mla.stderr, /✓/);
+    // The llama fixture would run first; the Mamba hybrid after it is refused before it does.
+    const hybrid = await evalMqar(db, [LLAMA, HYBRID], CELLS, withPolicy("xkv:group=2,rank_k=4,rank_v=4"));
+    assert.equal(hybrid.code, 2);
+    assert.match(hybrid.stderr, /layer 1 is of kind mamba2/);
+    assert.doesNotMatch(hybrid.stderr, /✓/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,5 +1,6 @@
 /**
- * xKV against numpy (tests/data/xkv, written by scripts/make_xkv_reference.py from the llama fixture).
+ * xKV against numpy (tests/data/xkv, written by scripts/make_xkv_reference.py from the llama and
+ * transmla fixtures).
  *
  * @module
  */
@@ -21,14 +22,20 @@ import { Stream } from "../../../evals/model/stream.ts";
 
 const DATA = new URL("../../data/xkv/", import.meta.url);
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
-const CASE = JSON.parse(readFileSync(new URL("case.json", DATA), "utf8")) as {
+interface Case {
   prompts: number[][];
   spec: string;
   states: Record<string, number[]>;
-};
+}
 
-function reference(name: string, when: "before" | "after"): Float32Array {
-  return new Float32Array(readFileSync(new URL(`${name}.${when}.f32`, DATA)).buffer);
+function readCase(fixture: string): Case {
+  return JSON.parse(readFileSync(new URL(`${fixture}/case.json`, DATA), "utf8"));
+}
+
+const CASE = readCase("llama");
+
+function reference(fixture: string, name: string, when: "before" | "after"): Float32Array {
+  return new Float32Array(readFileSync(new URL(`${fixture}/${name}.${when}.f32`, DATA)).buffer);
 }
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
@@ -47,20 +54,23 @@ function target(model: OnnxModel, fixture: string) {
   return { model, config: read("config.json"), sidecar: read("kvbench.json") };
 }
 
-Deno.test("xKV rewrites a left-padded cache as numpy's truncated SVD does, RoPE undone and redone", async () => {
+Deno.test("xKV rewrites a left-padded GQA cache as numpy's truncated SVD does, RoPE undone and redone", async () => {
   const model = await OnnxModel.load(fileURLToPath(new URL("llama", FIXTURES)));
   try {
     const stream = await prefilled(model);
     for (const name of Object.keys(CASE.states)) {
-      assert.ok(maxDiff(readFloat32(stream.states.get(name)!), reference(name, "before")) < 1e-5, name);
+      assert.ok(
+        maxDiff(readFloat32(stream.states.get(name)!), reference("llama", name, "before")) < 1e-5,
+        name,
+      );
     }
     const policy = openCachePolicy(CASE.spec, target(model, "llama"));
     const rewritten = policy.apply(stream);
     for (const name of Object.keys(CASE.states)) {
       const got = readFloat32(rewritten.states.get(name)!);
-      const want = reference(name, "after");
+      const want = reference("llama", name, "after");
       assert.ok(maxDiff(got, want) < 1e-4, `${name}: ${maxDiff(got, want)}`);
-      assert.ok(maxDiff(got, reference(name, "before")) > 0.1, `${name} was compressed`);
+      assert.ok(maxDiff(got, reference("llama", name, "before")) > 0.1, `${name} was compressed`);
     }
     // Two kinds, one group of both layers, 2 heads × 16 dims each: 64 columns; rows of 12 and 9 tokens.
     const stored = (12 + 9) * 64 * 4 * 2;
@@ -75,6 +85,25 @@ Deno.test("xKV rewrites a left-padded cache as numpy's truncated SVD does, RoPE 
     assert.equal(next.stream.pastLen, rewritten.pastLen + 1);
     next.logits.dispose();
     next.stream.dispose();
+    rewritten.dispose();
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("xKV on an MLA cache compresses the latents as numpy does and leaves the RoPE parts alone", async () => {
+  const model = await OnnxModel.load(fileURLToPath(new URL("transmla", FIXTURES)));
+  const mla = readCase("transmla");
+  try {
+    const stream = await prefilled(model);
+    const before = new Map([...stream.states].map(([n, t]) => [n, readFloat32(t)]));
+    const rewritten = openCachePolicy(mla.spec, target(model, "transmla")).apply(stream);
+    for (const name of Object.keys(mla.states)) {
+      const got = readFloat32(rewritten.states.get(name)!);
+      assert.ok(maxDiff(got, reference("transmla", name, "after")) < 1e-4, name);
+      if (name.endsWith(".value")) assert.deepEqual(got, before.get(name), `${name} (RoPE part) untouched`);
+      else assert.ok(maxDiff(got, before.get(name)!) > 0.01, `${name} (latent) was compressed`);
+    }
     rewritten.dispose();
   } finally {
     await model.release();
@@ -111,19 +140,30 @@ Deno.test("cache policy mistakes are one line each, before any work", async () =
     assert.throws(() => checkCachePolicy(spec), UserError, spec);
   }
   checkCachePolicy("xkv:group=4,rank_k=512,rank_v=768,start=2,end=30");
-  const mla = await OnnxModel.load(fileURLToPath(new URL("transmla", FIXTURES)));
+  const zebra = await OnnxModel.load(fileURLToPath(new URL("zebra", FIXTURES)));
   try {
     assert.throws(
-      () => openCachePolicy("xkv:group=2,rank_k=4,rank_v=4", target(mla, "transmla")),
-      /layer 0 is of kind mla, not gqa; xKV rewrites GQA-style caches only/,
-    );
-    // Without a sidecar, MLA's latent and rope parts give themselves away by their shapes.
-    assert.throws(
-      () => openCachePolicy("xkv:group=2,rank_k=4,rank_v=4", { ...target(mla, "transmla"), sidecar: {} }),
-      /keys and values differ in shape/,
+      () => openCachePolicy("xkv:group=2,rank_k=4,rank_v=4", target(zebra, "zebra")),
+      /layer 1 is of kind mamba2; xKV rewrites gqa, dma and mla layers only/,
     );
   } finally {
-    await mla.release();
+    await zebra.release();
+  }
+  const xecomla = await OnnxModel.load(fileURLToPath(new URL("xecomla", FIXTURES)));
+  try {
+    // Its layers are mla, gqa, mla: a group must hold one kind.
+    assert.throws(
+      () => openCachePolicy("xkv:group=2,rank_k=4,rank_v=4", target(xecomla, "xecomla")),
+      /layers 0\.\.2 mix MLA and GQA caches/,
+    );
+    openCachePolicy("xkv:group=1,rank_k=4,rank_v=4", target(xecomla, "xecomla"));
+    // Without a sidecar, MLA's latent and RoPE parts give themselves away by their shapes.
+    assert.throws(
+      () => openCachePolicy("xkv:group=1,rank_k=4,rank_v=4", { ...target(xecomla, "xecomla"), sidecar: {} }),
+      /keys and values differ in shape and no kvbench.json says what they are/,
+    );
+  } finally {
+    await xecomla.release();
   }
   const llama = await OnnxModel.load(fileURLToPath(new URL("llama", FIXTURES)));
   try {
