@@ -15,7 +15,7 @@
  * @module
  */
 
-export { StateMismatchError, UserError } from "./evals/errors.ts";
+export { StateMismatchError, UserError } from "./core/errors.ts";
 export { type Device, type LoadOptions, OnnxModel, Tensor } from "./evals/model/onnx_model.ts";
 export { OrtError } from "./evals/model/ort/api.ts";
 export {
@@ -35,12 +35,12 @@ export { type CacheMeasure, StepLogits, Stream } from "./evals/model/stream.ts";
 export { type BosPolicy, TextTokenizer } from "./evals/model/tokenizer.ts";
 export { loadBundle, type ModelBundle, type Sidecar } from "./evals/model/bundle.ts";
 export { LanguageModel, type LmOptions } from "./evals/lm.ts";
-export * from "./evals/requests.ts";
+export * from "./core/requests.ts";
 export { type Aggregate, aggregate, meanStderr, pooledStderr } from "./evals/metrics.ts";
 export { evaluate, type EvaluateOptions, type EvaluateResult } from "./evals/evaluate.ts";
 export { resolveTasks, SUITES, TASKS } from "./tasks/registry.ts";
 export { mqar, type MqarConfig, type MqarExample, mqarTask } from "./tasks/mqar.ts";
-export type { MetricSpec, Prepared, Task, TaskContext, TaskGroup } from "./tasks/types.ts";
+export type { MetricSpec, Prepared, Task, TaskContext, TaskGroup } from "./core/tasks.ts";
 export { DEFAULT_DB, Store } from "./results/store.ts";
 export {
   buildLeaderboard,

@@ -15,7 +15,7 @@ import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
 import { writeHtmlReport } from "../results/html/output.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { resolveTasks, type Selection } from "../tasks/registry.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../core/errors.ts";
 import {
   DEFAULT_COMMIT_EVERY,
   DEFAULT_PREFILL_CHUNK,

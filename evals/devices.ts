@@ -11,11 +11,11 @@ import { dirname, join, parse } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildLeaderboard, renderLeaderboard } from "../results/report.ts";
 import { writeHtmlReport } from "../results/html/output.ts";
-import { mergeShards } from "../results/merge.ts";
+import { mergeShards } from "./merge.ts";
 import { Store } from "../results/store.ts";
 import { checkEval, defaultModels, type EvalArgs } from "./cli.ts";
 import { resolveTasks } from "../tasks/registry.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../core/errors.ts";
 
 const EVAL = fileURLToPath(new URL("../scripts/eval.ts", import.meta.url));
 

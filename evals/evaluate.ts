@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import process from "node:process";
 import type { Store } from "../results/store.ts";
 import type { ResultRow, RunInfo, SampleRow } from "../results/store.ts";
-import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../tasks/types.ts";
-import { UserError } from "./errors.ts";
+import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../core/tasks.ts";
+import { UserError } from "../core/errors.ts";
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
 import type { ModelBundle } from "./model/bundle.ts";
@@ -20,11 +20,11 @@ import { ort } from "./model/ort/api.ts";
 import type { OnnxModel } from "./model/onnx_model.ts";
 import { type CacheMeasure, Stream } from "./model/stream.ts";
 import type { BosPolicy, TextTokenizer } from "./model/tokenizer.ts";
-import { PLAIN, type Prompting } from "../tasks/lm_harness/_prompt.ts";
+import { PLAIN, type Prompting } from "../core/prompting.ts";
 import { startProgress } from "./progress.ts";
 import { estimatedTokens, type Shard, shardItems } from "./shard.ts";
 import { applyGenKwargs, type GenKwargs } from "./gen_kwargs.ts";
-import type { AnyResponse, Request } from "./requests.ts";
+import type { AnyResponse, Request } from "../core/requests.ts";
 import { kvbenchCommit } from "./version.ts";
 
 /**

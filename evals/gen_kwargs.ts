@@ -6,8 +6,8 @@
  * @module
  */
 
-import { UserError } from "./errors.ts";
-import type { Request } from "./requests.ts";
+import { UserError } from "../core/errors.ts";
+import type { Request } from "../core/requests.ts";
 
 /** The generation settings kvbench honours. */
 export interface GenKwargs {

@@ -21,7 +21,7 @@ import {
   type TokenArgmaxRequest,
   type TokenArgmaxResponse,
   type TokenPair,
-} from "./requests.ts";
+} from "../core/requests.ts";
 
 /** Options of a {@linkcode LanguageModel}. */
 export interface LmOptions {

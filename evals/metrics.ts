@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Aggregation, SampleValue } from "../tasks/types.ts";
-import { PyRandom } from "./python_random.ts";
+import type { Aggregation, SampleValue } from "../core/tasks.ts";
+import { PyRandom } from "../core/python_random.ts";
 
 /** An aggregated metric. */
 export interface Aggregate {

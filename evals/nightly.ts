@@ -6,7 +6,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { UserError } from "./errors.ts";
+import { UserError } from "../core/errors.ts";
 import type { Store } from "../results/store.ts";
 
 /** One entry of the matrix: these models on these tasks. */

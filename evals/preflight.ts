@@ -11,8 +11,8 @@
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import type { Task, TaskContext } from "../tasks/types.ts";
-import { UserError } from "./errors.ts";
+import type { Task, TaskContext } from "../core/tasks.ts";
+import { UserError } from "../core/errors.ts";
 import { type BundleInfo, inspectBundle } from "./model/bundle.ts";
 
 /**

@@ -12,7 +12,7 @@ import { isDeepStrictEqual, parseArgs } from "node:util";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { sha256File } from "../tasks/data/hub.ts";
 import { type EvalArgs, parseEvalArgs, runEval } from "./cli.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../core/errors.ts";
 import { hashModelFiles } from "./model/bundle.ts";
 import { TextTokenizer } from "./model/tokenizer.ts";
 

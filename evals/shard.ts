@@ -7,8 +7,8 @@
  * @module
  */
 
-import { UserError } from "./errors.ts";
-import type { Request } from "./requests.ts";
+import { UserError } from "../core/errors.ts";
+import type { Request } from "../core/requests.ts";
 
 /** The `index`-th (from 0) of `count` disjoint slices of the work. */
 export interface Shard {

@@ -9,8 +9,8 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { type AnyResponse, lmEvalArguments, lmEvalResponse, type Request } from "../evals/requests.ts";
-import type { Task, TaskContext } from "../tasks/types.ts";
+import { type AnyResponse, lmEvalArguments, lmEvalResponse, type Request } from "../core/requests.ts";
+import type { Task, TaskContext } from "../core/tasks.ts";
 import type { ResultRow, Store } from "./store.ts";
 
 /** What the writer needs to know about the run. */

@@ -9,7 +9,7 @@
 import { BOOLEAN, DOUBLE, DuckDBInstance, type DuckDBType, INTEGER, VARCHAR } from "@duckdb/node-api";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { CSV_COLUMNS, type Leaderboard, tableRows } from "./report.ts";
 
 /** The Parquet type of each column; counts are integers, every measured quantity a double. */

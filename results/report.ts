@@ -5,7 +5,7 @@
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import type { Store } from "./store.ts";
 
 /** Output formats of the report. */

@@ -17,8 +17,8 @@ import {
 } from "@duckdb/node-api";
 import { mkdirSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { UserError } from "../evals/errors.ts";
-import type { DataFileRecord } from "../tasks/types.ts";
+import { UserError } from "../core/errors.ts";
+import type { DataFileRecord } from "../core/tasks.ts";
 
 /** Default database file. */
 export const DEFAULT_DB = "results/kvbench.duckdb";

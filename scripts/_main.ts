@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 
 /** Runs `body`, mapping errors to exit codes. */
 export async function runMain(body: () => Promise<void> | void): Promise<void> {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { Rng } from "../evals/random.ts";
-import type { TokenPair } from "../evals/requests.ts";
+import { Rng } from "../core/random.ts";
+import type { TokenPair } from "../core/requests.ts";
 
 /** The mix's requests, and its context tokens counted once per context. */
 export function mcMix(contexts: number, vocabSize: number): { pairs: TokenPair[]; contextTokens: number } {

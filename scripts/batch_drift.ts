@@ -12,10 +12,10 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { LanguageModel } from "../evals/lm.ts";
 import { type Device, DEVICES, OnnxModel } from "../evals/model/onnx_model.ts";
-import { Rng } from "../evals/random.ts";
+import { Rng } from "../core/random.ts";
 import { parseFlags, runMain } from "./_main.ts";
 
 const HELP = `Usage: deno run -A scripts/batch_drift.ts [--device cpu|cuda] [--model DIR,…]

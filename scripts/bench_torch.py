@@ -58,7 +58,7 @@ def log(message: str) -> None:
 
 
 class Rng:
-    """A port of evals/random.ts's mulberry32 `Rng`, so that the ids match bench.ts's exactly."""
+    """A port of core/random.ts's mulberry32 `Rng`, so that the ids match bench.ts's exactly."""
 
     def __init__(self, seed: int):
         self.state = seed & 0xFFFFFFFF

@@ -14,8 +14,8 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { AnyResponse } from "../evals/requests.ts";
-import { UserError } from "../evals/errors.ts";
+import type { AnyResponse } from "../core/requests.ts";
+import { UserError } from "../core/errors.ts";
 import { resolveTasks } from "../tasks/registry.ts";
 import { runMain } from "./_main.ts";
 

@@ -7,8 +7,8 @@
  */
 
 import { existsSync } from "node:fs";
-import { UserError } from "../evals/errors.ts";
-import { mergeShards } from "../results/merge.ts";
+import { UserError } from "../core/errors.ts";
+import { mergeShards } from "../evals/merge.ts";
 import { Store } from "../results/store.ts";
 import { runMain } from "./_main.ts";
 

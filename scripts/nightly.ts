@@ -11,14 +11,14 @@
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { evaluate } from "../evals/evaluate.ts";
 import { evaluateOptions, parseEvalArgs } from "../evals/cli.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
 import { compareNightlies, evalArgv, nightlyMeasurements, readNightlyConfig } from "../evals/nightly.ts";
 import { resolveTasks, TASKS } from "../tasks/registry.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
-import { mergeShards } from "../results/merge.ts";
+import { mergeShards } from "../evals/merge.ts";
 import { resolveShard } from "../evals/shard.ts";
 import { parseFlags, runMain } from "./_main.ts";
 

@@ -14,7 +14,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { parseOrtApiHeader } from "../evals/model/ort/header.ts";
 import { SIGNATURES } from "../evals/model/ort/signatures.ts";
 import { parseFlags, runMain } from "./_main.ts";

@@ -14,7 +14,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { type Device, DEVICES, OnnxModel } from "../evals/model/onnx_model.ts";
 import { compareWithReference, hasReferenceCases } from "../evals/model/reference_cases.ts";
 import { parseFlags, runMain } from "./_main.ts";

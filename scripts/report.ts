@@ -4,7 +4,7 @@
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { type FigureName, FIGURES } from "../results/html/figures.ts";
 import { writeFigureSvg, writeHtmlReport } from "../results/html/output.ts";
 import { writeParquet } from "../results/parquet.ts";

@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { bindingDir, missingProviderLibraries, PROVIDER_LIBRARIES } from "../evals/model/providers.ts";
 import { parseFlags, runMain } from "./_main.ts";
 

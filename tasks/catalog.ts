@@ -5,7 +5,7 @@
  */
 
 import { SUITES, TASKS } from "./registry.ts";
-import type { TaskGroup } from "./types.ts";
+import type { TaskGroup } from "../core/tasks.ts";
 
 /** One line per task, kept beside the registry so that a task added without one fails its test. */
 const TASK_DESCRIPTIONS: Readonly<Record<string, string>> = {

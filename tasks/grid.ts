@@ -8,8 +8,8 @@
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
-import type { TaskContext } from "./types.ts";
+import { UserError } from "../core/errors.ts";
+import type { TaskContext } from "../core/tasks.ts";
 
 /** One cell of the sweep. */
 export interface GridCell {

@@ -15,11 +15,11 @@
  * @module
  */
 
-import { Rng, seedFrom } from "../evals/random.ts";
-import type { TokenArgmaxResponse } from "../evals/requests.ts";
+import { Rng, seedFrom } from "../core/random.ts";
+import type { TokenArgmaxResponse } from "../core/requests.ts";
 import { type CellProblem, type GridPlan, planGrid } from "./grid.ts";
 import { limitExamples } from "./limit.ts";
-import type { Prepared, Task, TaskContext } from "./types.ts";
+import type { Prepared, Task, TaskContext } from "../core/tasks.ts";
 
 /** One MQAR cell's configuration. */
 export interface MqarConfig {

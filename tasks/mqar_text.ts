@@ -20,14 +20,14 @@
  * @module
  */
 
-import { seedFrom } from "../evals/random.ts";
-import type { TokenArgmaxResponse } from "../evals/requests.ts";
+import { seedFrom } from "../core/random.ts";
+import type { TokenArgmaxResponse } from "../core/requests.ts";
 import { type CellProblem, type GridPlan, planGrid } from "./grid.ts";
 import { limitExamples } from "./limit.ts";
 import { mqar, type MqarExample } from "./mqar.ts";
 import { fitUnits, requireTokenizer } from "./ruler/_budget.ts";
 import { type WordList, wordList, wordSource } from "./ruler/_words.ts";
-import type { Prepared, Task, TaskContext, TaskTokenizer } from "./types.ts";
+import type { Prepared, Task, TaskContext, TaskTokenizer } from "../core/tasks.ts";
 
 /** The line before the pairs. */
 export const MQAR_TEXT_HEADER =

@@ -23,13 +23,13 @@
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
-import type { GenerateResponse } from "../evals/requests.ts";
+import { UserError } from "../core/errors.ts";
+import type { GenerateResponse } from "../core/requests.ts";
 import { limitExamples } from "./limit.ts";
 import { fitNear, fitUnits, requireTokenizer, sweepLengths, tokenCounter } from "./ruler/_budget.ts";
 import { fill, sampleRng } from "./ruler/_draw.ts";
 import { loadEssays, sentenceEnds } from "./ruler/_haystack.ts";
-import type { Prepared, Task, TaskContext, TaskTokenizer } from "./types.ts";
+import type { Prepared, Task, TaskContext, TaskTokenizer } from "../core/tasks.ts";
 
 /** The original needle (`run.py`). */
 export const NEEDLE =

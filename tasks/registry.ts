@@ -4,14 +4,14 @@
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
+import { UserError } from "../core/errors.ts";
 import { LM_HARNESS_TASKS } from "./lm_harness/mod.ts";
 import { mqarTask } from "./mqar.ts";
 import { mqarTextTask } from "./mqar_text.ts";
 import { niahTask } from "./niah.ts";
 import { RULER_TASKS } from "./ruler/index.ts";
 import suites from "./suites.json" with { type: "json" };
-import type { Task, TaskGroup } from "./types.ts";
+import type { Task, TaskGroup } from "../core/tasks.ts";
 
 /** Every task by name. */
 export const TASKS: Readonly<Record<string, Task>> = {

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { type Device, type LoadOptions, OnnxModel } from "./onnx_model.ts";
 import { inspectModelFile } from "./onnx_signature.ts";
 import { type Sidecar, validateSidecar } from "./sidecar.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 import type { ModelBundle } from "./bundle.ts";
 import type { Stream } from "./stream.ts";
 import { checkXkvLayers, parseXkvOptions, XkvPolicy } from "./xkv.ts";

@@ -12,7 +12,7 @@ import { Template } from "@huggingface/jinja";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** One turn of a conversation, as lm-eval hands it to the template. */
 export interface ChatMessage {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { discoverStates, type StateHints, type StateSpec, type TensorMeta } from "./state.ts";
 
 /** What a graph that meets the contract declares. */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { encodeModel, type GraphSpec } from "./ort/onnx_proto.ts";
 import type { Session } from "./ort/session.ts";
 import { type Location, Tensor } from "./ort/tensor.ts";

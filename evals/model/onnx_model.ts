@@ -11,7 +11,7 @@
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import process from "node:process";
-import { ModelRunError, StateMismatchError, UserError } from "../errors.ts";
+import { ModelRunError, StateMismatchError, UserError } from "../../core/errors.ts";
 import { bindingDir, missingProviderLibraries } from "./providers.ts";
 import { OrtError } from "./ort/api.ts";
 import { type OutputRequest, Session } from "./ort/session.ts";

@@ -13,7 +13,7 @@
 
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { openSession } from "./onnx_model.ts";
 import { elementName } from "./ort/tensor.ts";
 import { type CheckedGraph, checkGraphContract } from "./contract.ts";

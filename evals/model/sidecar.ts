@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** The `kvbench.json` sidecar: what the graph alone doesn't say. */
 export interface Sidecar {

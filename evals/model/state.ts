@@ -11,7 +11,7 @@
  * @module
  */
 
-import { StateMismatchError } from "../errors.ts";
+import { StateMismatchError } from "../../core/errors.ts";
 
 /** Element types a state tensor may have. */
 export type StateDType = "float32" | "float16";

@@ -8,7 +8,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../core/errors.ts";
 import {
   type ChatTemplate,
   type ChatTemplates,

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { StateMismatchError, UserError } from "../errors.ts";
+import { StateMismatchError, UserError } from "../../core/errors.ts";
 import type { CachePolicy, PolicyBytes } from "./cache_policy.ts";
 import { truncateRank } from "./low_rank.ts";
 import { type OnnxModel, Tensor } from "./onnx_model.ts";

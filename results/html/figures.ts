@@ -9,7 +9,7 @@
  */
 
 import type { TopLevelSpec } from "vega-lite";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import type { Leaderboard, ResultRecord } from "../report.ts";
 import { CACHE_KINDS, type CacheKind, cacheKind } from "./cache.ts";
 import type { BenchPoint, PageData, Provenance } from "./data.ts";

@@ -7,7 +7,7 @@
 import { svgToPng } from "./png.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import type { Leaderboard, LeaderboardOptions } from "../report.ts";
 import type { Store } from "../store.ts";
 import { loadPageData } from "./data.ts";

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** Where Debian's fonts-dejavu-core (and most distributions) put DejaVu Sans. */
 const FONT_DIRS = ["/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF"];

@@ -1,4 +1,4 @@
-"""MQAR in tokens mode: a line-for-line port of tasks/mqar.ts and evals/random.ts.
+"""MQAR in tokens mode: a line-for-line port of tasks/mqar.ts and core/random.ts.
 
 Training and the PyTorch accuracy in each zoo model's TRAINING.md use these examples; the
 harness regenerates the same ones in TypeScript, which tests/tasks/mqar_test.ts checks against
@@ -19,7 +19,7 @@ def _imul(a: int, b: int) -> int:
 
 
 class Rng:
-    """mulberry32, as evals/random.ts: every operation modulo 2^32, draws in [0, 1)."""
+    """mulberry32, as core/random.ts: every operation modulo 2^32, draws in [0, 1)."""
 
     def __init__(self, seed: int):
         self.state = seed & M32
@@ -64,7 +64,7 @@ class Rng:
 
 
 def seed_from(text: str) -> int:
-    """FNV-1a over UTF-16 code units, as evals/random.ts seedFrom (ASCII here)."""
+    """FNV-1a over UTF-16 code units, as core/random.ts seedFrom (ASCII here)."""
     h = 0x811C9DC5
     for ch in text:
         h ^= ord(ch)

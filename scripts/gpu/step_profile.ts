@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { LanguageModel } from "../../evals/lm.ts";
 import { type Feeds, OnnxModel, type Tensor } from "../../evals/model/onnx_model.ts";
 import { Stream } from "../../evals/model/stream.ts";
-import { Rng } from "../../evals/random.ts";
+import { Rng } from "../../core/random.ts";
 import { mcMix } from "../_mc_mix.ts";
 
 const { values } = parseArgs({

@@ -7,8 +7,8 @@
  */
 
 import { writeFileSync } from "node:fs";
-import { UserError } from "../../evals/errors.ts";
-import type { DataFileRecord, TaskContext } from "../types.ts";
+import { UserError } from "../../core/errors.ts";
+import type { DataFileRecord, TaskContext } from "../../core/tasks.ts";
 import { downloadFile, HttpStatusError, hubEndpoint, hubFileUrl, sha256File } from "./hub.ts";
 import {
   hfHubCache,

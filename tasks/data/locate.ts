@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import type { DataFileRecord } from "../types.ts";
+import type { DataFileRecord } from "../../core/tasks.ts";
 
 /** A file found locally. */
 export interface Located {

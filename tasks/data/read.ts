@@ -12,7 +12,7 @@
 
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { readFileSync } from "node:fs";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { plainValue, type Row } from "./rows.ts";
 import { readZipMember } from "./zip.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** A dataset row as read: JSON-like values (DuckDB's BIGINTs already made numbers). */
 export type Row = Record<string, unknown>;

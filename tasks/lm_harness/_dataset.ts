@@ -5,11 +5,11 @@
  * @module
  */
 
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { type DataFile, loadSplit, requireLocalSplit } from "../data/datasets.ts";
 import { RowFields } from "../data/rows.ts";
 import { limitDocs } from "../limit.ts";
-import type { TaskContext } from "../types.ts";
+import type { TaskContext } from "../../core/tasks.ts";
 
 /** lm-eval's dataset settings of a task, plus where each split is stored. */
 export interface HarnessDataset {

@@ -12,20 +12,19 @@
  * @module
  */
 
-import type { LoglikelihoodRequest, LoglikelihoodResponse } from "../../evals/requests.ts";
-import { pyLen } from "../data/python_text.ts";
+import type { LoglikelihoodRequest, LoglikelihoodResponse } from "../../core/requests.ts";
+import { pyLen } from "../../core/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
-import type { MetricSpec, Prepared, SampleValue, Task } from "../types.ts";
+import type { MetricSpec, Prepared, SampleValue, Task } from "../../core/tasks.ts";
 import { checkTaskData, datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
 import {
   buildContext,
   continuationDelimiter,
   DEFAULT_FORMAT,
-  PLAIN,
   type PromptFormat,
-  type Prompting,
   type Shot,
 } from "./_prompt.ts";
+import { PLAIN, type Prompting } from "../../core/prompting.ts";
 import { createSampler, type SamplerKind } from "./_sampler.ts";
 
 /** Metrics a multiple-choice task can report. */

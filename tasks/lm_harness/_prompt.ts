@@ -15,7 +15,8 @@
  * @module
  */
 
-import { PY_WHITESPACE } from "../data/python_text.ts";
+import { PY_WHITESPACE } from "../../core/python_text.ts";
+import { type ChatTurn, PLAIN, type Prompting } from "../../core/prompting.ts";
 
 /** One few-shot example: its question and the answer text shown after it. */
 export interface Shot {
@@ -39,28 +40,6 @@ export const DEFAULT_FORMAT: PromptFormat = {
   targetDelimiter: " ",
   fewshotDelimiter: "\n\n",
 };
-
-/** One chat turn, as lm-eval's `Message.to_dict()` gives it to a chat template. */
-export interface ChatTurn {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
-
-/** Renders a conversation with the model's chat template (`add_generation_prompt` as given). */
-export type ChatRenderer = (messages: readonly ChatTurn[], addGenerationPrompt: boolean) => string;
-
-/** How prompts are dressed: lm-eval's `--system_instruction`, `--apply_chat_template`, `--fewshot_as_multiturn`. */
-export interface Prompting {
-  /** Text of the system turn, before the task's description; null for none. */
-  systemInstruction: string | null;
-  /** The chat template, or null for plain-text prompts. */
-  chat: ChatRenderer | null;
-  /** With a chat template: each shot its own user/assistant turns, else one user turn for all. */
-  fewshotAsMultiturn: boolean;
-}
-
-/** Plain-text prompts: lm-eval's defaults. */
-export const PLAIN: Prompting = { systemInstruction: null, chat: null, fewshotAsMultiturn: false };
 
 /** The context for question `q` after `shots`, plain or through a chat template. */
 export function buildContext(

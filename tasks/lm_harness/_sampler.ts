@@ -6,8 +6,8 @@
  * @module
  */
 
-import { UserError } from "../../evals/errors.ts";
-import { PyRandom } from "../../evals/python_random.ts";
+import { UserError } from "../../core/errors.ts";
+import { PyRandom } from "../../core/python_random.ts";
 import { sameValue } from "../data/rows.ts";
 
 /** lm-eval's sampler names: `default` draws at random, `first_n` takes the pool in order. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { pyCapitalize, pyStrip } from "../data/python_text.ts";
+import { pyCapitalize, pyStrip } from "../../core/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
 import { multipleChoiceTask } from "./_multiple_choice.ts";
 

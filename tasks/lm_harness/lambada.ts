@@ -8,9 +8,9 @@
  * @module
  */
 
-import type { LoglikelihoodResponse } from "../../evals/requests.ts";
+import type { LoglikelihoodResponse } from "../../core/requests.ts";
 import type { RowFields } from "../data/rows.ts";
-import type { Task } from "../types.ts";
+import type { Task } from "../../core/tasks.ts";
 import { checkTaskData, datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
 import { buildContext, DEFAULT_FORMAT } from "./_prompt.ts";
 import { createSampler } from "./_sampler.ts";

@@ -12,9 +12,9 @@
  * @module
  */
 
-import { pyStrip } from "../data/python_text.ts";
+import { pyStrip } from "../../core/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
-import type { Task, TaskGroup } from "../types.ts";
+import type { Task, TaskGroup } from "../../core/tasks.ts";
 import { multipleChoiceTask } from "./_multiple_choice.ts";
 
 /** The subjects of each category, as lm-eval tags them. */

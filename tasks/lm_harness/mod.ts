@@ -25,7 +25,7 @@
  * @module
  */
 
-import type { Task } from "../types.ts";
+import type { Task } from "../../core/tasks.ts";
 import { arcChallenge, arcEasy } from "./arc.ts";
 import { boolq } from "./boolq.ts";
 import { hellaswag } from "./hellaswag.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { pyLstrip } from "../data/python_text.ts";
+import { pyLstrip } from "../../core/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
 import { multipleChoiceTask } from "./_multiple_choice.ts";
 

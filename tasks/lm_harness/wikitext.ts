@@ -10,10 +10,10 @@
  * @module
  */
 
-import type { RollingResponse } from "../../evals/requests.ts";
-import { PY_WHITESPACE, pySplitWhitespace } from "../data/python_text.ts";
+import type { RollingResponse } from "../../core/requests.ts";
+import { PY_WHITESPACE, pySplitWhitespace } from "../../core/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
-import type { Task } from "../types.ts";
+import type { Task } from "../../core/tasks.ts";
 import { checkTaskData, datasetConfig, type HarnessDataset, loadTaskDocs } from "./_dataset.ts";
 
 /** A WikiText page. */

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { pyStrip } from "../data/python_text.ts";
+import { pyStrip } from "../../core/python_text.ts";
 import type { RowFields } from "../data/rows.ts";
 import { multipleChoiceTask } from "./_multiple_choice.ts";
 

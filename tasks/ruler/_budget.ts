@@ -9,8 +9,8 @@
  * @module
  */
 
-import { UserError } from "../../evals/errors.ts";
-import type { TaskContext, TaskTokenizer } from "../types.ts";
+import { UserError } from "../../core/errors.ts";
+import type { TaskContext, TaskTokenizer } from "../../core/tasks.ts";
 
 /** A generated input of a known size. */
 export interface Sized<T> {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Rng, seedFrom } from "../../evals/random.ts";
+import { Rng, seedFrom } from "../../core/random.ts";
 
 /** A fresh generator for one sample: the same parts always give the same stream. */
 export function sampleRng(...parts: (string | number)[]): Rng {

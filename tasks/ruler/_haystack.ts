@@ -14,8 +14,8 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../../evals/errors.ts";
-import { PY_WHITESPACE } from "../data/python_text.ts";
+import { UserError } from "../../core/errors.ts";
+import { PY_WHITESPACE } from "../../core/python_text.ts";
 
 /** RULER's noise haystack: one line, repeated. */
 export const NOISE =

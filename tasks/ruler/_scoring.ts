@@ -12,7 +12,7 @@
  * @module
  */
 
-import { pyStrip } from "../data/python_text.ts";
+import { pyStrip } from "../../core/python_text.ts";
 
 /** RULER's two metrics. */
 export type RulerMetric = "string_match_all" | "string_match_part";

@@ -11,10 +11,10 @@
  * @module
  */
 
-import { UserError } from "../../evals/errors.ts";
-import type { GenerateResponse } from "../../evals/requests.ts";
+import { UserError } from "../../core/errors.ts";
+import type { GenerateResponse } from "../../core/requests.ts";
 import { limitExamples } from "../limit.ts";
-import type { Prepared, Task, TaskContext } from "../types.ts";
+import type { Prepared, Task, TaskContext } from "../../core/tasks.ts";
 import { fitNear, fitUnits, sweepLengths, tokenCounter } from "./_budget.ts";
 import { postprocess, type RulerMetric, scoreSample } from "./_scoring.ts";
 

@@ -9,8 +9,8 @@
  */
 
 import { existsSync, readFileSync } from "node:fs";
-import { UserError } from "../../evals/errors.ts";
-import type { TaskContext, TaskTokenizer } from "../types.ts";
+import { UserError } from "../../core/errors.ts";
+import type { TaskContext, TaskTokenizer } from "../../core/tasks.ts";
 import { requireTokenizer } from "./_budget.ts";
 
 /** A word list and where it came from (for the recorded configuration). */

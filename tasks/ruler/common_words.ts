@@ -13,8 +13,8 @@
  * @module
  */
 
-import type { Rng } from "../../evals/random.ts";
-import type { TaskContext } from "../types.ts";
+import type { Rng } from "../../core/random.ts";
+import type { TaskContext } from "../../core/tasks.ts";
 import { fill, sample, sampleRng, shuffled } from "./_draw.ts";
 import type { Generated, LengthGenerator, RulerSpec } from "./_task.ts";
 import { requireWords, wordList, wordSource } from "./_words.ts";

@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { Task } from "../types.ts";
+import type { Task } from "../../core/tasks.ts";
 import { cweSpec } from "./common_words.ts";
 import { fweSpec } from "./freq_words.ts";
 import { type NiahParams, niahSpec } from "./niah.ts";

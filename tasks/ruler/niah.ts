@@ -15,8 +15,8 @@
  * @module
  */
 
-import type { Rng } from "../../evals/random.ts";
-import type { TaskContext } from "../types.ts";
+import type { Rng } from "../../core/random.ts";
+import type { TaskContext } from "../../core/tasks.ts";
 import { choice, fill, randomNumber, randomUuid, sample, sampleRng, shuffled } from "./_draw.ts";
 import {
   essayWords,

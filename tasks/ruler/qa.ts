@@ -16,11 +16,11 @@
  * @module
  */
 
-import { UserError } from "../../evals/errors.ts";
-import type { Rng } from "../../evals/random.ts";
+import { UserError } from "../../core/errors.ts";
+import type { Rng } from "../../core/random.ts";
 import { loadSplit, type SplitSource } from "../data/datasets.ts";
 import { RowFields } from "../data/rows.ts";
-import type { TaskContext } from "../types.ts";
+import type { TaskContext } from "../../core/tasks.ts";
 import { fill, sample, sampleRng, shuffled } from "./_draw.ts";
 import type { Generated, LengthGenerator, RulerSpec } from "./_task.ts";
 

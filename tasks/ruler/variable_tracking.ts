@@ -14,8 +14,8 @@
  * @module
  */
 
-import type { Rng } from "../../evals/random.ts";
-import type { TaskContext } from "../types.ts";
+import type { Rng } from "../../core/random.ts";
+import type { TaskContext } from "../../core/tasks.ts";
 import { fitUnits, tokenCounter } from "./_budget.ts";
 import { distinctStrings, fill, sampleRng } from "./_draw.ts";
 import { NOISE } from "./_haystack.ts";

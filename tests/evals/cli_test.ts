@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { parseEvalArgs } from "../../evals/cli.ts";
 
 Deno.test("parseEvalArgs() gives defaults for an empty command line", () => {

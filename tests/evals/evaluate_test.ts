@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { evaluate } from "../../evals/evaluate.ts";
 import { loadBundle } from "../../evals/model/bundle.ts";
-import type { LoglikelihoodResponse } from "../../evals/requests.ts";
+import type { LoglikelihoodResponse } from "../../core/requests.ts";
 import { Store } from "../../results/store.ts";
-import type { Task } from "../../tasks/types.ts";
+import type { Task } from "../../core/tasks.ts";
 
 const bundle = await loadBundle(fileURLToPath(new URL("../fixtures/llama", import.meta.url)));
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { applyGenKwargs, parseGenKwargs } from "../../evals/gen_kwargs.ts";
-import type { Request } from "../../evals/requests.ts";
+import type { Request } from "../../core/requests.ts";
 
 Deno.test("--gen_kwargs overrides every generate_until request and leaves the others alone", () => {
   const requests: Request[] = [

@@ -4,8 +4,8 @@ import { cutAtStop, LanguageModel } from "../../evals/lm.ts";
 import { OnnxModel } from "../../evals/model/onnx_model.ts";
 import { Stream } from "../../evals/model/stream.ts";
 import { TextTokenizer } from "../../evals/model/tokenizer.ts";
-import { Rng } from "../../evals/random.ts";
-import type { LoglikelihoodRequest, LoglikelihoodResponse, Request } from "../../evals/requests.ts";
+import { Rng } from "../../core/random.ts";
+import type { LoglikelihoodRequest, LoglikelihoodResponse, Request } from "../../core/requests.ts";
 
 /** Index of the largest value, the first on ties: the host reference for the device's argmax. */
 function argmax(row: Float32Array): number {

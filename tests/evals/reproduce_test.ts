@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { hashModelFiles } from "../../evals/model/bundle.ts";
 import { TextTokenizer } from "../../evals/model/tokenizer.ts";
 import {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LanguageModel } from "../../evals/lm.ts";
 import { OnnxModel } from "../../evals/model/onnx_model.ts";
-import type { AnyResponse } from "../../evals/requests.ts";
+import type { AnyResponse } from "../../core/requests.ts";
 import { mqarTask } from "../../tasks/mqar.ts";
 
 const zoo = fileURLToPath(new URL("../../models", import.meta.url));

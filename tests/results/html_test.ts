@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { loadPageData } from "../../results/html/data.ts";
 import { CACHE_KINDS, cacheKind } from "../../results/html/cache.ts";
 import { accuracyFigure, buildFigures, paretoFront, placeLabels } from "../../results/html/figures.ts";

@@ -7,8 +7,8 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { LoglikelihoodResponse, Request, RollingResponse } from "../../evals/requests.ts";
-import type { DataFileRecord, TaskContext } from "../../tasks/types.ts";
+import type { LoglikelihoodResponse, Request, RollingResponse } from "../../core/requests.ts";
+import type { DataFileRecord, TaskContext } from "../../core/tasks.ts";
 
 const empty = Deno.makeTempDirSync({ prefix: "kvbench-empty-cache-" });
 // Keep the tests hermetic: no real huggingface_hub or kvbench cache on this machine is consulted.

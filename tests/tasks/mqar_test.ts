@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mqar, mqarTask } from "../../tasks/mqar.ts";
-import type { TaskContext } from "../../tasks/types.ts";
+import type { TaskContext } from "../../core/tasks.ts";
 
 const config = { vocabSize: 512, seqLen: 64, numKvPairs: 8, numExamples: 20, seed: 7 };
 
@@ -59,7 +59,7 @@ Deno.test("mqarTask scores the fraction of recalled values per example", async (
 
 Deno.test("mqar() generates exactly what the Python port (scripts/families/mqar.py) generates", async () => {
   const { createHash } = await import("node:crypto");
-  const { seedFrom } = await import("../../evals/random.ts");
+  const { seedFrom } = await import("../../core/random.ts");
   const vectors = JSON.parse(
     Deno.readTextFileSync(new URL("../data/mqar_vectors.json", import.meta.url)),
   ) as {

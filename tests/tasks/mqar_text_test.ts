@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { evaluate } from "../../evals/evaluate.ts";
 import { loadBundle } from "../../evals/model/bundle.ts";
-import type { TokenArgmaxRequest } from "../../evals/requests.ts";
+import type { TokenArgmaxRequest } from "../../core/requests.ts";
 import { Store } from "../../results/store.ts";
 import { mqar } from "../../tasks/mqar.ts";
 import {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { evaluate } from "../../evals/evaluate.ts";
 import { loadBundle } from "../../evals/model/bundle.ts";
-import type { GenerateRequest } from "../../evals/requests.ts";
+import type { GenerateRequest } from "../../core/requests.ts";
 import { Store } from "../../results/store.ts";
 import {
   ANSWER,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UserError } from "../../evals/errors.ts";
+import { UserError } from "../../core/errors.ts";
 import { resolveTasks, SUITES, TASKS } from "../../tasks/registry.ts";
 
 Deno.test("resolveTasks() expands suites and removes duplicates", () => {

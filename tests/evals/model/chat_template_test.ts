@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../../../evals/errors.ts";
+import { UserError } from "../../../core/errors.ts";
 import { prompting, promptingKey } from "../../../evals/evaluate.ts";
 import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
 

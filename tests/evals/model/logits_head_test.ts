@@ -9,7 +9,7 @@ import { LogitsHead } from "../../../evals/model/logits_head.ts";
 import { OnnxModel, openSession } from "../../../evals/model/onnx_model.ts";
 import { Tensor } from "../../../evals/model/ort/tensor.ts";
 import { Stream } from "../../../evals/model/stream.ts";
-import { Rng } from "../../../evals/random.ts";
+import { Rng } from "../../../core/random.ts";
 
 function hostLogSoftmax(row: ArrayLike<number>, index: number): number {
   let max = -Infinity;

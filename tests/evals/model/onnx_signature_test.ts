@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../../../evals/errors.ts";
+import { UserError } from "../../../core/errors.ts";
 import { inspectModelFile, readOnnxSignature } from "../../../evals/model/onnx_signature.ts";
 import { Session } from "../../../evals/model/ort/session.ts";
 

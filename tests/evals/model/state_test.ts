@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { StateMismatchError } from "../../../evals/errors.ts";
+import { StateMismatchError } from "../../../core/errors.ts";
 import {
   concreteShape,
   discoverStates,

@@ -8,14 +8,14 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ModelRunError } from "../../../evals/errors.ts";
+import { ModelRunError } from "../../../core/errors.ts";
 import { evaluate } from "../../../evals/evaluate.ts";
 import { LanguageModel } from "../../../evals/lm.ts";
 import { loadBundle } from "../../../evals/model/bundle.ts";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
 import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
 import { Stream } from "../../../evals/model/stream.ts";
-import type { Request } from "../../../evals/requests.ts";
+import type { Request } from "../../../core/requests.ts";
 import { Store } from "../../../results/store.ts";
 import { piqa } from "../../../tasks/lm_harness/piqa.ts";
 import { niahTask } from "../../../tasks/niah.ts";

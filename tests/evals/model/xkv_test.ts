@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../../../evals/errors.ts";
+import { UserError } from "../../../core/errors.ts";
 import {
   checkCachePolicy,
   openCachePolicy,

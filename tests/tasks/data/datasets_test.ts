@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../../../evals/errors.ts";
+import { UserError } from "../../../core/errors.ts";
 import { loadSplit, type SplitSource } from "../../../tasks/data/datasets.ts";
 import { downloadFile, hubFileUrl } from "../../../tasks/data/hub.ts";
 import { readMeta } from "../../../tasks/data/locate.ts";
-import type { DataFileRecord } from "../../../tasks/types.ts";
+import type { DataFileRecord } from "../../../core/tasks.ts";
 import { tempDir, writeParquet } from "../_fixtures.ts";
 
 const REPO = "example-org/tiny_qa";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UserError } from "../../../evals/errors.ts";
+import { UserError } from "../../../core/errors.ts";
 import { plainValue, RowFields, sameValue } from "../../../tasks/data/rows.ts";
 
 Deno.test("RowFields reads nested fields and names file, row and field when one is wrong", () => {

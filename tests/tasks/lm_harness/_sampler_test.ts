@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UserError } from "../../../evals/errors.ts";
+import { UserError } from "../../../core/errors.ts";
 import { createSampler } from "../../../tasks/lm_harness/_sampler.ts";
 
 const pool = ["d0", "d1", "d2", "d3", "d4", "d5"];

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { arcChallenge, arcEasy } from "../../../tasks/lm_harness/arc.ts";
-import type { DataFileRecord } from "../../../tasks/types.ts";
+import type { DataFileRecord } from "../../../core/tasks.ts";
 import { lls, offlineCtx, pairs, tempDir, writeParquet } from "../_fixtures.ts";
 
 const REPO = "allenai/ai2_arc";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pubmedqa } from "../../../tasks/lm_harness/pubmedqa.ts";
-import type { DataFileRecord } from "../../../tasks/types.ts";
+import type { DataFileRecord } from "../../../core/tasks.ts";
 import { lls, offlineCtx, pairs, tempDir } from "../_fixtures.ts";
 
 // fixtures/pqal.zip mirrors bigbio/pubmed_qa's pqal.zip: pqal_test_set.json (ids 30412, 1207, in

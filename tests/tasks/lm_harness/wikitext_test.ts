@@ -6,7 +6,7 @@ import {
   wikitextDetokenize,
   wikitextWords,
 } from "../../../tasks/lm_harness/wikitext.ts";
-import type { SampleValue } from "../../../tasks/types.ts";
+import type { SampleValue } from "../../../core/tasks.ts";
 import { offlineCtx, rolling, tempDir, writeParquet } from "../_fixtures.ts";
 
 const PAGE =

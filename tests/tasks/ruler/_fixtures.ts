@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
 import type { ResultRow } from "../../../results/store.ts";
-import type { Task, TaskContext } from "../../../tasks/types.ts";
+import type { Task, TaskContext } from "../../../core/tasks.ts";
 
 /** The tiny llama fixture's directory. */
 export const LLAMA = fileURLToPath(new URL("../../fixtures/llama", import.meta.url));

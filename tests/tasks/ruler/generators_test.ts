@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { GenerateRequest } from "../../../evals/requests.ts";
+import type { GenerateRequest } from "../../../core/requests.ts";
 import { sampleRng } from "../../../tasks/ruler/_draw.ts";
 import { cweList, cweSample, numbered } from "../../../tasks/ruler/common_words.ts";
 import { fweMinWords, fweSample, fweVocabSize, zeta, zipfCounts } from "../../../tasks/ruler/freq_words.ts";

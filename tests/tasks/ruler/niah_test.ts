@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { GenerateRequest } from "../../../evals/requests.ts";
+import type { GenerateRequest } from "../../../core/requests.ts";
 import { sampleRng } from "../../../tasks/ruler/_draw.ts";
 import { NOISE } from "../../../tasks/ruler/_haystack.ts";
 import { RULER_TASKS } from "../../../tasks/ruler/index.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { GenerateRequest } from "../../../evals/requests.ts";
+import type { GenerateRequest } from "../../../core/requests.ts";
 import { RowFields } from "../../../tasks/data/rows.ts";
 import { sampleRng } from "../../../tasks/ruler/_draw.ts";
 import { RULER_TASKS } from "../../../tasks/ruler/index.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodePair, type Encoder, lmEvalArguments, rollingWindows } from "../../evals/requests.ts";
+import { encodePair, type Encoder, lmEvalArguments, rollingWindows } from "../../core/requests.ts";
 
 /** One token per character (code point), BOS = 1: enough to see how text is split. */
 const charEncoder: Encoder = {

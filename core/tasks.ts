@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { AnyResponse, Request } from "../evals/requests.ts";
-import type { Prompting } from "./lm_harness/_prompt.ts";
+import type { AnyResponse, Request } from "./requests.ts";
+import type { Prompting } from "./prompting.ts";
 
 /** How per-sample values of a metric combine into the task's score. */
 export type Aggregation =

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { pyRstrip } from "../tasks/data/python_text.ts";
+import { pyRstrip } from "./python_text.ts";
 
 /** Score `continuation` given `context` (lm-eval's `loglikelihood`). */
 export interface LoglikelihoodRequest {

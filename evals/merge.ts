@@ -7,11 +7,11 @@
  * @module
  */
 
-import { UserError } from "../evals/errors.ts";
-import { aggregateRun } from "../evals/evaluate.ts";
-import type { Shard } from "../evals/shard.ts";
+import { UserError } from "../core/errors.ts";
+import { aggregateRun } from "./evaluate.ts";
+import type { Shard } from "./shard.ts";
 import { resolveTasks } from "../tasks/registry.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "../results/store.ts";
 
 /** Options that differ between shards of one evaluation and so don't identify it. */
 const PER_SHARD = ["shard", "shards", "db", "devices"];

@@ -6,7 +6,7 @@ import {
   pyRstrip,
   pySplitWhitespace,
   pyStrip,
-} from "../../../tasks/data/python_text.ts";
+} from "../../core/python_text.ts";
 
 // Expected values were printed by CPython 3.11 (`repr(t.strip())`, `t.capitalize()`, …).
 

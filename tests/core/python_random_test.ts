@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PyRandom } from "../../evals/python_random.ts";
+import { PyRandom } from "../../core/python_random.ts";
 
 // Every expected value below was printed by CPython 3.11's `random` module, e.g.
 // `r = random.Random(1234); [r.getrandbits(32) for _ in range(5)]`.
