@@ -4,6 +4,7 @@
  * @module
  */
 
+import { DB_FLAG, DEVICE_FLAG, flagLines, type FlagTable, parseOptions, TF32_FLAG } from "./flags.ts";
 import { checkCachePolicy } from "./model/cache_policy.ts";
 import { parseArgs } from "node:util";
 import { existsSync, readdirSync } from "node:fs";
@@ -74,9 +75,9 @@ const OPTIONS = {
     type: "string",
     help: "rows per forward call, or auto: start at 64, halve on out-of-memory (default: 8)",
   },
-  device: { type: "string", help: "cpu | cuda (default: cpu)" },
+  device: DEVICE_FLAG,
   seed: { type: "string", help: "few-shot and synthetic-data seed (default: 1234)" },
-  db: { type: "string", help: `results database (default: ${DEFAULT_DB})` },
+  db: DB_FLAG,
   "output-path": {
     type: "string",
     help: "also write lm-eval-style results JSON here (file.json or directory)",
@@ -105,10 +106,7 @@ const OPTIONS = {
     help:
       "rewrite each prompt's cache after prefill: xkv:group=G,rank_k=RK,rank_v=RV[,start=S,end=E] (simulated)",
   },
-  tf32: {
-    type: "string",
-    help: "on|off: let CUDA round float32 matrix products to TF32 (default: off, as PyTorch; on is faster)",
-  },
+  tf32: TF32_FLAG,
   "no-report": { type: "boolean", help: "don't print the leaderboard at the end" },
   "report-html": {
     type: "string",
@@ -128,7 +126,7 @@ const OPTIONS = {
   },
   version: { type: "boolean", help: "print kvbench's version and commit, and ONNX Runtime's version" },
   help: { type: "boolean", short: "h", help: "show this help" },
-} as const;
+} as const satisfies FlagTable;
 
 /** `--tasks list` prints every task, group and suite instead of running anything. */
 export const LIST_TASKS = "list";
@@ -203,10 +201,7 @@ export interface EvalArgs {
 
 /** The help text of `eval`. */
 export function evalHelp(): string {
-  const lines = Object.entries(OPTIONS).map(([name, o]) => {
-    const flag = `--${name}${o.type === "string" ? " X" : ""}`;
-    return `  ${flag.padEnd(22)} ${o.help}`;
-  });
+  const lines = flagLines(OPTIONS);
   return [
     "Usage: deno task eval [--model DIR[,DIR…]] [--tasks a,b|suite] [options]",
     "",
@@ -230,14 +225,9 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
   argv = optionalValues(lmEvalSpellings(argv));
   let values: Record<string, string | boolean | undefined>;
   try {
-    const options = Object.fromEntries(
-      Object.entries(OPTIONS).map((
-        [k, o],
-      ) => [k, { type: o.type, ...("short" in o ? { short: o.short } : {}) }]),
-    );
     ({ values } = parseArgs({
       args: attachNegativeValues(argv),
-      options: options as never,
+      options: parseOptions(OPTIONS) as never,
       strict: true,
       allowPositionals: false,
     }));

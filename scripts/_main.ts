@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { UserError } from "../core/errors.ts";
+import { type FlagTable, helpText, parseOptions } from "../evals/flags.ts";
 
 /** Runs `body`, mapping errors to exit codes. */
 export async function runMain(body: () => Promise<void> | void): Promise<void> {
@@ -22,35 +23,34 @@ export async function runMain(body: () => Promise<void> | void): Promise<void> {
   Deno.exit(0);
 }
 
-/** A command's flags as `parseArgs` declares them. */
-export type Flags = Record<
-  string,
-  { type: "string" | "boolean"; short?: string; default?: string | boolean }
->;
+/** The values `parseArgs` gives for a flag table: strings for `string` flags, booleans for switches. */
+export type FlagValues<T extends FlagTable> = {
+  [K in keyof T]?: T[K]["type"] extends "boolean" ? boolean : string;
+};
 
 /**
- * Parses a command's flags: `--help` / `-h` prints `help` and returns null (the command then does
- * nothing); a flag the command doesn't take is one {@linkcode UserError} pointing at `--help`.
+ * Parses a command's flags (one table, evals/flags.ts): `--help` / `-h` prints `usage` and the
+ * table's help lines and returns null (the command then does nothing); a flag the command doesn't
+ * take is one {@linkcode UserError} pointing at `--help`. Defaults are filled in from the table.
  */
-export function parseFlags<T extends Flags>(
+export function parseFlags<T extends FlagTable>(
   args: string[],
-  options: T,
-  help: string,
-):
-  | ReturnType<
-    typeof parseArgs<{ args: string[]; options: T & { help: { type: "boolean" } }; strict: true }>
-  >["values"]
-  | null {
-  const all = { ...options, help: { type: "boolean" as const, short: "h" } };
-  let values;
+  table: T,
+  usage: string,
+): FlagValues<T> | null {
+  const all: FlagTable = { ...table, help: { type: "boolean", short: "h", help: "show this help" } };
+  let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args, options: all, strict: true }));
+    ({ values } = parseArgs({ args, options: parseOptions(all) as never, strict: true }));
   } catch (error) {
     throw new UserError(`${(error as Error).message.split("\n")[0]}. Run with --help for the options`);
   }
-  if ((values as { help?: boolean }).help) {
-    console.log(help);
+  if (values.help) {
+    console.log(helpText(usage, all));
     return null;
   }
-  return values as never;
+  for (const [name, f] of Object.entries(table)) {
+    if (values[name] === undefined && f.default !== undefined) values[name] = f.default;
+  }
+  return values as FlagValues<T>;
 }

@@ -12,16 +12,16 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../core/errors.ts";
 import { LanguageModel } from "../evals/lm.ts";
-import { type Device, DEVICES, OnnxModel } from "../evals/model/onnx_model.ts";
+import { OnnxModel } from "../evals/model/onnx_model.ts";
+import { DEVICE_FLAG, deviceFlag, MODEL_FLAG } from "../evals/flags.ts";
 import { Rng } from "../core/random.ts";
 import { parseFlags, runMain } from "./_main.ts";
 
-const HELP = `Usage: deno run -A scripts/batch_drift.ts [--device cpu|cuda] [--model DIR,…]
+const HELP = `Usage: deno run -A scripts/batch_drift.ts [options]
 
 Largest |Δ logprob| of each model's scores at batch sizes 3, 8 and 32 against batch size 1, with and
-without prefix reuse, in padded and same-length batches (default models: tests/fixtures/*).`;
+without prefix reuse, in padded and same-length batches.`;
 
 function pairs(vocab: number) {
   const rng = new Rng(11);
@@ -35,10 +35,13 @@ function pairs(vocab: number) {
 }
 
 await runMain(async () => {
-  const values = parseFlags(Deno.args, { device: { type: "string" }, model: { type: "string" } }, HELP);
+  const values = parseFlags(
+    Deno.args,
+    { device: DEVICE_FLAG, model: { ...MODEL_FLAG, help: "models to check (default: tests/fixtures/*)" } },
+    HELP,
+  );
   if (values === null) return;
-  const device = (values.device ?? "cpu") as Device;
-  if (!DEVICES.includes(device)) throw new UserError(`--device must be one of ${DEVICES.join(", ")}`);
+  const device = deviceFlag(values.device);
   const fixtures = fileURLToPath(new URL("../tests/fixtures", import.meta.url));
   const dirs = values.model?.split(",") ??
     readdirSync(fixtures).filter((d) => d !== "geometry").sort().map((d) => join(fixtures, d));

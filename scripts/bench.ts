@@ -30,13 +30,22 @@ import { join } from "node:path";
 import { UserError } from "../core/errors.ts";
 import { isOutOfMemory, LanguageModel } from "../evals/lm.ts";
 import { loadBundle, type ModelBundle } from "../evals/model/bundle.ts";
-import { type Device, DEVICES } from "../evals/model/onnx_model.ts";
+import type { Device } from "../evals/model/onnx_model.ts";
 import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../core/random.ts";
-import { DEFAULT_DB, Store } from "../results/store.ts";
+import { Store } from "../results/store.ts";
 import { runInfo } from "../evals/evaluate.ts";
 import { GpuMemorySampler } from "../evals/gpu_memory.ts";
 import { parseFlags, runMain } from "./_main.ts";
+import {
+  DB_FLAG,
+  DEVICE_FLAG,
+  deviceFlag,
+  type FlagTable,
+  MODEL_FLAG,
+  onOffFlag,
+  TF32_FLAG,
+} from "../evals/flags.ts";
 import { mcMix } from "./_mc_mix.ts";
 
 /** One measured row. */
@@ -69,22 +78,44 @@ interface BenchOptions {
 }
 
 const BENCH_FLAGS = {
-  model: { type: "string" },
-  device: { type: "string", default: "cpu" },
-  contexts: { type: "string", default: "4096,16384,32768" },
-  decode: { type: "string", default: "32" },
-  batches: { type: "string", default: "1,16" },
-  "prefill-chunk": { type: "string", default: "1024" },
-  mc: { type: "string", default: "64" },
-  "hbm-gbps": { type: "string" },
-  db: { type: "string", default: DEFAULT_DB },
-  json: { type: "string" },
-  tf32: { type: "string", default: "off" },
-} as const;
+  model: MODEL_FLAG,
+  device: DEVICE_FLAG,
+  contexts: {
+    type: "string",
+    value: "A,B",
+    default: "4096,16384,32768",
+    help: "prompt lengths (default: 4096,16384,32768)",
+  },
+  decode: {
+    type: "string",
+    value: "N",
+    default: "32",
+    help: "greedy steps timed at each batch size (default: 32)",
+  },
+  batches: { type: "string", value: "A,B", default: "1,16", help: "decode batch sizes (default: 1,16)" },
+  "prefill-chunk": {
+    type: "string",
+    value: "N",
+    default: "1024",
+    help: "prompt tokens per forward call (default: 1024)",
+  },
+  mc: {
+    type: "string",
+    value: "N",
+    default: "64",
+    help: "contexts in the scoring mix, 4 continuations each; 0 skips it (default: 64)",
+  },
+  "hbm-gbps": {
+    type: "string",
+    value: "N",
+    help: "the card's memory bandwidth (default: its datasheet figure, by nvidia-smi's name)",
+  },
+  db: DB_FLAG,
+  json: { type: "string", value: "FILE", help: "also write the rows, versions and settings here" },
+  tf32: TF32_FLAG,
+} as const satisfies FlagTable;
 
-const BENCH_HELP = "deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]\n" +
-  "  [--decode 32] [--batches 1,16] [--prefill-chunk 1024] [--mc 64] [--hbm-gbps N] [--db PATH] [--json FILE]\n" +
-  "  [--tf32 on|off]\n\n" +
+const BENCH_HELP = "Usage: deno task bench --model DIR[,DIR…] [options]\n\n" +
   "Prefill, decode (each batch size) and scoring tokens/s, state bytes and peak memory, into the perf table.";
 
 /** Datasheet HBM bandwidth by card name (SXM parts), bytes/s. */
@@ -104,11 +135,8 @@ function parseBenchArgs(
   const values = parseFlags(args, BENCH_FLAGS, BENCH_HELP);
   if (values === null) return null;
   if (!values.model) throw new UserError("Cannot bench without --model DIR[,DIR…]");
-  const device = values.device as Device;
-  if (!DEVICES.includes(device)) throw new UserError(`--device must be one of ${DEVICES.join(", ")}`);
-  if (!["on", "off"].includes(values.tf32!)) {
-    throw new UserError(`--tf32 must be on or off (got "${values.tf32}")`);
-  }
+  const device = deviceFlag(values.device);
+  const tf32 = onOffFlag("tf32", values.tf32, false);
   const [decodeSteps] = positiveList("decode", values.decode!);
   const [chunk] = positiveList("prefill-chunk", values["prefill-chunk"]!);
   const mc = Number(values.mc);
@@ -131,7 +159,7 @@ function parseBenchArgs(
     hbmBytesPerSecond: hbm,
     db: values.db!,
     json: values.json,
-    tf32: values.tf32 === "on",
+    tf32,
   };
 }
 

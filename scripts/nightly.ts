@@ -17,10 +17,11 @@ import { evaluateOptions, parseEvalArgs } from "../evals/cli.ts";
 import { loadBundle } from "../evals/model/bundle.ts";
 import { compareNightlies, evalArgv, nightlyMeasurements, readNightlyConfig } from "../evals/nightly.ts";
 import { resolveTasks, TASKS } from "../tasks/registry.ts";
-import { DEFAULT_DB, Store } from "../results/store.ts";
+import { Store } from "../results/store.ts";
 import { mergeShards } from "../evals/merge.ts";
 import { resolveShard } from "../evals/shard.ts";
 import { parseFlags, runMain } from "./_main.ts";
+import { DB_FLAG } from "../evals/flags.ts";
 
 await runMain(async () => {
   // `--merge` takes the shard databases that follow it.
@@ -31,14 +32,27 @@ await runMain(async () => {
   const values = parseFlags(
     at >= 0 ? [...Deno.args.slice(0, at + 1), ...Deno.args.slice(end)] : Deno.args,
     {
-      config: { type: "string" },
-      db: { type: "string", default: DEFAULT_DB },
-      shard: { type: "string" },
-      shards: { type: "string" },
-      merge: { type: "boolean" },
+      config: {
+        type: "string",
+        value: "FILE",
+        help: "the matrix of models × tasks and the thresholds (nightly.json)",
+      },
+      db: DB_FLAG,
+      shard: {
+        type: "string",
+        value: "I/N",
+        help: "run only the I-th (from 0) of N slices of every entry's documents",
+      },
+      shards: {
+        type: "string",
+        value: "N",
+        help:
+          "N slices, this one's index from JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm)",
+      },
+      merge: { type: "boolean", help: "file the shard databases that follow as one nightly, and compare" },
     },
-    "deno task nightly --config FILE [--db PATH] [--shard I/N | --shards N]\n" +
-      "deno task nightly --config FILE --db PATH --merge SHARD.duckdb…\n\n" +
+    "Usage: deno task nightly --config FILE [--db PATH] [--shard I/N | --shards N]\n" +
+      "       deno task nightly --config FILE --db PATH --merge SHARD.duckdb…\n\n" +
       "Runs the config's matrix of models × tasks, files it as a nightly, compares it with the previous one " +
       "and exits 1 on a regression (see nightly.json and the README). With --shard, runs that slice of every " +
       "entry's documents and compares nothing; --merge files the shards' databases as one nightly and compares.",

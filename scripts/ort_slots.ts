@@ -73,8 +73,15 @@ if (import.meta.main) {
   await runMain(() => {
     const values = parseFlags(
       Deno.args,
-      { header: { type: "string" }, check: { type: "boolean", default: false } },
-      "deno task ort-slots [--header FILE] [--check]\n\n" +
+      {
+        header: {
+          type: "string",
+          value: "FILE",
+          help: "the onnxruntime_c_api.h to read (default: downloaded)",
+        },
+        check: { type: "boolean", default: false, help: "verify slots.ts instead of writing it" },
+      },
+      "Usage: deno task ort-slots [--header FILE] [--check]\n\n" +
         "Writes (--check: verifies) evals/model/ort/slots.ts from onnxruntime_c_api.h " +
         `(downloaded from ${PACKAGE} unless --header names it).`,
     );

@@ -15,7 +15,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../core/errors.ts";
-import { type Device, DEVICES, OnnxModel } from "../evals/model/onnx_model.ts";
+import { OnnxModel } from "../evals/model/onnx_model.ts";
+import { DEVICE_FLAG, deviceFlag, MODEL_FLAG, onOffFlag, TF32_FLAG } from "../evals/flags.ts";
 import { compareWithReference, hasReferenceCases } from "../evals/model/reference_cases.ts";
 import { parseFlags, runMain } from "./_main.ts";
 
@@ -23,21 +24,16 @@ await runMain(async () => {
   const values = parseFlags(
     Deno.args,
     {
-      device: { type: "string", default: "cuda" },
-      model: { type: "string" },
-      tf32: { type: "string", default: "off" },
+      device: { ...DEVICE_FLAG, help: "the device checked beside CPU (default: cuda)" },
+      model: { ...MODEL_FLAG, help: "models with reference/cases.json (default: every family fixture)" },
+      tf32: TF32_FLAG,
     },
-    "deno task parity [--device cuda|cpu] [--model DIR,…] [--tf32 off|on]\n\n" +
+    "Usage: deno task parity [options]\n\n" +
       "Runs every family fixture's PyTorch reference cases on the device and on CPU; exits 1 if one is off.",
   );
   if (values === null) return;
-  const devices: readonly string[] = DEVICES;
-  if (!devices.includes(values.device!)) throw new UserError(`--device must be one of ${devices.join(", ")}`);
-  const device = values.device as Device;
-  if (!["on", "off"].includes(values.tf32!)) {
-    throw new UserError(`--tf32 must be on or off (got "${values.tf32}")`);
-  }
-  const tf32 = values.tf32 === "on";
+  const device = deviceFlag(values.device, "cuda");
+  const tf32 = onOffFlag("tf32", values.tf32, false);
   const fixtures = fileURLToPath(new URL("../tests/fixtures", import.meta.url));
   const dirs = values.model
     ? values.model.split(",")

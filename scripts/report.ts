@@ -12,8 +12,9 @@ import { buildLeaderboard, renderLeaderboard, type ReportFormat } from "../resul
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { existsSync } from "node:fs";
 import { parseFlags, runMain } from "./_main.ts";
+import { DB_FLAG, type FlagTable } from "../evals/flags.ts";
 
-const HELP = `Usage: deno task report [--db PATH] [--format table|markdown|csv|json]
+const USAGE = `Usage: deno task report [--db PATH] [--format table|markdown|csv|json]
                         [--models NAME,…] [--runs ID,…] [--tasks T,…] [--latest] [--baseline NAME]
        deno task report --format html --out DIR [--metric TASK/METRIC] [...]
        deno task report --format svg|png --out FILE --figure ${FIGURES.join("|")} [...]
@@ -21,43 +22,61 @@ const HELP = `Usage: deno task report [--db PATH] [--format table|markdown|csv|j
 
 Prints the leaderboard: one row per model with the latest finished result of each task and
 metric (value ± stderr), the average of each task's headline metric, measured KV bytes/token,
-compression × and tokens/s, then one table per sliced task (e.g. MQAR cells).
+compression × and tokens/s, then one table per sliced task (e.g. MQAR cells).`;
 
-  --db PATH         results database (default: ${DEFAULT_DB})
-  --format F        table (default) | markdown | csv (one row per model × task × metric × cell,
-                    plain numbers) | json
-  --models A,B      only these models, by name (default: every model with a finished run)
-  --runs 3,4        only these finished runs, by id (default: all; each model's latest result
-                    per task wins)
-  --tasks T,U       only these tasks' (and groups') columns; the average over them
-  --latest          only each model's latest finished run, not each task's latest result
-  --baseline NAME   measure every row's compression against this model's KV bytes/token
-                    (default: against the model's teacher from its kvbench.json, else the
-                    llama-family model with the same tokenizer, layer count and dtype)
-  --out PATH        with --format html: the folder to write index.html to (one self-contained
-                    page: figures inline as SVG, then the table); with --format svg or parquet
-                    (the csv rows, typed): the file
-  --figure NAME     with --format svg or png: which figure (${FIGURES.join(", ")}); png is drawn
-                    at twice the SVG's size with DejaVu Sans (fonts-dejavu-core)
-  --metric T/M      the accuracy figure's y axis: this task/metric (default: the average)`;
+const REPORT_FLAGS = {
+  db: DB_FLAG,
+  format: {
+    type: "string",
+    value: "F",
+    help: "table (default) | markdown | csv (one row per model × task × metric × cell,\n" +
+      "plain numbers) | json | html | svg | png | parquet",
+  },
+  models: {
+    type: "string",
+    value: "A,B",
+    help: "only these models, by name (default: every model with a finished run)",
+  },
+  runs: {
+    type: "string",
+    value: "3,4",
+    help: "only these finished runs, by id (default: all; each model's latest result\nper task wins)",
+  },
+  tasks: {
+    type: "string",
+    value: "T,U",
+    help: "only these tasks' (and groups') columns; the average over them",
+  },
+  latest: { type: "boolean", help: "only each model's latest finished run, not each task's latest result" },
+  baseline: {
+    type: "string",
+    value: "NAME",
+    help: "measure every row's compression against this model's KV bytes/token\n" +
+      "(default: against the model's teacher from its kvbench.json, else the\n" +
+      "llama-family model with the same tokenizer, layer count and dtype)",
+  },
+  out: {
+    type: "string",
+    value: "PATH",
+    help: "with --format html: the folder to write index.html to (one self-contained\n" +
+      "page: figures inline as SVG, then the table); with --format svg or parquet\n" +
+      "(the csv rows, typed): the file",
+  },
+  figure: {
+    type: "string",
+    value: "NAME",
+    help: `with --format svg or png: which figure (${FIGURES.join(", ")}); png is drawn\n` +
+      "at twice the SVG's size with DejaVu Sans (fonts-dejavu-core)",
+  },
+  metric: {
+    type: "string",
+    value: "T/M",
+    help: "the accuracy figure's y axis: this task/metric (default: the average)",
+  },
+} as const satisfies FlagTable;
 
 await runMain(async () => {
-  const values = parseFlags(
-    Deno.args,
-    {
-      db: { type: "string" },
-      format: { type: "string" },
-      baseline: { type: "string" },
-      models: { type: "string" },
-      runs: { type: "string" },
-      tasks: { type: "string" },
-      latest: { type: "boolean" },
-      out: { type: "string" },
-      figure: { type: "string" },
-      metric: { type: "string" },
-    },
-    HELP,
-  );
+  const values = parseFlags(Deno.args, REPORT_FLAGS, USAGE);
   if (values === null) return;
   const formats = ["table", "markdown", "csv", "json", "html", "svg", "png", "parquet"];
   const format = values.format ?? "table";

@@ -33,8 +33,14 @@ function findLibraries(root: string): string[] {
 await runMain(() => {
   const values = parseFlags(
     Deno.args,
-    { from: { type: "string" } },
-    "deno task setup:cuda [--from DIR]\n\n" +
+    {
+      from: {
+        type: "string",
+        value: "DIR",
+        help: "copy the libonnxruntime_providers_*.so found under DIR instead",
+      },
+    },
+    "Usage: deno task setup:cuda [--from DIR]\n\n" +
       `Copies ONNX Runtime's CUDA provider (${PACKAGE}, or the libonnxruntime_providers_*.so under DIR) ` +
       "beside onnxruntime-node's libonnxruntime.so.1.",
   );
