@@ -27,6 +27,8 @@ export interface MatrixEntry {
   kvPairs?: number[] | null;
   /** Prompt tokens per forward call (--prefill-chunk). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
+  /** A cache policy (--cache-policy, e.g. `xkv:group=2,rank_k=16,rank_v=16`). */
+  cachePolicy?: string | null;
 }
 
 /** nightly.json. */
@@ -87,6 +89,7 @@ export function evalArgv(entry: MatrixEntry, config: NightlyConfig): string[] {
   put("lengths", entry.lengths);
   put("kv-pairs", entry.kvPairs);
   put("prefill-chunk", entry.prefillChunk);
+  put("cache-policy", entry.cachePolicy);
   put("tf32", config.tf32 === undefined ? undefined : config.tf32 ? "on" : "off");
   return argv;
 }

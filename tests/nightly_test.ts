@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compareNightlies, readNightlyConfig } from "../evals/nightly.ts";
+import { compareNightlies, evalArgv, readNightlyConfig } from "../evals/nightly.ts";
 import { Store } from "../results/store.ts";
 import { runScript } from "./_script.ts";
 
@@ -126,6 +126,23 @@ Deno.test("a nightly entry is checked as eval's flags are, in one line naming th
     /Cannot use nightly config .*: matrix\[0\]: --batch-size must be an integer ≥ 1 \(got "0"\)/,
   );
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+});
+
+Deno.test("a nightly entry's cache policy is eval's --cache-policy: checked, and its runs filed under it", async () => {
+  const entry = { models: ["m"], tasks: "mqar", cachePolicy: "xkv:group=2,rank_k=4,rank_v=4" };
+  assert.deepEqual(evalArgv(entry, { device: "cpu", matrix: [entry] }).slice(-2), [
+    "--cache-policy",
+    "xkv:group=2,rank_k=4,rank_v=4",
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), "kvbench-nightly-"));
+  const config = join(dir, "nightly.json");
+  writeFileSync(
+    config,
+    JSON.stringify({ device: "cpu", matrix: [{ models: ["m"], tasks: "mqar", cachePolicy: "xkv:rank=4" }] }),
+  );
+  const r = await runScript("nightly", ["--config", config, "--db", join(dir, "n.duckdb")]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /matrix\[0\]: Cannot use --cache-policy xkv:rank=4/);
 });
 
 Deno.test("a nightly spread over shards merges into one nightly with the unsharded scores, and compares", async () => {
