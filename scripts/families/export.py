@@ -49,8 +49,8 @@ def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT, 
     """Writes ``src``'s graph to ``dst`` with its float32 weights stored as float16, each widened
     back by a Cast at load time.
 
-    ``passes`` rewrite the graph first (see ``graph_passes``). Only tensors of 16 or more elements
-    whose values fit float16 are converted, so scalar
+    ``passes`` rewrite the graph after the conversion (see ``graph_passes``). Only tensors of 16 or
+    more elements whose values fit float16 are converted, so scalar
     constants such as the mask's float32 minimum keep their exact value. When the weights pass
     ``external_above`` bytes they go to one ``<dst>.data`` file beside the graph (ONNX external data).
     """
@@ -64,8 +64,6 @@ def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT, 
     model = onnx.load(str(src), load_external_data=False)
     if FOLD_SHAPES:
         fold_shapes(model)
-    for rewrite in passes:
-        rewrite(model, str(src.parent))
     graph = model.graph
     keep, casts = [], []
     for init in graph.initializer:
@@ -84,6 +82,9 @@ def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT, 
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
+    # After the conversion, so that what a pass adds (DMA's widened gate) keeps its float32 values.
+    for rewrite in passes:
+        rewrite(model, str(src.parent))
     if sum(len(i.raw_data) for i in graph.initializer) > external_above:
         onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=dst.name + ".data", size_threshold=1024)
