@@ -361,6 +361,10 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
         (scaled, "zebra-llama3", "zebra",
          "--mla-layers 0 --kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48".split()),
         (scaled, "dma-llama3", "dma", "--keep-window 64".split()),
+        (scaled, "transmla-llama3-tpla2-hadamard", "transmla",
+         "--kv-lora-rank 16 --rope-dim 8 --freqfold 2 --tpla-shards 2 --tpla-transform hadamard".split()),
+        (scaled, "zebra-llama3-tpla4-pca", "zebra",
+         "--mla-layers 0 --kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --tpla-shards 4 --tpla-transform pca".split()),
         (tied, "llama-bf16-tied-sharded", "llama", []),
         (tied, "xecomla-bf16-tied-energy", "xecomla", "--kv-energy 0.9 --rope-dim 8".split()),
     ]

@@ -47,7 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import dma, hf_llama, llama, mla, transmla, xecomla, zebra  # noqa: E402
+from families import dma, hf_llama, llama, mla, tpla, transmla, xecomla, zebra  # noqa: E402
 from families.export import DTYPES, write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
@@ -87,6 +87,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--kv-energy", type=float, help="X-EcoMLA: r_kv per layer from this energy share")
     parser.add_argument("--q-lora-rank", type=int, help="MLA query rank (default: full rank)")
     parser.add_argument("--keep-window", type=int, help="DMA keys kept per query (default: max length)")
+    parser.add_argument("--tpla-shards", type=int, default=1,
+                        help="TPLA: cut every MLA layer's latent into this many slices, each with its own softmax "
+                             "(scripts/families/tpla.py; default 1: plain MLA)")
+    parser.add_argument("--tpla-transform", default="pca", choices=tpla.TRANSFORMS,
+                        help="TPLA: the orthogonal rotation of the latent before slicing (default pca)")
     args = parser.parse_args(argv)
     allowed, required = OPTIONS[args.family]
     for opt in FAMILY_OPTIONS:
@@ -97,6 +102,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             parser.error(f"--family {args.family} needs {flag}")
     if args.family == "xecomla" and (args.kv_lora_rank is None) == (args.kv_energy is None):
         parser.error("--family xecomla needs exactly one of --kv-lora-rank and --kv-energy")
+    if args.tpla_shards < 1:
+        parser.error("--tpla-shards must be at least 1")
+    if args.tpla_shards > 1 and args.family not in ("transmla", "xecomla", "zebra"):
+        parser.error(f"--tpla-shards applies to MLA families (transmla, xecomla, zebra), not {args.family}")
+    if args.tpla_shards > 1 and args.kv_lora_rank is not None and args.kv_lora_rank % args.tpla_shards:
+        parser.error(f"--tpla-shards {args.tpla_shards} must divide --kv-lora-rank {args.kv_lora_rank}")
     if not args.checkpoint.is_dir():
         parser.error(f"--checkpoint {args.checkpoint} is not a directory")
     absent = [f for f in TOKENIZER_FILES if not (args.checkpoint / f).exists()]
@@ -210,6 +221,13 @@ def main(argv: Optional[List[str]] = None) -> None:
           f"vocab {cfg.vocab_size}, rope_scaling {cfg.rope_scaling}")
 
     model, config, layers, formula, suffix, set_reference = convert(args, teacher, cfg, hf)
+    tpla_entries = None
+    if args.tpla_shards > 1:
+        calibration = torch.randint(3, cfg.vocab_size, (8, 64), generator=torch.Generator().manual_seed(args.seed + 5))
+        tpla_entries = tpla.apply_tpla(model, args.tpla_shards, args.tpla_transform, calibration, args.seed + 6)
+        config = dict(config, tpla=dict(shards=args.tpla_shards, transform=args.tpla_transform,
+                                        calibration="8 x 64 random ids"))
+        suffix += f"-tpla{args.tpla_shards}-{args.tpla_transform}"
     if set_reference:
         set_reference(model, False)
     gap = None
@@ -222,6 +240,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.family == "zebra":
         sidecar["cache"]["fixed_state_bytes_formula"] = zebra.FIXED_FORMULA
         sidecar_path.write_text(json.dumps(sidecar, indent=1) + "\n")
+    if tpla_entries is not None:
+        tpla.record(args.out, model, tpla_entries, DTYPES[args.dtype][1])
+        sidecar = json.loads(sidecar_path.read_text())
     for f in TOKENIZER_FILES:
         shutil.copyfile(args.checkpoint / f, args.out / f)
     if args.reference:
@@ -235,6 +256,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(f"wrote {args.out} ({name}, {args.dtype})")
     ratio = f", {gqa / per_token:.2f}x smaller" if per_token and per_token != gqa else ""
     print(f"cache: {per_token} bytes/token in {args.dtype} (the original's GQA cache: {gqa}{ratio})")
+    if "per_device_bytes_per_token" in sidecar["cache"]:
+        print(f"TPLA: {sidecar['cache']['per_device_bytes_per_token']} bytes/token on each of {args.tpla_shards} devices")
     if sidecar["cache"]["fixed_state_bytes"]:
         print(f"fixed state: {sidecar['cache']['fixed_state_bytes']} bytes per sequence")
     if gap is None:

@@ -9,6 +9,7 @@ Needs Debian's python3-torch and python3-onnx (apt-get install python3-torch pyt
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ from families import broken, llama, third_party  # noqa: E402
 from families.mqar import write_vectors  # noqa: E402
 from families import dma  # noqa: E402
 from families import zebra  # noqa: E402
-from families import mla, transmla, xecomla  # noqa: E402
+from families import mla, tpla, transmla, xecomla  # noqa: E402
 from families.common import init_weights  # noqa: E402
 from families import export as export_module  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
@@ -138,6 +139,32 @@ def make_transmla(out: Path) -> None:
 
 
 FAMILIES["transmla"] = make_transmla
+
+
+def make_transmla_tpla(out: Path) -> None:
+    """The transmla fixture as TPLA with 2 slices of its 24-wide latent, PCA-rotated (scripts/families/tpla.py)."""
+    cfg = llama.LlamaConfig()
+    teacher = llama.build(cfg)
+    init_weights(teacher, torch.Generator().manual_seed(SEED))
+    teacher.eval()
+    conv = {"kv_lora_rank": 24, "d_r": 8, "freqfold": 2, "balance": True, "calib_seed": SEED + 2}
+    model, cfgs = transmla.convert(teacher, cfg, **conv)
+    calibration = torch.randint(3, cfg.vocab_size, (8, 64), generator=torch.Generator().manual_seed(SEED + 5))
+    # One slice without a transform is plain MLA, bit for bit.
+    single = copy.deepcopy(model)
+    tpla.apply_tpla(single, 1, "none", calibration, SEED + 6)
+    gap = mla.logit_gap(model, single, cfg.vocab_size, SEED + 3)
+    assert gap["max_abs"] == 0.0, gap
+    entries = tpla.apply_tpla(model, 2, "pca", calibration, SEED + 6)
+    print("transmla-tpla error vs teacher:", mla.logit_gap(teacher, model, cfg.vocab_size, SEED + 3))
+    config = dict(vars(cfg), teacher="tiny-llama", conversion=dict(conv, calibration="8 x 64 random ids"),
+                  mla=[mla.config_entry(c) for c in cfgs], tpla=dict(entries[0], calibration="8 x 64 random ids"))
+    layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
+    _write_mla_family(out, model, "transmla", "tiny-transmla-tpla2-pca", config, layers, cfg.vocab_size)
+    tpla.record(out, model, entries, 4)
+
+
+FAMILIES["transmla-tpla"] = make_transmla_tpla
 
 
 def make_xecomla(out: Path) -> None:

@@ -96,6 +96,9 @@ class MLAttention(nn.Module):
     """
 
     grouped_heads = False
+    tpla_shards = 1
+    """TPLA (``tpla.py``): the latent is cut into this many slices, each attended with its own
+    softmax and the outputs summed; 1 is plain MLA."""
 
     def __init__(self, cfg: MLAConfig):
         super().__init__()
@@ -119,6 +122,8 @@ class MLAttention(nn.Module):
         self.kv_b_proj = nn.Linear(cfg.kv_lora_rank, h * (cfg.qk_nope_head_dim + cfg.v_head_dim), bias=False)
         self.o_proj = nn.Linear(h * cfg.v_head_dim, cfg.hidden_size, bias=False)
         self.register_buffer("inv_freq", rope_inv_freq(cfg), persistent=False)
+        # TPLA's per-slice logit scale (``tpla.py``), one per slice; unused while tpla_shards is 1.
+        self.register_buffer("tpla_scale", torch.ones(1), persistent=False)
 
     def states(self, layer: int):
         cfg = self.cfg
@@ -189,6 +194,9 @@ class MLAttention(nn.Module):
         c_all = torch.cat([past[0], c_kv], dim=2)  # [B, 1, T, r_kv]
         pe_all = torch.cat([past[1], k_pe], dim=2)  # [B, 1, T, d_r]
         scale = 1.0 / math.sqrt(cfg.qk_nope_head_dim + cfg.qk_rope_head_dim)
+        if self.tpla_shards > 1:
+            out = self.sharded(q_nope, q_pe, c_all, pe_all, ctx, scale)
+            return self.o_proj(self.merge_heads(out)), [c_all, pe_all]
         if self.form == "absorbed" and self.grouped_heads:
             out = self.grouped(q_nope, q_pe, c_all, pe_all, ctx, scale)
             return self.o_proj(self.merge_heads(out)), [c_all, pe_all]
@@ -209,6 +217,32 @@ class MLAttention(nn.Module):
             probs = torch.softmax(scores, dim=-1)
             out = torch.matmul(probs, v)
         return self.o_proj(self.merge_heads(out)), [c_all, pe_all]
+
+    def sharded(self, q_nope, q_pe, c_all, pe_all, ctx: StepContext, scale: float):
+        """TPLA's attention output [B, H, S, d_v]: each of ``tpla_shards`` slices of the latent is
+        attended on its own — its no-RoPE logits times its ``tpla_scale``, plus the RoPE logits
+        every slice shares, its own softmax — and the slices' outputs are summed (TPLA's all-reduce).
+        Same in both forms: absorbed scores against the latent slice, expanded decompresses it."""
+        cfg = self.cfg
+        w_uk, w_uv = self.split_kv_b()  # [H, d_nope, r], [H, d_v, r]
+        rope_scores = torch.matmul(q_pe, pe_all.transpose(2, 3))
+        width = cfg.kv_lora_rank // self.tpla_shards
+        out = None
+        for i in range(self.tpla_shards):
+            part = slice(i * width, (i + 1) * width)
+            c_i = c_all[..., part]  # [B, 1, T, r/g]
+            if self.form == "absorbed":
+                nope = torch.matmul(torch.matmul(q_nope, w_uk[..., part]), c_i.transpose(2, 3))
+            else:
+                k_i = torch.matmul(c_i, w_uk[..., part].transpose(1, 2))  # [B, H, T, d_nope]
+                nope = torch.matmul(q_nope, k_i.transpose(2, 3))
+            probs = torch.softmax((nope * self.tpla_scale[i] + rope_scores) * scale + ctx.bias, dim=-1)
+            if self.form == "absorbed":
+                o_i = torch.matmul(torch.matmul(probs, c_i), w_uv[..., part].transpose(1, 2))
+            else:
+                o_i = torch.matmul(probs, torch.matmul(c_i, w_uv[..., part].transpose(1, 2)))
+            out = o_i if out is None else out + o_i
+        return out
 
     def merge_heads(self, out):
         """[B, H, S, d_v] -> [B, S, H·d_v], the input of ``o_proj``."""
