@@ -30,6 +30,7 @@ const TYPES: Record<(typeof CSV_COLUMNS)[number], [sql: string, bind: DuckDBType
   kv_bytes_per_token: ["DOUBLE", DOUBLE],
   fixed_state_bytes: ["DOUBLE", DOUBLE],
   simulated_kv_bytes_per_token: ["DOUBLE", DOUBLE],
+  per_device_kv_bytes_per_token: ["DOUBLE", DOUBLE],
   compression: ["DOUBLE", DOUBLE],
   baseline: ["VARCHAR", VARCHAR],
   tokens_per_s: ["DOUBLE", DOUBLE],

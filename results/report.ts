@@ -52,6 +52,8 @@ export interface LeaderboardRow {
    * cache held `kvBytesPerToken`. Null without a policy.
    */
   simulatedKvBytesPerToken: number | null;
+  /** Bytes per token one device holds of a sharded cache (TPLA, from kvbench.json); null if unsharded. */
+  perDeviceKvBytesPerToken: number | null;
   /** Baseline bytes per token ÷ this model's. */
   compression: number | null;
   /** The model compression is measured against, null where there is none. */
@@ -119,6 +121,7 @@ interface RunRow {
   kv: number | null;
   fixed: number | null;
   simulatedKv: number | null;
+  perDeviceKv: number | null;
   /** Same tokenizer files, layer count and dtype, or null when one of them is unknown. */
   shape: string | null;
 }
@@ -230,6 +233,7 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
       kvBytesPerToken: run.kv,
       fixedStateBytes: run.fixed,
       simulatedKvBytesPerToken: run.simulatedKv,
+      perDeviceKvBytesPerToken: run.perDeviceKv,
       compression: against?.kv && run.kv ? against.kv / run.kv : null,
       baseline: against?.kv && run.kv ? against.model : null,
       tokensPerSecond: s && (s.seconds as number) > 0 ? (s.tokens as number) / (s.seconds as number) : null,
@@ -256,6 +260,7 @@ function runRow(r: Record<string, unknown>): RunRow {
     kv: (r.kv as number | null) ?? null,
     fixed: (r.fixed as number | null) ?? null,
     simulatedKv: (r.simulated_kv_bytes_per_token as number | null | undefined) ?? null,
+    perDeviceKv: (r.per_device_kv_bytes_per_token as number | null | undefined) ?? null,
     shape: r.tokenizer_sha256 && r.dtype && layers !== null
       ? `${r.tokenizer_sha256}|${layers}|${r.dtype}`
       : null,
@@ -423,6 +428,7 @@ export const CSV_COLUMNS = [
   "kv_bytes_per_token",
   "fixed_state_bytes",
   "simulated_kv_bytes_per_token",
+  "per_device_kv_bytes_per_token",
   "compression",
   "baseline",
   "tokens_per_s",
@@ -458,6 +464,7 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
   if (format === "csv") return renderCsv(board);
   // Only where a run used a cache policy: its bytes are simulated, shown beside what the cache held.
   const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
+  const sharded = board.rows.some((r) => r.perDeviceKvBytesPerToken !== null);
   const header = [
     "model",
     "family",
@@ -465,6 +472,7 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
     "average",
     "KV B/token",
     ...(simulated ? ["simulated KV B/token (policy)"] : []),
+    ...(sharded ? ["per-device KV B/token (TPLA)"] : []),
     "fixed state B",
     compressionHeader(board),
     "tokens/s",
@@ -477,6 +485,7 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
     fmt(r.average, 4),
     fmt(r.kvBytesPerToken, 0),
     ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
+    ...(sharded ? [fmt(r.perDeviceKvBytesPerToken, 0)] : []),
     fmt(r.fixedStateBytes, 0),
     r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
     fmt(r.tokensPerSecond, 0),
@@ -517,6 +526,7 @@ function jsonBoard(board: Leaderboard): unknown {
       kvBytesPerToken: r.kvBytesPerToken,
       fixedStateBytes: r.fixedStateBytes,
       simulatedKvBytesPerToken: r.simulatedKvBytesPerToken,
+      perDeviceKvBytesPerToken: r.perDeviceKvBytesPerToken,
       compression: r.compression,
       baseline: r.baseline,
       tokensPerSecond: r.tokensPerSecond,
@@ -586,6 +596,7 @@ export function tableRows(board: Leaderboard): TableRow[] {
       kv_bytes_per_token: num(m.kvBytesPerToken),
       fixed_state_bytes: num(m.fixedStateBytes),
       simulated_kv_bytes_per_token: num(m.simulatedKvBytesPerToken),
+      per_device_kv_bytes_per_token: num(m.perDeviceKvBytesPerToken),
       compression: num(m.compression),
       baseline: m.baseline,
       tokens_per_s: num(m.tokensPerSecond),

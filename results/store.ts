@@ -127,6 +127,8 @@ ALTER TABLE perf ADD COLUMN IF NOT EXISTS bandwidth_fraction DOUBLE; -- decode: 
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS teacher VARCHAR;  -- the model this one was converted from
 -- A cache policy's compressed form per token (xKV's factors): simulated, the cache held kv_bytes_per_token.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS simulated_kv_bytes_per_token DOUBLE;
+-- A sharded cache's bytes per token on one device (TPLA, from kvbench.json); the graph held kv_bytes_per_token.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS per_device_kv_bytes_per_token DOUBLE;
 `;
 
 /** A new run's description. */
@@ -152,6 +154,8 @@ export interface RunInfo {
   kvBytesPerToken: number;
   /** Measured bytes per sequence of the fixed-size states. */
   fixedStateBytes: number;
+  /** Bytes per token one device holds of a sharded cache (TPLA; the sidecar's), if any. */
+  perDeviceKvBytesPerToken?: number | null;
   args: unknown;
 }
 
@@ -287,9 +291,10 @@ export class Store {
     const rows = await this.query(
       `INSERT INTO runs (id, status, started_at, model_name, model_dir, model_sha256, family,
          tokenizer_sha256, kvbench_commit, deno_version, ort_version, device, dtype, batch_size,
-         seed, add_bos, max_length, states, kv_bytes_per_token, fixed_state_bytes, args, teacher)
+         seed, add_bos, max_length, states, kv_bytes_per_token, fixed_state_bytes, args, teacher,
+         per_device_kv_bytes_per_token)
        VALUES (nextval('run_ids'), 'running', now()::TIMESTAMP, $1, $2, $3, $4, $5, $6, $7, $8,
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
        RETURNING id`,
       [
         info.modelName,
@@ -311,8 +316,9 @@ export class Store {
         info.fixedStateBytes,
         JSON.stringify(info.args),
         info.teacher ?? null,
+        info.perDeviceKvBytesPerToken ?? null,
       ],
-      doublesAt(19, 15, 16),
+      doublesAt(20, 15, 16, 19),
     );
     this.#open.set(rows[0].id as number, info.modelName);
     return rows[0].id as number;

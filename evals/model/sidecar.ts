@@ -27,7 +27,13 @@ export interface Sidecar {
   /** Per-layer layout, as the export script describes it. */
   layers?: unknown[];
   /** The analytic cache size the export promises. */
-  cache?: { bytes_per_token?: number; fixed_state_bytes?: number; bytes_per_token_formula?: string };
+  cache?: {
+    bytes_per_token?: number;
+    fixed_state_bytes?: number;
+    bytes_per_token_formula?: string;
+    /** What one device holds per token when the cache is sharded (TPLA: latent / g + the RoPE key). */
+    per_device_bytes_per_token?: number;
+  };
 }
 
 /** Longest max_length accepted: beyond it a value is a placeholder (tokenizers write 1e30), not a length. */
@@ -60,6 +66,8 @@ const CACHE_FIELDS: Record<string, [Check, string]> = {
   fixed_state_bytes: [isNumber, "a number of bytes ≥ 0"],
   bytes_per_token_formula: [(v) => typeof v === "string", "a string"],
   fixed_state_bytes_formula: [(v) => typeof v === "string", "a string"],
+  per_device_bytes_per_token: [isNumber, "a number of bytes ≥ 0"],
+  per_device_formula: [(v) => typeof v === "string", "a string"],
 };
 
 /** How a found value reads in a message: JSON (cut short) and its kind. */

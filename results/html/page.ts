@@ -125,6 +125,7 @@ function withStderr(value: number | null | undefined, stderr: number | null | un
 /** The leaderboard table; each model's name has a tooltip with its provenance ({@linkcode provenanceTip}). */
 export function tableHtml(board: Leaderboard, data: PageData): string {
   const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
+  const sharded = board.rows.some((r) => r.perDeviceKvBytesPerToken !== null);
   const header = [
     "model",
     "family",
@@ -132,6 +133,7 @@ export function tableHtml(board: Leaderboard, data: PageData): string {
     "average",
     "KV B/token",
     ...(simulated ? ["simulated KV B/token (policy)"] : []),
+    ...(sharded ? ["per-device KV B/token (TPLA)"] : []),
     "fixed state B",
     board.baseline ? `compression × (vs ${board.baseline})` : "compression ×",
     "tokens/s",
@@ -144,6 +146,7 @@ export function tableHtml(board: Leaderboard, data: PageData): string {
       fmt(r.average, 4),
       fmt(r.kvBytesPerToken, 0),
       ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
+      ...(sharded ? [fmt(r.perDeviceKvBytesPerToken, 0)] : []),
       fmt(r.fixedStateBytes, 0),
       r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
       fmt(r.tokensPerSecond, 0),

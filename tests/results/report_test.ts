@@ -206,6 +206,7 @@ Deno.test("json rows come with their keys in a fixed order, and columns sorted w
         "kvBytesPerToken",
         "fixedStateBytes",
         "simulatedKvBytesPerToken",
+        "perDeviceKvBytesPerToken",
         "compression",
         "baseline",
         "tokensPerSecond",
