@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import dma, llama, mla, transmla, xecomla, zebra  # noqa: E402
+from families import dma, llama, mla, onnx_weights, transmla, xecomla, zebra  # noqa: E402
 from families.common import CausalLM, init_weights  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.mqar import cell_seed, mqar  # noqa: E402
@@ -166,30 +166,10 @@ def round_to_fp16(model: CausalLM) -> None:
 
 
 def teacher_from_onnx(directory: Path) -> CausalLM:
-    """The baseline rebuilt from its own export, for the converted families of a later run.
-
-    The export keeps the embedding and norm weights under their names and stores each Linear as
-    a transposed MatMul initializer, in the order the modules run — the order of parameters.
-    """
-    import onnx
-    from onnx import numpy_helper
-
+    """The baseline rebuilt from its own export, for the converted families of a later run."""
     config = json.loads((directory / "config.json").read_text())
-    fields = set(llama.LlamaConfig.__dataclass_fields__)
-    cfg = llama.LlamaConfig(**{k: v for k, v in config.items() if k in fields})
-    model = llama.build(cfg)
-    graph = onnx.load(str(directory / "model.onnx")).graph
-    named = {i.name.removesuffix("_fp16"): numpy_helper.to_array(i) for i in graph.initializer}
-    matmuls = [v for k, v in named.items() if k.startswith("onnx::MatMul")]
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if len(matmuls) != len(linears):
-        raise SystemExit(f"{directory}: {len(matmuls)} MatMul weights for {len(linears)} Linear layers")
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if f"model.{name}" in named:
-                p.copy_(torch.from_numpy(named[f"model.{name}"].astype("float32")))
-        for lin, w in zip(linears, matmuls):
-            lin.weight.copy_(torch.from_numpy(w.astype("float32")).t())
+    model = onnx_weights.build(config)
+    onnx_weights.load(model, directory / "model.onnx")
     return model.eval()
 
 

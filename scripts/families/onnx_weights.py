@@ -1,6 +1,6 @@
-"""Reads an MLA model directory's weights back from its ONNX graph into the PyTorch modules that
-exported it, for models whose weights live nowhere else (the MQAR zoo), so that variants of them
-(TPLA) can be exported.
+"""Reads a llama or MLA model directory's weights back from its ONNX graph into the PyTorch modules
+that exported it, for models whose weights live nowhere else (the MQAR zoo): the zoo's baseline as
+the teacher of a later training run, an MLA model to export variants of (TPLA).
 
 The TorchScript exporter keeps a parameter's name where an op reads it directly (embeddings, norms,
 with ``_fp16`` appended by a float16 export) and names the node of a linear layer after its module
@@ -27,11 +27,12 @@ from .mla import MLAConfig, MLAttention
 
 
 def build(config: dict) -> CausalLM:
-    """The module tree of an MLA family model (transmla, xecomla) from its config.json: an MLA layer
-    where ``config["mla"]`` has an entry, GQA where it has none."""
+    """The module tree of a llama or MLA family model (transmla, xecomla) from its config.json: an
+    MLA layer where ``config["mla"]`` has an entry, GQA where it has none or there is no list."""
     fields = {f: config[f] for f in llama.LlamaConfig.__dataclass_fields__ if f in config}
     cfg = llama.LlamaConfig(**fields)
-    mixers: List[nn.Module] = [MLAttention(MLAConfig(**m)) if m else llama.GQAttention(cfg) for m in config["mla"]]
+    layers = config.get("mla") or [None] * cfg.num_hidden_layers
+    mixers: List[nn.Module] = [MLAttention(MLAConfig(**m)) if m else llama.GQAttention(cfg) for m in layers]
     return CausalLM(cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, mixers, cfg.rms_norm_eps)
 
 
