@@ -141,10 +141,10 @@ export class XkvPolicy implements CachePolicy {
   }
 
   /**
-   * The policy for `model`, whose states must be per-layer keys and values
-   * (`past_key_values.N.key` / `.value`, `[batch, kv_heads, tokens, head_dim]`, RoPE applied to keys):
-   * layers of kind `gqa` or `dma` by the sidecar's `layers`, or, without one, keys and values of one
-   * shape (an MLA export names its latent and rope parts the same way, in two shapes).
+   * The policy for `model`, whose states must be per-layer pairs (`past_key_values.N.key` /
+   * `.value`, `[batch, heads, tokens, width]`): keys (RoPE applied) and values of `gqa` and `dma`
+   * layers, latent and RoPE key of `mla` layers, by the sidecar's `layers`; without a sidecar, a
+   * pair of one shape is taken for keys and values (an MLA export's two parts differ in shape).
    *
    * @throws {UserError} when the model's cache is not of that kind or the layers don't fit.
    */
