@@ -132,6 +132,12 @@ export async function evaluate(
   const maxLength = options.maxLength ?? bundle.maxLength;
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
   const policy = options.cachePolicy ? openCachePolicy(options.cachePolicy, bundle) : null;
+  if (policy && !bundle.model.chunksAfterPast) {
+    throw new UserError(
+      `Cannot use --cache-policy ${policy.spec} on ${bundle.name}: its graph takes several new tokens only ` +
+        "with an empty past, and a rewritten state must be continued with several",
+    );
+  }
   // A policy's runs are of a model of their own in the report, beside the plain one's.
   const modelName = policy ? `${bundle.name}+${policy.spec}` : bundle.name;
   const lm = new LanguageModel(bundle.model, bundle.tokenizer, {

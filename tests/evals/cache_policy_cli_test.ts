@@ -55,6 +55,11 @@ Deno.test("eval refuses a bad cache policy, or one a model can't take, before an
     assert.equal(hybrid.code, 2);
     assert.match(hybrid.stderr, /layer 1 is of kind mamba2/);
     assert.doesNotMatch(hybrid.stderr, /✓/);
+    // A graph that takes several tokens only after an empty past can't continue a rewritten state.
+    const oneToken = join(ROOT, "tests/fixtures/llama-one-token");
+    const restricted = await evalMqar(db, [oneToken], CELLS, withPolicy("xkv:group=2,rank_k=4,rank_v=4"));
+    assert.equal(restricted.code, 2);
+    assert.match(restricted.stderr, /several new tokens only with an empty past/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
