@@ -124,6 +124,7 @@ CREATE TABLE IF NOT EXISTS perf (
 -- Databases made before a column existed gain it here.
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS peak_gpu_bytes BIGINT;
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS bandwidth_fraction DOUBLE; -- decode: share of the card's memory bandwidth
+ALTER TABLE perf ADD COLUMN IF NOT EXISTS step_ms_median DOUBLE;     -- decode: the median step (bench)
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS teacher VARCHAR;  -- the model this one was converted from
 -- A cache policy's compressed form per token (xKV's factors): simulated, the cache held kv_bytes_per_token.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS simulated_kv_bytes_per_token DOUBLE;
@@ -209,6 +210,8 @@ export interface PerfRow {
   peakGpuBytes?: number | null;
   /** A decode row's achieved fraction of the card's memory bandwidth (`deno task bench`). */
   bandwidthFraction?: number | null;
+  /** A decode row's median step in ms (`deno task bench`). */
+  stepMsMedian?: number | null;
 }
 
 /** The results database. */
@@ -467,8 +470,9 @@ export class Store {
   async addPerf(runId: number, p: PerfRow): Promise<void> {
     await this.#run(
       `INSERT INTO perf (run_id, task, tokens, seconds, tokens_per_s, forward_calls, peak_rss_bytes,
-         cache_bytes_per_token, fixed_state_bytes, device, max_state_bytes, peak_gpu_bytes, bandwidth_fraction)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+         cache_bytes_per_token, fixed_state_bytes, device, max_state_bytes, peak_gpu_bytes, bandwidth_fraction,
+         step_ms_median)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
       [
         runId,
         p.task,
@@ -483,8 +487,9 @@ export class Store {
         p.maxStateBytes ?? null,
         p.peakGpuBytes ?? null,
         p.bandwidthFraction ?? null,
+        p.stepMsMedian ?? null,
       ],
-      doublesAt(13, 3, 4, 7, 8, 10, 12),
+      doublesAt(14, 3, 4, 7, 8, 10, 12, 13),
     );
   }
 

@@ -62,6 +62,11 @@ interface BenchRow {
   stateBytes: number;
   /** Decode only: (weights + state) bytes read per step / step time / peak bandwidth. */
   bandwidthFraction: number | null;
+  /**
+   * Decode only: the median step in ms (the mean is seconds / steps). A loaded host's stalls move the
+   * mean and barely the median.
+   */
+  stepMsMedian: number | null;
   peakRssBytes: number;
   /** Device memory in use at its highest during this measurement (nvidia-smi), null where not sampled. */
   peakGpuBytes: number | null;
@@ -161,6 +166,13 @@ function parseBenchArgs(
     json: values.json,
     tf32,
   };
+}
+
+/** The median of `values` (the mean of the middle two for an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** The card's datasheet bandwidth, from nvidia-smi's name; null when unknown. */
@@ -263,21 +275,25 @@ async function benchModel(
       kvBytesPerToken: kv,
       stateBytes: perSequence(context),
       bandwidthFraction: null,
+      stepMsMedian: null,
     });
     const [first] = await prefilled.logits.lastArgmax();
     prefilled.logits.dispose();
     for (const batch of o.batches) {
       started = begin();
+      const steps: number[] = [];
       const seconds = await skipOnOutOfMemory(`decode@${context}×${batch}`, async () => {
         let stream = batch === 1 ? prefilled.stream : prefilled.stream.select(new Array(batch).fill(0));
         const tokens = new Array(batch).fill(first);
         started = begin();
         for (let i = 0; i < o.decodeSteps; i++) {
+          const stepStarted = performance.now();
           const next = await stream.step(tokens.map((t) => [t]), "left");
           if (stream !== prefilled.stream) stream.dispose();
           stream = next.stream;
           tokens.splice(0, batch, ...await next.logits.lastArgmax());
           next.logits.dispose();
+          steps.push(performance.now() - stepStarted);
         }
         const elapsed = (performance.now() - started) / 1000;
         stream.dispose();
@@ -297,6 +313,7 @@ async function benchModel(
         bandwidthFraction: o.hbmBytesPerSecond === null
           ? null
           : (weights + stateRead) / (seconds / o.decodeSteps) / o.hbmBytesPerSecond,
+        stepMsMedian: median(steps),
       });
     }
     prefilled.stream.dispose();
@@ -317,19 +334,20 @@ async function benchModel(
       kvBytesPerToken: kv,
       stateBytes: 0,
       bandwidthFraction: null,
+      stepMsMedian: null,
     });
   }
 }
 
 function markdown(rows: readonly BenchRow[]): string {
   return [
-    "| model | work | context | batch | tokens/s | ms/step | HBM fraction | KV B/token | state MiB | peak GPU MiB |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| model | work | context | batch | tokens/s | ms/step | median ms/step | HBM fraction | KV B/token | state MiB | peak GPU MiB |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) => {
       const msPerStep = r.work === "decode" ? (1000 * r.seconds / (r.tokens / r.batch)).toFixed(2) : "";
       return `| ${r.model} | ${r.work} | ${r.context ?? ""} | ${r.batch} | ${
         r.tokensPerSecond.toFixed(1)
-      } | ${msPerStep} | ${
+      } | ${msPerStep} | ${r.stepMsMedian === null ? "" : r.stepMsMedian.toFixed(2)} | ${
         r.bandwidthFraction === null ? "" : r.bandwidthFraction.toFixed(2)
       } | ${r.kvBytesPerToken} | ${(r.stateBytes / 2 ** 20).toFixed(1)} | ${
         r.peakGpuBytes === null ? "" : (r.peakGpuBytes / 2 ** 20).toFixed(0)
@@ -389,6 +407,7 @@ if (import.meta.main) {
             peakRssBytes: full.peakRssBytes,
             peakGpuBytes: full.peakGpuBytes,
             bandwidthFraction: row.bandwidthFraction,
+            stepMsMedian: row.stepMsMedian,
             cacheBytesPerToken: row.kvBytesPerToken,
             fixedStateBytes: 0,
             maxStateBytes: row.stateBytes,

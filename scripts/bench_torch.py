@@ -33,6 +33,7 @@ import copy
 import datetime
 import gc
 import json
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -173,14 +174,24 @@ def prefill(t: Target, ids: torch.Tensor, chunk: int):
     return out.logits[:, -1], cache
 
 
-def decode(t: Target, logits: torch.Tensor, cache, steps: int, device):
+def decode(t: Target, logits: torch.Tensor, cache, steps: int, device, times: Optional[List[float]] = None):
+    """``steps`` greedy steps; with ``times``, each step's seconds are appended to it, from one step's
+    ids reaching the host to the next's (as bench.ts's step ends with its argmax)."""
+    last = None
     for _ in range(steps):
         # The ids pass through the host, as they do in bench.ts's argmax and in the per-step
         # stopping check of HF generate(). Keeping them on the GPU would hide that sync.
         tokens = logits.argmax(-1).tolist()
+        now = time.perf_counter()
+        if times is not None and last is not None:
+            times.append(now - last)
+        last = now
         out = t.model(input_ids=torch.tensor([[x] for x in tokens], device=device), past_key_values=cache,
                       use_cache=True, logits_to_keep=1)
         logits, cache = out.logits[:, -1], out.past_key_values
+    if times is not None and last is not None:
+        logits.argmax(-1).tolist()
+        times.append(time.perf_counter() - last)
     return logits, cache
 
 
@@ -286,10 +297,12 @@ def run(t: Target, args, device) -> List[Dict]:
                     rows_cache = copy.deepcopy(cache)
                     rows_cache.batch_repeat_interleave(batch)
                 started = begin()
-                _, rows_cache = decode(t, logits.expand(batch, -1), rows_cache, args.decode, device)
+                times: List[float] = []
+                _, rows_cache = decode(t, logits.expand(batch, -1), rows_cache, args.decode, device, times)
                 state = cache_bytes(rows_cache)
                 record("decode", context, batch * args.decode, started, state,
-                       state // (batch * rows_cache.get_seq_length()), batch=batch)
+                       state // (batch * rows_cache.get_seq_length()), batch=batch,
+                       stepMsMedian=1000 * statistics.median(times))
             except OOM:
                 failed("decode", context, batch * args.decode)
             rows_cache = None
