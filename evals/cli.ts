@@ -506,13 +506,36 @@ export async function checkEval(
 }
 
 /**
+ * The bundled models (no `--model`), less those a cache policy can't rewrite, each left out with
+ * one line saying so (a model named with `--model` is refused instead).
+ */
+function bundledFor(cachePolicy: string | null): string[] {
+  const models = defaultModels();
+  if (cachePolicy === null) return models;
+  return models.filter((dir) => {
+    try {
+      checkCachePolicy(cachePolicy, checkModels([dir])[0]);
+      return true;
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      console.error(
+        `kvbench: leaving out ${dir}: ${
+          error.message.replace(/^Cannot use --cache-policy \S+ on \S+: /, "")
+        }`,
+      );
+      return false;
+    }
+  });
+}
+
+/**
  * Runs `eval` with parsed arguments; returns the run ids. Ctrl-C ends the process (exit 130) once
  * the batch being committed is in, with one line saying what was kept.
  */
 export async function runEval(args: EvalArgs): Promise<number[]> {
   const selection = resolveTasks(args.tasks);
   const { tasks } = selection;
-  const models = args.models.length > 0 ? args.models : defaultModels();
+  const models = args.models.length > 0 ? args.models : bundledFor(args.cachePolicy);
   const runIds: number[] = [];
   let opened: Store | null = null;
   const onInterrupt = () => void interrupted(opened, runIds);

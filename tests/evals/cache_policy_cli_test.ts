@@ -64,3 +64,20 @@ Deno.test("eval refuses a bad cache policy, or one a model can't take, before an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("with no --model, a cache policy runs on the bundled models it can rewrite and names the rest", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const policy = "xkv:group=2,rank_k=8,rank_v=8";
+    const run = await runScript("eval", [
+      ...["--tasks", "mqar", "--kv-pairs", "4", "--lengths", "64", "--limit", "2"],
+      ...["--db", join(dir, "default.duckdb"), "--no-report", "--cache-policy", policy],
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /leaving out .*zebra: its layer 1 is of kind mamba2/);
+    assert.match(run.stderr, new RegExp(`✓ mqar-llama\\+${policy}`));
+    assert.doesNotMatch(run.stderr, /✓ mqar-zebra/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
