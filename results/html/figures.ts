@@ -85,15 +85,27 @@ export function accuracyFigure(
   const label = metric ?? "average";
   const title = `${label} against KV bytes per token`;
   const points = board.rows
-    .map((r) => ({
-      model: r.model,
-      family: r.family ?? "unknown",
-      cache: cacheKind(r.family),
-      // The point's aria label: the colour alone no longer tells the family.
-      label: `${r.model} (family ${r.family ?? "unknown"}, cache ${cacheKind(r.family)})`,
-      bytes: r.kvBytesPerToken,
-      accuracy: metric === null ? r.average : r.scores[metric],
-    }))
+    .map((r) => {
+      // A cache policy's run sits at the bytes its compressed form would take, a TPLA run at what
+      // one device holds; its name on the plot says which, so neither passes for a measured cache.
+      const basis = r.simulatedKvBytesPerToken !== null
+        ? "simulated"
+        : r.perDeviceKvBytesPerToken !== null
+        ? "per device"
+        : null;
+      const name = basis ? `${r.model} (${basis})` : r.model;
+      return {
+        model: name,
+        run: r.model,
+        basis,
+        family: r.family ?? "unknown",
+        cache: cacheKind(r.family),
+        // The point's aria label: the colour alone no longer tells the family.
+        label: `${name} (family ${r.family ?? "unknown"}, cache ${cacheKind(r.family)})`,
+        bytes: r.simulatedKvBytesPerToken ?? r.perDeviceKvBytesPerToken ?? r.kvBytesPerToken,
+        accuracy: metric === null ? r.average : r.scores[metric],
+      };
+    })
     .filter((p): p is typeof p & { bytes: number; accuracy: number } =>
       p.bytes !== null && p.bytes > 0 && p.accuracy !== null && Number.isFinite(p.accuracy)
     );
@@ -103,7 +115,7 @@ export function accuracyFigure(
   const front = paretoFront(points);
   const kinds = CACHE_KINDS.filter((k) => points.some((p) => p.cache === k));
   const links = points.flatMap((p) => {
-    const teacher = points.find((t) => t.model === provenance[p.model]?.teacher && t.model !== p.model);
+    const teacher = points.find((t) => t.run === provenance[p.run]?.teacher && t.run !== p.run);
     return teacher
       ? [{
         model: p.model,
@@ -132,7 +144,9 @@ export function accuracyFigure(
     type: "quantitative" as const,
     // Caches span orders of magnitude (a 64× compression is common), so bytes go on a log axis.
     scale: { type: "log" as const, domain: xDomain, nice: false },
-    title: "KV bytes per token (measured)",
+    title: points.some((p) => p.basis !== null)
+      ? "KV bytes per token (measured; marked: simulated or per device)"
+      : "KV bytes per token (measured)",
   };
   const y = {
     field: "accuracy",

@@ -11,7 +11,7 @@ import { accuracyFigure, buildFigures, paretoFront, placeLabels } from "../../re
 import { heatmapCells } from "../../results/html/heatmap.ts";
 import { renderPage } from "../../results/html/page.ts";
 import { effectiveLength, RULER_THRESHOLD } from "../../results/html/ruler.ts";
-import { buildLeaderboard } from "../../results/report.ts";
+import { buildLeaderboard, type Leaderboard, type LeaderboardRow } from "../../results/report.ts";
 import { type ResultRow, Store } from "../../results/store.ts";
 
 /** A made-up finished run. */
@@ -537,4 +537,55 @@ Deno.test("the bench table shows a decode row's achieved HBM fraction where benc
   assert.match(table, /<th>HBM fraction<\/th>/);
   assert.match(table, /<td>decode<\/td><td>4096<\/td><td>1<\/td><td>64\.0<\/td><td>0\.056<\/td>/);
   assert.match(table, /<td>prefill<\/td><td>4096<\/td><td>1<\/td><td>8192\.0<\/td><td><\/td>/);
+});
+
+Deno.test("the accuracy figure places a cache policy's run at its simulated bytes and a TPLA run at a device's, and says so", () => {
+  const row = (
+    model: string,
+    kv: number,
+    simulated: number | null,
+    perDevice: number | null,
+  ): LeaderboardRow => ({
+    model,
+    family: "transmla",
+    runs: [1],
+    scores: { "mqar/acc": 0.9 },
+    stderr: { "mqar/acc": 0.01 },
+    average: 0.9,
+    kvBytesPerToken: kv,
+    fixedStateBytes: 0,
+    simulatedKvBytesPerToken: simulated,
+    perDeviceKvBytesPerToken: perDevice,
+    compression: null,
+    baseline: null,
+    tokensPerSecond: null,
+  });
+  const board = {
+    columns: ["mqar/acc"],
+    baseline: null,
+    rows: [row("t", 192, null, null), row("t+xkv", 192, 134, null), row("t-tpla2", 192, null, 128)],
+    slices: [],
+    heatmaps: [],
+    results: [],
+  } as unknown as Leaderboard;
+  const spec = accuracyFigure(board).spec as unknown as {
+    layer: {
+      name: string;
+      data: { values: { model: string; bytes: number }[] };
+      encoding: { x: { title: string } };
+    }[];
+  };
+  const models = spec.layer.find((l) => l.name === "models")!;
+  assert.deepEqual(models.data.values.map((p) => [p.model, p.bytes]), [
+    ["t", 192],
+    ["t+xkv (simulated)", 134],
+    ["t-tpla2 (per device)", 128],
+  ]);
+  assert.match(models.encoding.x.title, /marked: simulated or per device/);
+  const plain = accuracyFigure({ ...board, rows: [board.rows[0]] } as Leaderboard)
+    .spec as unknown as typeof spec;
+  assert.equal(
+    plain.layer.find((l) => l.name === "models")!.encoding.x.title,
+    "KV bytes per token (measured)",
+  );
 });
