@@ -36,7 +36,6 @@ cpu --model DIR`` checks the ONNX graph against the PyTorch model it was exporte
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys
@@ -47,13 +46,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import dma, hf_llama, llama, mla, tpla, transmla, xecomla, zebra  # noqa: E402
+from families import hf_llama, llama, mla, registry, tpla, zebra  # noqa: E402
 from families.export import DTYPES, write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
 FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
-GQA_FORMULA = "2 * L * n_kv * d_h * s"
 # Which family options each family takes, and which it cannot do without.
 OPTIONS = {
     "llama": ((), ()),
@@ -128,84 +126,47 @@ def check_tokenizer(checkpoint: Path, vocab_size: int) -> None:
                          f"vocab_size is {vocab_size}")
 
 
-def llama_fields(cfg: llama.LlamaConfig) -> dict:
-    """The dataclass fields of ``cfg`` (its ``rope_scaling`` is an instance attribute, not a field)."""
-    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(llama.LlamaConfig)}
-
-
-@torch.no_grad()
-def to_dma(teacher, cfg: llama.LlamaConfig, keep_window: int, seed: int):
-    """The teacher's weights in DMA layers whose mask starts neutral: A = 0 gives the gate
-    exp(0) = 1 for every visible key, a constant shift that the softmax ignores. dt_proj gets a
-    small random init (not zero) so that, once A moves in training, keys get different gates."""
-    dcfg = dma.DMAConfig(**llama_fields(cfg), keep_window=keep_window)
-    if cfg.rope_scaling is not None:
-        dcfg.rope_scaling = cfg.rope_scaling
-    model = dma.build(dcfg)
-    result = model.load_state_dict(teacher.state_dict(), strict=False)
-    new = {n for n, _ in model.named_parameters() if n.endswith((".dt_proj.weight", ".A"))}
-    assert set(result.missing_keys) == new and not result.unexpected_keys, result
-    g = torch.Generator().manual_seed(seed)
-    for layer in model.layers:
-        w = layer.mixer.dt_proj.weight
-        w.copy_(torch.randn(w.shape, generator=g) / w.shape[1] ** 0.5)
-        layer.mixer.A.zero_()
-    return model.eval(), dcfg
-
-
-def mla_forms(model, reference: bool) -> None:
-    """The graph runs MLA absorbed; the reference logits come from the expanded form."""
-    mla.set_form(model, "expanded" if reference else "absorbed")
-
-
-def zebra_forms(model, reference: bool) -> None:
-    """The graph runs MLA absorbed and Mamba2 as chunked SSD; the reference, expanded and recurrent."""
-    zebra.set_export(model, not reference)
-
-
 def convert(args, teacher, cfg: llama.LlamaConfig, hf: dict):
     """(model, config.json dict, sidecar layers, bytes/token formula, name suffix, form switch or None)."""
     base = dict(vars(cfg), tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
                 source_checkpoint=str(args.checkpoint.resolve()))
     family = args.family
     if family == "llama":
-        return teacher, base, llama.layer_layout(cfg), GQA_FORMULA, "", None
+        built = registry.as_llama(teacher, cfg)
+        return built.model, base, built.layers, built.formula, "", built.forms
     if family == "dma":
         window = args.keep_window if args.keep_window is not None else cfg.max_position_embeddings
-        model, dcfg = to_dma(teacher, cfg, window, args.seed)
+        built = registry.as_dma(teacher, cfg, window, args.seed)
         init = {"A": 0, "dt_proj": f"randn/sqrt(fan_in), seed {args.seed}"}
-        config = dict(base, keep_window=window, conversion=init)
-        return model, config, dma.layer_layout(dcfg), dma.FORMULA, f"-dma-w{window}", None
+        config = dict(base, **built.entries, conversion=init)
+        return built.model, config, built.layers, built.formula, f"-dma-w{window}", built.forms
     lossy = "lossy initialisation: fine-tune or distil from the original before trusting accuracy"
     if family == "transmla":
         conv = {"kv_lora_rank": args.kv_lora_rank, "d_r": args.rope_dim, "freqfold": args.freqfold or 1,
                 "balance": True, "calib_seed": args.seed}
-        model, cfgs = transmla.convert(teacher, cfg, **conv)
-        config = dict(base, conversion=dict(conv, calibration="8 x 64 random ids", note=lossy),
-                      mla=[mla.config_entry(c) for c in cfgs])
-        layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
+        built = registry.as_transmla(teacher, cfg, **conv)
+        config = dict(base, conversion=dict(conv, calibration="8 x 64 random ids", note=lossy), **built.entries)
         suffix = f"-transmla-r{args.kv_lora_rank}-d{args.rope_dim}"
-        return model, config, layers, mla.FORMULA, suffix, mla_forms
+        return built.model, config, built.layers, built.formula, suffix, built.forms
     if family == "xecomla":
         layers_mla = args.mla_layers if args.mla_layers is not None else list(range(cfg.num_hidden_layers))
         conv = {"mla_layers": layers_mla, "d_r": args.rope_dim, "q_lora_rank": args.q_lora_rank,
                 "kv_energy": args.kv_energy, "kv_lora_rank": args.kv_lora_rank}
-        model, cfgs = xecomla.convert(teacher, cfg, **conv)
-        config = dict(base, conversion=dict(conv, note=lossy),
-                      mla=[mla.config_entry(c) if c else None for c in cfgs])
+        built = registry.as_xecomla(teacher, cfg, **conv)
+        config = dict(base, conversion=dict(conv, note=lossy), **built.entries)
         rank = f"r{args.kv_lora_rank}" if args.kv_lora_rank is not None else f"e{args.kv_energy:g}"
         suffix = f"-xecomla-{rank}-d{args.rope_dim}"
-        return model, config, xecomla.layer_layout(cfg, cfgs), mla.FORMULA, suffix, mla_forms
+        return built.model, config, built.layers, built.formula, suffix, built.forms
     assert family == "zebra"
     zcfg = zebra.ZebraConfig(mla_layers=args.mla_layers, kv_lora_rank=args.kv_lora_rank,
                              qk_rope_head_dim=args.rope_dim, q_lora_rank=args.q_lora_rank)
-    model, cfgs = zebra.convert(teacher, cfg, zcfg, torch.Generator().manual_seed(args.seed))
-    config = dict(zebra.config_entry(cfg, zcfg, cfgs), tie_word_embeddings=base["tie_word_embeddings"],
+    built = registry.as_zebra(teacher, cfg, zcfg, torch.Generator().manual_seed(args.seed))
+    config = dict(built.entries, tie_word_embeddings=base["tie_word_embeddings"],
                   source_checkpoint=base["source_checkpoint"],
                   conversion={"mamba2_init_seed": args.seed, "note": lossy})
     n_mla = len([i for i in args.mla_layers if i < cfg.num_hidden_layers])
     suffix = f"-zebra-{n_mla}mla{cfg.num_hidden_layers - n_mla}m2-r{args.kv_lora_rank}"
-    return model, config, zebra.layer_layout(cfgs), zebra.FORMULA, suffix, zebra_forms
+    return built.model, config, built.layers, built.formula, suffix, built.forms
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -22,7 +22,7 @@ from families import broken, llama, third_party  # noqa: E402
 from families.mqar import write_vectors  # noqa: E402
 from families import dma  # noqa: E402
 from families import zebra  # noqa: E402
-from families import mla, tpla, transmla, xecomla  # noqa: E402
+from families import mla, registry, tpla, xecomla  # noqa: E402
 from families.common import init_weights  # noqa: E402
 from families import export as export_module  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
@@ -96,31 +96,28 @@ def make_zebra(out: Path) -> None:
     teacher = llama.build(tcfg)
     init_weights(teacher, torch.Generator().manual_seed(SEED))
     zcfg = zebra.ZebraConfig()
-    model, cfgs = zebra.convert(teacher.eval(), tcfg, zcfg, torch.Generator().manual_seed(SEED + 7))
-    zebra.set_export(model, True)
-    write_model_dir(
-        out, model, "zebra", "tiny-zebra-2mla2m2", zebra.config_entry(tcfg, zcfg, cfgs), zebra.layer_layout(cfgs),
-        zebra.FORMULA, SEED,
-    )
+    built = registry.as_zebra(teacher.eval(), tcfg, zcfg, torch.Generator().manual_seed(SEED + 7))
+    model = built.model
+    built.forms(model, False)
+    write_model_dir(out, model, "zebra", "tiny-zebra-2mla2m2", built.entries, built.layers, built.formula, SEED)
     sidecar = json.loads((out / "kvbench.json").read_text())
-    per_token, fixed = zebra.expected_cache(cfgs, 4)
+    per_token, fixed = zebra.expected_cache(built.layer_configs, 4)
     assert (sidecar["cache"]["bytes_per_token"], sidecar["cache"]["fixed_state_bytes"]) == (per_token, fixed)
     sidecar["cache"]["fixed_state_bytes_formula"] = zebra.FIXED_FORMULA
     (out / "kvbench.json").write_text(json.dumps(sidecar, indent=1) + "\n")
-    zebra.set_export(model, False)
+    built.forms(model, True)
     write_cases(model, out / "reference", tcfg.vocab_size, SEED)
 
 
 FAMILIES["zebra"] = make_zebra
 
 
-def _write_mla_family(out: Path, model, family: str, name: str, config: dict, layers: list,
-                      vocab: int) -> None:
-    """Exports the absorbed form; the reference cases come from the expanded form."""
-    mla.set_form(model, "absorbed")
-    write_model_dir(out, model, family, name, config, layers, mla.FORMULA, SEED)
-    mla.set_form(model, "expanded")
-    write_cases(model, out / "reference", vocab, SEED)
+def _write_mla_family(out: Path, built: registry.Built, family: str, name: str, config: dict, vocab: int) -> None:
+    """Exports the graph's (absorbed) form; the reference cases come from the expanded form."""
+    built.forms(built.model, False)
+    write_model_dir(out, built.model, family, name, config, built.layers, built.formula, SEED)
+    built.forms(built.model, True)
+    write_cases(built.model, out / "reference", vocab, SEED)
 
 
 def make_transmla(out: Path) -> None:
@@ -130,12 +127,11 @@ def make_transmla(out: Path) -> None:
     init_weights(teacher, torch.Generator().manual_seed(SEED))
     teacher.eval()
     conv = {"kv_lora_rank": 24, "d_r": 8, "freqfold": 2, "balance": True, "calib_seed": SEED + 2}
-    model, cfgs = transmla.convert(teacher, cfg, **conv)
-    print("transmla conversion error vs teacher:", mla.logit_gap(teacher, model, cfg.vocab_size, SEED + 3))
+    built = registry.as_transmla(teacher, cfg, **conv)
+    print("transmla conversion error vs teacher:", mla.logit_gap(teacher, built.model, cfg.vocab_size, SEED + 3))
     config = dict(vars(cfg), teacher="tiny-llama", conversion=dict(conv, calibration="8 x 64 random ids"),
-                  mla=[mla.config_entry(c) for c in cfgs])
-    layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
-    _write_mla_family(out, model, "transmla", "tiny-transmla", config, layers, cfg.vocab_size)
+                  **built.entries)
+    _write_mla_family(out, built, "transmla", "tiny-transmla", config, cfg.vocab_size)
 
 
 FAMILIES["transmla"] = make_transmla
@@ -148,7 +144,8 @@ def make_transmla_tpla(out: Path) -> None:
     init_weights(teacher, torch.Generator().manual_seed(SEED))
     teacher.eval()
     conv = {"kv_lora_rank": 24, "d_r": 8, "freqfold": 2, "balance": True, "calib_seed": SEED + 2}
-    model, cfgs = transmla.convert(teacher, cfg, **conv)
+    built = registry.as_transmla(teacher, cfg, **conv)
+    model = built.model
     calibration = torch.randint(3, cfg.vocab_size, (8, 64), generator=torch.Generator().manual_seed(SEED + 5))
     # One slice without a transform is plain MLA, bit for bit.
     single = copy.deepcopy(model)
@@ -158,9 +155,8 @@ def make_transmla_tpla(out: Path) -> None:
     entries = tpla.apply_tpla(model, 2, "pca", calibration, SEED + 6)
     print("transmla-tpla error vs teacher:", mla.logit_gap(teacher, model, cfg.vocab_size, SEED + 3))
     config = dict(vars(cfg), teacher="tiny-llama", conversion=dict(conv, calibration="8 x 64 random ids"),
-                  mla=[mla.config_entry(c) for c in cfgs], tpla=dict(entries[0], calibration="8 x 64 random ids"))
-    layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
-    _write_mla_family(out, model, "transmla", "tiny-transmla-tpla2-pca", config, layers, cfg.vocab_size)
+                  **built.entries, tpla=dict(entries[0], calibration="8 x 64 random ids"))
+    _write_mla_family(out, built, "transmla", "tiny-transmla-tpla2-pca", config, cfg.vocab_size)
     tpla.record(out, model, entries, 4)
 
 
@@ -178,12 +174,11 @@ def make_xecomla(out: Path) -> None:
         xecomla.decay_spectrum(layer.mixer.v_proj, tau)
     teacher.eval()
     conv = {"mla_layers": [0, 2], "d_r": 8, "q_lora_rank": 48, "kv_energy": 0.9}
-    model, cfgs = xecomla.convert(teacher, cfg, **conv)
-    print("xecomla conversion error vs teacher:", mla.logit_gap(teacher, model, cfg.vocab_size, SEED + 3))
+    built = registry.as_xecomla(teacher, cfg, **conv)
+    print("xecomla conversion error vs teacher:", mla.logit_gap(teacher, built.model, cfg.vocab_size, SEED + 3))
     config = dict(vars(cfg), teacher="tiny-llama, 3 layers, K/V spectra decayed", teacher_spectrum_tau=taus,
-                  conversion=conv, mla=[mla.config_entry(c) if c else None for c in cfgs])
-    layers = xecomla.layer_layout(cfg, cfgs)
-    _write_mla_family(out, model, "xecomla", "tiny-xecomla-hybrid", config, layers, cfg.vocab_size)
+                  conversion=conv, **built.entries)
+    _write_mla_family(out, built, "xecomla", "tiny-xecomla-hybrid", config, cfg.vocab_size)
 
 
 FAMILIES["xecomla"] = make_xecomla

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import dma, llama, mla, onnx_weights, transmla, xecomla, zebra  # noqa: E402
+from families import dma, llama, onnx_weights, registry, zebra  # noqa: E402
 from families.common import CausalLM, init_weights  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
 from families.mqar import cell_seed, mqar  # noqa: E402
@@ -197,43 +197,42 @@ def family_dma(device, scale: float, teacher):
 def family_transmla(device, scale: float, teacher):
     cfg = base_config()
     conv = {"kv_lora_rank": 32, "d_r": 16, "freqfold": 2, "balance": True, "calib_seed": SEED + 1}
-    model, cfgs = transmla.convert(teacher.cpu().eval(), cfg, **conv)
-    mla.set_form(model, "expanded")
+    built = registry.as_transmla(teacher.cpu().eval(), cfg, **conv)
+    built.forms(built.model, True)  # trained in the expanded form
     steps = int(PRESET["steps"]["transmla"] * scale) or 1
-    curve = train(model, steps, 3e-4, device, SEED + 1)
-    mla.set_form(model, "absorbed")
-    config = dict(asdict(cfg), conversion=conv, mla=[mla.config_entry(c) for c in cfgs])
-    layers = [mla.layer_entry(i, c) for i, c in enumerate(cfgs)]
+    curve = train(built.model, steps, 3e-4, device, SEED + 1)
+    built.forms(built.model, False)
+    config = dict(asdict(cfg), conversion=conv, **built.entries)
     recipe = {"init": "TransMLA conversion of mqar-llama (RoRoPE, FreqFold 2, K/V balancing, joint PCA)",
               "finetune_steps": steps, "lr": 3e-4}
-    return model, config, layers, mla.FORMULA, recipe, curve
+    return built.model, config, built.layers, built.formula, recipe, curve
 
 
 def family_xecomla(device, scale: float, teacher):
     cfg = base_config()
     conv = {"mla_layers": [0, 1], "d_r": 16, "q_lora_rank": 64, "kv_lora_rank": 16}
-    model, cfgs = xecomla.convert(teacher.cpu().eval(), cfg, **conv)
-    mla.set_form(model, "expanded")
+    built = registry.as_xecomla(teacher.cpu().eval(), cfg, **conv)
+    built.forms(built.model, True)  # trained in the expanded form
     steps = int(PRESET["steps"]["xecomla"] * scale) or 1
-    curve = train(model, steps, 5e-4, device, SEED + 2, teacher=teacher.to(device).eval())
-    mla.set_form(model, "absorbed")
-    config = dict(asdict(cfg), conversion=conv, mla=[mla.config_entry(c) if c else None for c in cfgs])
+    curve = train(built.model, steps, 5e-4, device, SEED + 2, teacher=teacher.to(device).eval())
+    built.forms(built.model, False)
+    config = dict(asdict(cfg), conversion=conv, **built.entries)
     recipe = {"init": "X-EcoMLA SVD initialisation from mqar-llama", "distill_steps": steps, "lr": 5e-4,
               "teacher": "mqar-llama (KL on query positions + task cross-entropy)"}
-    return model, config, xecomla.layer_layout(cfg, cfgs), mla.FORMULA, recipe, curve
+    return built.model, config, built.layers, built.formula, recipe, curve
 
 
 def family_zebra(device, scale: float, teacher):
     cfg = base_config()
     zcfg = zebra.ZebraConfig(mla_layers=[0], kv_lora_rank=16, qk_rope_head_dim=16, q_lora_rank=64, mamba_chunk=16)
-    model, cfgs = zebra.convert(teacher.cpu().eval(), cfg, zcfg, torch.Generator().manual_seed(SEED + 3))
-    zebra.set_export(model, True)  # chunked SSD and absorbed MLA: also the fast path for training
+    built = registry.as_zebra(teacher.cpu().eval(), cfg, zcfg, torch.Generator().manual_seed(SEED + 3))
+    built.forms(built.model, False)  # chunked SSD and absorbed MLA: also the fast path for training
     steps = int(PRESET["steps"]["zebra"] * scale) or 1
-    curve = train(model, steps, 1e-3, device, SEED + 3, teacher=teacher.to(device).eval())
+    curve = train(built.model, steps, 1e-3, device, SEED + 3, teacher=teacher.to(device).eval())
     recipe = {"init": "Zebra-Llama from mqar-llama: layer 0 MLA (X-EcoMLA SVD), layer 1 Mamba2 "
                       "(x<-v, B<-k, C<-q, out<-o)", "distill_steps": steps, "lr": 1e-3,
               "teacher": "mqar-llama (KL on query positions + task cross-entropy)"}
-    return model, zebra.config_entry(cfg, zcfg, cfgs), zebra.layer_layout(cfgs), zebra.FORMULA, recipe, curve
+    return built.model, built.entries, built.layers, built.formula, recipe, curve
 
 
 FAMILIES: Dict[str, Callable] = {
