@@ -73,7 +73,9 @@ const OPTIONS = {
   },
   "batch-size": {
     type: "string",
-    help: "rows per forward call, or auto: start at 64, halve on out-of-memory (default: 8)",
+    help:
+      "rows per forward call (shared contexts' continuations: up to 4×), or auto: start at 64, halve on " +
+      "out-of-memory (default: 8)",
   },
   device: DEVICE_FLAG,
   seed: { type: "string", help: "few-shot and synthetic-data seed (default: 1234)" },
