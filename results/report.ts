@@ -458,39 +458,48 @@ function compressionNote(board: Leaderboard): string | null {
     `the same tokenizer, layer count and dtype (--baseline NAME picks one for all): ${parts.join("; ")}\n`;
 }
 
+/**
+ * The leaderboard's columns between a row's model and family and its runs, as the text table and
+ * the HTML page both show them: each score (± stderr), the average, the cache bytes — simulated
+ * (cache policy) and per-device (TPLA) ones only where some run has them — and speed.
+ */
+export function boardColumns(
+  board: Leaderboard,
+  compressionTitle: string,
+): { header: string[]; cells: (row: LeaderboardRow) => string[] } {
+  const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
+  const sharded = board.rows.some((r) => r.perDeviceKvBytesPerToken !== null);
+  return {
+    header: [
+      ...board.columns,
+      "average",
+      "KV B/token",
+      ...(simulated ? ["simulated KV B/token (policy)"] : []),
+      ...(sharded ? ["per-device KV B/token (TPLA)"] : []),
+      "fixed state B",
+      compressionTitle,
+      "tokens/s",
+    ],
+    cells: (r) => [
+      ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
+      fmt(r.average, 4),
+      fmt(r.kvBytesPerToken, 0),
+      ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
+      ...(sharded ? [fmt(r.perDeviceKvBytesPerToken, 0)] : []),
+      fmt(r.fixedStateBytes, 0),
+      r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
+      fmt(r.tokensPerSecond, 0),
+    ],
+  };
+}
+
 /** Renders the leaderboard in `format`. */
 export function renderLeaderboard(board: Leaderboard, format: ReportFormat): string {
   if (format === "json") return JSON.stringify(jsonBoard(board), null, 2) + "\n";
   if (format === "csv") return renderCsv(board);
-  // Only where a run used a cache policy: its bytes are simulated, shown beside what the cache held.
-  const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
-  const sharded = board.rows.some((r) => r.perDeviceKvBytesPerToken !== null);
-  const header = [
-    "model",
-    "family",
-    ...board.columns,
-    "average",
-    "KV B/token",
-    ...(simulated ? ["simulated KV B/token (policy)"] : []),
-    ...(sharded ? ["per-device KV B/token (TPLA)"] : []),
-    "fixed state B",
-    compressionHeader(board),
-    "tokens/s",
-    "runs",
-  ];
-  const body = board.rows.map((r) => [
-    r.model,
-    r.family ?? "",
-    ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
-    fmt(r.average, 4),
-    fmt(r.kvBytesPerToken, 0),
-    ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
-    ...(sharded ? [fmt(r.perDeviceKvBytesPerToken, 0)] : []),
-    fmt(r.fixedStateBytes, 0),
-    r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
-    fmt(r.tokensPerSecond, 0),
-    r.runs.join(","),
-  ]);
+  const columns = boardColumns(board, compressionHeader(board));
+  const header = ["model", "family", ...columns.header, "runs"];
+  const body = board.rows.map((r) => [r.model, r.family ?? "", ...columns.cells(r), r.runs.join(",")]);
   const note = compressionNote(board);
   const parts = [render(header, body, format) + (note ? `\n${note}` : "")];
   for (const t of board.slices) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Leaderboard } from "../report.ts";
+import { boardColumns, type Leaderboard } from "../report.ts";
 import type { PageData, Provenance } from "./data.ts";
 import { escapeHtml } from "./escape.ts";
 import { buildFigures, contextScores, type Figure, type FigureOptions } from "./figures.ts";
@@ -110,47 +110,17 @@ export function provenanceTip(p: Provenance): string {
   ].join("\n");
 }
 
-function fmt(value: number | null | undefined, digits: number): string {
-  return value === null || value === undefined || !Number.isFinite(value) ? "" : value.toFixed(digits);
-}
-
-/** `value ± stderr` as the text table prints it, or the value alone where there is no stderr. */
-function withStderr(value: number | null | undefined, stderr: number | null | undefined): string {
-  const v = fmt(value, 4);
-  return v !== "" && stderr !== null && stderr !== undefined && Number.isFinite(stderr)
-    ? `${v} ± ${stderr.toFixed(4)}`
-    : v;
-}
-
 /** The leaderboard table; each model's name has a tooltip with its provenance ({@linkcode provenanceTip}). */
 export function tableHtml(board: Leaderboard, data: PageData): string {
-  const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
-  const sharded = board.rows.some((r) => r.perDeviceKvBytesPerToken !== null);
-  const header = [
-    "model",
-    "family",
-    ...board.columns,
-    "average",
-    "KV B/token",
-    ...(simulated ? ["simulated KV B/token (policy)"] : []),
-    ...(sharded ? ["per-device KV B/token (TPLA)"] : []),
-    "fixed state B",
+  const columns = boardColumns(
+    board,
     board.baseline ? `compression × (vs ${board.baseline})` : "compression ×",
-    "tokens/s",
-  ];
+  );
+  const header = ["model", "family", ...columns.header];
   const rows = board.rows.map((r) => {
     const p = data.provenance[r.model];
     const tip = p ? provenanceTip(p) : `runs ${r.runs.join(", ")}`;
-    const cells = [
-      ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
-      fmt(r.average, 4),
-      fmt(r.kvBytesPerToken, 0),
-      ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
-      ...(sharded ? [fmt(r.perDeviceKvBytesPerToken, 0)] : []),
-      fmt(r.fixedStateBytes, 0),
-      r.compression !== null ? `${r.compression.toFixed(2)}×` : "",
-      fmt(r.tokensPerSecond, 0),
-    ];
+    const cells = columns.cells(r);
     return `<tr><td class="model" title="${escapeHtml(tip)}">${escapeHtml(r.model)}</td><td>${
       escapeHtml(r.family ?? "")
     }</td>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`;
