@@ -120,17 +120,24 @@ def _write_mla_family(out: Path, built: registry.Built, family: str, name: str, 
     write_cases(built.model, out / "reference", vocab, SEED)
 
 
-def make_transmla(out: Path) -> None:
-    """The tiny llama fixture converted by TransMLA: r_kv 24 + d_r 8 per layer (GQA: 64)."""
+def _tiny_transmla():
+    """The tiny llama teacher and its TransMLA conversion (r_kv 24 + d_r 8 per layer; GQA: 64), with the
+    config.json it is written with."""
     cfg = llama.LlamaConfig()
     teacher = llama.build(cfg)
     init_weights(teacher, torch.Generator().manual_seed(SEED))
     teacher.eval()
     conv = {"kv_lora_rank": 24, "d_r": 8, "freqfold": 2, "balance": True, "calib_seed": SEED + 2}
     built = registry.as_transmla(teacher, cfg, **conv)
-    print("transmla conversion error vs teacher:", mla.logit_gap(teacher, built.model, cfg.vocab_size, SEED + 3))
     config = dict(vars(cfg), teacher="tiny-llama", conversion=dict(conv, calibration="8 x 64 random ids"),
                   **built.entries)
+    return teacher, cfg, built, config
+
+
+def make_transmla(out: Path) -> None:
+    """The tiny llama fixture converted by TransMLA."""
+    teacher, cfg, built, config = _tiny_transmla()
+    print("transmla conversion error vs teacher:", mla.logit_gap(teacher, built.model, cfg.vocab_size, SEED + 3))
     _write_mla_family(out, built, "transmla", "tiny-transmla", config, cfg.vocab_size)
 
 
@@ -139,12 +146,7 @@ FAMILIES["transmla"] = make_transmla
 
 def make_transmla_tpla(out: Path) -> None:
     """The transmla fixture as TPLA with 2 slices of its 24-wide latent, PCA-rotated (scripts/families/tpla.py)."""
-    cfg = llama.LlamaConfig()
-    teacher = llama.build(cfg)
-    init_weights(teacher, torch.Generator().manual_seed(SEED))
-    teacher.eval()
-    conv = {"kv_lora_rank": 24, "d_r": 8, "freqfold": 2, "balance": True, "calib_seed": SEED + 2}
-    built = registry.as_transmla(teacher, cfg, **conv)
+    teacher, cfg, built, config = _tiny_transmla()
     model = built.model
     calibration = torch.randint(3, cfg.vocab_size, (8, 64), generator=torch.Generator().manual_seed(SEED + 5))
     # One slice without a transform is plain MLA, bit for bit.
@@ -154,8 +156,7 @@ def make_transmla_tpla(out: Path) -> None:
     assert gap["max_abs"] == 0.0, gap
     entries = tpla.apply_tpla(model, 2, "pca", calibration, SEED + 6)
     print("transmla-tpla error vs teacher:", mla.logit_gap(teacher, model, cfg.vocab_size, SEED + 3))
-    config = dict(vars(cfg), teacher="tiny-llama", conversion=dict(conv, calibration="8 x 64 random ids"),
-                  **built.entries, tpla=dict(entries[0], calibration="8 x 64 random ids"))
+    config = dict(config, tpla=dict(entries[0], calibration="8 x 64 random ids"))
     _write_mla_family(out, built, "transmla", "tiny-transmla-tpla2-pca", config, cfg.vocab_size)
     tpla.record(out, model, entries, 4)
 
