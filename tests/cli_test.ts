@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Store } from "../results/store.ts";
-import { runScript } from "./_script.ts";
+import { evalMqar, runScript } from "./_script.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const llama = join(root, "tests/fixtures/llama");
@@ -221,22 +221,8 @@ Deno.test("bad input: --device cuda without a usable CUDA provider says how to g
 Deno.test("eval runs every family fixture, and the report shows each one's measured cache", async () => {
   const families = ["llama", "transmla", "xecomla", "zebra", "dma"];
   const db = join(tempDir(), "families.duckdb");
-  const models = families.map((f) => join(root, "tests/fixtures", f)).join(",");
-  const res = await run("eval", [
-    "--model",
-    models,
-    "--tasks",
-    "mqar",
-    "--kv-pairs",
-    "4",
-    "--lengths",
-    "64",
-    "--limit",
-    "10",
-    "--db",
-    db,
-    "--no-report",
-  ]);
+  const models = families.map((f) => join(root, "tests/fixtures", f));
+  const res = await evalMqar(db, models, { kvPairs: "4", lengths: "64", limit: "10" });
   assert.equal(res.code, 0, res.stderr);
   const board = JSON.parse((await run("report", ["--db", db, "--format", "json"])).stdout);
   const kv = Object.fromEntries(
@@ -419,27 +405,14 @@ Deno.test("eval --report-html writes this invocation's page; an unwritable folde
   const dir = tempDir();
   const page = join(dir, "report");
   const db = join(dir, "r.duckdb");
-  const args = [
-    "--model",
-    llama,
-    "--tasks",
-    "mqar",
-    "--kv-pairs",
-    "4",
-    "--lengths",
-    "64",
-    "--limit",
-    "4",
-    "--db",
-    db,
-  ];
-  const ok = await run("eval", [...args, "--report-html", page]);
+  const cells = { kvPairs: "4", lengths: "64", limit: "4" };
+  const ok = await evalMqar(db, [llama], cells, ["--report-html", page]);
   assert.equal(ok.code, 0, ok.stderr);
   const html = Deno.readTextFileSync(join(page, "index.html"));
   assert.match(html, /<svg/);
   assert.match(html, /tiny-llama/);
   writeFileSync(join(dir, "file"), "");
-  const refused = await run("eval", [...args, "--report-html", join(dir, "file", "sub")]);
+  const refused = await evalMqar(db, [llama], cells, ["--report-html", join(dir, "file", "sub")]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /Cannot write results to --report-html/);
 });

@@ -7,7 +7,7 @@ import { appendFileSync, cpSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Store } from "../results/store.ts";
-import { ROOT, runScript } from "./_script.ts";
+import { evalMqar, ROOT, runScript } from "./_script.ts";
 
 const llama = join(ROOT, "tests/fixtures/llama");
 
@@ -15,25 +15,13 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "kvbench-test-"));
 }
 
-const evalArgs = (model: string, db: string) => [
-  "--model",
-  model,
-  "--tasks",
-  "mqar",
-  "--kv-pairs",
-  "4",
-  "--lengths",
-  "64",
-  "--limit",
-  "16",
-  "--db",
-  db,
-  "--no-report",
-];
+/** One MQAR cell of 16 examples, as the runs below store and reproduce it. */
+const evalOne = (model: string, db: string) =>
+  evalMqar(db, [model], { kvPairs: "4", lengths: "64", limit: "16" });
 
 Deno.test("reproduce re-runs a stored run and finds every sample identical; exit 0", async () => {
   const db = join(tempDir(), "runs.duckdb");
-  const first = await runScript("eval", evalArgs(llama, db));
+  const first = await evalOne(llama, db);
   assert.equal(first.code, 0, first.stderr);
   const again = await runScript("reproduce", ["1", "--db", db]);
   assert.equal(again.code, 0, again.stderr);
@@ -42,7 +30,7 @@ Deno.test("reproduce re-runs a stored run and finds every sample identical; exit
 
 Deno.test("reproduce lists the samples that came out differently; exit 1", async () => {
   const db = join(tempDir(), "runs.duckdb");
-  assert.equal((await runScript("eval", evalArgs(llama, db))).code, 0);
+  assert.equal((await evalOne(llama, db)).code, 0);
   // Stand in for a run whose outputs drifted: the record no longer matches what the model gives.
   const store = await Store.open(db);
   await store.query(`UPDATE samples SET metrics = '{"acc":0.5}' WHERE doc_id IN (2, 3)`);
@@ -58,7 +46,7 @@ Deno.test("reproduce refuses in one line when the model file changed since the r
   const model = join(dir, "llama");
   cpSync(llama, model, { recursive: true });
   const db = join(dir, "runs.duckdb");
-  assert.equal((await runScript("eval", evalArgs(model, db))).code, 0);
+  assert.equal((await evalOne(model, db)).code, 0);
   appendFileSync(join(model, "model.onnx"), new Uint8Array([1, 2, 3]));
   const again = await runScript("reproduce", ["1", "--db", db]);
   assert.equal(again.code, 2, again.stderr);
@@ -71,7 +59,7 @@ Deno.test("reproduce refuses in one line when the model file changed since the r
 
 Deno.test("reproduce: an unknown run or a bad run id is one line; exit 2", async () => {
   const db = join(tempDir(), "runs.duckdb");
-  assert.equal((await runScript("eval", evalArgs(llama, db))).code, 0);
+  assert.equal((await evalOne(llama, db)).code, 0);
   const unknown = await runScript("reproduce", ["9", "--db", db]);
   assert.equal(unknown.code, 2);
   assert.match(
