@@ -75,10 +75,10 @@ export interface LmStats {
 
 /**
  * Continuation rows per forward call, per context of a batch: the continuations of a batch of
- * contexts with up to this many choices each go in one call. Such a call is a few tokens a row and
- * costs about what its kernel launches cost (7 ms on an H100 for a 1B model, whatever the rows), so
- * fewer, fuller calls are what makes shared-context scoring fast; its rows hold copies of their
- * context's state, about what the context call held per row.
+ * contexts with up to this many choices each go in one call. Such a call is a few tokens a row, so
+ * its ~1,000 kernel launches weigh more than its rows (on an H100, 1B model: a 32-row call took
+ * 20 ms where a one-token step took 12 ms), and fewer, fuller calls are what makes shared-context
+ * scoring fast; its rows hold copies of their context's state, about what the context call held per row.
  */
 const CONTINUATIONS_PER_CONTEXT = 4;
 

@@ -6,8 +6,8 @@ The TorchScript exporter keeps a parameter's name where an op reads it directly 
 with ``_fp16`` appended by a float16 export) and names the node of a linear layer after its module
 (``/model/layers.0/mixer/q_proj/MatMul``, reading the transposed weight). The absorbed MLA graph
 reads ``kv_b_proj`` as two per-head constants: W_UK ``[H, d_nope, r]`` (the query's product) and
-W_UVᵀ ``[H, r, d_v]`` (the output's), in that order. ``load`` checks that every parameter was found
-and that the rebuilt model gives the graph's logits.
+W_UVᵀ ``[H, r, d_v]`` (the output's), in that order. ``load`` checks that every parameter was found;
+``max_logit_gap`` compares the rebuilt model's logits with the graph's (zoo_variant.py refuses a gap).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def latents(model: nn.Module, ids: torch.Tensor) -> List[torch.Tensor]:
     finally:
         for h in handles:
             h.remove()
-    return [s for s in seen]
+    return seen
 
 
 @torch.no_grad()
