@@ -3,6 +3,7 @@
 
     /usr/bin/python3 scripts/export_paper_shapes.py --out DIR [--models a,b] [--tiny-hidden N]
                                                     [--dtype float16|float32] [--grouped-heads] [--no-fold]
+                                                    [--graph traced|fused]
 
 The weights are random, so these models say nothing about accuracy; they exist to check the
 engine's memory and speed accounting at the shapes that matter. Every geometry is 16 layers of
@@ -23,7 +24,9 @@ above. Full size (no --tiny-hidden) needs ~15 GB of RAM and writes external data
 Llama-3.2's RoPE scaling is left out (it changes no shape). ``--grouped-heads`` exports the
 attention with query heads that share a KV cache as rows of one product
 (``families.common.set_grouped_heads``), into OUT/<name>-grouped; ``--no-fold`` keeps the
-exporter's shape arithmetic as it was (``families/fold_shapes.py``), into OUT/<name>-unfolded.
+exporter's shape arithmetic as it was (``families/fold_shapes.py``), into OUT/<name>-unfolded;
+``--graph fused`` builds the graph from ONNX Runtime's fused operators (``families/fused.py``;
+GQA only, needs onnx >= 1.18), into OUT/<name>-fused.
 """
 
 from __future__ import annotations
@@ -186,14 +189,14 @@ GEOMETRIES["zebra-1b-4mla12m2"] = Geometry(
     zebra_model([0, 5, 10, 14], tiny_hidden_max=4), notes={"fixed_state_bytes_fp16": 12 * 143360 * 2},
 )
 
-def export(name: str, out: Path, base: Base, dtype: str, seed: int, suffix: str = "") -> int:
+def export(name: str, out: Path, base: Base, dtype: str, seed: int, suffix: str = "", graph: str = "traced") -> int:
     geo = GEOMETRIES[name]
     model, config, layers, formula = geo.build(base)
     init_weights(model, torch.Generator().manual_seed(seed))
     model.eval()
     tiny = base.hidden if base.tiny else None
     config = dict(config, paper=geo.paper, tiny_hidden=tiny, random_weights=True)
-    write_model_dir(out, model, geo.family, name + suffix, config, layers, formula, seed, dtype=dtype)
+    write_model_dir(out, model, geo.family, name + suffix, config, layers, formula, seed, dtype=dtype, graph=graph)
     per_token, _ = cache_bytes(model.state_decls(), DTYPES[dtype][1])
     expected = geo.bytes_per_token_fp16 * DTYPES[dtype][1] // 2
     assert per_token == expected, f"{name}: {per_token} B/token, paper says {expected}"
@@ -211,10 +214,14 @@ def main() -> None:
                         help="query heads sharing a KV cache as rows of one product (writes OUT/<name>-grouped)")
     parser.add_argument("--no-fold", action="store_true",
                         help="leave the exporter's shape arithmetic unfolded (writes OUT/<name>-unfolded)")
+    parser.add_argument("--graph", default="traced", choices=export_module.GRAPHS,
+                        help="fused: built from ONNX Runtime's fused operators (families/fused.py; GQA only), "
+                             "into OUT/<name>-fused")
     args = parser.parse_args()
     export_module.GROUPED_HEADS = args.grouped_heads
     export_module.FOLD_SHAPES = not args.no_fold
     suffix = ("-grouped" if args.grouped_heads else "") + ("-unfolded" if args.no_fold else "")
+    suffix += "-fused" if args.graph == "fused" else ""
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     base = Base.make(args.tiny_hidden)
@@ -223,7 +230,7 @@ def main() -> None:
         if name not in GEOMETRIES:
             parser.error(f"unknown model {name!r}; known: {', '.join(GEOMETRIES)}")
     for name in names:
-        per_token = export(name, Path(args.out) / (name + suffix), base, args.dtype, args.seed, suffix)
+        per_token = export(name, Path(args.out) / (name + suffix), base, args.dtype, args.seed, suffix, args.graph)
         print(f"wrote {Path(args.out) / (name + suffix)}: {per_token} B/token ({args.dtype})")
 
 

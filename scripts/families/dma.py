@@ -41,6 +41,9 @@ class DynamicMaskAttention(GQAttention):
     """
 
     rewrite_onnx = staticmethod(widen_gates)
+    # The dynamic mask is a per-head float bias over top-k keys, which the fused Attention op's
+    # one shared mask can't carry: DMA exports stay traced.
+    fused = None
 
     def __init__(self, cfg: DMAConfig):
         super().__init__(cfg)

@@ -11,7 +11,7 @@ from typing import List
 import torch
 from torch import nn
 
-from . import tokenizer
+from . import fused, tokenizer
 from .common import CausalLM, StateDecl, set_grouped_heads
 from .fold_shapes import fold_shapes
 
@@ -126,13 +126,26 @@ def graph_passes(model: nn.Module) -> list:
     return found
 
 
-def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32") -> None:
-    """Traces with distinct batch/past/sequence sizes so no axis is mistaken for a constant.
+GRAPHS = ("traced", "fused")
+"""How an export's graph is made: traced from the PyTorch module (every family), or built from the
+weights out of ONNX Runtime's fused operators (``fused.py``; families whose layers have a fused form)."""
 
-    ``dtype`` float16 gives float16 weights, states and logits (see ``FlatWrapper``).
+
+def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32", graph: str = "traced",
+                max_positions: int = 0) -> None:
+    """Traces with distinct batch/past/sequence sizes so no axis is mistaken for a constant, or with
+    ``graph`` "fused" builds the graph from the weights (``max_positions`` sizes its RoPE tables).
+
+    ``dtype`` float16 gives float16 weights, states and logits (see ``FlatWrapper``); a fused graph
+    also computes in float16.
     ``GROUPED_HEADS`` picks the attention products traced; the model is left as it was, so
     reference cases computed from it afterwards use its own (per-head) setting.
     """
+    if graph == "fused":
+        fused.save(fused.build(model, dtype, max_positions), path)
+        return
+    if graph != "traced":
+        raise ValueError(f"unknown graph {graph!r}: one of {', '.join(GRAPHS)}")
     before = {m: m.grouped_heads for m in model.modules() if hasattr(type(m), "grouped_heads")}
     set_grouped_heads(model, GROUPED_HEADS)
     try:
@@ -228,12 +241,13 @@ def write_model_dir(
     seed: int,
     dtype: str = "float32",
     teacher: str | None = None,
+    graph: str = "traced",
 ) -> None:
     """``teacher``: the name of the model this one was converted or distilled from, if any (the
-    report measures its compression against it)."""
+    report measures its compression against it). ``graph``: see ``GRAPHS``."""
     out.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, out / "model.onnx", dtype=dtype)
-    if GROUPED_HEADS and any(hasattr(type(m), "grouped_heads") for m in model.modules()):
+    export_onnx(model, out / "model.onnx", dtype=dtype, graph=graph, max_positions=config["max_position_embeddings"])
+    if graph == "traced" and GROUPED_HEADS and any(hasattr(type(m), "grouped_heads") for m in model.modules()):
         # Rebuilding the same graph from config.json needs to know which products were traced.
         config = dict(config, grouped_heads=True)
     per_token, fixed = cache_bytes(model.state_decls(), DTYPES[dtype][1])
@@ -243,6 +257,8 @@ def write_model_dir(
         "name": name,
         **({"teacher": teacher} if teacher else {}),
         "dtype": dtype,
+        # A fused graph computes in its dtype; a traced float16 one widens to float32 (FlatWrapper).
+        **({"graph": "fused", "matmul_dtype": dtype} if graph == "fused" else {}),
         "vocab_size": config["vocab_size"],
         "max_length": config["max_position_embeddings"],
         "layers": layers,

@@ -87,6 +87,21 @@ class GQAttention(nn.Module):
         out = out.transpose(1, 2).reshape(b, s, cfg.num_attention_heads * cfg.head_dim)
         return self.o_proj(out), [k_all, v_all]
 
+    def fused(self, g, layer: int, h: str, ctx, past, present) -> str:
+        """This layer in ``fused.build``'s graph: one q/k/v product, RoPE and the Attention op,
+        which appends k and v to the past itself."""
+        from .fused import matmul
+
+        cfg = self.cfg
+        name = f"layers.{layer}.self_attn"
+        q, k, v = matmul(g, h, [self.q_proj, self.k_proj, self.v_proj], f"{name}.qkv")
+        cos, sin = ctx.rope_tables(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)
+        q, k = (g.op1("RotaryEmbedding", [t, ctx.positions, cos, sin], domain="com.microsoft", interleaved=0)
+                for t in (q, k))
+        y = g.op("Attention", [q, k, v, ctx.mask, *past], [g.name("attn"), *present],
+                 q_num_heads=cfg.num_attention_heads, kv_num_heads=cfg.num_key_value_heads)[0]
+        return g.op1("MatMul", [y, g.weight(f"{name}.o_proj.weight", self.o_proj.weight.t())])
+
     def grouped(self, q, k_all, v_all, ctx: StepContext):
         """Attention output [B, H, S, d] with each KV head's query heads as rows of one product."""
         cfg = self.cfg

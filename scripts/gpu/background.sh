@@ -11,7 +11,8 @@ STEPS_SCALE=${STEPS_SCALE:-1}  # the committed zoo: 1 (about 14 minutes on an H1
 BENCH_MODELS=${BENCH_MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2 dma-1b}
 # Export variants: per-head (<name>), grouped (<name>-grouped, --grouped-heads), both with their linear
 # layers rewritten to multiply in fp16 (export_fp16_matmul.py --in-place); unfolded (<name>-unfolded,
-# --no-fold, fp32 products: the graphs of the H100 run). Each gets its loops and score graph.
+# --no-fold, fp32 products: the graphs of the H100 run); fused (<name>-fused, --graph fused: built
+# from ONNX Runtime's fused operators in fp16, GQA only).
 VARIANTS=${VARIANTS:-per-head}
 EXPORT_ROUNDS=${EXPORT_ROUNDS:-$BENCH_MODELS}
 EXPORT_ARGS=${EXPORT_ARGS:-}  # e.g. "--tiny-hidden 8" to try the chain on a small machine
@@ -39,12 +40,13 @@ exports() {
         per-head) flag=; suffix= ;;
         grouped) flag=--grouped-heads; suffix=-grouped ;;
         unfolded) flag=--no-fold; suffix=-unfolded ;;
+        fused) flag="--graph fused"; suffix=-fused ;;
         *) echo "unknown variant $variant"; continue ;;
       esac
       for m in $round; do
         d="$WORK/bench/$m$suffix"
         (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" $flag $EXPORT_ARGS &&
-          { [ "$variant" = unfolded ] || python3 scripts/export_fp16_matmul.py --model "$d" --in-place; } &&
+          { [ "$variant" = unfolded ] || [ "$variant" = fused ] || python3 scripts/export_fp16_matmul.py --model "$d" --in-place; } &&
           touch "$d/.ready") \
           > "$WORK/logs/export-$m$suffix.log" 2>&1 &
       done

@@ -1,0 +1,230 @@
+"""Builds a decoder's ONNX graph directly from its weights, out of ONNX Runtime's fused operators.
+
+The traced export (``export.export_onnx``) records every elementwise step PyTorch takes: a Llama
+step is ~1,000 nodes, each a kernel launch on CUDA, with attention as MatMul + Softmax over a
+float32 [heads, chunk, context] score tensor. This builder writes the same computation, under the
+same graph contract (inputs ``input_ids``, ``attention_mask``, ``position_ids``,
+``num_logits_to_keep`` and the past states; outputs ``logits`` and the present states), as
+~14 nodes a layer, all in the graph's dtype:
+
+- ``SkipSimplifiedLayerNormalization`` (com.microsoft): RMSNorm fused with the residual add that
+  precedes it (the first layer's, with no residual yet, is ONNX's ``RMSNormalization``); both
+  accumulate in float32;
+- one ``MatMul`` for q, k and v together, one for gate and up together;
+- ``RotaryEmbedding`` (com.microsoft) with cos/sin tables precomputed in float32;
+- ``Attention`` (ONNX opset 23): grouped-query heads, the past concatenated inside the op, and one
+  boolean mask shared by every layer (causal, padding, left or right);
+- SiLU as ``Sigmoid`` and ``Mul``.
+
+A mixer that can be built this way has a ``fused(g, layer, h, ctx)`` method; ``supports`` says
+whether a whole model can. The numbers are those of the traced graph up to summation order in float32
+(the tests hold both to the same PyTorch reference); in float16 every tensor is float16, as in the
+Hugging Face model run in half precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .common import CausalLM, RMSNorm, SwiGLU, rope_inv_freq
+
+OPSET = 23  # ONNX's Attention operator
+MS = "com.microsoft"
+TYPES = {"float32": (1, np.float32), "float16": (10, np.float16)}  # ONNX TensorProto codes
+INT64_MAX = np.iinfo(np.int64).max
+
+
+class GraphBuilder:
+    """Nodes, weights and value names of one graph in one float dtype."""
+
+    def __init__(self, dtype: str):
+        if dtype not in TYPES:
+            raise ValueError(f"fused graphs are float32 or float16, not {dtype!r}")
+        self.dtype = dtype
+        self.elem, self.np_dtype = TYPES[dtype]
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def weight(self, name: str, value, float_dtype: bool = True) -> str:
+        """Adds an initializer; float tensors are stored in the graph's dtype unless told not to."""
+        from onnx import numpy_helper
+
+        arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        if float_dtype and arr.dtype.kind == "f":
+            arr = arr.astype(self.np_dtype)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        return name
+
+    def const(self, hint: str, value, dtype=np.int64) -> str:
+        return self.weight(self.name(hint), np.asarray(value, dtype=dtype), float_dtype=False)
+
+    def op(self, op_type: str, inputs: Sequence[str], outputs: int | Sequence[str] = 1,
+           domain: str = "", **attrs) -> List[str]:
+        """Adds a node; returns its output names (fresh ones unless given)."""
+        from onnx import helper
+
+        if isinstance(outputs, int):
+            outputs = [self.name(f"{op_type}") for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=self.name(f"/{op_type}"),
+                                           domain=domain or None, **attrs))
+        return list(outputs)
+
+    def op1(self, op_type: str, inputs: Sequence[str], domain: str = "", **attrs) -> str:
+        return self.op(op_type, inputs, 1, domain, **attrs)[0]
+
+
+@dataclass
+class FusedContext:
+    """Values every layer reads: positions, the shared attention mask and the RoPE tables."""
+
+    g: GraphBuilder
+    positions: str
+    mask: str  # bool [B, 1, S, T]
+    max_positions: int
+    _rope: Dict[Tuple, Tuple[str, str]] = field(default_factory=dict)
+
+    def rope_tables(self, dim: int, theta: float, scaling: Optional[dict]) -> Tuple[str, str]:
+        """cos/sin [max_positions, dim/2], computed as ``common.rope_cos_sin`` computes them."""
+        key = (dim, theta, repr(scaling))
+        if key not in self._rope:
+            inv_freq = rope_inv_freq(dim, theta, scaling)
+            freqs = torch.arange(self.max_positions, dtype=torch.float32).unsqueeze(-1) * inv_freq
+            n = len(self._rope)
+            self._rope[key] = (self.g.weight(f"rope{n}.cos", freqs.cos()), self.g.weight(f"rope{n}.sin", freqs.sin()))
+        return self._rope[key]
+
+
+def supports(model: CausalLM) -> bool:
+    """Whether every layer of ``model`` has a fused form (its mixer a ``fused`` method, the
+    decoder's norms and MLP the standard ones)."""
+    return all(
+        callable(getattr(layer.mixer, "fused", None)) and isinstance(layer.mlp, SwiGLU)
+        and isinstance(layer.input_layernorm, RMSNorm) and isinstance(layer.post_attention_layernorm, RMSNorm)
+        for layer in model.layers
+    )
+
+
+def attention_mask(g: GraphBuilder, attention_mask: str, input_ids: str) -> str:
+    """bool [B, 1, S, T]: query slot i (the chunk fills the last S of T slots) sees key slot j when
+    j <= i and j holds a real token; and always sees its own slot, so a padding query attends to
+    something (its output is never read) instead of to nothing, which some kernels turn into NaN."""
+    total = g.op1("Shape", [attention_mask], start=1, end=2)
+    seq = g.op1("Shape", [input_ids], start=1, end=2)
+    zero, one = g.const("zero", 0), g.const("one", 1)
+    total_s = g.op1("Squeeze", [total])
+    first = g.op1("Squeeze", [g.op1("Sub", [total, seq])])
+    q_slots = g.op1("Unsqueeze", [g.op1("Range", [first, total_s, one]), g.const("axis1", [1])])  # [S, 1]
+    k_slots = g.op1("Range", [zero, total_s, one])  # [T]
+    causal = g.op1("LessOrEqual", [k_slots, q_slots])  # [S, T]
+    own = g.op1("Equal", [k_slots, q_slots])
+    real = g.op1("Unsqueeze", [g.op1("Cast", [attention_mask], to=9), g.const("axes12", [1, 2])])  # [B,1,1,T]
+    return g.op1("And", [causal, g.op1("Or", [real, own])])
+
+
+def rms_norm(g: GraphBuilder, x: str, norm: RMSNorm, name: str, skip: Optional[str] = None) -> Tuple[str, str]:
+    """(normalised, residual sum): with ``skip``, normalises ``x + skip`` and returns the sum too."""
+    w = g.weight(f"{name}.weight", norm.weight)
+    if skip is None:
+        return g.op1("RMSNormalization", [x, w], axis=-1, epsilon=norm.eps), x
+    out, total = g.name("normed"), g.name("residual")
+    g.op("SkipSimplifiedLayerNormalization", [x, skip, w], [out, "", "", total], domain=MS, epsilon=norm.eps)
+    return out, total
+
+
+def matmul(g: GraphBuilder, x: str, linears: Sequence[nn.Linear], name: str) -> List[str]:
+    """``x`` through several bias-free linear layers as one product, split back into their outputs."""
+    weight = torch.cat([lin.weight for lin in linears], dim=0).t()
+    y = g.op1("MatMul", [x, g.weight(f"{name}.weight", weight)])
+    if len(linears) == 1:
+        return [y]
+    sizes = g.const("split", [lin.out_features for lin in linears])
+    return g.op("Split", [y, sizes], len(linears), axis=-1)
+
+
+def swiglu(g: GraphBuilder, x: str, mlp: SwiGLU, name: str) -> str:
+    gate, up = matmul(g, x, [mlp.gate_proj, mlp.up_proj], f"{name}.gate_up")
+    act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), up])
+    return matmul(g, act, [mlp.down_proj], f"{name}.down")[0]
+
+
+@torch.no_grad()
+def build(model: CausalLM, dtype: str, max_positions: int):
+    """The fused ``onnx.ModelProto`` of ``model`` (weights inside it; see ``save``)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    if onnx.defs.onnx_opset_version() < OPSET:
+        raise SystemExit(f"fused graphs use ONNX opset {OPSET}; this onnx ({onnx.__version__}) knows only up to "
+                         f"{onnx.defs.onnx_opset_version()}: run with onnx >= 1.18 (pip install -U onnx)")
+    if not supports(model):
+        raise ValueError("this model has layers without a fused form (only grouped-query attention has one)")
+    g = GraphBuilder(dtype)
+    decls = model.state_decls()
+
+    def dims(decl, present: bool):
+        return [d if not isinstance(d, str) else
+                ("batch_size" if d == "batch_size" else "total_sequence_length" if present else "past_sequence_length")
+                for d in decl.shape]
+
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]),
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        helper.make_tensor_value_info("num_logits_to_keep", TensorProto.INT64, []),
+    ] + [helper.make_tensor_value_info(d.past, g.elem, dims(d, False)) for d in decls]
+    outputs = [helper.make_tensor_value_info("logits", g.elem, ["batch_size", "logits_length", model.lm_head.out_features])]
+    outputs += [helper.make_tensor_value_info(d.present, g.elem, dims(d, True)) for d in decls]
+
+    ctx = FusedContext(g, "position_ids", attention_mask(g, "attention_mask", "input_ids"), max_positions)
+    x = g.op1("Gather", [g.weight("embed_tokens.weight", model.embed_tokens.weight), "input_ids"])
+    residual: Optional[str] = None
+    k = 0
+    for i, layer in enumerate(model.layers):
+        h, residual = rms_norm(g, x, layer.input_layernorm, f"layers.{i}.input_layernorm", residual)
+        n = len(layer.mixer.states(i))
+        past = [d.past for d in decls[k:k + n]]
+        present = [d.present for d in decls[k:k + n]]
+        k += n
+        y = layer.mixer.fused(g, i, h, ctx, past, present)
+        h, residual = rms_norm(g, y, layer.post_attention_layernorm, f"layers.{i}.post_attention_layernorm", residual)
+        x = swiglu(g, h, layer.mlp, f"layers.{i}.mlp")
+    h, _ = rms_norm(g, x, model.norm, "norm", residual)
+
+    # The last num_logits_to_keep positions (all when 0), as the traced graph's logits_to_keep.
+    seq = g.op1("Shape", [h], start=1, end=2)
+    keep = g.op1("Unsqueeze", ["num_logits_to_keep", g.const("axis0", [0])])
+    start = g.op1("Where", [g.op1("Greater", [keep, g.const("zero1", [0])]), g.op1("Sub", [seq, keep]),
+                            g.const("zero1", [0])])
+    h = g.op1("Slice", [h, start, g.const("end", [INT64_MAX]), g.const("axis1s", [1])])
+    g.op("MatMul", [h, g.weight("lm_head.weight", model.lm_head.weight.t())], ["logits"])
+
+    graph = helper.make_graph(g.nodes, "kvbench-fused", inputs, outputs, initializer=g.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
+                              producer_name="kvbench fused graph builder")
+    proto.ir_version = 10
+    return proto
+
+
+def save(proto, path: Path, external_above: int = 2_000_000_000) -> None:
+    """Writes the graph, its weights in one ``<name>.data`` file beside it once they pass
+    ``external_above`` bytes (protobuf's 2 GiB cap)."""
+    import onnx
+
+    if sum(len(i.raw_data) for i in proto.graph.initializer) > external_above:
+        onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=path.name + ".data", size_threshold=1024)
+        onnx.checker.check_model(str(path))
+    else:
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
