@@ -73,7 +73,19 @@ Deno.test("on CPU scores and generations are bit-identical across batch sizes 1,
     { kind: "token_argmax", tokens: [5, 9, 30, 31, 40, 41], positions: [1, 4] },
     { kind: "token_argmax", tokens: [7, 8, 9, 10, 11, 12], positions: [0, 5] },
   ];
-  for (const fixture of ["llama", "llama-fp16", "llama-fp16-matmul", "llama-fused", "llama-fused-fp16", "transmla", "xecomla", "zebra", "dma"]) {
+  for (
+    const fixture of [
+      "llama",
+      "llama-fp16",
+      "llama-fp16-matmul",
+      "llama-fused",
+      "llama-fused-fp16",
+      "transmla",
+      "xecomla",
+      "zebra",
+      "dma",
+    ]
+  ) {
     const dir = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
     const m = await OnnxModel.load(dir);
     const tok = TextTokenizer.load(dir);
