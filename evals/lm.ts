@@ -458,14 +458,14 @@ export class LanguageModel {
     const out = await Stream.start(this.model, rows).prefill(
       prompts,
       this.options.prefillChunk,
-      (s, c) => this.#step(s, c, "left", true),
+      (s, c, width) => this.#step(s, c, "left", true, width),
     );
     const policy = this.options.cachePolicy;
     return policy ? { logits: out.logits, stream: policy.apply(out.stream) } : out;
   }
 
-  #step(stream: Stream, chunks: number[][], pad: "left" | "right", lastOnly = false) {
-    return this.#count(chunks, () => stream.step(chunks, pad, lastOnly));
+  #step(stream: Stream, chunks: number[][], pad: "left" | "right", lastOnly = false, width = 0) {
+    return this.#count(chunks, () => stream.step(chunks, pad, lastOnly, width));
   }
 
   #finish(stream: Stream, chunks: number[][], pad: "left" | "right", keep = 0) {

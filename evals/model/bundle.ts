@@ -53,6 +53,7 @@ export async function loadBundle(
     ...options,
     device,
     stateHints: stateHints(files.sidecar),
+    keyLengthMultiple: files.sidecar.key_length_multiple ?? 1,
   });
   return { ...files, model, sha256: hashModelFiles(files.dir) };
 }

@@ -46,6 +46,11 @@ export interface LoadOptions {
   intraOpThreads?: number;
   /** Let the CUDA provider round float32 matrix products to TF32. Ignored on CPU. @default {false} */
   tf32?: boolean;
+  /**
+   * Round a prompt's padded width up to a multiple of this (the sidecar's `key_length_multiple`):
+   * some attention kernels need it (see {@linkcode OnnxModel.keyLengthMultiple}). @default {1}
+   */
+  keyLengthMultiple?: number;
 }
 
 /** Inputs of one forward call; all arrays are row-major `[rows, len]`. */
@@ -107,6 +112,14 @@ export class OnnxModel {
    * mask subgraph) take them only with an empty past or one at a time; found by a probe at load.
    */
   chunksAfterPast = true;
+  /**
+   * Prompts are left-padded to a width that is a multiple of this. ONNX Runtime's CUDA `Attention`
+   * (opset 23) runs its memory-efficient kernel with a mask only when the key length is a multiple
+   * of 4; otherwise a kernel that holds the fp32 scores of every head and key (gigabytes at 32K), so
+   * fused graphs ask for 4. Leading padding costs nothing else: it is masked, and a recurrent state
+   * stays zero through it.
+   */
+  readonly keyLengthMultiple: number;
   #session: Session;
   readonly #usesCacheBranch: boolean;
   readonly #options: Omit<LoadOptions, "device">;
@@ -133,6 +146,7 @@ export class OnnxModel {
     this.#usesCacheBranch = names.includes("use_cache_branch");
     this.vocabSize = vocabSize;
     this.device = options.device ?? "cpu";
+    this.keyLengthMultiple = options.keyLengthMultiple ?? 1;
   }
 
   /**

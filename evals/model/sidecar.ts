@@ -22,6 +22,10 @@ export interface Sidecar {
   dtype?: string;
   /** Longest sequence the model was built for. */
   max_length?: number;
+  /** How the graph was made: `traced` from PyTorch (the default) or `fused` (scripts/families/fused.py). */
+  graph?: string;
+  /** Prompts are padded to a multiple of this many tokens (see `OnnxModel.keyLengthMultiple`). */
+  key_length_multiple?: number;
   /** Sequence axis per state input, for states whose dims don't tell (`null`: fixed). */
   state_seq_axis?: Record<string, number | null>;
   /** Per-layer layout, as the export script describes it. */
@@ -57,6 +61,8 @@ const FIELDS: Record<string, [Check, string]> = {
   dtype: [isString, 'a string, e.g. "float16"'],
   max_length: [isInteger(1, MAX_LENGTH_LIMIT - 1), "a positive integer number of tokens, e.g. 2048"],
   layers: [Array.isArray, "an array (one entry per layer)"],
+  graph: [isString, 'a string, e.g. "fused"'],
+  key_length_multiple: [isInteger(1, 1024), "a positive integer number of tokens, e.g. 4"],
   cache: [isObject, 'an object, e.g. {"bytes_per_token": 512}'],
   state_seq_axis: [isObject, 'an object of state input → axis, e.g. {"past_key_values.0.key": 2}'],
 };

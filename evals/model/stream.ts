@@ -194,9 +194,15 @@ export class Stream {
    * Appends `chunks[r]` to row `r` in one forward call and returns the logits and the new stream.
    * Rows may get chunks of different lengths (including 0), padded as `pad` says. With `lastOnly`
    * (left padding only, where every row's last token is the chunk's last position) the graph may
-   * return just that position's logits; then only `logits.last(row)` can be read.
+   * return just that position's logits; then only `logits.last(row)` can be read. `width` pads the
+   * chunk to at least that many positions.
    */
-  async step(chunks: readonly (readonly number[])[], pad: "left" | "right", lastOnly = false): Promise<{
+  async step(
+    chunks: readonly (readonly number[])[],
+    pad: "left" | "right",
+    lastOnly = false,
+    width = 0,
+  ): Promise<{
     logits: StepLogits;
     stream: Stream;
   }> {
@@ -209,6 +215,7 @@ export class Stream {
       lastOnly ? 1 : 0,
       true,
       lastOnly ? "prefill" : "step",
+      width,
     );
     return { logits, stream: new Stream(this.#model, this.rows, total, mask, realCounts, states) };
   }
@@ -231,12 +238,13 @@ export class Stream {
     keep: number,
     fetchStates: boolean,
     call: "prefill" | "step" | "score",
+    width = 0,
   ) {
     if (chunks.length !== this.rows) {
       throw new RangeError(`Cannot step ${this.rows} rows with ${chunks.length} chunks`);
     }
     const lengths = chunks.map((c) => c.length);
-    const len = Math.max(...lengths);
+    const len = Math.max(width, ...lengths);
     if (len === 0) throw new RangeError("Cannot step a stream with no tokens");
     if (len > 1 && this.pastLen > 0 && !this.#model.chunksAfterPast) {
       throw new RangeError(
@@ -307,16 +315,24 @@ export class Stream {
   /**
    * Feeds `rows` (one per stream row) left-padded to a common length, `chunk` columns per
    * forward call (0: all at once), so a long prompt never needs a `len × vocab` logits tensor
-   * longer than `chunk`. A graph that takes no chunk after a past gets the rows whole. Only the last position's logits are asked for (read them with
-   * `last(row)`). `step` runs each call (a hook for counting); by default `s.step(c, "left", true)`.
+   * longer than `chunk`. A graph that takes no chunk after a past gets the rows whole. The padded
+   * width is a multiple of the model's `keyLengthMultiple`. Only the last position's logits are
+   * asked for (read them with `last(row)`). `step` runs each call with the chunk's padded width (a
+   * hook for counting); by default `s.step(c, "left", true, width)`.
    */
   async prefill(
     rows: readonly (readonly number[])[],
     chunk = 0,
-    step: (s: Stream, c: number[][]) => Promise<{ logits: StepLogits; stream: Stream }> = (s, c) =>
-      s.step(c, "left", true),
+    step: (s: Stream, c: number[][], width: number) => Promise<{ logits: StepLogits; stream: Stream }> = (
+      s,
+      c,
+      width,
+    ) => s.step(c, "left", true, width),
   ): Promise<{ logits: StepLogits; stream: Stream }> {
-    const width = Math.max(...rows.map((r) => r.length));
+    const multiple = this.#model.keyLengthMultiple;
+    // Extra leading padding only where no row holds a token yet (see `keyLengthMultiple`).
+    const longest = Math.max(...rows.map((r) => r.length));
+    const width = this.pastLen === 0 ? Math.ceil(longest / multiple) * multiple : longest;
     const size = chunk > 0 && this.#model.chunksAfterPast ? chunk : width;
     let result: { logits: StepLogits; stream: Stream } | null = null;
     for (let start = 0; start < width; start += size) {
@@ -326,7 +342,7 @@ export class Stream {
         return r.slice(Math.max(0, start - offset), Math.max(0, end - offset));
       });
       const previous = result;
-      result = await step(previous?.stream ?? this, parts);
+      result = await step(previous?.stream ?? this, parts, end - start);
       // Intermediate streams and logits never reach the caller; device memory is freed by hand.
       previous?.stream.dispose();
       previous?.logits.dispose();

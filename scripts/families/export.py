@@ -258,7 +258,9 @@ def write_model_dir(
         **({"teacher": teacher} if teacher else {}),
         "dtype": dtype,
         # A fused graph computes in its dtype; a traced float16 one widens to float32 (FlatWrapper).
-        **({"graph": "fused", "matmul_dtype": dtype} if graph == "fused" else {}),
+        # key_length_multiple: ONNX Runtime's CUDA Attention takes its memory-efficient kernel with a
+        # mask only for key lengths that are multiples of 4 (see OnnxModel.keyLengthMultiple).
+        **({"graph": "fused", "matmul_dtype": dtype, "key_length_multiple": 4} if graph == "fused" else {}),
         "vocab_size": config["vocab_size"],
         "max_length": config["max_position_embeddings"],
         "layers": layers,

@@ -62,6 +62,41 @@ Deno.test("prefill keeps the caller's stream intact, and a disposed stream can't
   }
 });
 
+Deno.test("prefill pads a prompt to the model's key length multiple, and the logits stay", async () => {
+  const plain = await OnnxModel.load(join(fixtures, "llama-fused"));
+  const padded = await OnnxModel.load(join(fixtures, "llama-fused"), { keyLengthMultiple: 4 });
+  try {
+    const prompts = [[5, 6, 7, 8, 9, 10], [11, 12, 13]];
+    for (const chunk of [0, 3]) {
+      const a = await Stream.start(plain, 2).prefill(prompts, chunk);
+      const b = await Stream.start(padded, 2).prefill(prompts, chunk);
+      assert.equal(a.stream.pastLen, 6);
+      assert.equal(b.stream.pastLen, 8, `chunk ${chunk}`);
+      assert.deepEqual(b.stream.realCounts, [6, 3]);
+      const next = [[20], [21]];
+      const [sa, sb] = [await a.stream.step(next, "left"), await b.stream.step(next, "left")];
+      for (const row of [0, 1]) {
+        for (
+          const [x, y] of [[a.logits.last(row), b.logits.last(row)], [
+            sa.logits.last(row),
+            sb.logits.last(row),
+          ]]
+        ) {
+          const diff = Math.max(...x.map((v, i) => Math.abs(v - y[i])));
+          assert.ok(diff < 1e-5, `chunk ${chunk}, row ${row}: padding moved the logits by ${diff}`);
+        }
+      }
+      for (const out of [a, b, sa, sb]) {
+        out.stream.dispose();
+        out.logits.dispose();
+      }
+    }
+  } finally {
+    await plain.release();
+    await padded.release();
+  }
+});
+
 Deno.test("finish() returns the last positions' logits without fetching the state", async () => {
   const model = await OnnxModel.load(join(fixtures, "llama"));
   try {
