@@ -2,7 +2,8 @@
 """Exports your own Hugging Face Llama checkpoint as a kvbench model directory, in any family.
 
     /usr/bin/python3 scripts/export_checkpoint.py --checkpoint HF_DIR --family FAMILY --out DIR
-        [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [family options]
+        [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [--graph traced|fused]
+        [family options]
 
 HF_DIR holds config.json, model.safetensors (or model.safetensors.index.json and its shards; F32,
 F16 or BF16), tokenizer.json and tokenizer_config.json; see ``families/hf_llama.py`` for which
@@ -47,7 +48,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from families import hf_llama, llama, mla, registry, tpla, zebra  # noqa: E402
-from families.export import DTYPES, write_model_dir  # noqa: E402
+from families.export import DTYPES, GRAPHS, write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
 FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma")
@@ -78,6 +79,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="calibration ids, new parameters, logit-gap ids")
     parser.add_argument("--name", help="display name (default: checkpoint directory + family settings)")
     parser.add_argument("--reference", action="store_true", help="also write PyTorch reference logits")
+    parser.add_argument("--graph", default="traced", choices=GRAPHS,
+                        help="fused: the graph built from ONNX Runtime's fused operators (families/fused.py; "
+                             "--family llama only; needs onnx >= 1.18)")
     parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
     parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
     parser.add_argument("--freqfold", type=int, help="TransMLA: frequencies pooled per PCA (default 1)")
@@ -102,6 +106,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--family xecomla needs exactly one of --kv-lora-rank and --kv-energy")
     if args.tpla_shards < 1:
         parser.error("--tpla-shards must be at least 1")
+    if args.graph == "fused" and args.family != "llama":
+        parser.error(f"--graph fused builds GQA layers only: use it with --family llama, not {args.family}")
     if args.tpla_shards > 1 and args.family not in ("transmla", "xecomla", "zebra"):
         parser.error(f"--tpla-shards applies to MLA families (transmla, xecomla, zebra), not {args.family}")
     if args.tpla_shards > 1 and args.kv_lora_rank is not None and args.kv_lora_rank % args.tpla_shards:
@@ -195,7 +201,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.family != "llama":
         gap = mla.logit_gap(teacher, model, cfg.vocab_size, args.seed + 1)
     name = args.name or args.checkpoint.resolve().name + suffix
-    write_model_dir(args.out, model, args.family, name, config, layers, formula, args.seed, dtype=args.dtype)
+    write_model_dir(args.out, model, args.family, name, config, layers, formula, args.seed, dtype=args.dtype,
+                    graph=args.graph)
     sidecar_path = args.out / "kvbench.json"
     sidecar = json.loads(sidecar_path.read_text())
     if args.family == "zebra":

@@ -6,6 +6,8 @@
 #   onnx    `deno task bench` on each 1B-shape export (MODELS; CONTEXTS, LONG_MODELS also at LONG),
 #           with nvidia-smi's PCIe counters sampled during each run; BENCH_ARGS are passed on and
 #           TAG is appended to the result files' names (e.g. BENCH_ARGS="--tf32 on" TAG=-tf32)
+#   kernels which attention kernel ONNX Runtime ran (ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1) for each
+#           of MODELS in a prefill, decode steps and the scoring mix at KERNEL_CONTEXT (default 4096)
 #   e2e     `deno task eval --device cuda` of RULER's 11 synthetic tasks at 4K and 16K on the GQA export
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
@@ -62,6 +64,18 @@ onnx)
     kill "$dmon" 2>/dev/null
     tail -4 "$R/$b.err"; cat "$R/$b.txt"
   done
+  ;;
+kernels)
+  for m in $MODELS; do
+    wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}" || continue
+    ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1 deno_run scripts/gpu/step_profile.ts --model "$WORK/bench/$m" \
+      --contexts "${KERNEL_CONTEXT:-4096}" --steps 8 --mc 8 > "$R/kernels-$m.log" 2>&1
+    echo "step_profile $m exit $?"
+    # One line per kernel choice and how often it was made.
+    grep -iE "kernel|attention" "$R/kernels-$m.log" | grep -v '^{' | sed -E 's/[0-9]+/N/g' | sort | uniq -c |
+      sort -rn | head -20 | tee "$R/kernels-$m.txt"
+  done
+  cp "$R"/kernels-*.txt "$OUT/" 2>/dev/null
   ;;
 e2e)
   m=${E2E_MODEL:-llama3.2-1b-gqa}
