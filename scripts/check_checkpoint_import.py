@@ -372,9 +372,13 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
 
     if onnx.defs.onnx_opset_version() >= 23:
         plans += [(scaled, "llama-fused-f32-untied-llama3", "llama", ["--graph", "fused"]),
-                  (tied, "llama-fused-bf16-tied-sharded", "llama", ["--graph", "fused"])]
-    else:  # Debian's onnx 1.12; the committed llama-fused fixtures hold the fused graph's parity in CI
-        print(f"not checked: fused llama exports (onnx {onnx.__version__} predates opset 23)")
+                  (tied, "llama-fused-bf16-tied-sharded", "llama", ["--graph", "fused"]),
+                  (scaled, "transmla-fused-llama3", "transmla",
+                   "--kv-lora-rank 24 --rope-dim 8 --freqfold 2 --graph fused".split()),
+                  (scaled, "xecomla-fused-llama3", "xecomla",
+                   "--kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --mla-layers 0 --graph fused".split())]
+    else:  # Debian's onnx 1.12; the committed *-fused fixtures hold the fused graphs' parity in CI
+        print(f"not checked: fused exports (onnx {onnx.__version__} predates opset 23)")
     done = []
     for ckpt, name, family, options in plans:
         if export(ckpt, exports / name, family, *options, reference=family != "llama"):

@@ -69,6 +69,9 @@ def layer_list(text: str) -> List[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+FUSED_FAMILIES = ("llama", "transmla", "xecomla")
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path, help="Hugging Face Llama directory")
@@ -81,7 +84,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--reference", action="store_true", help="also write PyTorch reference logits")
     parser.add_argument("--graph", default="traced", choices=GRAPHS,
                         help="fused: the graph built from ONNX Runtime's fused operators (families/fused.py; "
-                             "--family llama only; needs onnx >= 1.18)")
+                             "llama, transmla, xecomla; needs onnx >= 1.18)")
     parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
     parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
     parser.add_argument("--freqfold", type=int, help="TransMLA: frequencies pooled per PCA (default 1)")
@@ -106,8 +109,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--family xecomla needs exactly one of --kv-lora-rank and --kv-energy")
     if args.tpla_shards < 1:
         parser.error("--tpla-shards must be at least 1")
-    if args.graph == "fused" and args.family != "llama":
-        parser.error(f"--graph fused builds GQA layers only: use it with --family llama, not {args.family}")
+    if args.graph == "fused" and (args.family not in FUSED_FAMILIES or args.tpla_shards > 1):
+        parser.error(f"--graph fused builds GQA and MLA layers: use it with --family {', '.join(FUSED_FAMILIES)} "
+                     f"and no --tpla-shards (Mamba2, DMA's mask and TPLA's slices have no fused form)")
     if args.tpla_shards > 1 and args.family not in ("transmla", "xecomla", "zebra"):
         parser.error(f"--tpla-shards applies to MLA families (transmla, xecomla, zebra), not {args.family}")
     if args.tpla_shards > 1 and args.kv_lora_rank is not None and args.kv_lora_rank % args.tpla_shards:

@@ -26,7 +26,7 @@ attention with query heads that share a KV cache as rows of one product
 (``families.common.set_grouped_heads``), into OUT/<name>-grouped; ``--no-fold`` keeps the
 exporter's shape arithmetic as it was (``families/fold_shapes.py``), into OUT/<name>-unfolded;
 ``--graph fused`` builds the graph from ONNX Runtime's fused operators (``families/fused.py``;
-GQA only, needs onnx >= 1.18), into OUT/<name>-fused.
+GQA and MLA layers, so not Zebra or DMA; needs onnx >= 1.18), into OUT/<name>-fused.
 """
 
 from __future__ import annotations
@@ -215,8 +215,8 @@ def main() -> None:
     parser.add_argument("--no-fold", action="store_true",
                         help="leave the exporter's shape arithmetic unfolded (writes OUT/<name>-unfolded)")
     parser.add_argument("--graph", default="traced", choices=export_module.GRAPHS,
-                        help="fused: built from ONNX Runtime's fused operators (families/fused.py; GQA only), "
-                             "into OUT/<name>-fused")
+                        help="fused: built from ONNX Runtime's fused operators (families/fused.py; GQA and "
+                             "MLA layers), into OUT/<name>-fused")
     args = parser.parse_args()
     export_module.GROUPED_HEADS = args.grouped_heads
     export_module.FOLD_SHAPES = not args.no_fold

@@ -133,10 +133,11 @@ def make_zebra(out: Path) -> None:
 FAMILIES["zebra"] = make_zebra
 
 
-def _write_mla_family(out: Path, built: registry.Built, family: str, name: str, config: dict, vocab: int) -> None:
+def _write_mla_family(out: Path, built: registry.Built, family: str, name: str, config: dict, vocab: int,
+                      graph: str = "traced") -> None:
     """Exports the graph's (absorbed) form; the reference cases come from the expanded form."""
     built.forms(built.model, False)
-    write_model_dir(out, built.model, family, name, config, built.layers, built.formula, SEED)
+    write_model_dir(out, built.model, family, name, config, built.layers, built.formula, SEED, graph=graph)
     built.forms(built.model, True)
     write_cases(built.model, out / "reference", vocab, SEED)
 
@@ -185,8 +186,9 @@ def make_transmla_tpla(out: Path) -> None:
 FAMILIES["transmla-tpla"] = make_transmla_tpla
 
 
-def make_xecomla(out: Path) -> None:
-    """A 3-layer hybrid from a tiny llama teacher: MLA (r_kv by energy), GQA, MLA (another r_kv)."""
+def make_xecomla(out: Path, graph: str = "traced") -> None:
+    """A 3-layer hybrid from a tiny llama teacher: MLA (r_kv by energy), GQA, MLA (another r_kv); with
+    ``graph`` "fused", built from ONNX Runtime's fused operators (families/fused.py)."""
     cfg = llama.LlamaConfig(num_hidden_layers=3)
     teacher = llama.build(cfg)
     init_weights(teacher, torch.Generator().manual_seed(SEED))
@@ -200,10 +202,12 @@ def make_xecomla(out: Path) -> None:
     print("xecomla conversion error vs teacher:", mla.logit_gap(teacher, built.model, cfg.vocab_size, SEED + 3))
     config = dict(vars(cfg), teacher="tiny-llama, 3 layers, K/V spectra decayed", teacher_spectrum_tau=taus,
                   conversion=conv, **built.entries)
-    _write_mla_family(out, built, "xecomla", "tiny-xecomla-hybrid", config, cfg.vocab_size)
+    name = "tiny-xecomla-hybrid" + ("-fused" if graph == "fused" else "")
+    _write_mla_family(out, built, "xecomla", name, config, cfg.vocab_size, graph)
 
 
 FAMILIES["xecomla"] = make_xecomla
+FAMILIES["xecomla-fused"] = lambda out: make_xecomla(out, "fused")
 
 
 def make_llama_one_token(out: Path) -> None:

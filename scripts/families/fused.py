@@ -13,11 +13,13 @@ same graph contract (inputs ``input_ids``, ``attention_mask``, ``position_ids``,
 - one ``MatMul`` for q, k and v together, one for gate and up together;
 - ``RotaryEmbedding`` (com.microsoft) with cos/sin tables precomputed in float32;
 - ``Attention`` (ONNX opset 23): grouped-query heads, the past concatenated inside the op, and one
-  boolean mask shared by every layer (causal, padding, left or right);
+  boolean mask shared by every layer (causal, padding, left or right); MLA layers attend in the
+  absorbed form, every head against one shared key head [c_kv; k_pe] with c_kv as the value;
 - SiLU as ``Sigmoid`` and ``Mul``.
 
-A mixer that can be built this way has a ``fused(g, layer, h, ctx)`` method; ``supports`` says
-whether a whole model can. The numbers are those of the traced graph up to summation order in float32
+A mixer that can be built this way has a ``fused(g, layer, h, ctx, past, present)`` method (or a
+``fused`` attribute of None where its configuration has no fused form); ``supports`` says whether a
+whole model can. The numbers are those of the traced graph up to summation order in float32
 (the tests hold both to the same PyTorch reference); in float16 every tensor is float16, as in the
 Hugging Face model run in half precision.
 """
@@ -92,17 +94,22 @@ class FusedContext:
     positions: str
     mask: str  # bool [B, 1, S, T]
     max_positions: int
-    _rope: Dict[Tuple, Tuple[str, str]] = field(default_factory=dict)
+    _rope: Dict[bytes, Tuple[str, str]] = field(default_factory=dict)
 
-    def rope_tables(self, dim: int, theta: float, scaling: Optional[dict]) -> Tuple[str, str]:
-        """cos/sin [max_positions, dim/2], computed as ``common.rope_cos_sin`` computes them."""
-        key = (dim, theta, repr(scaling))
+    def rope_tables(self, inv_freq: torch.Tensor) -> Tuple[str, str]:
+        """cos/sin [max_positions, pairs] of rotate-half RoPE at these inverse frequencies, computed
+        as the PyTorch layers compute theirs (float32 products, then cos and sin)."""
+        key = inv_freq.to(torch.float32).numpy().tobytes()
         if key not in self._rope:
-            inv_freq = rope_inv_freq(dim, theta, scaling)
-            freqs = torch.arange(self.max_positions, dtype=torch.float32).unsqueeze(-1) * inv_freq
+            freqs = torch.arange(self.max_positions, dtype=torch.float32).unsqueeze(-1) * inv_freq.to(torch.float32)
             n = len(self._rope)
             self._rope[key] = (self.g.weight(f"rope{n}.cos", freqs.cos()), self.g.weight(f"rope{n}.sin", freqs.sin()))
         return self._rope[key]
+
+    def rope(self, x: str, inv_freq: torch.Tensor) -> str:
+        """``x`` ([B, S, heads·d] or [B, heads, S, d]) rotated at the context's positions."""
+        cos, sin = self.rope_tables(inv_freq)
+        return self.g.op1("RotaryEmbedding", [x, self.positions, cos, sin], domain=MS, interleaved=0)
 
 
 def supports(model: CausalLM) -> bool:
@@ -168,7 +175,8 @@ def build(model: CausalLM, dtype: str, max_positions: int):
         raise SystemExit(f"fused graphs use ONNX opset {OPSET}; this onnx ({onnx.__version__}) knows only up to "
                          f"{onnx.defs.onnx_opset_version()}: run with onnx >= 1.18 (pip install -U onnx)")
     if not supports(model):
-        raise ValueError("this model has layers without a fused form (only grouped-query attention has one)")
+        raise ValueError("this model has layers without a fused form (GQA and MLA have one; Mamba2, DMA's "
+                         "dynamic mask and TPLA's sliced latent don't): export it traced")
     g = GraphBuilder(dtype)
     decls = model.state_decls()
 

@@ -92,12 +92,13 @@ class GQAttention(nn.Module):
         which appends k and v to the past itself."""
         from .fused import matmul
 
+        from .common import rope_inv_freq
+
         cfg = self.cfg
         name = f"layers.{layer}.self_attn"
         q, k, v = matmul(g, h, [self.q_proj, self.k_proj, self.v_proj], f"{name}.qkv")
-        cos, sin = ctx.rope_tables(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)
-        q, k = (g.op1("RotaryEmbedding", [t, ctx.positions, cos, sin], domain="com.microsoft", interleaved=0)
-                for t in (q, k))
+        inv_freq = rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)
+        q, k = ctx.rope(q, inv_freq), ctx.rope(k, inv_freq)
         y = g.op("Attention", [q, k, v, ctx.mask, *past], [g.name("attn"), *present],
                  q_num_heads=cfg.num_attention_heads, kv_num_heads=cfg.num_key_value_heads)[0]
         return g.op1("MatMul", [y, g.weight(f"{name}.o_proj.weight", self.o_proj.weight.t())])

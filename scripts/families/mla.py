@@ -244,6 +244,51 @@ class MLAttention(nn.Module):
             out = o_i if out is None else out + o_i
         return out
 
+    @property
+    def fused(self):
+        """This layer's form in ``fused.build``'s graph (absorbed: the heads score the latent and
+        the RoPE key as one shared key head); TPLA's sliced softmax has none."""
+        return None if self.tpla_shards > 1 else self._fused
+
+    def _fused(self, g, layer: int, h: str, ctx, past, present) -> str:
+        from .fused import matmul
+
+        cfg = self.cfg
+        name = f"layers.{layer}.self_attn"
+        heads, nope, rope, rank = cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.kv_lora_rank
+        if cfg.q_lora_rank is None:
+            q = matmul(g, h, [self.q_proj], f"{name}.q_proj")[0]
+        else:
+            q = matmul(g, h, [self.q_a_proj], f"{name}.q_a_proj")[0]
+            if cfg.q_a_layernorm:
+                q = g.op1("RMSNormalization", [q, g.weight(f"{name}.q_a_layernorm.weight", self.q_a_layernorm.weight)],
+                          axis=-1, epsilon=self.q_a_layernorm.eps)
+            q = matmul(g, q, [self.q_b_proj], f"{name}.q_b_proj")[0]
+        # [B, S, H·(d_nope + d_r)] -> [B, H, S, d_nope + d_r]
+        q = g.op1("Transpose", [g.op1("Reshape", [q, g.const("shape", [0, 0, heads, nope + rope])])],
+                  perm=[0, 2, 1, 3])
+        q_nope, q_pe = g.op("Split", [q, g.const("split", [nope, rope])], 2, axis=-1)
+        kv = matmul(g, h, [self.kv_a_proj_with_mqa], f"{name}.kv_a")[0]
+        c_kv, k_pe = g.op("Split", [kv, g.const("split", [rank, rope])], 2, axis=-1)
+        if cfg.kv_a_layernorm:
+            c_kv = g.op1("RMSNormalization", [c_kv, g.weight(f"{name}.kv_a_layernorm.weight",
+                                                             self.kv_a_layernorm.weight)],
+                         axis=-1, epsilon=self.kv_a_layernorm.eps)
+        q_pe, k_pe = ctx.rope(q_pe, self.inv_freq), ctx.rope(k_pe, self.inv_freq)
+        axis1 = g.const("axis1", [1])
+        c_all = g.op("Concat", [past[0], g.op1("Unsqueeze", [c_kv, axis1])], [present[0]], axis=2)[0]
+        pe_all = g.op("Concat", [past[1], g.op1("Unsqueeze", [k_pe, axis1])], [present[1]], axis=2)[0]
+        w_uk, w_uv = self.split_kv_b()  # [H, d_nope, r], [H, d_v, r]
+        q_lat = g.op1("MatMul", [q_nope, g.weight(f"{name}.w_uk", w_uk)])  # [B, H, S, r]
+        query = g.op1("Concat", [q_lat, q_pe], axis=-1)
+        key = g.op1("Concat", [c_all, pe_all], axis=-1)  # [B, 1, T, r + d_r]
+        o_lat = g.op1("Attention", [query, key, c_all, ctx.mask], q_num_heads=heads, kv_num_heads=1,
+                      scale=1.0 / math.sqrt(nope + rope))  # [B, H, S, r]
+        out = g.op1("MatMul", [o_lat, g.weight(f"{name}.w_uv_t", w_uv.transpose(1, 2))])  # [B, H, S, d_v]
+        out = g.op1("Reshape", [g.op1("Transpose", [out], perm=[0, 2, 1, 3]),
+                                g.const("shape", [0, 0, heads * cfg.v_head_dim])])
+        return matmul(g, out, [self.o_proj], f"{name}.o_proj")[0]
+
     def merge_heads(self, out):
         """[B, H, S, d_v] -> [B, S, H·d_v], the input of ``o_proj``."""
         b, _, s, _ = out.shape

@@ -12,7 +12,7 @@ BENCH_MODELS=${BENCH_MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1
 # Export variants: per-head (<name>), grouped (<name>-grouped, --grouped-heads), both with their linear
 # layers rewritten to multiply in fp16 (export_fp16_matmul.py --in-place); unfolded (<name>-unfolded,
 # --no-fold, fp32 products: the graphs of the H100 run); fused (<name>-fused, --graph fused: built
-# from ONNX Runtime's fused operators in fp16, GQA only).
+# from ONNX Runtime's fused operators in fp16; GQA and MLA layers only).
 VARIANTS=${VARIANTS:-per-head}
 EXPORT_ROUNDS=${EXPORT_ROUNDS:-$BENCH_MODELS}
 EXPORT_ARGS=${EXPORT_ARGS:-}  # e.g. "--tiny-hidden 8" to try the chain on a small machine

@@ -82,6 +82,7 @@ Deno.test("on CPU scores and generations are bit-identical across batch sizes 1,
       "llama-fused-fp16",
       "transmla",
       "xecomla",
+      "xecomla-fused",
       "zebra",
       "dma",
     ]
