@@ -48,6 +48,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from families import hf_llama, llama, mla, registry, tpla, zebra  # noqa: E402
+from families import fused  # noqa: E402
 from families.export import DTYPES, GRAPHS, write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
@@ -67,9 +68,6 @@ FAMILY_OPTIONS = sorted({o for allowed, _ in OPTIONS.values() for o in allowed})
 
 def layer_list(text: str) -> List[int]:
     return [int(x) for x in text.split(",") if x.strip()]
-
-
-FUSED_FAMILIES = ("llama", "transmla", "xecomla")
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -109,8 +107,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--family xecomla needs exactly one of --kv-lora-rank and --kv-energy")
     if args.tpla_shards < 1:
         parser.error("--tpla-shards must be at least 1")
-    if args.graph == "fused" and (args.family not in FUSED_FAMILIES or args.tpla_shards > 1):
-        parser.error(f"--graph fused builds GQA and MLA layers: use it with --family {', '.join(FUSED_FAMILIES)} "
+    if args.graph == "fused" and (args.family not in fused.FAMILIES or args.tpla_shards > 1):
+        parser.error(f"--graph fused builds GQA and MLA layers: use it with --family {', '.join(fused.FAMILIES)} "
                      f"and no --tpla-shards (Mamba2, DMA's mask and TPLA's slices have no fused form)")
     if args.tpla_shards > 1 and args.family not in ("transmla", "xecomla", "zebra"):
         parser.error(f"--tpla-shards applies to MLA families (transmla, xecomla, zebra), not {args.family}")

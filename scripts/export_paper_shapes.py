@@ -41,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import llama, mla  # noqa: E402
+from families import fused, llama, mla  # noqa: E402
 from families.common import CausalLM, init_weights  # noqa: E402
 from families import export as export_module  # noqa: E402
 from families.export import DTYPES, cache_bytes, write_model_dir  # noqa: E402
@@ -229,6 +229,9 @@ def main() -> None:
     for name in names:
         if name not in GEOMETRIES:
             parser.error(f"unknown model {name!r}; known: {', '.join(GEOMETRIES)}")
+        if args.graph == "fused" and GEOMETRIES[name].family not in fused.FAMILIES:
+            parser.error(f"--graph fused builds GQA and MLA layers, not {name}'s ({GEOMETRIES[name].family}): "
+                         f"drop it from --models or export it traced")
     for name in names:
         per_token = export(name, Path(args.out) / (name + suffix), base, args.dtype, args.seed, suffix, args.graph)
         print(f"wrote {Path(args.out) / (name + suffix)}: {per_token} B/token ({args.dtype})")

@@ -40,6 +40,9 @@ OPSET = 23  # ONNX's Attention operator
 MS = "com.microsoft"
 TYPES = {"float32": (1, np.float32), "float16": (10, np.float16)}  # ONNX TensorProto codes
 INT64_MAX = np.iinfo(np.int64).max
+FAMILIES = ("llama", "transmla", "xecomla")
+"""The families whose every layer has a fused form (TPLA's sliced MLA aside): for scripts that
+refuse a fused export before building anything; ``supports`` is the check on a built model."""
 
 
 class GraphBuilder:
