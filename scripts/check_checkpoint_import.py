@@ -18,7 +18,7 @@ names are written here independently of ``hf_llama.weight_names``, so a naming s
    loaded model rotates q at a far position and with the MLA layers' frequencies after TransMLA and
    X-EcoMLA; a full-rank TransMLA of the scaled model reproduces its logits at every position
    (exact only if MLA rotates at the scaled frequencies).
-4. ``export_checkpoint.py`` for every family; the checkpoint's tokenizer files are copied.
+4. ``export_checkpoint.py`` for every family, traced and (llama, transmla, xecomla) fused; the checkpoint's tokenizer files are copied.
 5. With Deno (skip with --no-deno): the exported llama graph's logits equal the *original* PyTorch
    model's within 1e-4 (prefill, decode steps, padded batch); every family's graph equals its
    PyTorch conversion within 1e-4; ``deno task eval`` runs MQAR on the llama export.
@@ -367,18 +367,12 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
          "--mla-layers 0 --kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --tpla-shards 4 --tpla-transform pca".split()),
         (tied, "llama-bf16-tied-sharded", "llama", []),
         (tied, "xecomla-bf16-tied-energy", "xecomla", "--kv-energy 0.9 --rope-dim 8".split()),
+        (scaled, "llama-fused-f32-untied-llama3", "llama", ["--graph", "fused"]),
+        (tied, "llama-fused-bf16-tied-sharded", "llama", ["--graph", "fused"]),
+        (scaled, "transmla-fused-llama3", "transmla", "--kv-lora-rank 24 --rope-dim 8 --freqfold 2 --graph fused".split()),
+        (scaled, "xecomla-fused-llama3", "xecomla",
+         "--kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --mla-layers 0 --graph fused".split()),
     ]
-    import onnx
-
-    if onnx.defs.onnx_opset_version() >= 23:
-        plans += [(scaled, "llama-fused-f32-untied-llama3", "llama", ["--graph", "fused"]),
-                  (tied, "llama-fused-bf16-tied-sharded", "llama", ["--graph", "fused"]),
-                  (scaled, "transmla-fused-llama3", "transmla",
-                   "--kv-lora-rank 24 --rope-dim 8 --freqfold 2 --graph fused".split()),
-                  (scaled, "xecomla-fused-llama3", "xecomla",
-                   "--kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --mla-layers 0 --graph fused".split())]
-    else:  # Debian's onnx 1.12; the committed *-fused fixtures hold the fused graphs' parity in CI
-        print(f"not checked: fused exports (onnx {onnx.__version__} predates opset 23)")
     done = []
     for ckpt, name, family, options in plans:
         if export(ckpt, exports / name, family, *options, reference=family != "llama"):
@@ -388,8 +382,6 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
                  ("llama-fused-f32-untied-llama3", False, SCALING, "F32"),
                  ("llama-fused-bf16-tied-sharded", True, None, "BF16")]
     for name, tied_, scaling, dtype in originals:
-        if not (exports / name).exists():
-            continue
         original, _ = make_original(tied_, scaling, SEED)
         if dtype == "BF16":
             original = bf16_rounded(original)  # the checkpoint holds BF16: that is the model it describes

@@ -82,7 +82,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--reference", action="store_true", help="also write PyTorch reference logits")
     parser.add_argument("--graph", default="traced", choices=GRAPHS,
                         help="fused: the graph built from ONNX Runtime's fused operators (families/fused.py; "
-                             "llama, transmla, xecomla; needs onnx >= 1.18)")
+                             "llama, transmla, xecomla)")
     parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
     parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
     parser.add_argument("--freqfold", type=int, help="TransMLA: frequencies pooled per PCA (default 1)")

@@ -26,7 +26,7 @@ attention with query heads that share a KV cache as rows of one product
 (``families.common.set_grouped_heads``), into OUT/<name>-grouped; ``--no-fold`` keeps the
 exporter's shape arithmetic as it was (``families/fold_shapes.py``), into OUT/<name>-unfolded;
 ``--graph fused`` builds the graph from ONNX Runtime's fused operators (``families/fused.py``;
-GQA and MLA layers, so not Zebra or DMA; needs onnx >= 1.18), into OUT/<name>-fused.
+GQA and MLA layers, so not Zebra or DMA), into OUT/<name>-fused.
 """
 
 from __future__ import annotations

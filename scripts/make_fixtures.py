@@ -3,8 +3,7 @@
 
     /usr/bin/python3 scripts/make_fixtures.py [--family llama,...] [--out tests/fixtures]
 
-Needs Debian's python3-torch and python3-onnx (apt-get install python3-torch python3-onnx). The fused
-fixtures (``*-fused``) need onnx >= 1.18, newer than Debian's: with Debian's they are skipped, with a note.
+Needs Debian's python3-torch and python3-onnx (apt-get install python3-torch python3-onnx).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from families import broken, llama, third_party  # noqa: E402
 from families.mqar import write_vectors  # noqa: E402
 from families import dma  # noqa: E402
 from families import zebra  # noqa: E402
-from families import fused, mla, registry, tpla, xecomla  # noqa: E402
+from families import mla, registry, tpla, xecomla  # noqa: E402
 from families.common import init_weights  # noqa: E402
 from families import export as export_module  # noqa: E402
 from families.export import write_model_dir  # noqa: E402
@@ -229,21 +228,10 @@ def main() -> None:
     parser.add_argument("--grouped-heads", action="store_true",
                         help="export attention with grouped query heads as rows (references stay per-head)")
     args = parser.parse_args()
-    import onnx
-
     families = args.family.split(",")
     for family in families:
         if family not in FAMILIES:
             parser.error(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
-    fused_ones = [f for f in families if "-fused" in f]
-    if fused_ones and onnx.defs.onnx_opset_version() < fused.OPSET:
-        note = (f"{', '.join(fused_ones)}: fused graphs need onnx >= 1.18 (opset {fused.OPSET}), this is onnx "
-                f"{onnx.__version__}; run them with a newer Python's onnx: python3 scripts/make_fixtures.py "
-                f"--family {','.join(fused_ones)}")
-        if args.family != parser.get_default("family"):
-            parser.error(note)
-        print(f"skipped {note}")
-        families = [f for f in families if f not in fused_ones]
     export_module.GROUPED_HEADS = args.grouped_heads
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
