@@ -340,6 +340,8 @@ def export(ckpt: Path, out: Path, family: str, *options: str, reference: bool = 
     check(f"{out.name}: the checkpoint's tokenizer files were copied", copied)
     check(f"{out.name}: sidecar family {sidecar['family']}, {sidecar['cache']['bytes_per_token']} B/token",
           sidecar["family"] == family)
+    graph = "fused" if "fused" in out.name else "traced"  # the plans name their fused exports so
+    check(f"{out.name}: a {graph} graph", sidecar.get("graph", "traced") == graph)
     scaled = json.loads((ckpt / "config.json").read_text()).get("rope_scaling")
     if scaled:
         mla_layers = [m for m in config.get("mla") or [] if m]  # transmla/xecomla; zebra's are in "layers"
@@ -354,10 +356,10 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
     scaled, tied = ckpts["f32-untied-llama3"], ckpts["bf16-tied-sharded"]
     exports = work / "export"
     plans = [
-        (scaled, "llama-f32-untied-llama3", "llama", []),
-        (scaled, "transmla-llama3", "transmla", "--kv-lora-rank 24 --rope-dim 8 --freqfold 2".split()),
+        (scaled, "llama-f32-untied-llama3", "llama", ["--graph", "traced"]),
+        (scaled, "transmla-llama3", "transmla", "--kv-lora-rank 24 --rope-dim 8 --freqfold 2 --graph traced".split()),
         (scaled, "xecomla-llama3", "xecomla",
-         "--kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --mla-layers 0".split()),
+         "--kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --mla-layers 0 --graph traced".split()),
         (scaled, "zebra-llama3", "zebra",
          "--mla-layers 0 --kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48".split()),
         (scaled, "dma-llama3", "dma", "--keep-window 64".split()),
@@ -365,9 +367,9 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
          "--kv-lora-rank 16 --rope-dim 8 --freqfold 2 --tpla-shards 2 --tpla-transform hadamard".split()),
         (scaled, "zebra-llama3-tpla4-pca", "zebra",
          "--mla-layers 0 --kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --tpla-shards 4 --tpla-transform pca".split()),
-        (tied, "llama-bf16-tied-sharded", "llama", []),
-        (tied, "xecomla-bf16-tied-energy", "xecomla", "--kv-energy 0.9 --rope-dim 8".split()),
-        (scaled, "llama-fused-f32-untied-llama3", "llama", ["--graph", "fused"]),
+        (tied, "llama-bf16-tied-sharded", "llama", ["--graph", "traced"]),
+        (tied, "xecomla-fused-bf16-tied-energy", "xecomla", "--kv-energy 0.9 --rope-dim 8".split()),
+        (scaled, "llama-fused-f32-untied-llama3", "llama", []),  # --graph auto: fused
         (tied, "llama-fused-bf16-tied-sharded", "llama", ["--graph", "fused"]),
         (scaled, "transmla-fused-llama3", "transmla", "--kv-lora-rank 24 --rope-dim 8 --freqfold 2 --graph fused".split()),
         (scaled, "xecomla-fused-llama3", "xecomla",

@@ -2,7 +2,7 @@
 """Exports your own Hugging Face Llama checkpoint as a kvbench model directory, in any family.
 
     /usr/bin/python3 scripts/export_checkpoint.py --checkpoint HF_DIR --family FAMILY --out DIR
-        [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [--graph traced|fused]
+        [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [--graph auto|fused|traced]
         [family options]
 
 HF_DIR holds config.json, model.safetensors (or model.safetensors.index.json and its shards; F32,
@@ -28,6 +28,10 @@ means anything. The script prints the conversion's logit gap against the origina
 you can see how far off the start is. DMA starts exactly at the original (A = 0 makes the gate
 constant) only while the context fits in ``--keep-window`` (default: max_position_embeddings):
 below that the kept keys are chosen among equal gates until A and dt_proj are trained.
+
+The graph is built from ONNX Runtime's fused operators where the family has a fused form (llama,
+transmla, xecomla without TPLA: ``families/fused.py``, faster on CPU and GPU) and traced from the
+PyTorch modules otherwise; ``--graph traced`` asks for the traced one.
 
 The checkpoint's tokenizer.json and tokenizer_config.json are copied over the export's own.
 ``--reference`` also stores PyTorch reference logits (reference/) so ``deno task parity --device
@@ -80,9 +84,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="calibration ids, new parameters, logit-gap ids")
     parser.add_argument("--name", help="display name (default: checkpoint directory + family settings)")
     parser.add_argument("--reference", action="store_true", help="also write PyTorch reference logits")
-    parser.add_argument("--graph", default="traced", choices=GRAPHS,
+    parser.add_argument("--graph", default="auto", choices=("auto", *GRAPHS),
                         help="fused: the graph built from ONNX Runtime's fused operators (families/fused.py; "
-                             "llama, transmla, xecomla)")
+                             "llama, transmla, xecomla); traced: from the PyTorch modules; auto (default): fused "
+                             "where the family has a fused form")
     parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
     parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
     parser.add_argument("--freqfold", type=int, help="TransMLA: frequencies pooled per PCA (default 1)")
@@ -107,7 +112,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--family xecomla needs exactly one of --kv-lora-rank and --kv-energy")
     if args.tpla_shards < 1:
         parser.error("--tpla-shards must be at least 1")
-    if args.graph == "fused" and (args.family not in fused.FAMILIES or args.tpla_shards > 1):
+    fusable = args.family in fused.FAMILIES and args.tpla_shards == 1
+    if args.graph == "auto":
+        args.graph = "fused" if fusable else "traced"
+    elif args.graph == "fused" and not fusable:
         parser.error(f"--graph fused builds GQA and MLA layers: use it with --family {', '.join(fused.FAMILIES)} "
                      f"and no --tpla-shards (Mamba2, DMA's mask and TPLA's slices have no fused form)")
     if args.tpla_shards > 1 and args.family not in ("transmla", "xecomla", "zebra"):
@@ -223,7 +231,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     width = DTYPES[args.dtype][1]
     gqa = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * width
     per_token = sidecar["cache"]["bytes_per_token"]
-    print(f"wrote {args.out} ({name}, {args.dtype})")
+    print(f"wrote {args.out} ({name}, {args.dtype}, {args.graph} graph)")
     ratio = f", {gqa / per_token:.2f}x smaller" if per_token and per_token != gqa else ""
     print(f"cache: {per_token} bytes/token in {args.dtype} (the original's GQA cache: {gqa}{ratio})")
     if "per_device_bytes_per_token" in sidecar["cache"]:
