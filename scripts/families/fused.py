@@ -13,7 +13,7 @@ same graph contract (inputs ``input_ids``, ``attention_mask``, ``position_ids``,
 - one ``MatMul`` for q, k and v together, one for gate and up together;
 - ``RotaryEmbedding`` (com.microsoft) with cos/sin tables precomputed in float32;
 - ``Attention`` (ONNX opset 23): grouped-query heads, the past concatenated inside the op, and one
-  boolean mask shared by every layer (causal, padding, left or right); MLA layers attend in the
+  additive mask shared by every layer (causal, padding, left or right); MLA layers attend in the
   absorbed form, every head against one shared key head [c_kv; k_pe] with c_kv as the value;
 - SiLU as ``Sigmoid`` and ``Mul``.
 
@@ -95,7 +95,7 @@ class FusedContext:
 
     g: GraphBuilder
     positions: str
-    mask: str  # bool [B, 1, S, T]
+    mask: str  # additive [B, 1, S, T]
     max_positions: int
     _rope: Dict[bytes, Tuple[str, str]] = field(default_factory=dict)
 
@@ -126,9 +126,11 @@ def supports(model: CausalLM) -> bool:
 
 
 def attention_mask(g: GraphBuilder, attention_mask: str, input_ids: str) -> str:
-    """bool [B, 1, S, T]: query slot i (the chunk fills the last S of T slots) sees key slot j when
-    j <= i and j holds a real token; and always sees its own slot, so a padding query attends to
-    something (its output is never read) instead of to nothing, which some kernels turn into NaN."""
+    """The additive mask [B, 1, S, T] in the graph's dtype, 0 where query slot i (the chunk fills the
+    last S of T slots) sees key slot j — j <= i and j holds a real token — and the dtype's lowest
+    value elsewhere. A query always sees its own slot, so a padding query attends to something (its
+    output is never read) instead of to nothing, which some kernels turn into NaN. Additive rather
+    than boolean because every layer's Attention would convert a boolean mask to this on CUDA."""
     total = g.op1("Shape", [attention_mask], start=1, end=2)
     seq = g.op1("Shape", [input_ids], start=1, end=2)
     zero, one = g.const("zero", 0), g.const("one", 1)
@@ -139,7 +141,9 @@ def attention_mask(g: GraphBuilder, attention_mask: str, input_ids: str) -> str:
     causal = g.op1("LessOrEqual", [k_slots, q_slots])  # [S, T]
     own = g.op1("Equal", [k_slots, q_slots])
     real = g.op1("Unsqueeze", [g.op1("Cast", [attention_mask], to=9), g.const("axes12", [1, 2])])  # [B,1,1,T]
-    return g.op1("And", [causal, g.op1("Or", [real, own])])
+    visible = g.op1("And", [causal, g.op1("Or", [real, own])])
+    lowest = g.weight(g.name("lowest"), np.array(np.finfo(g.np_dtype).min, dtype=g.np_dtype))
+    return g.op1("Where", [visible, g.weight(g.name("zero"), np.zeros((), g.np_dtype)), lowest])
 
 
 def rms_norm(g: GraphBuilder, x: str, norm: RMSNorm, name: str, skip: Optional[str] = None) -> Tuple[str, str]:
