@@ -63,14 +63,58 @@ class RMSNorm(nn.Module):
 def rope_inv_freq(dim: int, theta: float, scaling: Optional[dict] = None) -> torch.Tensor:
     """Inverse frequency of each rotate-half pair, ``theta^(-2i/dim)``, in float32.
 
-    ``scaling`` is a Hugging Face ``rope_scaling`` dict; only Llama 3's ("rope_type": "llama3") is
-    known. It is the one hook for checkpoints whose RoPE differs from the plain formula, and every
-    family's RoPE goes through here, so a converted model rotates exactly as its teacher did.
+    ``scaling`` is a Hugging Face ``rope_scaling`` dict: Llama 3's ("rope_type": "llama3") or YaRN's
+    ("yarn", DeepSeek-V2/V3; its cos/sin factor is ``yarn_attention_factor``). It is the one hook
+    for checkpoints whose RoPE differs from the plain formula, and every family's RoPE goes through
+    here, so a converted model rotates exactly as its teacher did.
     """
+    kind = None if scaling is None else scaling.get("rope_type", scaling.get("type"))
+    if kind == "yarn":
+        return yarn_inv_freq(dim, theta, scaling)
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
     if scaling is not None:
         inv_freq = llama3_scaled_inv_freq(inv_freq, scaling)
     return inv_freq
+
+
+def yarn_inv_freq(dim: int, theta: float, scaling: dict) -> torch.Tensor:
+    """YaRN (arXiv 2309.00071) as transformers computes it: each pair's frequency blends the original
+    (extrapolation) and the original / ``factor`` (interpolation) by a linear ramp over the pairs
+    whose wavelengths fall between ``beta_fast`` and ``beta_slow`` rotations of the original context."""
+    factor = float(scaling["factor"])
+    context = float(scaling["original_max_position_embeddings"])
+    beta_fast, beta_slow = float(scaling.get("beta_fast") or 32), float(scaling.get("beta_slow") or 1)
+
+    def correction_dim(rotations: float) -> float:
+        return (dim * math.log(context / (rotations * 2 * math.pi))) / (2 * math.log(theta))
+
+    low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+    if scaling.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = torch.clamp((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+    pos_freqs = theta ** (torch.arange(0, dim, 2).to(dtype=torch.float32) / dim)
+    extrapolation = 1 - ramp
+    return (1.0 / (factor * pos_freqs)) * (1 - extrapolation) + (1.0 / pos_freqs) * extrapolation
+
+
+def yarn_attention_factor(scaling: dict) -> float:
+    """The factor YaRN multiplies cos and sin by: ``attention_factor`` if given, else
+    mscale(factor, mscale) / mscale(factor, mscale_all_dim) with both, else mscale(factor)."""
+    if scaling.get("attention_factor") is not None:
+        return float(scaling["attention_factor"])
+    factor = float(scaling["factor"])
+    mscale, mscale_all_dim = scaling.get("mscale"), scaling.get("mscale_all_dim")
+    if mscale and mscale_all_dim:
+        return yarn_mscale(factor, mscale) / yarn_mscale(factor, mscale_all_dim)
+    return yarn_mscale(factor)
+
+
+def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
+    """YaRN's attention temperature: 0.1·mscale·ln(factor) + 1 (1 when the context isn't extended)."""
+    return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
 
 
 def llama3_scaled_inv_freq(inv_freq: torch.Tensor, scaling: dict) -> torch.Tensor:
@@ -82,7 +126,7 @@ def llama3_scaled_inv_freq(inv_freq: torch.Tensor, scaling: dict) -> torch.Tenso
     """
     kind = scaling.get("rope_type", scaling.get("type"))
     if kind != "llama3":
-        raise ValueError(f"unsupported rope_scaling type {kind!r}: only 'llama3' is implemented")
+        raise ValueError(f"unsupported rope_scaling type {kind!r}: 'llama3' and 'yarn' are implemented")
     factor = float(scaling["factor"])
     low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
     context = float(scaling["original_max_position_embeddings"])
@@ -176,12 +220,14 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, hidden: int, intermediate: int, mixer: nn.Module, eps: float):
+    """Pre-norm block: ``mixer`` then ``mlp`` (a SwiGLU of ``intermediate`` unless one is given)."""
+
+    def __init__(self, hidden: int, intermediate: int, mixer: nn.Module, eps: float, mlp: Optional[nn.Module] = None):
         super().__init__()
         self.input_layernorm = RMSNorm(hidden, eps)
         self.mixer = mixer
         self.post_attention_layernorm = RMSNorm(hidden, eps)
-        self.mlp = SwiGLU(hidden, intermediate)
+        self.mlp = mlp if mlp is not None else SwiGLU(hidden, intermediate)
 
     def forward(self, x, ctx: StepContext, past: Sequence[torch.Tensor]):
         y, present = self.mixer(self.input_layernorm(x), ctx, past)
@@ -191,12 +237,15 @@ class DecoderLayer(nn.Module):
 
 
 class CausalLM(nn.Module):
-    """Embedding, a stack of decoder layers with per-layer mixers, final norm and LM head."""
+    """Embedding, a stack of decoder layers with per-layer mixers (and MLPs, SwiGLU unless given),
+    final norm and LM head."""
 
-    def __init__(self, vocab: int, hidden: int, intermediate: int, mixers: Sequence[nn.Module], eps: float):
+    def __init__(self, vocab: int, hidden: int, intermediate: int, mixers: Sequence[nn.Module], eps: float,
+                 mlps: Optional[Sequence[Optional[nn.Module]]] = None):
         super().__init__()
         self.embed_tokens = nn.Embedding(vocab, hidden)
-        self.layers = nn.ModuleList([DecoderLayer(hidden, intermediate, m, eps) for m in mixers])
+        mlps = list(mlps) if mlps is not None else [None] * len(mixers)
+        self.layers = nn.ModuleList([DecoderLayer(hidden, intermediate, m, eps, mlp) for m, mlp in zip(mixers, mlps)])
         self.norm = RMSNorm(hidden, eps)
         self.lm_head = nn.Linear(hidden, vocab, bias=False)
 

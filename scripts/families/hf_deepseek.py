@@ -1,0 +1,183 @@
+"""Loads a Hugging Face DeepSeek-V2 checkpoint (``model_type: deepseek_v2``; V2-Lite and V2) into
+``deepseek.py``'s model, keeping its compressed cache.
+
+What the import changes, each an exact rewrite of the same function:
+
+- DeepSeek rotates its RoPE dims in interleaved pairs (2i, 2i+1); ``mla.py`` rotates pairs
+  (i, i + d_r/2). The RoPE rows of the query and of ``kv_a_proj_with_mqa`` are permuted to match,
+  so k_pe is cached in the permuted order: the same dot products.
+- YaRN multiplies cos and sin by its attention factor, and the softmax scale by
+  mscale(factor, mscale_all_dim)²: both are folded into the weights (the RoPE rows of the query
+  and of kv_a by the factor, the whole query by mscale²), as RoPE and the scores are linear in them.
+
+Routed experts load from either layout: transformers' stacked ``mlp.experts.gate_up_proj`` /
+``down_proj`` or DeepSeek's per-expert ``mlp.experts.{j}.{gate,up,down}_proj.weight``. The import is
+strict, as ``hf_llama``'s: anything it would not compute the same way raises ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from . import deepseek
+from .common import CausalLM, yarn_attention_factor, yarn_mscale
+from .hf_llama import CheckpointError, IGNORED_SUFFIXES
+from .moe import MoEConfig
+from .safetensors_io import Checkpoint
+
+MODEL_TYPES = ("deepseek_v2",)
+YARN_KEYS = ("factor", "original_max_position_embeddings")
+
+
+def _rope(hf: dict, problems: List[str]) -> Tuple[float, Optional[dict]]:
+    """(rope_theta, rope_scaling) from the classic keys or transformers 5's ``rope_parameters``."""
+    params = hf.get("rope_parameters")
+    scaling = params if isinstance(params, dict) else hf.get("rope_scaling")
+    theta = float((params or {}).get("rope_theta", hf.get("rope_theta", 10000.0)))
+    kind = None if scaling is None else scaling.get("rope_type", scaling.get("type", "default"))
+    if kind in (None, "default"):
+        return theta, None
+    if kind != "yarn":
+        problems.append(f"rope scaling type {kind!r} (only 'yarn' is implemented for DeepSeek)")
+        return theta, None
+    absent = [k for k in YARN_KEYS if scaling.get(k) is None]
+    if absent:
+        problems.append(f"yarn rope scaling lacks {', '.join(absent)}")
+        return theta, None
+    keep = ("factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
+            "attention_factor", "truncate")
+    return theta, {"rope_type": "yarn", **{k: scaling[k] for k in keep if scaling.get(k) is not None}}
+
+
+def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
+    """Our config from config.json, or ``CheckpointError`` listing what we would compute differently."""
+    problems: List[str] = []
+    if hf.get("model_type") not in MODEL_TYPES:
+        problems.append(f"model_type {hf.get('model_type')!r} (this importer reads {', '.join(MODEL_TYPES)})")
+    if hf.get("hidden_act", "silu") != "silu":
+        problems.append(f"hidden_act {hf.get('hidden_act')!r} (SiLU only)")
+    for flag in ("attention_bias", "mlp_bias"):
+        if hf.get(flag):
+            problems.append(f"{flag} true (no biases)")
+    if hf.get("scoring_func", "softmax") != "softmax":
+        problems.append(f"scoring_func {hf.get('scoring_func')!r} (DeepSeek-V2 routes by softmax)")
+    theta, scaling = _rope(hf, problems)
+    method = hf.get("topk_method", "greedy")
+    if method not in ("greedy", "group_limited_greedy"):
+        problems.append(f"topk_method {method!r} (greedy or group_limited_greedy)")
+    if problems:
+        raise CheckpointError("cannot import this checkpoint faithfully: " + "; ".join(problems))
+    experts = hf.get("n_routed_experts")
+    moe = None
+    if experts:
+        moe = MoEConfig(
+            hidden_size=hf["hidden_size"], moe_intermediate_size=hf["moe_intermediate_size"],
+            n_routed_experts=experts, n_shared_experts=hf.get("n_shared_experts") or 0,
+            num_experts_per_tok=hf["num_experts_per_tok"], scoring_func="softmax", topk_method=method,
+            n_group=hf.get("n_group") or 1, topk_group=hf.get("topk_group") or 1,
+            # transformers' DeepSeek-V2 router never normalises the chosen weights (norm_topk_prob unused).
+            norm_topk_prob=False, routed_scaling_factor=float(hf.get("routed_scaling_factor", 1.0)),
+        )
+    return deepseek.DeepSeekConfig(
+        vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"], intermediate_size=hf["intermediate_size"],
+        num_hidden_layers=hf["num_hidden_layers"], num_attention_heads=hf["num_attention_heads"],
+        q_lora_rank=hf.get("q_lora_rank"), kv_lora_rank=hf["kv_lora_rank"],
+        qk_nope_head_dim=hf["qk_nope_head_dim"], qk_rope_head_dim=hf["qk_rope_head_dim"],
+        v_head_dim=hf["v_head_dim"], rope_theta=theta, rope_scaling=scaling,
+        rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)), max_position_embeddings=hf["max_position_embeddings"],
+        first_k_dense_replace=hf.get("first_k_dense_replace", 0) if moe is not None else hf["num_hidden_layers"],
+        moe=moe,
+    )
+
+
+def _interleaved_to_half(d: int) -> torch.Tensor:
+    """Row order that turns interleaved RoPE pairs (2i, 2i+1) into rotate-half pairs (i, i + d/2)."""
+    return torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)])
+
+
+def _query_rows(w: torch.Tensor, cfg: deepseek.DeepSeekConfig, rope_scale: float, scale: float) -> torch.Tensor:
+    """q_proj / q_b_proj rows [H·(d_nope + d_r), in] with each head's RoPE rows permuted and scaled."""
+    h, nope, rope = cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim
+    w = w.reshape(h, nope + rope, -1).clone()
+    w[:, nope:] = w[:, nope:][:, _interleaved_to_half(rope)] * rope_scale
+    return (w * scale).reshape(h * (nope + rope), -1)
+
+
+def _latent_rows(w: torch.Tensor, cfg: deepseek.DeepSeekConfig, rope_scale: float) -> torch.Tensor:
+    """kv_a_proj_with_mqa rows [r_kv + d_r, in] with the RoPE rows permuted and scaled."""
+    r = cfg.kv_lora_rank
+    w = w.clone()
+    w[r:] = w[r:][_interleaved_to_half(cfg.qk_rope_head_dim)] * rope_scale
+    return w
+
+
+def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
+    """(model in float32, our config, the checkpoint's config.json) from a Hugging Face directory."""
+    directory = Path(directory)
+    hf = json.loads((directory / "config.json").read_text())
+    cfg = config_from_hf(hf)
+    model = deepseek.build(cfg)
+    ckpt = Checkpoint(directory)
+    names = set(n for n in ckpt.names() if not n.endswith(IGNORED_SUFFIXES))
+    used: set = set()
+
+    def take(name: str) -> torch.Tensor:
+        if name not in names:
+            raise CheckpointError(f"{directory} lacks tensor {name}")
+        used.add(name)
+        return ckpt.get(name).to(torch.float32)
+
+    rope_scale = yarn_attention_factor(cfg.rope_scaling) if cfg.rope_scaling else 1.0
+    scale = 1.0
+    if cfg.rope_scaling and cfg.rope_scaling.get("mscale_all_dim"):
+        scale = yarn_mscale(float(cfg.rope_scaling["factor"]), float(cfg.rope_scaling["mscale_all_dim"])) ** 2
+    state: Dict[str, torch.Tensor] = {
+        "embed_tokens.weight": take("model.embed_tokens.weight"),
+        "norm.weight": take("model.norm.weight"),
+    }
+    tied = bool(hf.get("tie_word_embeddings", False)) or "lm_head.weight" not in names
+    state["lm_head.weight"] = state["embed_tokens.weight"] if tied else take("lm_head.weight")
+    for i, layer in enumerate(model.layers):
+        src, dst = f"model.layers.{i}", f"layers.{i}"
+        for norm in ("input_layernorm", "post_attention_layernorm"):
+            state[f"{dst}.{norm}.weight"] = take(f"{src}.{norm}.weight")
+        attn, mix = f"{src}.self_attn", f"{dst}.mixer"
+        if cfg.q_lora_rank is None:
+            state[f"{mix}.q_proj.weight"] = _query_rows(take(f"{attn}.q_proj.weight"), cfg, rope_scale, scale)
+        else:
+            state[f"{mix}.q_a_proj.weight"] = take(f"{attn}.q_a_proj.weight")
+            state[f"{mix}.q_a_layernorm.weight"] = take(f"{attn}.q_a_layernorm.weight")
+            state[f"{mix}.q_b_proj.weight"] = _query_rows(take(f"{attn}.q_b_proj.weight"), cfg, rope_scale, scale)
+        state[f"{mix}.kv_a_proj_with_mqa.weight"] = _latent_rows(take(f"{attn}.kv_a_proj_with_mqa.weight"), cfg,
+                                                                 rope_scale)
+        for name in ("kv_a_layernorm.weight", "kv_b_proj.weight", "o_proj.weight"):
+            state[f"{mix}.{name}"] = take(f"{attn}.{name}")
+        mlp, ours = f"{src}.mlp", f"{dst}.mlp"
+        if i < cfg.first_k_dense_replace or cfg.moe is None:
+            for p in ("gate_proj", "up_proj", "down_proj"):
+                state[f"{ours}.{p}.weight"] = take(f"{mlp}.{p}.weight")
+            continue
+        state[f"{ours}.gate.weight"] = take(f"{mlp}.gate.weight")
+        for p in ("gate_proj", "up_proj", "down_proj"):
+            state[f"{ours}.shared_experts.{p}.weight"] = take(f"{mlp}.shared_experts.{p}.weight")
+        if f"{mlp}.experts.gate_up_proj" in names:
+            state[f"{ours}.gate_up_proj"] = take(f"{mlp}.experts.gate_up_proj")
+            state[f"{ours}.down_proj"] = take(f"{mlp}.experts.down_proj")
+        else:
+            experts = range(cfg.moe.n_routed_experts)
+            state[f"{ours}.gate_up_proj"] = torch.stack([
+                torch.cat([take(f"{mlp}.experts.{j}.gate_proj.weight"), take(f"{mlp}.experts.{j}.up_proj.weight")])
+                for j in experts])
+            state[f"{ours}.down_proj"] = torch.stack([take(f"{mlp}.experts.{j}.down_proj.weight") for j in experts])
+    unused = sorted(names - used)
+    if unused:
+        shown = ", ".join(unused[:6]) + (f" and {len(unused) - 6} more" if len(unused) > 6 else "")
+        raise CheckpointError(f"{directory} holds tensors this importer would not use: {shown}")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"internal mapping error: missing {missing[:4]}, unexpected {unexpected[:4]}")
+    return model.eval(), cfg, hf

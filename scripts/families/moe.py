@@ -1,0 +1,112 @@
+"""DeepSeekMoE: a router picks ``top_k`` of ``n_routed`` SwiGLU experts per token, plus shared
+experts every token goes through (DeepSeek-V2/V3, Moonlight, Kimi).
+
+Routing, as transformers computes it:
+
+- ``softmax`` scoring (V2): s = softmax(x·Wᵣᵀ); ``greedy`` takes the top_k scores;
+  ``group_limited_greedy`` first keeps the ``topk_group`` groups (of ``n_routed / n_group``
+  experts) with the highest single score and zeroes the others' scores.
+- ``sigmoid`` scoring with ``noaux_tc`` (V3): s = sigmoid(x·Wᵣᵀ); experts are *chosen* on
+  s + e_score_correction_bias, groups ranked by the sum of their two best biased scores; the
+  weights are the unbiased s of the chosen experts.
+- The chosen weights are divided by their sum when ``norm_topk_prob``, then multiplied by
+  ``routed_scaling_factor``.
+
+The graph computes every expert for every token and weighs the outputs by a dense [tokens, experts]
+matrix that is zero outside each token's choice: exact, traceable with fixed shapes, and at the tiny
+sizes of the fixtures cheaper than gathering expert weights per token. It costs n_routed / top_k
+times the routed experts' arithmetic; at DeepSeek-V2-Lite's 64 experts and batch-1 decode that means
+reading every expert's weights each step, which is what the TopK-and-gather form would avoid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import SwiGLU
+
+
+@dataclass
+class MoEConfig:
+    hidden_size: int = 64
+    moe_intermediate_size: int = 32
+    n_routed_experts: int = 4
+    n_shared_experts: int = 1
+    num_experts_per_tok: int = 2
+    scoring_func: str = "softmax"  # or "sigmoid"
+    topk_method: str = "greedy"  # "group_limited_greedy", "noaux_tc"
+    n_group: int = 1
+    topk_group: int = 1
+    norm_topk_prob: bool = False
+    routed_scaling_factor: float = 1.0
+
+
+class DeepSeekMoE(nn.Module):
+    """Router ``gate``, routed experts stacked as ``gate_up_proj`` [E, 2I, H] and ``down_proj``
+    [E, H, I] (transformers' layout), and ``shared_experts``, one SwiGLU of n_shared·I."""
+
+    def __init__(self, cfg: MoEConfig):
+        super().__init__()
+        if cfg.topk_method not in ("greedy", "group_limited_greedy", "noaux_tc"):
+            raise ValueError(f"unknown topk_method {cfg.topk_method!r}")
+        if cfg.scoring_func not in ("softmax", "sigmoid"):
+            raise ValueError(f"unknown scoring_func {cfg.scoring_func!r}")
+        if cfg.n_routed_experts % cfg.n_group:
+            raise ValueError(f"n_group {cfg.n_group} must divide n_routed_experts {cfg.n_routed_experts}")
+        self.cfg = cfg
+        e, h, i = cfg.n_routed_experts, cfg.hidden_size, cfg.moe_intermediate_size
+        self.gate = nn.Linear(h, e, bias=False)
+        if cfg.topk_method == "noaux_tc":
+            self.register_buffer("e_score_correction_bias", torch.zeros(e))
+        self.gate_up_proj = nn.Parameter(torch.zeros(e, 2 * i, h))
+        self.down_proj = nn.Parameter(torch.zeros(e, h, i))
+        self.shared_experts = SwiGLU(h, i * cfg.n_shared_experts) if cfg.n_shared_experts else None
+
+    def routing(self, x: torch.Tensor) -> torch.Tensor:
+        """Dense routing weights [N, E] for tokens x [N, H]: zero outside each token's top_k."""
+        cfg = self.cfg
+        logits = self.gate(x)
+        scores = logits.softmax(-1) if cfg.scoring_func == "softmax" else logits.sigmoid()
+        choice = scores
+        if cfg.topk_method == "noaux_tc":
+            choice = scores + self.e_score_correction_bias
+        if cfg.topk_method in ("group_limited_greedy", "noaux_tc") and cfg.n_group > 1:
+            grouped = choice.reshape(-1, cfg.n_group, cfg.n_routed_experts // cfg.n_group)
+            if cfg.topk_method == "noaux_tc":
+                group_scores = grouped.topk(2, dim=-1).values.sum(-1)
+            else:
+                group_scores = grouped.max(dim=-1).values
+            kept = group_scores.topk(cfg.topk_group, dim=-1).indices
+            group_mask = torch.zeros_like(group_scores).scatter(1, kept, 1.0)
+            expert_mask = group_mask.unsqueeze(-1).expand_as(grouped).reshape(-1, cfg.n_routed_experts)
+            choice = choice.masked_fill(expert_mask == 0, 0.0)
+        chosen = choice.topk(cfg.num_experts_per_tok, dim=-1).indices
+        weights = scores.gather(-1, chosen)
+        if cfg.norm_topk_prob:
+            weights = weights / (weights.sum(-1, keepdim=True) + (1e-20 if cfg.topk_method == "noaux_tc" else 0.0))
+        weights = weights * cfg.routed_scaling_factor
+        return torch.zeros_like(scores).scatter(-1, chosen, weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1])
+        dense = self.routing(flat)  # [N, E]
+        gate_up = torch.einsum("nh,eih->eni", flat, self.gate_up_proj)  # [E, N, 2I]
+        gate, up = gate_up.chunk(2, dim=-1)
+        out = torch.einsum("eni,ehi->enh", F.silu(gate) * up, self.down_proj)  # [E, N, H]
+        routed = torch.einsum("enh,ne->nh", out, dense)
+        if self.shared_experts is not None:
+            routed = routed + self.shared_experts(flat)
+        return routed.reshape(shape)
+
+
+def moe_or_dense(layer: int, first_dense: int, hidden: int, intermediate: int, cfg: Optional[MoEConfig]) -> nn.Module:
+    """Layer ``layer``'s MLP in a DeepSeek decoder: dense SwiGLU before ``first_k_dense_replace``."""
+    if cfg is None or layer < first_dense:
+        return SwiGLU(hidden, intermediate)
+    return DeepSeekMoE(cfg)
