@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Exports your own Hugging Face Llama checkpoint as a kvbench model directory, in any family.
+"""Exports your own Hugging Face checkpoint as a kvbench model directory: a Llama in any family, or a
+model trained with MLA (DeepSeek-V2 layout) as it is.
 
-    /usr/bin/python3 scripts/export_checkpoint.py --checkpoint HF_DIR --family FAMILY --out DIR
+    /usr/bin/python3 scripts/export_checkpoint.py --checkpoint HF_DIR [--family FAMILY] --out DIR
         [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [--graph auto|fused|traced]
         [family options]
 
@@ -16,6 +17,11 @@ Llama variants load (Llama 2/3/3.1/3.2/3.3 layouts, Llama 3 RoPE scaling, tied o
     zebra     Zebra-Llama, MLA + Mamba2 hybrid:  --mla-layers 0,2,... --kv-lora-rank R --rope-dim D
               [--q-lora-rank Q]
     dma       Doge dynamic mask attention on the checkpoint's attention:  [--keep-window K]
+    deepseek  a DeepSeek-V2 / V2-Lite checkpoint (``model_type: deepseek_v2``) as it is, with its
+              compressed cache: MLA with or without a low-rank query, YaRN, DeepSeekMoE
+              (``families/hf_deepseek.py``)
+
+--family defaults to the checkpoint's own: llama, or deepseek for a deepseek_v2 config.json.
 
 For Llama-3.2-1B the papers' shapes are, e.g., ``transmla --kv-lora-rank 512 --rope-dim 64``;
 ``xecomla --kv-lora-rank 128 --rope-dim 32 --q-lora-rank 1344``; ``zebra --mla-layers
@@ -51,12 +57,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import hf_llama, llama, mla, registry, tpla, zebra  # noqa: E402
+from families import deepseek, hf_deepseek, hf_llama, llama, mla, registry, tpla, zebra  # noqa: E402
 from families import fused  # noqa: E402
 from families.export import DTYPES, GRAPHS, write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
-FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma")
+FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma", "deepseek")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 # Which family options each family takes, and which it cannot do without.
 OPTIONS = {
@@ -66,6 +72,7 @@ OPTIONS = {
     "zebra": (("kv_lora_rank", "rope_dim", "q_lora_rank", "mla_layers"),
               ("kv_lora_rank", "rope_dim", "mla_layers")),
     "dma": (("keep_window",), ()),
+    "deepseek": ((), ()),
 }
 FAMILY_OPTIONS = sorted({o for allowed, _ in OPTIONS.values() for o in allowed})
 
@@ -77,7 +84,7 @@ def layer_list(text: str) -> List[int]:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path, help="Hugging Face Llama directory")
-    parser.add_argument("--family", required=True, choices=FAMILIES)
+    parser.add_argument("--family", choices=FAMILIES, help="default: the checkpoint's own (llama or deepseek)")
     parser.add_argument("--out", required=True, type=Path, help="model directory to write")
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES),
                         help="weights, states and logits")
@@ -101,6 +108,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--tpla-transform", default="pca", choices=tpla.TRANSFORMS,
                         help="TPLA: the orthogonal rotation of the latent before slicing (default pca)")
     args = parser.parse_args(argv)
+    if not args.checkpoint.is_dir():
+        parser.error(f"--checkpoint {args.checkpoint} is not a directory")
+    config_path = args.checkpoint / "config.json"
+    model_type = json.loads(config_path.read_text()).get("model_type") if config_path.exists() else None
+    native = model_type in hf_deepseek.MODEL_TYPES
+    if args.family is None:
+        args.family = "deepseek" if native else "llama"
+    elif native != (args.family == "deepseek"):
+        parser.error(f"--family {args.family} does not apply to {args.checkpoint} (model_type {model_type!r}): "
+                     + ("a DeepSeek checkpoint exports as it is; leave --family out" if native else
+                        "--family deepseek reads deepseek_v2 checkpoints"))
     allowed, required = OPTIONS[args.family]
     for opt in FAMILY_OPTIONS:
         flag = "--" + opt.replace("_", "-")
@@ -122,8 +140,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f"--tpla-shards applies to MLA families (transmla, xecomla, zebra), not {args.family}")
     if args.tpla_shards > 1 and args.kv_lora_rank is not None and args.kv_lora_rank % args.tpla_shards:
         parser.error(f"--tpla-shards {args.tpla_shards} must divide --kv-lora-rank {args.kv_lora_rank}")
-    if not args.checkpoint.is_dir():
-        parser.error(f"--checkpoint {args.checkpoint} is not a directory")
     absent = [f for f in TOKENIZER_FILES if not (args.checkpoint / f).exists()]
     if absent:
         parser.error(f"{args.checkpoint} lacks {', '.join(absent)}: "
@@ -185,9 +201,40 @@ def convert(args, teacher, cfg: llama.LlamaConfig, hf: dict):
     return built.model, config, built.layers, built.formula, suffix, built.forms
 
 
+def export_native(args) -> None:
+    """A model trained with MLA, exported as it is (its compressed cache, its MoE)."""
+    model, cfg, hf = hf_deepseek.load(args.checkpoint)
+    check_tokenizer(args.checkpoint, cfg.vocab_size)
+    moe = cfg.moe
+    print(f"loaded {args.checkpoint}: {hf['model_type']}, {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+          f"{cfg.num_attention_heads} heads, MLA r_kv {cfg.kv_lora_rank} + d_r {cfg.qk_rope_head_dim}, "
+          f"q_lora_rank {cfg.q_lora_rank}, rope_scaling {cfg.rope_scaling}, "
+          + (f"MoE from layer {cfg.first_k_dense_replace}: {moe.n_routed_experts} experts, top {moe.num_experts_per_tok}"
+             f" ({moe.topk_method}), {moe.n_shared_experts} shared" if moe else "no MoE"))
+    name = args.name or args.checkpoint.resolve().name
+    config = dict(deepseek.config_entry(cfg), model_type=hf["model_type"],
+                  tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
+                  source_checkpoint=str(args.checkpoint.resolve()))
+    graph = args.graph  # traced: DeepSeekMoE has no fused form (fused.FAMILIES)
+    write_model_dir(args.out, model, "deepseek", name, config, deepseek.layer_layout(cfg), deepseek.FORMULA,
+                    args.seed, dtype=args.dtype, graph=graph)
+    for f in TOKENIZER_FILES:
+        shutil.copyfile(args.checkpoint / f, args.out / f)
+    if args.reference:
+        mla.set_form(model, "expanded")  # the graph attends absorbed; the reference, expanded
+        write_cases(model, args.out / "reference", cfg.vocab_size, args.seed)
+    sidecar = json.loads((args.out / "kvbench.json").read_text())
+    print(f"wrote {args.out} ({name}, {args.dtype}, {graph} graph)")
+    print(f"cache: {sidecar['cache']['bytes_per_token']} bytes/token in {args.dtype} "
+          f"({cfg.num_hidden_layers} layers x (r_kv {cfg.kv_lora_rank} + d_r {cfg.qk_rope_head_dim}))")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     torch.use_deterministic_algorithms(True)
+    if args.family == "deepseek":
+        export_native(args)
+        return
     teacher, cfg, hf = hf_llama.load(args.checkpoint)
     check_tokenizer(args.checkpoint, cfg.vocab_size)
     out_of_range = [i for i in (args.mla_layers or []) if not 0 <= i < cfg.num_hidden_layers]

@@ -85,6 +85,7 @@ Deno.test("on CPU scores and generations are bit-identical across batch sizes 1,
       "xecomla-fused",
       "zebra",
       "dma",
+      "deepseek-v2",
     ]
   ) {
     const dir = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
