@@ -84,7 +84,10 @@ class DeepSeekMoE(nn.Module):
             kept = group_scores.topk(cfg.topk_group, dim=-1).indices
             group_mask = torch.zeros_like(group_scores).scatter(1, kept, 1.0)
             expert_mask = group_mask.unsqueeze(-1).expand_as(grouped).reshape(-1, cfg.n_routed_experts)
-            choice = choice.masked_fill(expert_mask == 0, 0.0)
+            # V2's softmax scores are positive, so 0 is below every kept one; V3's biased sigmoid
+            # scores may be negative, hence -inf there (as transformers does).
+            dropped = 0.0 if cfg.topk_method == "group_limited_greedy" else float("-inf")
+            choice = choice.masked_fill(expert_mask == 0, dropped)
         chosen = choice.topk(cfg.num_experts_per_tok, dim=-1).indices
         weights = scores.gather(-1, chosen)
         if cfg.norm_topk_prob:
