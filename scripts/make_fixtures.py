@@ -210,28 +210,35 @@ FAMILIES["xecomla"] = make_xecomla
 FAMILIES["xecomla-fused"] = lambda out: make_xecomla(out, "fused")
 
 
-def make_deepseek_v2(out: Path) -> None:
-    """A tiny model trained-with-MLA in DeepSeek-V2's layout: low-rank query, YaRN, a dense first layer
-    then DeepSeekMoE (8 experts in 4 groups, 2 groups kept, top 3, one shared). Weights as
-    families/hf_deepseek.py leaves them (RoPE rows rotate-half, YaRN's factors folded in), so the
-    fixture checks the graph; scripts/check_native_mla.py checks the import against transformers."""
+def make_deepseek(out: Path, version: str = "v2") -> None:
+    """A tiny model trained-with-MLA in DeepSeek's layout: low-rank query, YaRN, a dense first layer
+    then DeepSeekMoE (8 experts in 4 groups, 2 groups kept, top 3, one shared), routed as V2 does
+    (softmax, group-limited) or as V3 does (sigmoid, noaux_tc with a correction bias, normalised).
+    Weights as families/hf_deepseek.py leaves them (RoPE rows rotate-half, YaRN's factors folded in),
+    so the fixture checks the graph; scripts/check_native_mla.py checks the import against transformers."""
+    routing = (dict(topk_method="group_limited_greedy", routed_scaling_factor=1.5) if version == "v2" else
+               dict(scoring_func="sigmoid", topk_method="noaux_tc", norm_topk_prob=True, routed_scaling_factor=2.5))
     moe_cfg = moe.MoEConfig(hidden_size=64, moe_intermediate_size=24, n_routed_experts=8, n_shared_experts=1,
-                            num_experts_per_tok=3, topk_method="group_limited_greedy", n_group=4, topk_group=2,
-                            routed_scaling_factor=1.5)
+                            num_experts_per_tok=3, n_group=4, topk_group=2, **routing)
     scaling = {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 64, "beta_fast": 32,
                "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 0.707}
     cfg = deepseek.DeepSeekConfig(num_hidden_layers=3, q_lora_rank=32, v_head_dim=12, intermediate_size=96,
                                   rope_scaling=scaling, first_k_dense_replace=1, moe=moe_cfg)
     model = deepseek.build(cfg)
-    init_weights(model, torch.Generator().manual_seed(SEED))
+    init_weights(model, torch.Generator().manual_seed(SEED))  # the correction bias, a buffer, too
+    with torch.no_grad():
+        for m in model.modules():
+            if hasattr(m, "e_score_correction_bias"):
+                m.e_score_correction_bias.copy_(0.3 * torch.randn(8, generator=torch.Generator().manual_seed(SEED)))
     model.eval()
-    write_model_dir(out, model, "deepseek", "tiny-deepseek-v2", deepseek.config_entry(cfg),
+    write_model_dir(out, model, "deepseek", f"tiny-deepseek-{version}", deepseek.config_entry(cfg),
                     deepseek.layer_layout(cfg), deepseek.FORMULA, SEED)
     mla.set_form(model, "expanded")
     write_cases(model, out / "reference", cfg.vocab_size, SEED)
 
 
-FAMILIES["deepseek-v2"] = make_deepseek_v2
+FAMILIES["deepseek-v2"] = make_deepseek
+FAMILIES["deepseek-v3"] = lambda out: make_deepseek(out, "v3")
 
 
 def make_llama_one_token(out: Path) -> None:

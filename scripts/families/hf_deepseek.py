@@ -1,14 +1,21 @@
-"""Loads a Hugging Face DeepSeek-V2 checkpoint (``model_type: deepseek_v2``; V2-Lite and V2) into
-``deepseek.py``'s model, keeping its compressed cache.
+"""Loads a Hugging Face DeepSeek-V2 or V3 checkpoint (``model_type`` deepseek_v2: V2-Lite, V2;
+deepseek_v3: V3, R1, Moonlight) into ``deepseek.py``'s model, keeping its compressed cache.
 
 What the import changes, each an exact rewrite of the same function:
 
-- DeepSeek rotates its RoPE dims in interleaved pairs (2i, 2i+1); ``mla.py`` rotates pairs
-  (i, i + d_r/2). The RoPE rows of the query and of ``kv_a_proj_with_mqa`` are permuted to match,
-  so k_pe is cached in the permuted order: the same dot products.
+- DeepSeek rotates its RoPE dims in interleaved pairs (2i, 2i+1) (V2 always, V3 unless
+  ``rope_interleave`` is false); ``mla.py`` rotates pairs (i, i + d_r/2). The RoPE rows of the
+  query and of ``kv_a_proj_with_mqa`` are permuted to match, so k_pe is cached in the permuted
+  order: the same dot products.
 - YaRN multiplies cos and sin by its attention factor, and the softmax scale by
   mscale(factor, mscale_all_dim)²: both are folded into the weights (the RoPE rows of the query
   and of kv_a by the factor, the whole query by mscale²), as RoPE and the scores are linear in them.
+
+V3 routes by sigmoid scores with ``e_score_correction_bias`` (``noaux_tc``; ``moe.py``). FP8
+checkpoints (``quantization_config.quant_method`` fp8: float8 E4M3 weights with a ``weight_scale_inv``
+per ``weight_block_size`` block, 128 × 128 in V3) are dequantised on import, W = W8 · S[r // 128,
+c // 128]. The multi-token-prediction layers past ``num_hidden_layers`` are not part of the model
+evaluated (transformers drops them too) and are skipped.
 
 Routed experts load from either layout: transformers' stacked ``mlp.experts.gate_up_proj`` /
 ``down_proj`` or DeepSeek's per-expert ``mlp.experts.{j}.{gate,up,down}_proj.weight``. The import is
@@ -29,7 +36,7 @@ from .hf_llama import CheckpointError, IGNORED_SUFFIXES
 from .moe import MoEConfig
 from .safetensors_io import Checkpoint
 
-MODEL_TYPES = ("deepseek_v2",)
+MODEL_TYPES = ("deepseek_v2", "deepseek_v3")
 YARN_KEYS = ("factor", "original_max_position_embeddings")
 
 
@@ -63,12 +70,17 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
     for flag in ("attention_bias", "mlp_bias"):
         if hf.get(flag):
             problems.append(f"{flag} true (no biases)")
-    if hf.get("scoring_func", "softmax") != "softmax":
-        problems.append(f"scoring_func {hf.get('scoring_func')!r} (DeepSeek-V2 routes by softmax)")
+    v3 = hf.get("model_type") == "deepseek_v3"
+    # transformers' V2 always scores by softmax and V3 by sigmoid with noaux_tc, whatever the config says.
+    scoring, method = ("sigmoid", "noaux_tc") if v3 else ("softmax", hf.get("topk_method", "greedy"))
+    if hf.get("scoring_func", scoring) != scoring:
+        problems.append(f"scoring_func {hf.get('scoring_func')!r} ({hf.get('model_type')} routes by {scoring})")
     theta, scaling = _rope(hf, problems)
-    method = hf.get("topk_method", "greedy")
-    if method not in ("greedy", "group_limited_greedy"):
+    if method not in ("greedy", "group_limited_greedy", "noaux_tc"):
         problems.append(f"topk_method {method!r} (greedy or group_limited_greedy)")
+    quant = hf.get("quantization_config")
+    if quant and quant.get("quant_method") != "fp8":
+        problems.append(f"quantization {quant.get('quant_method')!r} (fp8 block scaling is implemented)")
     if problems:
         raise CheckpointError("cannot import this checkpoint faithfully: " + "; ".join(problems))
     experts = hf.get("n_routed_experts")
@@ -77,10 +89,11 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
         moe = MoEConfig(
             hidden_size=hf["hidden_size"], moe_intermediate_size=hf["moe_intermediate_size"],
             n_routed_experts=experts, n_shared_experts=hf.get("n_shared_experts") or 0,
-            num_experts_per_tok=hf["num_experts_per_tok"], scoring_func="softmax", topk_method=method,
+            num_experts_per_tok=hf["num_experts_per_tok"], scoring_func=scoring, topk_method=method,
             n_group=hf.get("n_group") or 1, topk_group=hf.get("topk_group") or 1,
-            # transformers' DeepSeek-V2 router never normalises the chosen weights (norm_topk_prob unused).
-            norm_topk_prob=False, routed_scaling_factor=float(hf.get("routed_scaling_factor", 1.0)),
+            # transformers' V2 router never normalises the chosen weights (its norm_topk_prob is unused).
+            norm_topk_prob=bool(hf.get("norm_topk_prob", True)) if v3 else False,
+            routed_scaling_factor=float(hf.get("routed_scaling_factor", 2.5 if v3 else 1.0)),
         )
     return deepseek.DeepSeekConfig(
         vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"], intermediate_size=hf["intermediate_size"],
@@ -99,20 +112,32 @@ def _interleaved_to_half(d: int) -> torch.Tensor:
     return torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)])
 
 
-def _query_rows(w: torch.Tensor, cfg: deepseek.DeepSeekConfig, rope_scale: float, scale: float) -> torch.Tensor:
-    """q_proj / q_b_proj rows [H·(d_nope + d_r), in] with each head's RoPE rows permuted and scaled."""
+def _query_rows(w: torch.Tensor, cfg: deepseek.DeepSeekConfig, order: torch.Tensor, rope_scale: float,
+                scale: float) -> torch.Tensor:
+    """q_proj / q_b_proj rows [H·(d_nope + d_r), in] with each head's RoPE rows reordered and scaled."""
     h, nope, rope = cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim
     w = w.reshape(h, nope + rope, -1).clone()
-    w[:, nope:] = w[:, nope:][:, _interleaved_to_half(rope)] * rope_scale
+    w[:, nope:] = w[:, nope:][:, order] * rope_scale
     return (w * scale).reshape(h * (nope + rope), -1)
 
 
-def _latent_rows(w: torch.Tensor, cfg: deepseek.DeepSeekConfig, rope_scale: float) -> torch.Tensor:
-    """kv_a_proj_with_mqa rows [r_kv + d_r, in] with the RoPE rows permuted and scaled."""
+def _latent_rows(w: torch.Tensor, cfg: deepseek.DeepSeekConfig, order: torch.Tensor, rope_scale: float) -> torch.Tensor:
+    """kv_a_proj_with_mqa rows [r_kv + d_r, in] with the RoPE rows reordered and scaled."""
     r = cfg.kv_lora_rank
     w = w.clone()
-    w[r:] = w[r:][_interleaved_to_half(cfg.qk_rope_head_dim)] * rope_scale
+    w[r:] = w[r:][order] * rope_scale
     return w
+
+
+def dequantize_fp8(weight: torch.Tensor, scale_inv: torch.Tensor, block: Tuple[int, int]) -> torch.Tensor:
+    """W[r, c] = W8[r, c] · S[r // block_rows, c // block_cols] (``weight`` already widened to float32;
+    the last blocks of a dimension that is no multiple of the block size are partial)."""
+    rows, cols = weight.shape
+    expanded = scale_inv.repeat_interleave(block[0], 0)[:rows].repeat_interleave(block[1], 1)[:, :cols]
+    if expanded.shape != weight.shape:
+        raise CheckpointError(f"a weight_scale_inv of shape {list(scale_inv.shape)} does not cover a weight of "
+                              f"shape {[rows, cols]} in {block[0]} x {block[1]} blocks")
+    return weight * expanded
 
 
 def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
@@ -122,15 +147,27 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
     cfg = config_from_hf(hf)
     model = deepseek.build(cfg)
     ckpt = Checkpoint(directory)
-    names = set(n for n in ckpt.names() if not n.endswith(IGNORED_SUFFIXES))
+    layers = cfg.num_hidden_layers
+    # Multi-token-prediction layers (model.layers.{L}…) are not evaluated; transformers drops them too.
+    names = set(n for n in ckpt.names() if not n.endswith(IGNORED_SUFFIXES)
+                and not (n.startswith("model.layers.") and int(n.split(".")[2]) >= layers))
     used: set = set()
+    quant = hf.get("quantization_config") or {}
+    block = tuple(quant.get("weight_block_size") or (128, 128))
 
     def take(name: str) -> torch.Tensor:
         if name not in names:
             raise CheckpointError(f"{directory} lacks tensor {name}")
         used.add(name)
-        return ckpt.get(name).to(torch.float32)
+        tensor = ckpt.get(name).to(torch.float32)
+        scale = f"{name}_scale_inv"
+        if scale in names:  # an FP8 block-quantised weight
+            used.add(scale)
+            tensor = dequantize_fp8(tensor, ckpt.get(scale).to(torch.float32), block)
+        return tensor
 
+    interleaved = hf.get("model_type") == "deepseek_v2" or hf.get("rope_interleave", True)
+    order = _interleaved_to_half(cfg.qk_rope_head_dim) if interleaved else torch.arange(cfg.qk_rope_head_dim)
     rope_scale = yarn_attention_factor(cfg.rope_scaling) if cfg.rope_scaling else 1.0
     scale = 1.0
     if cfg.rope_scaling and cfg.rope_scaling.get("mscale_all_dim"):
@@ -147,13 +184,14 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
             state[f"{dst}.{norm}.weight"] = take(f"{src}.{norm}.weight")
         attn, mix = f"{src}.self_attn", f"{dst}.mixer"
         if cfg.q_lora_rank is None:
-            state[f"{mix}.q_proj.weight"] = _query_rows(take(f"{attn}.q_proj.weight"), cfg, rope_scale, scale)
+            state[f"{mix}.q_proj.weight"] = _query_rows(take(f"{attn}.q_proj.weight"), cfg, order, rope_scale, scale)
         else:
             state[f"{mix}.q_a_proj.weight"] = take(f"{attn}.q_a_proj.weight")
             state[f"{mix}.q_a_layernorm.weight"] = take(f"{attn}.q_a_layernorm.weight")
-            state[f"{mix}.q_b_proj.weight"] = _query_rows(take(f"{attn}.q_b_proj.weight"), cfg, rope_scale, scale)
+            state[f"{mix}.q_b_proj.weight"] = _query_rows(take(f"{attn}.q_b_proj.weight"), cfg, order, rope_scale,
+                                                            scale)
         state[f"{mix}.kv_a_proj_with_mqa.weight"] = _latent_rows(take(f"{attn}.kv_a_proj_with_mqa.weight"), cfg,
-                                                                 rope_scale)
+                                                                 order, rope_scale)
         for name in ("kv_a_layernorm.weight", "kv_b_proj.weight", "o_proj.weight"):
             state[f"{mix}.{name}"] = take(f"{attn}.{name}")
         mlp, ours = f"{src}.mlp", f"{dst}.mlp"
@@ -162,6 +200,8 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
                 state[f"{ours}.{p}.weight"] = take(f"{mlp}.{p}.weight")
             continue
         state[f"{ours}.gate.weight"] = take(f"{mlp}.gate.weight")
+        if cfg.moe.topk_method == "noaux_tc":
+            state[f"{ours}.e_score_correction_bias"] = take(f"{mlp}.gate.e_score_correction_bias")
         for p in ("gate_proj", "up_proj", "down_proj"):
             state[f"{ours}.shared_experts.{p}.weight"] = take(f"{mlp}.shared_experts.{p}.weight")
         if f"{mlp}.experts.gate_up_proj" in names:

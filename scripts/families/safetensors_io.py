@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 # safetensors dtype -> (numpy dtype of the stored bytes, bytes per element)
-_STORED = {"F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<u2", 2), "F64": ("<f8", 8)}
+_STORED = {"F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<u2", 2), "F64": ("<f8", 8), "F8_E4M3": ("u1", 1)}
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
@@ -39,6 +39,41 @@ def float32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
     rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16
     nan = np.isnan(x.astype(np.float32))
     return np.where(nan, np.uint32(0x7FC0), rounded).astype(np.uint16)
+
+
+def _e4m3_table() -> np.ndarray:
+    """float32 value of each of the 256 float8 E4M3FN bit patterns (OCP FP8: bias 7, no
+    infinities, NaN at S.1111.111; the largest finite value is 448)."""
+    b = np.arange(256, dtype=np.uint32)
+    sign = np.where(b >> 7, -1.0, 1.0)
+    exponent, mantissa = (b >> 3) & 0xF, (b & 7).astype(np.float64)
+    normal = (1 + mantissa / 8) * np.exp2(exponent.astype(np.float64) - 7)
+    subnormal = (mantissa / 8) * 2.0 ** -6
+    values = sign * np.where(exponent == 0, subnormal, normal)
+    values[(exponent == 15) & ((b & 7) == 7)] = np.nan
+    return values.astype(np.float32)
+
+
+E4M3 = _e4m3_table()
+
+
+def e4m3_bits_to_float32(bits: np.ndarray) -> np.ndarray:
+    """uint8 float8 E4M3FN bit patterns -> float32 (exact)."""
+    return E4M3[bits.astype(np.intp)]
+
+
+def float32_to_e4m3_bits(x: np.ndarray) -> np.ndarray:
+    """float32 -> float8 E4M3FN bit patterns: nearest value, ties to the even pattern, saturating at
+    ±448 as FP8 quantisers clamp (for writing test checkpoints)."""
+    x = np.clip(np.asarray(x, dtype=np.float32), -448.0, 448.0)
+    positive = E4M3[:127]  # 0 … 448, increasing
+    mag = np.abs(x)
+    hi = np.clip(np.searchsorted(positive, mag), 1, 126)
+    lo = hi - 1
+    d_lo, d_hi = mag - positive[lo], positive[hi] - mag
+    pick = np.where((d_hi < d_lo) | ((d_hi == d_lo) & (hi % 2 == 0)), hi, lo)
+    pick = np.where(mag <= positive[0], 0, pick)
+    return (pick | np.where(np.signbit(x) & (pick > 0), 128, 0)).astype(np.uint8)
 
 
 class SafetensorsFile:
@@ -88,6 +123,8 @@ class SafetensorsFile:
         arr = np.frombuffer(raw, dtype=stored)
         if e["dtype"] == "BF16":
             arr = bf16_bits_to_float32(arr)
+        elif e["dtype"] == "F8_E4M3":
+            arr = e4m3_bits_to_float32(arr)
         arr = arr.astype(np.float32, copy=e["dtype"] == "F32")  # a copy: frombuffer is read-only
         return torch.from_numpy(arr.reshape(e["shape"]))
 
@@ -127,20 +164,24 @@ class Checkpoint:
 
 
 def save_file(tensors: Dict[str, torch.Tensor], path: Path, dtype: str = "F32",
-              metadata: Optional[Dict[str, str]] = None) -> None:
-    """Writes ``tensors`` as one safetensors file, every tensor stored as ``dtype`` (F32/F16/BF16)."""
+              metadata: Optional[Dict[str, str]] = None, dtypes: Optional[Dict[str, str]] = None) -> None:
+    """Writes ``tensors`` as one safetensors file, every tensor stored as ``dtype`` (F32/F16/BF16)
+    unless ``dtypes`` names another for it (F8_E4M3 too)."""
     header: Dict[str, dict] = {}
     blobs: List[bytes] = []
     offset = 0
     for name in sorted(tensors):
         x = tensors[name].detach().to(torch.float32).contiguous().numpy()
-        if dtype == "BF16":
+        kind = (dtypes or {}).get(name, dtype)
+        if kind == "F8_E4M3":
+            blob = float32_to_e4m3_bits(x).tobytes()
+        elif kind == "BF16":
             blob = float32_to_bf16_bits(x).astype("<u2").tobytes()
-        elif dtype in ("F32", "F16", "F64"):
-            blob = x.astype(_STORED[dtype][0]).tobytes()
+        elif kind in ("F32", "F16", "F64"):
+            blob = x.astype(_STORED[kind][0]).tobytes()
         else:
-            raise ValueError(f"cannot write dtype {dtype}")
-        header[name] = {"dtype": dtype, "shape": list(x.shape), "data_offsets": [offset, offset + len(blob)]}
+            raise ValueError(f"cannot write dtype {kind}")
+        header[name] = {"dtype": kind, "shape": list(x.shape), "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
     if metadata:

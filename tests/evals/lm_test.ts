@@ -86,6 +86,7 @@ Deno.test("on CPU scores and generations are bit-identical across batch sizes 1,
       "zebra",
       "dma",
       "deepseek-v2",
+      "deepseek-v3",
     ]
   ) {
     const dir = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
