@@ -6,15 +6,18 @@ itself: exits non-zero on a mismatch.
 
 Needs transformers (written against 5.18), so it is not part of the test suite; the committed
 native-MLA fixtures and their PyTorch references hold the ONNX side there. transformers writes tiny
-random ``DeepseekV2ForCausalLM`` / ``DeepseekV3ForCausalLM`` checkpoints with ``save_pretrained``:
+random ``DeepseekV2ForCausalLM`` / ``DeepseekV3ForCausalLM`` / ``MiniCPM3ForCausalLM`` checkpoints
+with ``save_pretrained``:
 a plain query and a low-rank one, V2's greedy and group-limited routing, V3's sigmoid routing with a
 random ``e_score_correction_bias``, interleaved and rotate-half RoPE, YaRN (original context 64, so
 positions up to 300 cross its ramp) with mscale ≠ mscale_all_dim so that both of its factors
 matter. The FP8 case rewrites the V3 checkpoint as DeepSeek ships V3 (float8 E4M3 projections, a
 ``weight_scale_inv`` per block, here 16 × 16 so that blocks are partial, and a stray
 multi-token-prediction layer) and gives transformers the same weights dequantised here, since its
-CPU path dequantises blocks by the scale grid's shape rather than the configured block size. ``from_pretrained`` (float32,
-eager attention) and ``families.hf_deepseek.load`` read each, and kvbench's PyTorch model must give
+CPU path dequantises blocks by the scale grid's shape rather than the configured block size.
+MiniCPM3 runs with its embedding, residual and logit scalings away from 1, a tied head and
+LongRoPE's short factors. ``from_pretrained`` (float32,
+eager attention) and ``families.hf_mla.load`` read each, and kvbench's PyTorch model must give
 transformers' logits within 1e-4 at every position of a 300-token prefill, and token by token
 through its own cache.
 """
@@ -30,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import hf_deepseek  # noqa: E402
+from families import hf_mla  # noqa: E402
 from families.reference import positions_for  # noqa: E402
 
 TOLERANCE = 1e-4
@@ -44,13 +47,41 @@ CASES = {
     "v3 (q_proj, noaux_tc, rotate-half rope)": ("v3", dict(q_lora_rank=None, n_group=4, topk_group=2,
                                                            rope_interleave=False)),
     "v3-fp8 (16 x 16 blocks, an MTP layer)": ("v3-fp8", dict(q_lora_rank=32, n_group=4, topk_group=2)),
+    "minicpm3 (q_lora, longrope, tied, scaled)": ("minicpm3", dict(q_lora_rank=32)),
 }
 FP8_BLOCK = [16, 16]
+
+
+def minicpm3(seed: int, q_lora_rank: int):
+    """MiniCPM3 with its three scalings away from 1 and LongRoPE's short factors (its context within
+    the original one; ``factor`` given, as transformers 5.18 needs it)."""
+    from transformers import MiniCPM3Config, MiniCPM3ForCausalLM
+
+    short = [1.0 + 0.25 * i for i in range(4)]
+    config = MiniCPM3Config(
+        vocab_size=512, hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=4, q_lora_rank=q_lora_rank, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8,
+        v_head_dim=12, max_position_embeddings=512, rms_norm_eps=1e-5, tie_word_embeddings=True,
+        scale_emb=12, scale_depth=1.4, dim_model_base=16, attn_implementation="eager",
+        rope_scaling={"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": short,
+                      "long_factor": [4.0] * 4, "original_max_position_embeddings": 512, "factor": 1.0},
+    )
+    torch.manual_seed(seed)
+    return MiniCPM3ForCausalLM(config).eval()
 
 
 def hf_model(version: str, seed: int, **options):
     from transformers import DeepseekV2Config, DeepseekV2ForCausalLM, DeepseekV3Config, DeepseekV3ForCausalLM
 
+    if version == "minicpm3":
+        model = minicpm3(seed, **options)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "norm" in name:
+                    p.copy_(1.0 + 0.1 * torch.randn_like(p))
+                elif p.dim() >= 2:
+                    p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
+        return model
     config_class, model_class = (DeepseekV2Config, DeepseekV2ForCausalLM) if version == "v2" else (
         DeepseekV3Config, DeepseekV3ForCausalLM)
     scaling = {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 64, "beta_fast": 32,
@@ -155,7 +186,7 @@ def compare(name: str, version: str, options: dict, work: Path) -> float:
         dequantized(theirs, directory)
     else:
         theirs = type(theirs).from_pretrained(directory, torch_dtype=torch.float32, attn_implementation="eager").eval()
-    ours, _, _ = hf_deepseek.load(directory)
+    ours, _, _ = hf_mla.load(directory)
     ids = torch.randint(3, 512, (1, LENGTH), generator=torch.Generator().manual_seed(1))
     expected = theirs(ids).logits
     mask = torch.ones_like(ids)

@@ -17,11 +17,12 @@ Llama variants load (Llama 2/3/3.1/3.2/3.3 layouts, Llama 3 RoPE scaling, tied o
     zebra     Zebra-Llama, MLA + Mamba2 hybrid:  --mla-layers 0,2,... --kv-lora-rank R --rope-dim D
               [--q-lora-rank Q]
     dma       Doge dynamic mask attention on the checkpoint's attention:  [--keep-window K]
-    deepseek  a DeepSeek-V2 / V2-Lite checkpoint (``model_type: deepseek_v2``) as it is, with its
-              compressed cache: MLA with or without a low-rank query, YaRN, DeepSeekMoE
-              (``families/hf_deepseek.py``)
+    native    a model trained with MLA, as it is, with its compressed cache (``families/hf_mla.py``):
+              DeepSeek-V2/V2-Lite (deepseek_v2), V3/R1/Moonlight (deepseek_v3, FP8 dequantised),
+              MiniCPM3 (minicpm3); MLA with or without a low-rank query, YaRN or LongRoPE, DeepSeekMoE
 
---family defaults to the checkpoint's own: llama, or deepseek for a deepseek_v2 config.json.
+--family defaults to the checkpoint's own: native for those model types, else llama. A native
+export's family in kvbench.json is its model_type.
 
 For Llama-3.2-1B the papers' shapes are, e.g., ``transmla --kv-lora-rank 512 --rope-dim 64``;
 ``xecomla --kv-lora-rank 128 --rope-dim 32 --q-lora-rank 1344``; ``zebra --mla-layers
@@ -57,12 +58,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from families import deepseek, hf_deepseek, hf_llama, llama, mla, registry, tpla, zebra  # noqa: E402
+from families import deepseek, hf_mla, hf_llama, llama, mla, registry, tpla, zebra  # noqa: E402
 from families import fused  # noqa: E402
 from families.export import DTYPES, GRAPHS, write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
-FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma", "deepseek")
+FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma", "native")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 # Which family options each family takes, and which it cannot do without.
 OPTIONS = {
@@ -72,7 +73,7 @@ OPTIONS = {
     "zebra": (("kv_lora_rank", "rope_dim", "q_lora_rank", "mla_layers"),
               ("kv_lora_rank", "rope_dim", "mla_layers")),
     "dma": (("keep_window",), ()),
-    "deepseek": ((), ()),
+    "native": ((), ()),
 }
 FAMILY_OPTIONS = sorted({o for allowed, _ in OPTIONS.values() for o in allowed})
 
@@ -84,7 +85,7 @@ def layer_list(text: str) -> List[int]:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path, help="Hugging Face Llama directory")
-    parser.add_argument("--family", choices=FAMILIES, help="default: the checkpoint's own (llama or deepseek)")
+    parser.add_argument("--family", choices=FAMILIES, help="default: the checkpoint's own (llama, or native for MLA models)")
     parser.add_argument("--out", required=True, type=Path, help="model directory to write")
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES),
                         help="weights, states and logits")
@@ -112,13 +113,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f"--checkpoint {args.checkpoint} is not a directory")
     config_path = args.checkpoint / "config.json"
     model_type = json.loads(config_path.read_text()).get("model_type") if config_path.exists() else None
-    native = model_type in hf_deepseek.MODEL_TYPES
+    native = model_type in hf_mla.MODEL_TYPES
     if args.family is None:
-        args.family = "deepseek" if native else "llama"
-    elif native != (args.family == "deepseek"):
+        args.family = "native" if native else "llama"
+    elif native != (args.family == "native"):
         parser.error(f"--family {args.family} does not apply to {args.checkpoint} (model_type {model_type!r}): "
-                     + ("a DeepSeek checkpoint exports as it is; leave --family out" if native else
-                        "--family deepseek reads deepseek_v2 checkpoints"))
+                     + ("a model trained with MLA exports as it is; leave --family out" if native else
+                        f"--family native reads {', '.join(hf_mla.MODEL_TYPES)} checkpoints"))
     allowed, required = OPTIONS[args.family]
     for opt in FAMILY_OPTIONS:
         flag = "--" + opt.replace("_", "-")
@@ -203,7 +204,7 @@ def convert(args, teacher, cfg: llama.LlamaConfig, hf: dict):
 
 def export_native(args) -> None:
     """A model trained with MLA, exported as it is (its compressed cache, its MoE)."""
-    model, cfg, hf = hf_deepseek.load(args.checkpoint)
+    model, cfg, hf = hf_mla.load(args.checkpoint)
     check_tokenizer(args.checkpoint, cfg.vocab_size)
     moe = cfg.moe
     print(f"loaded {args.checkpoint}: {hf['model_type']}, {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
@@ -215,8 +216,8 @@ def export_native(args) -> None:
     config = dict(deepseek.config_entry(cfg), model_type=hf["model_type"],
                   tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
                   source_checkpoint=str(args.checkpoint.resolve()))
-    graph = args.graph  # traced: DeepSeekMoE has no fused form (fused.FAMILIES)
-    write_model_dir(args.out, model, "deepseek", name, config, deepseek.layer_layout(cfg), deepseek.FORMULA,
+    graph = args.graph  # "auto" resolved to traced: not in fused.FAMILIES, as DeepSeekMoE has no fused form
+    write_model_dir(args.out, model, hf["model_type"], name, config, deepseek.layer_layout(cfg), deepseek.FORMULA,
                     args.seed, dtype=args.dtype, graph=graph)
     for f in TOKENIZER_FILES:
         shutil.copyfile(args.checkpoint / f, args.out / f)
@@ -232,7 +233,7 @@ def export_native(args) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     torch.use_deterministic_algorithms(True)
-    if args.family == "deepseek":
+    if args.family == "native":
         export_native(args)
         return
     teacher, cfg, hf = hf_llama.load(args.checkpoint)

@@ -214,7 +214,7 @@ def make_deepseek(out: Path, version: str = "v2") -> None:
     """A tiny model trained-with-MLA in DeepSeek's layout: low-rank query, YaRN, a dense first layer
     then DeepSeekMoE (8 experts in 4 groups, 2 groups kept, top 3, one shared), routed as V2 does
     (softmax, group-limited) or as V3 does (sigmoid, noaux_tc with a correction bias, normalised).
-    Weights as families/hf_deepseek.py leaves them (RoPE rows rotate-half, YaRN's factors folded in),
+    Weights as families/hf_mla.py leaves them (RoPE rows rotate-half, YaRN's factors folded in),
     so the fixture checks the graph; scripts/check_native_mla.py checks the import against transformers."""
     routing = (dict(topk_method="group_limited_greedy", routed_scaling_factor=1.5) if version == "v2" else
                dict(scoring_func="sigmoid", topk_method="noaux_tc", norm_topk_prob=True, routed_scaling_factor=2.5))
@@ -231,7 +231,7 @@ def make_deepseek(out: Path, version: str = "v2") -> None:
             if hasattr(m, "e_score_correction_bias"):
                 m.e_score_correction_bias.copy_(0.3 * torch.randn(8, generator=torch.Generator().manual_seed(SEED)))
     model.eval()
-    write_model_dir(out, model, "deepseek", f"tiny-deepseek-{version}", deepseek.config_entry(cfg),
+    write_model_dir(out, model, f"deepseek_{version}", f"tiny-deepseek-{version}", deepseek.config_entry(cfg),
                     deepseek.layer_layout(cfg), deepseek.FORMULA, SEED)
     mla.set_form(model, "expanded")
     write_cases(model, out / "reference", cfg.vocab_size, SEED)

@@ -63,14 +63,20 @@ class RMSNorm(nn.Module):
 def rope_inv_freq(dim: int, theta: float, scaling: Optional[dict] = None) -> torch.Tensor:
     """Inverse frequency of each rotate-half pair, ``theta^(-2i/dim)``, in float32.
 
-    ``scaling`` is a Hugging Face ``rope_scaling`` dict: Llama 3's ("rope_type": "llama3") or YaRN's
-    ("yarn", DeepSeek-V2/V3; its cos/sin factor is ``yarn_attention_factor``). It is the one hook
+    ``scaling`` is a Hugging Face ``rope_scaling`` dict: Llama 3's ("rope_type": "llama3"), YaRN's
+    ("yarn", DeepSeek-V2/V3; its cos/sin factor is ``yarn_attention_factor``) or LongRoPE's short
+    factors ("longrope", MiniCPM3). It is the one hook
     for checkpoints whose RoPE differs from the plain formula, and every family's RoPE goes through
     here, so a converted model rotates exactly as its teacher did.
     """
     kind = None if scaling is None else scaling.get("rope_type", scaling.get("type"))
     if kind == "yarn":
         return yarn_inv_freq(dim, theta, scaling)
+    if kind == "longrope":
+        # Only the short factors: a checkpoint whose context outgrows original_max_position_embeddings
+        # would switch to the long ones mid-sequence, which hf_mla refuses to import.
+        short = torch.tensor(scaling["short_factor"], dtype=torch.float32)
+        return 1.0 / (short * theta ** (torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float32) / dim))
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
     if scaling is not None:
         inv_freq = llama3_scaled_inv_freq(inv_freq, scaling)

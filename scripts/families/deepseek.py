@@ -3,7 +3,7 @@ with the latent's RMSNorm (and the query's, when it has a low-rank query), and e
 ``first_k_dense_replace`` on has a DeepSeekMoE MLP (``moe.py``) instead of a dense SwiGLU.
 
 The cache is the compressed one, c_kv [B, 1, T, r_kv] + k_pe [B, 1, T, d_r] per layer: 576
-elements a token and layer for DeepSeek-V2-Lite and V3 (r_kv 512 + d_r 64). ``hf_deepseek.py``
+elements a token and layer for DeepSeek-V2-Lite and V3 (r_kv 512 + d_r 64). ``hf_mla.py``
 imports checkpoints into this module.
 """
 

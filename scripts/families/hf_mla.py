@@ -1,5 +1,6 @@
-"""Loads a Hugging Face DeepSeek-V2 or V3 checkpoint (``model_type`` deepseek_v2: V2-Lite, V2;
-deepseek_v3: V3, R1, Moonlight) into ``deepseek.py``'s model, keeping its compressed cache.
+"""Loads a Hugging Face checkpoint of a model trained with MLA into ``deepseek.py``'s model, keeping its
+compressed cache: ``model_type`` deepseek_v2 (V2-Lite, V2), deepseek_v3 (V3, R1, Moonlight) and
+minicpm3 (MiniCPM3: the same attention, dense MLPs, and three scalings of its own).
 
 What the import changes, each an exact rewrite of the same function:
 
@@ -7,9 +8,16 @@ What the import changes, each an exact rewrite of the same function:
   ``rope_interleave`` is false); ``mla.py`` rotates pairs (i, i + d_r/2). The RoPE rows of the
   query and of ``kv_a_proj_with_mqa`` are permuted to match, so k_pe is cached in the permuted
   order: the same dot products.
-- YaRN multiplies cos and sin by its attention factor, and the softmax scale by
+- YaRN (and LongRoPE) multiply cos and sin by an attention factor, and YaRN the softmax scale by
   mscale(factor, mscale_all_dim)²: both are folded into the weights (the RoPE rows of the query
   and of kv_a by the factor, the whole query by mscale²), as RoPE and the scores are linear in them.
+- MiniCPM3 multiplies the embeddings by ``scale_emb``, each residual branch by
+  ``scale_depth / √layers`` and the final hidden state by ``dim_model_base / hidden_size``: folded
+  into the embedding, ``o_proj`` and ``down_proj``, and the LM head (MiniCPM3 ties it to the
+  unscaled embedding). Its RoPE is rotate-half already; LongRoPE is imported with its short
+  factors, so only while ``max_position_embeddings`` stays within ``original_max_position_embeddings``
+  (beyond it transformers switches to the long factors once a sequence passes that length, which
+  a cache filled before the switch can't follow).
 
 V3 routes by sigmoid scores with ``e_score_correction_bias`` (``noaux_tc``; ``moe.py``). FP8
 checkpoints (``quantization_config.quant_method`` fp8: float8 E4M3 weights with a ``weight_scale_inv``
@@ -25,6 +33,7 @@ strict, as ``hf_llama``'s: anything it would not compute the same way raises ``C
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -36,8 +45,35 @@ from .hf_llama import CheckpointError, IGNORED_SUFFIXES
 from .moe import MoEConfig
 from .safetensors_io import Checkpoint
 
-MODEL_TYPES = ("deepseek_v2", "deepseek_v3")
+MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "minicpm3")
 YARN_KEYS = ("factor", "original_max_position_embeddings")
+
+
+def _longrope(hf: dict, scaling: dict, problems: List[str]) -> Optional[dict]:
+    """LongRoPE's short factors and attention factor, where the checkpoint never reaches its long ones."""
+    original = scaling.get("original_max_position_embeddings") or hf.get("original_max_position_embeddings")
+    if original is None or scaling.get("short_factor") is None:
+        problems.append("longrope rope scaling lacks short_factor or original_max_position_embeddings")
+        return None
+    if hf["max_position_embeddings"] > original:
+        problems.append(f"longrope beyond its original context ({hf['max_position_embeddings']} > {original} "
+                        "positions) switches RoPE tables mid-sequence: not imported")
+        return None
+    factor = float(scaling.get("factor") or hf["max_position_embeddings"] / original)
+    attention = scaling.get("attention_factor")
+    if attention is None:
+        attention = 1.0 if factor <= 1 else math.sqrt(1 + math.log(factor) / math.log(original))
+    return {"rope_type": "longrope", "short_factor": list(scaling["short_factor"]), "factor": factor,
+            "original_max_position_embeddings": original, "attention_factor": float(attention)}
+
+
+def rope_attention_factor(scaling: Optional[dict]) -> float:
+    """What the checkpoint's RoPE multiplies cos and sin by (1 without scaling)."""
+    if not scaling:
+        return 1.0
+    if scaling["rope_type"] == "longrope":
+        return scaling["attention_factor"]
+    return yarn_attention_factor(scaling)
 
 
 def _rope(hf: dict, problems: List[str]) -> Tuple[float, Optional[dict]]:
@@ -48,8 +84,10 @@ def _rope(hf: dict, problems: List[str]) -> Tuple[float, Optional[dict]]:
     kind = None if scaling is None else scaling.get("rope_type", scaling.get("type", "default"))
     if kind in (None, "default"):
         return theta, None
+    if kind == "longrope":
+        return theta, _longrope(hf, scaling, problems)
     if kind != "yarn":
-        problems.append(f"rope scaling type {kind!r} (only 'yarn' is implemented for DeepSeek)")
+        problems.append(f"rope scaling type {kind!r} (yarn and longrope are implemented)")
         return theta, None
     absent = [k for k in YARN_KEYS if scaling.get(k) is None]
     if absent:
@@ -100,7 +138,7 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
         num_hidden_layers=hf["num_hidden_layers"], num_attention_heads=hf["num_attention_heads"],
         q_lora_rank=hf.get("q_lora_rank"), kv_lora_rank=hf["kv_lora_rank"],
         qk_nope_head_dim=hf["qk_nope_head_dim"], qk_rope_head_dim=hf["qk_rope_head_dim"],
-        v_head_dim=hf["v_head_dim"], rope_theta=theta, rope_scaling=scaling,
+        v_head_dim=hf.get("v_head_dim") or hf["hidden_size"] // hf["num_attention_heads"], rope_theta=theta, rope_scaling=scaling,
         rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)), max_position_embeddings=hf["max_position_embeddings"],
         first_k_dense_replace=hf.get("first_k_dense_replace", 0) if moe is not None else hf["num_hidden_layers"],
         moe=moe,
@@ -140,6 +178,16 @@ def dequantize_fp8(weight: torch.Tensor, scale_inv: torch.Tensor, block: Tuple[i
     return weight * expanded
 
 
+def minicpm3_scales(hf: dict, cfg: deepseek.DeepSeekConfig) -> Tuple[float, float, float]:
+    """(embedding, residual branch, final hidden state) multipliers: MiniCPM3's, else 1."""
+    if hf.get("model_type") != "minicpm3":
+        return 1.0, 1.0, 1.0
+    depth = hf.get("scale_depth", 1.4)
+    depth = math.sqrt(cfg.num_hidden_layers) if depth is None else float(depth)
+    base = hf.get("dim_model_base", 256) or cfg.hidden_size
+    return float(hf.get("scale_emb", 12)), depth / math.sqrt(cfg.num_hidden_layers), base / cfg.hidden_size
+
+
 def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
     """(model in float32, our config, the checkpoint's config.json) from a Hugging Face directory."""
     directory = Path(directory)
@@ -166,18 +214,21 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
             tensor = dequantize_fp8(tensor, ckpt.get(scale).to(torch.float32), block)
         return tensor
 
-    interleaved = hf.get("model_type") == "deepseek_v2" or hf.get("rope_interleave", True)
+    kind = hf.get("model_type")
+    interleaved = kind == "deepseek_v2" or (kind == "deepseek_v3" and hf.get("rope_interleave", True))
     order = _interleaved_to_half(cfg.qk_rope_head_dim) if interleaved else torch.arange(cfg.qk_rope_head_dim)
-    rope_scale = yarn_attention_factor(cfg.rope_scaling) if cfg.rope_scaling else 1.0
+    rope_scale = rope_attention_factor(cfg.rope_scaling)
     scale = 1.0
-    if cfg.rope_scaling and cfg.rope_scaling.get("mscale_all_dim"):
+    if cfg.rope_scaling and cfg.rope_scaling["rope_type"] == "yarn" and cfg.rope_scaling.get("mscale_all_dim"):
         scale = yarn_mscale(float(cfg.rope_scaling["factor"]), float(cfg.rope_scaling["mscale_all_dim"])) ** 2
+    embed_scale, residual_scale, logits_scale = minicpm3_scales(hf, cfg)
+    embedding = take("model.embed_tokens.weight")
     state: Dict[str, torch.Tensor] = {
-        "embed_tokens.weight": take("model.embed_tokens.weight"),
+        "embed_tokens.weight": embedding * embed_scale,
         "norm.weight": take("model.norm.weight"),
     }
-    tied = bool(hf.get("tie_word_embeddings", False)) or "lm_head.weight" not in names
-    state["lm_head.weight"] = state["embed_tokens.weight"] if tied else take("lm_head.weight")
+    tied = bool(hf.get("tie_word_embeddings", kind == "minicpm3")) or "lm_head.weight" not in names
+    state["lm_head.weight"] = (embedding if tied else take("lm_head.weight")) * logits_scale
     for i, layer in enumerate(model.layers):
         src, dst = f"model.layers.{i}", f"layers.{i}"
         for norm in ("input_layernorm", "post_attention_layernorm"):
@@ -192,12 +243,14 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
                                                             scale)
         state[f"{mix}.kv_a_proj_with_mqa.weight"] = _latent_rows(take(f"{attn}.kv_a_proj_with_mqa.weight"), cfg,
                                                                  order, rope_scale)
-        for name in ("kv_a_layernorm.weight", "kv_b_proj.weight", "o_proj.weight"):
+        for name in ("kv_a_layernorm.weight", "kv_b_proj.weight"):
             state[f"{mix}.{name}"] = take(f"{attn}.{name}")
+        state[f"{mix}.o_proj.weight"] = take(f"{attn}.o_proj.weight") * residual_scale
         mlp, ours = f"{src}.mlp", f"{dst}.mlp"
         if i < cfg.first_k_dense_replace or cfg.moe is None:
-            for p in ("gate_proj", "up_proj", "down_proj"):
+            for p in ("gate_proj", "up_proj"):
                 state[f"{ours}.{p}.weight"] = take(f"{mlp}.{p}.weight")
+            state[f"{ours}.down_proj.weight"] = take(f"{mlp}.down_proj.weight") * residual_scale
             continue
         state[f"{ours}.gate.weight"] = take(f"{mlp}.gate.weight")
         if cfg.moe.topk_method == "noaux_tc":
