@@ -14,6 +14,7 @@ Llama-3.2-1B (hidden 2048, 32 heads, 8 KV heads, head dim 64, vocab 128256):
     xecomla-1b-r128    MLA r_kv 128 + d_r 32 (6.4×)    16·160·2   =  5,120
     xecomla-1b-r64     MLA r_kv 64 + d_r 32 (10.6×)    16·96·2    =  3,072
     dma-1b             GQA's cache + the dynamic mask  2·16·8·64·2 = 32,768
+    deepseek-v2-lite   DeepSeek-V2-Lite's own shape    27·576·2   = 31,104 (trained with MLA; MoE)
 
 ``--tiny-hidden N`` keeps the layer count and everything the cache holds (n_kv, head_dim for GQA;
 r_kv, d_r for MLA) and shrinks the rest so the file is small: hidden N, intermediate 2N, vocab 512;
@@ -188,6 +189,33 @@ GEOMETRIES["zebra-1b-4mla12m2"] = Geometry(
     "zebra", "Zebra-Llama 1B 4MLA12M2: MLA r_kv 128 + d_r 32 at [0,5,10,14], Mamba2 elsewhere", 1280,
     zebra_model([0, 5, 10, 14], tiny_hidden_max=4), notes={"fixed_state_bytes_fp16": 12 * 143360 * 2},
 )
+
+def deepseek_v2_lite(base: Base):
+    """DeepSeek-V2-Lite as published (its own shape, not Llama's): 27 MLA layers of r_kv 512 + d_r 64,
+    16 heads of d_nope 128 / d_v 128, a plain q_proj, YaRN ×40 over 4K; dense first layer, then
+    DeepSeekMoE with 64 routed experts (top 6) and 2 shared. --tiny-hidden keeps the layer count and
+    the cached widths and shrinks the rest (2 heads, d_nope = d_v = 8, 4 experts of width 4)."""
+    from families import deepseek, moe
+
+    tiny = base.tiny
+    hidden = base.hidden if tiny else 2048
+    experts = moe.MoEConfig(hidden_size=hidden, moe_intermediate_size=4 if tiny else 1408,
+                            n_routed_experts=4 if tiny else 64, n_shared_experts=2,
+                            num_experts_per_tok=2 if tiny else 6, routed_scaling_factor=1.0)
+    cfg = deepseek.DeepSeekConfig(
+        vocab_size=base.vocab if tiny else 102400, hidden_size=hidden, intermediate_size=2 * hidden if tiny else 10944,
+        num_hidden_layers=27, num_attention_heads=2 if tiny else 16, q_lora_rank=None, kv_lora_rank=512,
+        qk_nope_head_dim=8 if tiny else 128, qk_rope_head_dim=64, v_head_dim=8 if tiny else 128,
+        rope_scaling={"rope_type": "yarn", "factor": 40.0, "original_max_position_embeddings": 4096,
+                      "beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.707},
+        max_position_embeddings=163840, first_k_dense_replace=1, moe=experts,
+    )
+    return deepseek.build(cfg), deepseek.config_entry(cfg), deepseek.layer_layout(cfg), deepseek.FORMULA
+
+
+GEOMETRIES["deepseek-v2-lite"] = Geometry("deepseek_v2", "DeepSeek-V2-Lite (27 layers, r_kv 512 + d_r 64, MoE)",
+                                          31104, deepseek_v2_lite)
+
 
 def export(name: str, out: Path, base: Base, dtype: str, seed: int, suffix: str = "", graph: str = "traced") -> int:
     geo = GEOMETRIES[name]

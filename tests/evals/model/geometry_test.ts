@@ -1,6 +1,6 @@
 /**
- * The engine's measured cache size at the papers' real cache geometry (Llama-3.2-1B based, fp16
- * states). The fixtures under tests/fixtures/geometry/ come from
+ * The engine's measured cache size at the papers' real cache geometry (Llama-3.2-1B based, and
+ * DeepSeek-V2-Lite's own; fp16 states). The fixtures under tests/fixtures/geometry/ come from
  * `scripts/export_paper_shapes.py --out tests/fixtures/geometry --tiny-hidden 8`: random weights,
  * tiny hidden size, but the true layer count and per-layer cache tensors.
  *
@@ -44,6 +44,7 @@ const ROWS: Row[] = [
     fixedBytes: 3_440_640,
     source: "Zebra 4MLA12M2: 4·(128+32)·2; Mamba2 12·(3072·4+32·64·64)·2",
   },
+  { name: "deepseek-v2-lite", bytesPerToken: 31_104, fixedBytes: 0, source: "DeepSeek-V2-Lite: 27·(512+64)·2" },
 ];
 
 for (const row of ROWS) {
