@@ -297,6 +297,7 @@ export async function runInfo(
     kvBytesPerToken: cache.bytesPerToken,
     fixedStateBytes: cache.fixedBytes,
     perDeviceKvBytesPerToken: bundle.sidecar.cache?.per_device_bytes_per_token ?? null,
+    kvFormula: bundle.sidecar.cache?.bytes_per_token_formula ?? null,
     ...settings,
     // How prompts were fed, a fact about the graph: scores differ between the paths by rounding only.
     args: { ...(settings.args as Record<string, unknown>), feeding: feeding(bundle.model) },

@@ -16,6 +16,7 @@ import { CSV_COLUMNS, type Leaderboard, tableRows } from "./report.ts";
 const TYPES: Record<(typeof CSV_COLUMNS)[number], [sql: string, bind: DuckDBType]> = {
   model: ["VARCHAR", VARCHAR],
   family: ["VARCHAR", VARCHAR],
+  cache_origin: ["VARCHAR", VARCHAR],
   run_id: ["INTEGER", INTEGER],
   task: ["VARCHAR", VARCHAR],
   metric: ["VARCHAR", VARCHAR],
@@ -28,6 +29,7 @@ const TYPES: Record<(typeof CSV_COLUMNS)[number], [sql: string, bind: DuckDBType
   is_primary: ["BOOLEAN", BOOLEAN],
   average: ["DOUBLE", DOUBLE],
   kv_bytes_per_token: ["DOUBLE", DOUBLE],
+  kv_formula: ["VARCHAR", VARCHAR],
   fixed_state_bytes: ["DOUBLE", DOUBLE],
   simulated_kv_bytes_per_token: ["DOUBLE", DOUBLE],
   per_device_kv_bytes_per_token: ["DOUBLE", DOUBLE],

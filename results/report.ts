@@ -5,6 +5,7 @@
  * @module
  */
 
+import { CACHE_ORIGINS, type CacheOrigin, cacheOrigin } from "./cache_origin.ts";
 import { UserError } from "../core/errors.ts";
 import type { Store } from "./store.ts";
 
@@ -35,6 +36,8 @@ export interface LeaderboardOptions {
 export interface LeaderboardRow {
   model: string;
   family: string | null;
+  /** How the model got its cache (the report's grouping; from its family). */
+  cacheOrigin: CacheOrigin;
   /** Run ids the row draws on. */
   runs: number[];
   /** `task/metric` → value. */
@@ -45,6 +48,8 @@ export interface LeaderboardRow {
   average: number | null;
   /** Measured bytes per token of the growing state. */
   kvBytesPerToken: number | null;
+  /** What the model's config says the cache takes per token (its sidecar's formula), if it says. */
+  kvFormula: string | null;
   /** Measured bytes of fixed-size state per sequence. */
   fixedStateBytes: number | null;
   /**
@@ -119,6 +124,7 @@ interface RunRow {
   /** The model it was converted or distilled from, as its sidecar says. */
   teacher: string | null;
   kv: number | null;
+  kvFormula: string | null;
   fixed: number | null;
   simulatedKv: number | null;
   perDeviceKv: number | null;
@@ -226,11 +232,13 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
     return {
       model,
       family: run.family,
+      cacheOrigin: cacheOrigin(run.family),
       runs: [...new Set(results.filter((r) => r.model === model).map((r) => r.runId))].sort((a, b) => a - b),
       scores,
       stderr,
       average: primaries.length > 0 ? primaries.reduce((a, b) => a + b, 0) / primaries.length : null,
       kvBytesPerToken: run.kv,
+      kvFormula: run.kvFormula,
       fixedStateBytes: run.fixed,
       simulatedKvBytesPerToken: run.simulatedKv,
       perDeviceKvBytesPerToken: run.perDeviceKv,
@@ -239,6 +247,8 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
       tokensPerSecond: s && (s.seconds as number) > 0 ? (s.tokens as number) / (s.seconds as number) : null,
     };
   });
+  // Grouped by how each model got its cache, in CACHE_ORIGINS' order; the sort is stable within a group.
+  rows.sort((a, b) => CACHE_ORIGINS.indexOf(a.cacheOrigin) - CACHE_ORIGINS.indexOf(b.cacheOrigin));
   return {
     columns,
     rows,
@@ -258,6 +268,7 @@ function runRow(r: Record<string, unknown>): RunRow {
     family: (r.family as string | null) ?? null,
     teacher: (r.teacher as string | null) ?? null,
     kv: (r.kv as number | null) ?? null,
+    kvFormula: (r.kv_formula as string | null | undefined) ?? null,
     fixed: (r.fixed as number | null) ?? null,
     simulatedKv: (r.simulated_kv_bytes_per_token as number | null | undefined) ?? null,
     perDeviceKv: (r.per_device_kv_bytes_per_token as number | null | undefined) ?? null,
@@ -414,6 +425,7 @@ function sliceTables(results: ResultRecord[]): SliceTable[] {
 export const CSV_COLUMNS = [
   "model",
   "family",
+  "cache_origin",
   "run_id",
   "task",
   "metric",
@@ -426,6 +438,7 @@ export const CSV_COLUMNS = [
   "is_primary",
   "average",
   "kv_bytes_per_token",
+  "kv_formula",
   "fixed_state_bytes",
   "simulated_kv_bytes_per_token",
   "per_device_kv_bytes_per_token",
@@ -459,21 +472,26 @@ function compressionNote(board: Leaderboard): string | null {
 }
 
 /**
- * The leaderboard's columns between a row's model and family and its runs, as the text table and
- * the HTML page both show them: each score (± stderr), the average, the cache bytes — simulated
- * (cache policy) and per-device (TPLA) ones only where some run has them — and speed.
+ * The leaderboard's columns between a row's model, family and cache origin and its runs, as the text
+ * table and the HTML page both show them: each score (± stderr), the average, the cache bytes — the
+ * config's formula beside the measured ones (unless `formulaColumn` is false: the HTML page shows it
+ * as a tooltip), simulated (cache policy) and per-device (TPLA) ones only where some run has them —
+ * and speed.
  */
 export function boardColumns(
   board: Leaderboard,
   compressionTitle: string,
+  { formulaColumn = true }: { formulaColumn?: boolean } = {},
 ): { header: string[]; cells: (row: LeaderboardRow) => string[] } {
   const simulated = board.rows.some((r) => r.simulatedKvBytesPerToken !== null);
   const sharded = board.rows.some((r) => r.perDeviceKvBytesPerToken !== null);
+  const formulas = formulaColumn && board.rows.some((r) => r.kvFormula !== null);
   return {
     header: [
       ...board.columns,
       "average",
       "KV B/token",
+      ...(formulas ? ["KV formula (config)"] : []),
       ...(simulated ? ["simulated KV B/token (policy)"] : []),
       ...(sharded ? ["per-device KV B/token (TPLA)"] : []),
       "fixed state B",
@@ -484,6 +502,7 @@ export function boardColumns(
       ...board.columns.map((c) => withStderr(r.scores[c], r.stderr[c])),
       fmt(r.average, 4),
       fmt(r.kvBytesPerToken, 0),
+      ...(formulas ? [r.kvFormula ?? ""] : []),
       ...(simulated ? [fmt(r.simulatedKvBytesPerToken, 0)] : []),
       ...(sharded ? [fmt(r.perDeviceKvBytesPerToken, 0)] : []),
       fmt(r.fixedStateBytes, 0),
@@ -498,8 +517,10 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
   if (format === "json") return JSON.stringify(jsonBoard(board), null, 2) + "\n";
   if (format === "csv") return renderCsv(board);
   const columns = boardColumns(board, compressionHeader(board));
-  const header = ["model", "family", ...columns.header, "runs"];
-  const body = board.rows.map((r) => [r.model, r.family ?? "", ...columns.cells(r), r.runs.join(",")]);
+  const header = ["model", "family", "cache", ...columns.header, "runs"];
+  const body = board.rows.map((
+    r,
+  ) => [r.model, r.family ?? "", r.cacheOrigin, ...columns.cells(r), r.runs.join(",")]);
   const note = compressionNote(board);
   const parts = [render(header, body, format) + (note ? `\n${note}` : "")];
   for (const t of board.slices) {
@@ -528,11 +549,13 @@ function jsonBoard(board: Leaderboard): unknown {
     rows: board.rows.map((r) => ({
       model: r.model,
       family: r.family,
+      cacheOrigin: r.cacheOrigin,
       runs: r.runs,
       scores: byColumn(r.scores),
       stderr: byColumn(r.stderr),
       average: r.average,
       kvBytesPerToken: r.kvBytesPerToken,
+      kvFormula: r.kvFormula,
       fixedStateBytes: r.fixedStateBytes,
       simulatedKvBytesPerToken: r.simulatedKvBytesPerToken,
       perDeviceKvBytesPerToken: r.perDeviceKvBytesPerToken,
@@ -576,8 +599,8 @@ function jsonBoard(board: Leaderboard): unknown {
 
 /** One row of the rectangular table (`--format csv` and `parquet`), typed; null where empty. */
 export type TableRow = {
-  [K in (typeof CSV_COLUMNS)[number]]: K extends "model" | "task" | "metric" ? string
-    : K extends "family" | "baseline" ? string | null
+  [K in (typeof CSV_COLUMNS)[number]]: K extends "model" | "task" | "metric" | "cache_origin" ? string
+    : K extends "family" | "baseline" | "kv_formula" ? string | null
     : K extends "is_primary" ? boolean
     : number | null;
 };
@@ -591,6 +614,7 @@ export function tableRows(board: Leaderboard): TableRow[] {
     return {
       model: r.model,
       family: m.family,
+      cache_origin: m.cacheOrigin,
       run_id: r.runId,
       task: r.task,
       metric: r.metric,
@@ -603,6 +627,7 @@ export function tableRows(board: Leaderboard): TableRow[] {
       is_primary: r.primary,
       average: num(m.average),
       kv_bytes_per_token: num(m.kvBytesPerToken),
+      kv_formula: m.kvFormula,
       fixed_state_bytes: num(m.fixedStateBytes),
       simulated_kv_bytes_per_token: num(m.simulatedKvBytesPerToken),
       per_device_kv_bytes_per_token: num(m.perDeviceKvBytesPerToken),

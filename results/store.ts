@@ -130,6 +130,8 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS teacher VARCHAR;  -- the model this on
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS simulated_kv_bytes_per_token DOUBLE;
 -- A sharded cache's bytes per token on one device (TPLA, from kvbench.json); the graph held kv_bytes_per_token.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS per_device_kv_bytes_per_token DOUBLE;
+-- The cache size the model's config promises (kvbench.json's bytes_per_token_formula), beside the measured one.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS kv_formula VARCHAR;
 `;
 
 /** A new run's description. */
@@ -157,6 +159,8 @@ export interface RunInfo {
   fixedStateBytes: number;
   /** Bytes per token one device holds of a sharded cache (TPLA; the sidecar's), if any. */
   perDeviceKvBytesPerToken?: number | null;
+  /** The cache size formula the sidecar states (`bytes_per_token_formula`), if any. */
+  kvFormula?: string | null;
   args: unknown;
 }
 
@@ -295,9 +299,9 @@ export class Store {
       `INSERT INTO runs (id, status, started_at, model_name, model_dir, model_sha256, family,
          tokenizer_sha256, kvbench_commit, deno_version, ort_version, device, dtype, batch_size,
          seed, add_bos, max_length, states, kv_bytes_per_token, fixed_state_bytes, args, teacher,
-         per_device_kv_bytes_per_token)
+         per_device_kv_bytes_per_token, kv_formula)
        VALUES (nextval('run_ids'), 'running', now()::TIMESTAMP, $1, $2, $3, $4, $5, $6, $7, $8,
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
        RETURNING id`,
       [
         info.modelName,
@@ -320,8 +324,9 @@ export class Store {
         JSON.stringify(info.args),
         info.teacher ?? null,
         info.perDeviceKvBytesPerToken ?? null,
+        info.kvFormula ?? null,
       ],
-      doublesAt(20, 15, 16, 19),
+      doublesAt(21, 15, 16, 19),
     );
     this.#open.set(rows[0].id as number, info.modelName);
     return rows[0].id as number;

@@ -108,13 +108,19 @@ Deno.test("report prints the leaderboard with measured KV bytes/token in every f
   assert.equal((await run("eval", evalArgs(db))).code, 0);
   const table = await run("report", ["--db", db]);
   assert.equal(table.code, 0, table.stderr);
-  assert.match(table.stdout, /tiny-llama\s+llama\s+\d\.\d{4}/);
+  assert.match(table.stdout, /tiny-llama\s+llama\s+baseline\s+\d\.\d{4}/);
+  // The measured bytes beside what the model's config promises (its kvbench.json formula).
+  assert.match(table.stdout, /KV formula \(config\)/);
+  assert.match(table.stdout, /\s512\s+2 \* L \* n_kv \* d_h \* s\s/);
   assert.match(table.stdout, /kv=4 len=64/);
   const json = JSON.parse((await run("report", ["--db", db, "--format", "json"])).stdout);
   assert.equal(json.rows[0].kvBytesPerToken, 512);
   assert.equal(json.rows[0].compression, 1);
   const csv = (await run("report", ["--db", db, "--format", "csv"])).stdout;
-  assert.match(csv.split("\n")[0], /^model,family,run_id,task,metric,num_kv_pairs,context_len,depth,value,/);
+  assert.match(
+    csv.split("\n")[0],
+    /^model,family,cache_origin,run_id,task,metric,num_kv_pairs,context_len,depth,value,/,
+  );
   const md = (await run("report", ["--db", db, "--format", "markdown"])).stdout;
   assert.match(md, /^\| model \| family \|/);
 });

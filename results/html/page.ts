@@ -115,15 +115,20 @@ export function tableHtml(board: Leaderboard, data: PageData): string {
   const columns = boardColumns(
     board,
     board.baseline ? `compression × (vs ${board.baseline})` : "compression ×",
+    { formulaColumn: false },
   );
   const header = ["model", "family", ...columns.header];
   const rows = board.rows.map((r) => {
     const p = data.provenance[r.model];
     const tip = p ? provenanceTip(p) : `runs ${r.runs.join(", ")}`;
     const cells = columns.cells(r);
-    return `<tr><td class="model" title="${escapeHtml(tip)}">${escapeHtml(r.model)}</td><td>${
-      escapeHtml(r.family ?? "")
-    }</td>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`;
+    // How the model got its cache, and the size its config promises, as the family's tooltip: the
+    // rows come grouped by it, and a column of its own would not fit the page.
+    const cache = `cache: ${r.cacheOrigin}` +
+      (r.kvFormula ? `; KV bytes/token by its config: ${r.kvFormula}` : "");
+    return `<tr><td class="model" title="${escapeHtml(tip)}">${escapeHtml(r.model)}</td><td title="${
+      escapeHtml(cache)
+    }">${escapeHtml(r.family ?? "")}</td>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`;
   });
   return `<table>
 <thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>

@@ -548,11 +548,13 @@ Deno.test("the accuracy figure places a cache policy's run at its simulated byte
   ): LeaderboardRow => ({
     model,
     family: "transmla",
+    cacheOrigin: "converted MLA",
     runs: [1],
     scores: { "mqar/acc": 0.9 },
     stderr: { "mqar/acc": 0.01 },
     average: 0.9,
     kvBytesPerToken: kv,
+    kvFormula: null,
     fixedStateBytes: 0,
     simulatedKvBytesPerToken: simulated,
     perDeviceKvBytesPerToken: perDevice,

@@ -34,7 +34,7 @@ Deno.test("a geometry fixture beside the zoo: each compared with its own llama; 
   const res = await runScript("eval", ["--model", models.join(","), ...mqar(db)]);
   assert.equal(res.code, 0, res.stderr);
   // The closing table: this invocation's three models, value ± stderr, no tiny-llama from before.
-  assert.match(res.stdout, /^mqar-transmla\s+transmla\s+\d\.\d{4} ± \d\.\d{4}\s/m);
+  assert.match(res.stdout, /^mqar-transmla\s+transmla\s+converted MLA\s+\d\.\d{4} ± \d\.\d{4}\s/m);
   assert.match(res.stdout, /^llama3\.2-1b-gqa\s+llama\s/m);
   assert.doesNotMatch(res.stdout, /tiny-llama/);
   assert.doesNotMatch(res.stdout, /64\.00×/);

@@ -131,9 +131,16 @@ Deno.test("the table and markdown show value ± stderr; csv and json keep stderr
   }], async (store) => {
     const board = await buildLeaderboard(store);
     const table = renderLeaderboard(board, "table");
-    assert.match(table, /^m\s+llama\s+0\.6250 ± 0\.0125\s+31\.5000\s/m, "no ± where there is no stderr");
+    assert.match(
+      table,
+      /^m\s+llama\s+baseline\s+0\.6250 ± 0\.0125\s+31\.5000\s/m,
+      "no ± where there is no stderr",
+    );
     assert.match(table, /^m\s+0\.7500 ± 0\.0500$/m, "slice cells too");
-    assert.match(renderLeaderboard(board, "markdown"), /^\| m \| llama \| 0\.6250 ± 0\.0125 \| 31\.5000 \|/m);
+    assert.match(
+      renderLeaderboard(board, "markdown"),
+      /^\| m \| llama \| baseline \| 0\.6250 ± 0\.0125 \| 31\.5000 \|/m,
+    );
     const json = JSON.parse(renderLeaderboard(board, "json"));
     assert.deepEqual(json.rows[0].scores, { "arc_easy/acc": 0.625, "wikitext/word_perplexity": 31.5 });
     assert.deepEqual(json.rows[0].stderr, { "arc_easy/acc": 0.0125, "wikitext/word_perplexity": null });
@@ -199,11 +206,13 @@ Deno.test("json rows come with their keys in a fixed order, and columns sorted w
       assert.deepEqual(Object.keys(row), [
         "model",
         "family",
+        "cacheOrigin",
         "runs",
         "scores",
         "stderr",
         "average",
         "kvBytesPerToken",
+        "kvFormula",
         "fixedStateBytes",
         "simulatedKvBytesPerToken",
         "perDeviceKvBytesPerToken",
@@ -252,11 +261,19 @@ Deno.test("compression is against the llama of the same shape: a geometry fixtur
       "transmla-1b": [32768 / 18432, "llama3.2-1b-gqa"],
     });
     const table = renderLeaderboard(board, "table");
+    // Grouped by how each model got its cache: converted MLA, hybrid, then the baselines.
+    assert.deepEqual(board.rows.map((r) => r.cacheOrigin), [
+      "converted MLA",
+      "converted MLA",
+      "hybrid",
+      "baseline",
+      "baseline",
+    ]);
     assert.match(table, /compression × \(vs teacher or same-shape llama\)/);
     assert.match(table, /^mqar-llama .* 1\.00× /m);
     assert.match(
       table,
-      /same tokenizer, layer count and dtype .*: vs llama3\.2-1b-gqa for llama3\.2-1b-gqa, transmla-1b; vs mqar-llama for mqar-llama, mqar-transmla; none for mqar-zebra-fp32/,
+      /same tokenizer, layer count and dtype .*: vs mqar-llama for mqar-transmla, mqar-llama; vs llama3\.2-1b-gqa for transmla-1b, llama3\.2-1b-gqa; none for mqar-zebra-fp32/,
     );
     // Choosing models doesn't choose baselines: mqar-llama is still there to compare with.
     const chosen = await buildLeaderboard(store, { models: ["mqar-transmla"] });

@@ -44,7 +44,12 @@ const ROWS: Row[] = [
     fixedBytes: 3_440_640,
     source: "Zebra 4MLA12M2: 4·(128+32)·2; Mamba2 12·(3072·4+32·64·64)·2",
   },
-  { name: "deepseek-v2-lite", bytesPerToken: 31_104, fixedBytes: 0, source: "DeepSeek-V2-Lite: 27·(512+64)·2" },
+  {
+    name: "deepseek-v2-lite",
+    bytesPerToken: 31_104,
+    fixedBytes: 0,
+    source: "DeepSeek-V2-Lite: 27·(512+64)·2",
+  },
 ];
 
 for (const row of ROWS) {
