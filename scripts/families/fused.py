@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import CausalLM, RMSNorm, SwiGLU, rope_inv_freq
+from .common import CausalLM, RMSNorm, SwiGLU
 
 OPSET = 23  # ONNX's Attention operator
 MS = "com.microsoft"
