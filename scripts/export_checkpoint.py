@@ -37,8 +37,8 @@ constant) only while the context fits in ``--keep-window`` (default: max_positio
 below that the kept keys are chosen among equal gates until A and dt_proj are trained.
 
 The graph is built from ONNX Runtime's fused operators where the family has a fused form (llama,
-transmla, xecomla without TPLA: ``families/fused.py``, faster on CPU and GPU) and traced from the
-PyTorch modules otherwise; ``--graph traced`` asks for the traced one.
+transmla, xecomla without TPLA, native: ``families/fused.py``, faster on CPU and GPU) and traced
+from the PyTorch modules otherwise; ``--graph traced`` asks for the traced one.
 
 The checkpoint's tokenizer.json and tokenizer_config.json are copied over the export's own.
 ``--reference`` also stores PyTorch reference logits (reference/) so ``deno task parity --device
@@ -94,8 +94,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--reference", action="store_true", help="also write PyTorch reference logits")
     parser.add_argument("--graph", default="auto", choices=("auto", *GRAPHS),
                         help="fused: the graph built from ONNX Runtime's fused operators (families/fused.py; "
-                             "llama, transmla, xecomla); traced: from the PyTorch modules; auto (default): fused "
-                             "where the family has a fused form")
+                             "llama, transmla, xecomla, native); traced: from the PyTorch modules; auto (default): "
+                             "fused where the family has a fused form")
     parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
     parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
     parser.add_argument("--freqfold", type=int, help="TransMLA: frequencies pooled per PCA (default 1)")
@@ -131,12 +131,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--family xecomla needs exactly one of --kv-lora-rank and --kv-energy")
     if args.tpla_shards < 1:
         parser.error("--tpla-shards must be at least 1")
-    fusable = args.family in fused.FAMILIES and args.tpla_shards == 1
+    fusable = (model_type if native else args.family) in fused.FAMILIES and args.tpla_shards == 1
     if args.graph == "auto":
         args.graph = "fused" if fusable else "traced"
     elif args.graph == "fused" and not fusable:
-        parser.error(f"--graph fused builds GQA and MLA layers: use it with --family {', '.join(fused.FAMILIES)} "
-                     f"and no --tpla-shards (Mamba2, DMA's mask and TPLA's slices have no fused form)")
+        parser.error(f"--graph fused builds GQA, MLA and DeepSeekMoE layers: use it with --family llama, transmla, "
+                     f"xecomla or native and no --tpla-shards (Mamba2, DMA's mask and TPLA's slices have no fused form)")
     if args.tpla_shards > 1 and args.family not in ("transmla", "xecomla", "zebra"):
         parser.error(f"--tpla-shards applies to MLA families (transmla, xecomla, zebra), not {args.family}")
     if args.tpla_shards > 1 and args.kv_lora_rank is not None and args.kv_lora_rank % args.tpla_shards:
@@ -216,7 +216,7 @@ def export_native(args) -> None:
     config = dict(deepseek.config_entry(cfg), model_type=hf["model_type"],
                   tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
                   source_checkpoint=str(args.checkpoint.resolve()))
-    graph = args.graph  # "auto" resolved to traced: not in fused.FAMILIES, as DeepSeekMoE has no fused form
+    graph = args.graph
     write_model_dir(args.out, model, hf["model_type"], name, config, deepseek.layer_layout(cfg), deepseek.FORMULA,
                     args.seed, dtype=args.dtype, graph=graph)
     for f in TOKENIZER_FILES:

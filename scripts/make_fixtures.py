@@ -210,7 +210,7 @@ FAMILIES["xecomla"] = make_xecomla
 FAMILIES["xecomla-fused"] = lambda out: make_xecomla(out, "fused")
 
 
-def make_deepseek(out: Path, version: str = "v2") -> None:
+def make_deepseek(out: Path, version: str = "v2", graph: str = "traced") -> None:
     """A tiny model trained-with-MLA in DeepSeek's layout: low-rank query, YaRN, a dense first layer
     then DeepSeekMoE (8 experts in 4 groups, 2 groups kept, top 3, one shared), routed as V2 does
     (softmax, group-limited) or as V3 does (sigmoid, noaux_tc with a correction bias, normalised).
@@ -231,14 +231,17 @@ def make_deepseek(out: Path, version: str = "v2") -> None:
             if hasattr(m, "e_score_correction_bias"):
                 m.e_score_correction_bias.copy_(0.3 * torch.randn(8, generator=torch.Generator().manual_seed(SEED)))
     model.eval()
-    write_model_dir(out, model, f"deepseek_{version}", f"tiny-deepseek-{version}", deepseek.config_entry(cfg),
-                    deepseek.layer_layout(cfg), deepseek.FORMULA, SEED)
+    suffix = "-fused" if graph == "fused" else ""
+    write_model_dir(out, model, f"deepseek_{version}", f"tiny-deepseek-{version}{suffix}", deepseek.config_entry(cfg),
+                    deepseek.layer_layout(cfg), deepseek.FORMULA, SEED, graph=graph)
     mla.set_form(model, "expanded")
     write_cases(model, out / "reference", cfg.vocab_size, SEED)
 
 
 FAMILIES["deepseek-v2"] = make_deepseek
 FAMILIES["deepseek-v3"] = lambda out: make_deepseek(out, "v3")
+FAMILIES["deepseek-v2-fused"] = lambda out: make_deepseek(out, "v2", "fused")
+FAMILIES["deepseek-v3-fused"] = lambda out: make_deepseek(out, "v3", "fused")
 
 
 def make_llama_one_token(out: Path) -> None:

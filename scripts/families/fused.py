@@ -15,7 +15,8 @@ same graph contract (inputs ``input_ids``, ``attention_mask``, ``position_ids``,
 - ``Attention`` (ONNX opset 23): grouped-query heads, the past concatenated inside the op, and one
   additive mask shared by every layer (causal, padding, left or right); MLA layers attend in the
   absorbed form, every head against one shared key head [c_kv; k_pe] with c_kv as the value;
-- SiLU as ``Sigmoid`` and ``Mul``.
+- SiLU as ``Sigmoid`` and ``Mul``; DeepSeekMoE as its routing (``TopK``, ``ScatterElements``) and
+  every expert as one batched product over stacked weights (``moe.py``).
 
 A mixer that can be built this way has a ``fused(g, layer, h, ctx, past, present)`` method (or a
 ``fused`` attribute of None where its configuration has no fused form); ``supports`` says whether a
@@ -40,9 +41,10 @@ OPSET = 23  # ONNX's Attention operator
 MS = "com.microsoft"
 TYPES = {"float32": (1, np.float32), "float16": (10, np.float16)}  # ONNX TensorProto codes
 INT64_MAX = np.iinfo(np.int64).max
-FAMILIES = ("llama", "transmla", "xecomla")
-"""The families whose every layer has a fused form (TPLA's sliced MLA aside): for scripts that
-refuse a fused export before building anything; ``supports`` is the check on a built model."""
+FAMILIES = ("llama", "transmla", "xecomla", "deepseek_v2", "deepseek_v3", "minicpm3")
+"""The families (for models trained with MLA, the checkpoint's model_type) whose every layer has a
+fused form (TPLA's sliced MLA aside): for scripts that refuse a fused export before building
+anything; ``supports`` is the check on a built model."""
 
 
 class GraphBuilder:
@@ -116,10 +118,11 @@ class FusedContext:
 
 
 def supports(model: CausalLM) -> bool:
-    """Whether every layer of ``model`` has a fused form (its mixer a ``fused`` method, the
-    decoder's norms and MLP the standard ones)."""
+    """Whether every layer of ``model`` has a fused form: its mixer and its MLP a ``fused`` method
+    (or the MLP the standard SwiGLU), its norms the standard ones."""
     return all(
-        callable(getattr(layer.mixer, "fused", None)) and isinstance(layer.mlp, SwiGLU)
+        callable(getattr(layer.mixer, "fused", None))
+        and (isinstance(layer.mlp, SwiGLU) or callable(getattr(layer.mlp, "fused", None)))
         and isinstance(layer.input_layernorm, RMSNorm) and isinstance(layer.post_attention_layernorm, RMSNorm)
         for layer in model.layers
     )
@@ -178,8 +181,8 @@ def build(model: CausalLM, dtype: str, max_positions: int):
     from onnx import TensorProto, helper
 
     if not supports(model):
-        raise ValueError("this model has layers without a fused form (GQA and MLA have one; Mamba2, DMA's "
-                         "dynamic mask and TPLA's sliced latent don't): export it traced")
+        raise ValueError("this model has layers without a fused form (GQA, MLA and DeepSeekMoE have one; "
+                         "Mamba2, DMA's dynamic mask and TPLA's sliced latent don't): export it traced")
     g = GraphBuilder(dtype)
     decls = model.state_decls()
 
@@ -209,7 +212,8 @@ def build(model: CausalLM, dtype: str, max_positions: int):
         k += n
         y = layer.mixer.fused(g, i, h, ctx, past, present)
         h, residual = rms_norm(g, y, layer.post_attention_layernorm, f"layers.{i}.post_attention_layernorm", residual)
-        x = swiglu(g, h, layer.mlp, f"layers.{i}.mlp")
+        mlp = f"layers.{i}.mlp"
+        x = swiglu(g, h, layer.mlp, mlp) if isinstance(layer.mlp, SwiGLU) else layer.mlp.fused(g, h, mlp)
     h, _ = rms_norm(g, x, model.norm, "norm", residual)
 
     # The last num_logits_to_keep positions (all when 0), as the traced graph's logits_to_keep.

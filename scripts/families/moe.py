@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -106,6 +107,65 @@ class DeepSeekMoE(nn.Module):
         if self.shared_experts is not None:
             routed = routed + self.shared_experts(flat)
         return routed.reshape(shape)
+
+
+    def fused(self, g, x: str, name: str) -> str:
+        """This MLP in ``fused.build``'s graph: the routing as ``routing`` computes it, then every
+        expert over every token as batched products with the stacked weights, weighed by the dense
+        routing matrix, plus the shared experts."""
+        from onnx import TensorProto
+
+        from .fused import matmul, swiglu
+
+        cfg = self.cfg
+        e, k = cfg.n_routed_experts, cfg.num_experts_per_tok
+        logits = matmul(g, x, [self.gate], f"{name}.gate")[0]  # [B, S, E]
+        if cfg.scoring_func == "softmax":
+            scores = g.op1("Softmax", [logits], axis=-1)
+        else:
+            scores = g.op1("Sigmoid", [logits])
+        choice = scores
+        if cfg.topk_method == "noaux_tc":
+            choice = g.op1("Add", [scores, g.weight(f"{name}.e_score_correction_bias", self.e_score_correction_bias)])
+        if cfg.topk_method in ("group_limited_greedy", "noaux_tc") and cfg.n_group > 1:
+            grouped = g.op1("Reshape", [choice, g.const("shape", [0, 0, cfg.n_group, e // cfg.n_group])])
+            if cfg.topk_method == "noaux_tc":
+                best = g.op("TopK", [grouped, g.const("k", [2])], 2, axis=-1)[0]
+                group_scores = g.op1("ReduceSum", [best, g.const("axes", [-1])], keepdims=0)
+            else:
+                group_scores = g.op1("ReduceMax", [grouped, g.const("axes", [-1])], keepdims=0)
+            kept = g.op("TopK", [group_scores, g.const("k", [cfg.topk_group])], 2, axis=-1)[1]
+            ones = g.op1("Cast", [g.op1("Greater", [kept, g.const("minus1", [-1])])], to=TensorProto.BOOL)
+            no = g.op1("Cast", [g.op1("Less", [group_scores, group_scores])], to=TensorProto.BOOL)
+            group_mask = g.op1("ScatterElements", [no, kept, ones], axis=-1)  # [B, S, G] true where kept
+            expert_mask = g.op1("Reshape", [g.op1("Expand", [g.op1("Unsqueeze", [group_mask, g.const("axes", [-1])]),
+                                                             g.op1("Shape", [grouped])]),
+                                            g.const("shape", [0, 0, e])])
+            low = np.array(0.0 if cfg.topk_method == "group_limited_greedy" else -np.inf, dtype=g.np_dtype)
+            choice = g.op1("Where", [expert_mask, choice, g.weight(g.name("dropped"), low)])
+        chosen = g.op("TopK", [choice, g.const("k", [k])], 2, axis=-1)[1]  # [B, S, k]
+        weights = g.op1("GatherElements", [scores, chosen], axis=-1)
+        if cfg.norm_topk_prob:
+            total = g.op1("ReduceSum", [weights, g.const("axes", [-1])], keepdims=1)
+            eps = 1e-20 if cfg.topk_method == "noaux_tc" and g.np_dtype == np.float32 else 0.0
+            weights = g.op1("Div", [weights, g.op1("Add", [total, g.weight(g.name("eps"), np.array(eps, g.np_dtype))])])
+        if cfg.routed_scaling_factor != 1.0:
+            weights = g.op1("Mul", [weights, g.weight(g.name("scale"), np.array(cfg.routed_scaling_factor, g.np_dtype))])
+        zeros = g.op1("Sub", [scores, scores])
+        dense = g.op1("ScatterElements", [zeros, chosen, weights], axis=-1)  # [B, S, E]
+        # Every expert over every token: [1, N, H] x [E, H, 2I] -> [E, N, 2I], then [E, N, I] x [E, I, H].
+        tokens = g.op1("Unsqueeze", [g.op1("Reshape", [x, g.const("shape", [-1, cfg.hidden_size])]), g.const("axes", [0])])
+        gate_up = g.op1("MatMul", [tokens, g.weight(f"{name}.gate_up_proj_t", self.gate_up_proj.transpose(1, 2))])
+        gate, up = g.op("Split", [gate_up, g.const("split", [cfg.moe_intermediate_size] * 2)], 2, axis=-1)
+        act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), up])
+        out = g.op1("MatMul", [act, g.weight(f"{name}.down_proj_t", self.down_proj.transpose(1, 2))])  # [E, N, H]
+        per_expert = g.op1("Unsqueeze", [g.op1("Transpose", [g.op1("Reshape", [dense, g.const("shape", [-1, e])])],
+                                               perm=[1, 0]), g.const("axes", [-1])])  # [E, N, 1]
+        routed = g.op1("ReduceSum", [g.op1("Mul", [out, per_expert]), g.const("axes", [0])], keepdims=0)  # [N, H]
+        routed = g.op1("Reshape", [routed, g.op1("Shape", [x])])
+        if self.shared_experts is not None:
+            routed = g.op1("Add", [routed, swiglu(g, x, self.shared_experts, f"{name}.shared_experts")])
+        return routed
 
 
 def moe_or_dense(layer: int, first_dense: int, hidden: int, intermediate: int, cfg: Optional[MoEConfig]) -> nn.Module:
