@@ -302,4 +302,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except hf_llama.CheckpointError as error:  # hf_mla raises the same class
+        print(f"export_checkpoint.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

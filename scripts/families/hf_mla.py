@@ -114,8 +114,8 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
     if hf.get("scoring_func", scoring) != scoring:
         problems.append(f"scoring_func {hf.get('scoring_func')!r} ({hf.get('model_type')} routes by {scoring})")
     theta, scaling = _rope(hf, problems)
-    if method not in ("greedy", "group_limited_greedy", "noaux_tc"):
-        problems.append(f"topk_method {method!r} (greedy or group_limited_greedy)")
+    if not v3 and method not in ("greedy", "group_limited_greedy"):
+        problems.append(f"topk_method {method!r} (DeepSeek-V2 routes greedy or group_limited_greedy)")
     quant = hf.get("quantization_config")
     if quant and quant.get("quant_method") != "fp8":
         problems.append(f"quantization {quant.get('quant_method')!r} (fp8 block scaling is implemented)")
@@ -138,7 +138,8 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
         num_hidden_layers=hf["num_hidden_layers"], num_attention_heads=hf["num_attention_heads"],
         q_lora_rank=hf.get("q_lora_rank"), kv_lora_rank=hf["kv_lora_rank"],
         qk_nope_head_dim=hf["qk_nope_head_dim"], qk_rope_head_dim=hf["qk_rope_head_dim"],
-        v_head_dim=hf.get("v_head_dim") or hf["hidden_size"] // hf["num_attention_heads"], rope_theta=theta, rope_scaling=scaling,
+        v_head_dim=hf.get("v_head_dim") or hf["hidden_size"] // hf["num_attention_heads"],  # MiniCPM3's default
+        rope_theta=theta, rope_scaling=scaling,
         rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)), max_position_embeddings=hf["max_position_embeddings"],
         first_k_dense_replace=hf.get("first_k_dense_replace", 0) if moe is not None else hf["num_hidden_layers"],
         moe=moe,
