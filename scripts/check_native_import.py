@@ -7,8 +7,9 @@ on a failure.
 CI runs it (Debian's torch); ``scripts/check_native_mla.py`` is the check against transformers itself,
 run by hand. Here tiny random checkpoints are written in Hugging Face's names and DeepSeek's own
 conventions — interleaved RoPE pairs, YaRN's cos/sin factor and mscale² applied at run time,
-per-expert MoE weights, FP8 blocks, MiniCPM3's scalings — and a forward pass written here from the
-papers' formulas, independently of ``families/``, computes their logits. ``families.hf_mla.load``
+per-expert MoE weights, FP8 blocks, MiniCPM3's scalings, PLM's ReLU² MLPs — and a forward pass
+written here from the papers' formulas (for PLM, from llama.cpp's ``llm_build_plm``), independently
+of ``families/``, computes their logits. ``families.hf_mla.load``
 must give the same logits within 1e-4: a slip in the permutation, a folded factor or a name shows.
 """
 
@@ -77,21 +78,31 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: b
 def reference(w: Dict[str, torch.Tensor], ids: torch.Tensor, kind: str, routing: str) -> torch.Tensor:
     """Logits [T, vocab] of one sequence, the expanded (per-head K/V) attention of the papers."""
     t = ids.shape[0]
-    inv_freq, factor = yarn(ROPE) if kind != "minicpm3" else (1.0 / (torch.tensor([1.0, 1.5, 2.0, 2.5])
-                                                                     * 10000.0 ** (torch.arange(0, ROPE, 2) / ROPE)), 1.0)
+    if kind == "minicpm3":  # LongRoPE's short factors
+        inv_freq, factor = 1.0 / (torch.tensor([1.0, 1.5, 2.0, 2.5]) * 10000.0 ** (torch.arange(0, ROPE, 2) / ROPE)), 1.0
+    elif kind == "plm":  # plain RoPE
+        inv_freq, factor = 1.0 / 10000.0 ** (torch.arange(0, ROPE, 2) / ROPE), 1.0
+    else:
+        inv_freq, factor = yarn(ROPE)
     angles = torch.arange(t, dtype=torch.float32)[:, None] * inv_freq[None]
     cos, sin = angles.cos() * factor, angles.sin() * factor
-    scale = (NOPE + ROPE) ** -0.5 * (mscale(YARN["factor"], YARN["mscale_all_dim"]) ** 2 if kind != "minicpm3" else 1)
+    yarned = kind not in ("minicpm3", "plm")
+    scale = (NOPE + ROPE) ** -0.5 * (mscale(YARN["factor"], YARN["mscale_all_dim"]) ** 2 if yarned else 1)
     embed_scale, residual, logits_scale = (12.0, 1.4 / math.sqrt(LAYERS), 16 / H) if kind == "minicpm3" else (1, 1, 1)
+    eps = 1e-5 if kind == "plm" else 1e-6  # PLM's config below; llama.cpp normalises the latent with it too
     x = w["model.embed_tokens.weight"][ids] * embed_scale
     causal = torch.full((t, t), float("-inf")).triu(1)
     for i in range(LAYERS):
         p = f"model.layers.{i}."
-        h = rms(x, w[p + "input_layernorm.weight"], 1e-6)
-        q = rms(h @ w[p + "self_attn.q_a_proj.weight"].T, w[p + "self_attn.q_a_layernorm.weight"], 1e-6)
-        q = (q @ w[p + "self_attn.q_b_proj.weight"].T).view(t, HEADS, NOPE + ROPE).transpose(0, 1)
+        h = rms(x, w[p + "input_layernorm.weight"], eps)
+        if kind == "plm":
+            q = h @ w[p + "self_attn.q_proj.weight"].T
+        else:
+            q = rms(h @ w[p + "self_attn.q_a_proj.weight"].T, w[p + "self_attn.q_a_layernorm.weight"], 1e-6)
+            q = q @ w[p + "self_attn.q_b_proj.weight"].T
+        q = q.view(t, HEADS, NOPE + ROPE).transpose(0, 1)
         kv = h @ w[p + "self_attn.kv_a_proj_with_mqa.weight"].T
-        latent = rms(kv[:, :RANK], w[p + "self_attn.kv_a_layernorm.weight"], 1e-6)
+        latent = rms(kv[:, :RANK], w[p + "self_attn.kv_a_layernorm.weight"], eps)
         interleaved = kind != "minicpm3" and kind != "v3-half"
         k_pe = rotate(kv[:, RANK:], cos, sin, interleaved)  # [T, d_r], every head's
         q_pe = rotate(q[..., NOPE:], cos, sin, interleaved)
@@ -99,12 +110,15 @@ def reference(w: Dict[str, torch.Tensor], ids: torch.Tensor, kind: str, routing:
         scores = (q[..., :NOPE] @ up[..., :NOPE].transpose(1, 2) + q_pe @ k_pe.T) * scale + causal
         out = (scores.softmax(-1) @ up[..., NOPE:]).transpose(0, 1).reshape(t, HEADS * V)
         x = x + out @ w[p + "self_attn.o_proj.weight"].T * residual
-        h = rms(x, w[p + "post_attention_layernorm.weight"], 1e-6)
+        h = rms(x, w[p + "post_attention_layernorm.weight"], eps)
 
         def swiglu(prefix: str, y: torch.Tensor) -> torch.Tensor:
             gate, upp = y @ w[prefix + "gate_proj.weight"].T, y @ w[prefix + "up_proj.weight"].T
             return (torch.nn.functional.silu(gate) * upp) @ w[prefix + "down_proj.weight"].T
 
+        if kind == "plm":  # ungated ReLU², every layer
+            x = x + torch.relu(h @ w[p + "mlp.up_proj.weight"].T).square() @ w[p + "mlp.down_proj.weight"].T
+            continue
         if i == 0 or kind == "minicpm3":
             x = x + swiglu(p + "mlp.", h) * residual
             continue
@@ -130,7 +144,7 @@ def reference(w: Dict[str, torch.Tensor], ids: torch.Tensor, kind: str, routing:
                 routed[token] += weight[token, slot] * swiglu(f"{p}mlp.experts.{j}.", h[token])
         x = x + routed + swiglu(p + "mlp.shared_experts.", h)
     head = w.get("lm_head.weight", w["model.embed_tokens.weight"])  # MiniCPM3 ties it to the embedding
-    return rms(x, w["model.norm.weight"], 1e-6) * logits_scale @ head.T
+    return rms(x, w["model.norm.weight"], eps) * logits_scale @ head.T
 
 
 def random_weights(kind: str, g: torch.Generator) -> Dict[str, torch.Tensor]:
@@ -141,16 +155,21 @@ def random_weights(kind: str, g: torch.Generator) -> Dict[str, torch.Tensor]:
         return 1 + 0.1 * torch.randn(n, generator=g)
 
     w = {"model.embed_tokens.weight": torch.randn(VOCAB, H, generator=g), "model.norm.weight": norm(H)}
-    w["lm_head.weight"] = w["model.embed_tokens.weight"] if kind == "minicpm3" else lin(VOCAB, H)
+    tied = kind in ("minicpm3", "plm")
+    w["lm_head.weight"] = w["model.embed_tokens.weight"] if tied else lin(VOCAB, H)
     for i in range(LAYERS):
         p = f"model.layers.{i}."
         w.update({p + "input_layernorm.weight": norm(H), p + "post_attention_layernorm.weight": norm(H),
-                  p + "self_attn.q_a_proj.weight": lin(32, H), p + "self_attn.q_a_layernorm.weight": norm(32),
-                  p + "self_attn.q_b_proj.weight": lin(HEADS * (NOPE + ROPE), 32),
                   p + "self_attn.kv_a_proj_with_mqa.weight": lin(RANK + ROPE, H),
                   p + "self_attn.kv_a_layernorm.weight": norm(RANK),
                   p + "self_attn.kv_b_proj.weight": lin(HEADS * (NOPE + V), RANK),
                   p + "self_attn.o_proj.weight": lin(H, HEADS * V)})
+        if kind == "plm":
+            w.update({p + "self_attn.q_proj.weight": lin(HEADS * (NOPE + ROPE), H),
+                      p + "mlp.up_proj.weight": lin(96, H), p + "mlp.down_proj.weight": lin(H, 96)})
+            continue
+        w.update({p + "self_attn.q_a_proj.weight": lin(32, H), p + "self_attn.q_a_layernorm.weight": norm(32),
+                  p + "self_attn.q_b_proj.weight": lin(HEADS * (NOPE + ROPE), 32)})
         experts = [f"{p}mlp."] if i == 0 or kind == "minicpm3" else (
             [f"{p}mlp.experts.{j}." for j in range(4)] + [f"{p}mlp.shared_experts."])
         for e in experts:
@@ -161,8 +180,8 @@ def random_weights(kind: str, g: torch.Generator) -> Dict[str, torch.Tensor]:
             w[p + "mlp.gate.weight"] = lin(4, H)
             if kind != "v2":
                 w[p + "mlp.gate.e_score_correction_bias"] = 0.3 * torch.randn(4, generator=g)
-    if kind == "minicpm3":
-        del w["lm_head.weight"]  # tied
+    if tied:
+        del w["lm_head.weight"]
     return w
 
 
@@ -191,6 +210,9 @@ def config(kind: str, fp8_block: int = 0) -> dict:
             "num_attention_heads": HEADS, "q_lora_rank": 32, "kv_lora_rank": RANK, "qk_nope_head_dim": NOPE,
             "qk_rope_head_dim": ROPE, "v_head_dim": V, "max_position_embeddings": 512, "rms_norm_eps": 1e-6,
             "rope_theta": 10000.0}
+    if kind == "plm":
+        return dict(base, model_type="plm", q_lora_rank=None, hidden_act="relu2", rms_norm_eps=1e-5,
+                    tie_word_embeddings=True)
     if kind == "minicpm3":
         return dict(base, model_type="minicpm3", tie_word_embeddings=True, scale_emb=12, scale_depth=1.4,
                     dim_model_base=16, rope_scaling={"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 2.5],
@@ -213,7 +235,8 @@ def main() -> None:
              ("v3", "deepseek_v3: sigmoid noaux_tc MoE with the correction bias", 0),
              ("v3-half", "deepseek_v3 with rope_interleave false", 0),
              ("v3", "deepseek_v3 as FP8 E4M3 in 16 x 16 blocks", 16),
-             ("minicpm3", "minicpm3: scalings, LongRoPE short factors, tied head", 0)]
+             ("minicpm3", "minicpm3: scalings, LongRoPE short factors, tied head", 0),
+             ("plm", "plm: plain q_proj, ReLU² MLPs, the latent normalised with rms_norm_eps, tied head", 0)]
     with tempfile.TemporaryDirectory() as tmp:
         for n, (kind, name, block) in enumerate(cases):
             directory = Path(tmp) / str(n)

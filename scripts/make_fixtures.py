@@ -241,6 +241,26 @@ def make_deepseek(out: Path, version: str = "v2", graph: str = "traced") -> None
 FAMILIES["deepseek-v2"] = make_deepseek
 FAMILIES["deepseek-v3"] = lambda out: make_deepseek(out, "v3")
 FAMILIES["deepseek-v2-fused"] = lambda out: make_deepseek(out, "v2", "fused")
+
+
+def make_plm(out: Path, graph: str = "traced") -> None:
+    """A tiny PLM (llama.cpp's llm_build_plm): MLA with a plain q_proj, the latent normalised with the
+    model's eps, dense ungated ReLU² MLPs; weights as families/hf_mla.py leaves them."""
+    cfg = deepseek.DeepSeekConfig(num_hidden_layers=2, v_head_dim=12, intermediate_size=96, moe=None,
+                                  first_k_dense_replace=2, hidden_act="relu2", rms_norm_eps=1e-5,
+                                  latent_norm_eps=1e-5)
+    model = deepseek.build(cfg)
+    init_weights(model, torch.Generator().manual_seed(SEED))
+    model.eval()
+    suffix = "-fused" if graph == "fused" else ""
+    write_model_dir(out, model, "plm", f"tiny-plm{suffix}", deepseek.config_entry(cfg), deepseek.layer_layout(cfg),
+                    deepseek.FORMULA, SEED, graph=graph)
+    mla.set_form(model, "expanded")
+    write_cases(model, out / "reference", cfg.vocab_size, SEED)
+
+
+FAMILIES["plm"] = make_plm
+FAMILIES["plm-fused"] = lambda out: make_plm(out, "fused")
 FAMILIES["deepseek-v3-fused"] = lambda out: make_deepseek(out, "v3", "fused")
 
 

@@ -173,6 +173,25 @@ class SwiGLU(nn.Module):
         return self.down_proj(nn.functional.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+class ReluSquaredMLP(nn.Module):
+    """PLM's MLP: down(relu(up(x))²), no gate."""
+
+    def __init__(self, hidden: int, intermediate: int):
+        super().__init__()
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(torch.relu(self.up_proj(x)).square())
+
+    def fused(self, g, x: str, name: str) -> str:
+        """This MLP in ``fused.build``'s graph."""
+        from .fused import matmul
+
+        up = g.op1("Relu", [matmul(g, x, [self.up_proj], f"{name}.up")[0]])
+        return matmul(g, g.op1("Mul", [up, up]), [self.down_proj], f"{name}.down")[0]
+
+
 def attention_bias(key_mask: torch.Tensor, seq_len_like: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
     """Additive mask [B, 1, S, T]: a query sees keys at or before its slot that are real.
 

@@ -1,6 +1,7 @@
 """Models trained with MLA from the start, in DeepSeek-V2/V3's layout: every layer is MLA (``mla.py``)
 with the latent's RMSNorm (and the query's, when it has a low-rank query), and every layer from
-``first_k_dense_replace`` on has a DeepSeekMoE MLP (``moe.py``) instead of a dense SwiGLU.
+``first_k_dense_replace`` on has a DeepSeekMoE MLP (``moe.py``) instead of a dense one (a SwiGLU, or
+PLM's ReLU² MLP).
 
 The cache is the compressed one, c_kv [B, 1, T, r_kv] + k_pe [B, 1, T, d_r] per layer: 576
 elements a token and layer for DeepSeek-V2-Lite and V3 (r_kv 512 + d_r 64). ``hf_mla.py``
@@ -39,6 +40,8 @@ class DeepSeekConfig:
     max_position_embeddings: int = 256
     first_k_dense_replace: int = 1
     moe: Optional[MoEConfig] = field(default_factory=MoEConfig)
+    # The dense MLP: "silu" (SwiGLU; DeepSeek, MiniCPM3) or "relu2" (PLM's ungated ReLU²).
+    hidden_act: str = "silu"
 
     def mla(self) -> mla.MLAConfig:
         return mla.MLAConfig(
@@ -55,8 +58,8 @@ def build(cfg: DeepSeekConfig) -> CausalLM:
     if cfg.moe is not None and cfg.moe.hidden_size != cfg.hidden_size:
         raise ValueError(f"the MoE's hidden size {cfg.moe.hidden_size} differs from the model's {cfg.hidden_size}")
     mixers = [mla.MLAttention(cfg.mla()) for _ in range(cfg.num_hidden_layers)]
-    mlps = [moe_or_dense(i, cfg.first_k_dense_replace, cfg.hidden_size, cfg.intermediate_size, cfg.moe)
-            for i in range(cfg.num_hidden_layers)]
+    mlps = [moe_or_dense(i, cfg.first_k_dense_replace, cfg.hidden_size, cfg.intermediate_size, cfg.moe,
+                         cfg.hidden_act) for i in range(cfg.num_hidden_layers)]
     return CausalLM(cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, mixers, cfg.rms_norm_eps, mlps)
 
 

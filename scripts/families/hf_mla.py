@@ -1,6 +1,9 @@
 """Loads a Hugging Face checkpoint of a model trained with MLA into ``deepseek.py``'s model, keeping its
-compressed cache: ``model_type`` deepseek_v2 (V2-Lite, V2), deepseek_v3 (V3, R1, Moonlight) and
-minicpm3 (MiniCPM3: the same attention, dense MLPs, and three scalings of its own).
+compressed cache: ``model_type`` deepseek_v2 (V2-Lite, V2), deepseek_v3 (V3, R1, Moonlight),
+minicpm3 (MiniCPM3: the same attention, dense MLPs, and three scalings of its own) and plm (PLM: a
+plain q_proj, interleaved RoPE, dense ungated ReLU² MLPs, a tied head; its modeling code is not in
+transformers, so the import follows llama.cpp's PLM graph, ``llm_build_plm``, which is public: the
+latent's RMSNorm takes rms_norm_eps there, the attention scale is (d_nope + d_r)^-½).
 
 What the import changes, each an exact rewrite of the same function:
 
@@ -45,7 +48,7 @@ from .hf_llama import CheckpointError, IGNORED_SUFFIXES
 from .moe import MoEConfig
 from .safetensors_io import Checkpoint
 
-MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "minicpm3")
+MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "minicpm3", "plm")
 YARN_KEYS = ("factor", "original_max_position_embeddings")
 
 
@@ -103,8 +106,12 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
     problems: List[str] = []
     if hf.get("model_type") not in MODEL_TYPES:
         problems.append(f"model_type {hf.get('model_type')!r} (this importer reads {', '.join(MODEL_TYPES)})")
-    if hf.get("hidden_act", "silu") != "silu":
-        problems.append(f"hidden_act {hf.get('hidden_act')!r} (SiLU only)")
+    plm = hf.get("model_type") == "plm"
+    activation = "relu2" if plm else "silu"
+    if hf.get("hidden_act", activation) != activation:
+        problems.append(f"hidden_act {hf.get('hidden_act')!r} ({hf.get('model_type')}'s MLP uses {activation})")
+    if plm and hf.get("q_lora_rank"):
+        problems.append("q_lora_rank set (PLM has a plain q_proj)")
     for flag in ("attention_bias", "mlp_bias"):
         if hf.get(flag):
             problems.append(f"{flag} true (no biases)")
@@ -142,7 +149,9 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
         rope_theta=theta, rope_scaling=scaling,
         rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)), max_position_embeddings=hf["max_position_embeddings"],
         first_k_dense_replace=hf.get("first_k_dense_replace", 0) if moe is not None else hf["num_hidden_layers"],
-        moe=moe,
+        moe=moe, hidden_act=activation,
+        # transformers builds the latent's norm with its default eps (1e-6); llama.cpp's PLM with the model's.
+        latent_norm_eps=float(hf.get("rms_norm_eps", 1e-6)) if plm else 1e-6,
     )
 
 
@@ -216,7 +225,7 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
         return tensor
 
     kind = hf.get("model_type")
-    interleaved = kind == "deepseek_v2" or (kind == "deepseek_v3" and hf.get("rope_interleave", True))
+    interleaved = kind in ("deepseek_v2", "plm") or (kind == "deepseek_v3" and hf.get("rope_interleave", True))
     order = _interleaved_to_half(cfg.qk_rope_head_dim) if interleaved else torch.arange(cfg.qk_rope_head_dim)
     rope_scale = rope_attention_factor(cfg.rope_scaling)
     scale = 1.0
@@ -228,7 +237,7 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
         "embed_tokens.weight": embedding * embed_scale,
         "norm.weight": take("model.norm.weight"),
     }
-    tied = bool(hf.get("tie_word_embeddings", kind == "minicpm3")) or "lm_head.weight" not in names
+    tied = bool(hf.get("tie_word_embeddings", kind in ("minicpm3", "plm"))) or "lm_head.weight" not in names
     state["lm_head.weight"] = (embedding if tied else take("lm_head.weight")) * logits_scale
     for i, layer in enumerate(model.layers):
         src, dst = f"model.layers.{i}", f"layers.{i}"
@@ -249,7 +258,7 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
         state[f"{mix}.o_proj.weight"] = take(f"{attn}.o_proj.weight") * residual_scale
         mlp, ours = f"{src}.mlp", f"{dst}.mlp"
         if i < cfg.first_k_dense_replace or cfg.moe is None:
-            for p in ("gate_proj", "up_proj"):
+            for p in ("up_proj",) if cfg.hidden_act == "relu2" else ("gate_proj", "up_proj"):
                 state[f"{ours}.{p}.weight"] = take(f"{mlp}.{p}.weight")
             state[f"{ours}.down_proj.weight"] = take(f"{mlp}.down_proj.weight") * residual_scale
             continue

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import SwiGLU
+from .common import ReluSquaredMLP, SwiGLU
 
 
 @dataclass
@@ -168,8 +168,10 @@ class DeepSeekMoE(nn.Module):
         return routed
 
 
-def moe_or_dense(layer: int, first_dense: int, hidden: int, intermediate: int, cfg: Optional[MoEConfig]) -> nn.Module:
-    """Layer ``layer``'s MLP in a DeepSeek decoder: dense SwiGLU before ``first_k_dense_replace``."""
+def moe_or_dense(layer: int, first_dense: int, hidden: int, intermediate: int, cfg: Optional[MoEConfig],
+                 activation: str = "silu") -> nn.Module:
+    """Layer ``layer``'s MLP in a DeepSeek-layout decoder: dense before ``first_k_dense_replace`` (a
+    SwiGLU, or PLM's ReLU² MLP with ``activation`` "relu2"), DeepSeekMoE from there."""
     if cfg is None or layer < first_dense:
-        return SwiGLU(hidden, intermediate)
+        return ReluSquaredMLP(hidden, intermediate) if activation == "relu2" else SwiGLU(hidden, intermediate)
     return DeepSeekMoE(cfg)

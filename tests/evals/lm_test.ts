@@ -89,6 +89,8 @@ Deno.test("on CPU scores and generations are bit-identical across batch sizes 1,
       "deepseek-v3",
       "deepseek-v2-fused",
       "deepseek-v3-fused",
+      "plm",
+      "plm-fused",
     ]
   ) {
     const dir = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
