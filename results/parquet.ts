@@ -16,7 +16,7 @@ import { CSV_COLUMNS, type Leaderboard, tableRows } from "./report.ts";
 const TYPES: Record<(typeof CSV_COLUMNS)[number], [sql: string, bind: DuckDBType]> = {
   model: ["VARCHAR", VARCHAR],
   family: ["VARCHAR", VARCHAR],
-  cache_origin: ["VARCHAR", VARCHAR],
+  cache_kind: ["VARCHAR", VARCHAR],
   run_id: ["INTEGER", INTEGER],
   task: ["VARCHAR", VARCHAR],
   metric: ["VARCHAR", VARCHAR],

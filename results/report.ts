@@ -5,7 +5,7 @@
  * @module
  */
 
-import { CACHE_ORIGINS, type CacheOrigin, cacheOrigin } from "./cache_origin.ts";
+import { CACHE_KINDS, type CacheKind, cacheKind } from "./cache_kind.ts";
 import { UserError } from "../core/errors.ts";
 import type { Store } from "./store.ts";
 
@@ -36,8 +36,8 @@ export interface LeaderboardOptions {
 export interface LeaderboardRow {
   model: string;
   family: string | null;
-  /** How the model got its cache (the report's grouping; from its family). */
-  cacheOrigin: CacheOrigin;
+  /** How the model got its cache (the report's grouping and the figure's colour; from its family). */
+  cacheKind: CacheKind;
   /** Run ids the row draws on. */
   runs: number[];
   /** `task/metric` → value. */
@@ -232,7 +232,7 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
     return {
       model,
       family: run.family,
-      cacheOrigin: cacheOrigin(run.family),
+      cacheKind: cacheKind(run.family),
       runs: [...new Set(results.filter((r) => r.model === model).map((r) => r.runId))].sort((a, b) => a - b),
       scores,
       stderr,
@@ -247,8 +247,8 @@ export async function buildLeaderboard(store: Store, options: LeaderboardOptions
       tokensPerSecond: s && (s.seconds as number) > 0 ? (s.tokens as number) / (s.seconds as number) : null,
     };
   });
-  // Grouped by how each model got its cache, in CACHE_ORIGINS' order; the sort is stable within a group.
-  rows.sort((a, b) => CACHE_ORIGINS.indexOf(a.cacheOrigin) - CACHE_ORIGINS.indexOf(b.cacheOrigin));
+  // Grouped by how each model got its cache, in CACHE_KINDS' (the figure legend's) order; stable within a group.
+  rows.sort((a, b) => CACHE_KINDS.indexOf(a.cacheKind) - CACHE_KINDS.indexOf(b.cacheKind));
   return {
     columns,
     rows,
@@ -425,7 +425,7 @@ function sliceTables(results: ResultRecord[]): SliceTable[] {
 export const CSV_COLUMNS = [
   "model",
   "family",
-  "cache_origin",
+  "cache_kind",
   "run_id",
   "task",
   "metric",
@@ -520,7 +520,7 @@ export function renderLeaderboard(board: Leaderboard, format: ReportFormat): str
   const header = ["model", "family", "cache", ...columns.header, "runs"];
   const body = board.rows.map((
     r,
-  ) => [r.model, r.family ?? "", r.cacheOrigin, ...columns.cells(r), r.runs.join(",")]);
+  ) => [r.model, r.family ?? "", r.cacheKind, ...columns.cells(r), r.runs.join(",")]);
   const note = compressionNote(board);
   const parts = [render(header, body, format) + (note ? `\n${note}` : "")];
   for (const t of board.slices) {
@@ -549,7 +549,7 @@ function jsonBoard(board: Leaderboard): unknown {
     rows: board.rows.map((r) => ({
       model: r.model,
       family: r.family,
-      cacheOrigin: r.cacheOrigin,
+      cacheKind: r.cacheKind,
       runs: r.runs,
       scores: byColumn(r.scores),
       stderr: byColumn(r.stderr),
@@ -599,7 +599,7 @@ function jsonBoard(board: Leaderboard): unknown {
 
 /** One row of the rectangular table (`--format csv` and `parquet`), typed; null where empty. */
 export type TableRow = {
-  [K in (typeof CSV_COLUMNS)[number]]: K extends "model" | "task" | "metric" | "cache_origin" ? string
+  [K in (typeof CSV_COLUMNS)[number]]: K extends "model" | "task" | "metric" | "cache_kind" ? string
     : K extends "family" | "baseline" | "kv_formula" ? string | null
     : K extends "is_primary" ? boolean
     : number | null;
@@ -614,7 +614,7 @@ export function tableRows(board: Leaderboard): TableRow[] {
     return {
       model: r.model,
       family: m.family,
-      cache_origin: m.cacheOrigin,
+      cache_kind: m.cacheKind,
       run_id: r.runId,
       task: r.task,
       metric: r.metric,

@@ -119,7 +119,7 @@ Deno.test("report prints the leaderboard with measured KV bytes/token in every f
   const csv = (await run("report", ["--db", db, "--format", "csv"])).stdout;
   assert.match(
     csv.split("\n")[0],
-    /^model,family,cache_origin,run_id,task,metric,num_kv_pairs,context_len,depth,value,/,
+    /^model,family,cache_kind,run_id,task,metric,num_kv_pairs,context_len,depth,value,/,
   );
   const md = (await run("report", ["--db", db, "--format", "markdown"])).stdout;
   assert.match(md, /^\| model \| family \|/);

@@ -11,7 +11,7 @@
 import type { TopLevelSpec } from "vega-lite";
 import { UserError } from "../../core/errors.ts";
 import type { Leaderboard, ResultRecord } from "../report.ts";
-import { CACHE_KINDS, type CacheKind, cacheKind } from "./cache.ts";
+import { CACHE_KINDS, type CacheKind, cacheKind } from "../cache_kind.ts";
 import type { BenchPoint, PageData, Provenance } from "./data.ts";
 
 /** The figures, in page order; `--figure` takes one of these names. */

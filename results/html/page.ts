@@ -124,7 +124,7 @@ export function tableHtml(board: Leaderboard, data: PageData): string {
     const cells = columns.cells(r);
     // How the model got its cache, and the size its config promises, as the family's tooltip: the
     // rows come grouped by it, and a column of its own would not fit the page.
-    const cache = `cache: ${r.cacheOrigin}` +
+    const cache = `cache: ${r.cacheKind}` +
       (r.kvFormula ? `; KV bytes/token by its config: ${r.kvFormula}` : "");
     return `<tr><td class="model" title="${escapeHtml(tip)}">${escapeHtml(r.model)}</td><td title="${
       escapeHtml(cache)

@@ -9,7 +9,7 @@
  * `KVBENCH_UPDATE_SCREENSHOT=1` also writes the screenshot to docs/report-example.png.
  */
 
-import { cacheOrigin } from "../../results/cache_origin.ts";
+import { cacheKind } from "../../results/cache_kind.ts";
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -118,7 +118,7 @@ function row(model: string, family: string, acc: number | null, average: number,
   return {
     model,
     family,
-    cacheOrigin: cacheOrigin(family),
+    cacheKind: cacheKind(family),
     runs: [1],
     scores: { "mqar/acc": acc },
     stderr: { "mqar/acc": acc === null ? null : 0.02 },

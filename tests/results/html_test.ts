@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { UserError } from "../../core/errors.ts";
 import { loadPageData } from "../../results/html/data.ts";
-import { CACHE_KINDS, cacheKind } from "../../results/html/cache.ts";
+import { CACHE_KINDS, cacheKind } from "../../results/cache_kind.ts";
 import { accuracyFigure, buildFigures, paretoFront, placeLabels } from "../../results/html/figures.ts";
 import { heatmapCells } from "../../results/html/heatmap.ts";
 import { renderPage } from "../../results/html/page.ts";
@@ -548,7 +548,7 @@ Deno.test("the accuracy figure places a cache policy's run at its simulated byte
   ): LeaderboardRow => ({
     model,
     family: "transmla",
-    cacheOrigin: "converted MLA",
+    cacheKind: "converted MLA",
     runs: [1],
     scores: { "mqar/acc": 0.9 },
     stderr: { "mqar/acc": 0.01 },

@@ -206,7 +206,7 @@ Deno.test("json rows come with their keys in a fixed order, and columns sorted w
       assert.deepEqual(Object.keys(row), [
         "model",
         "family",
-        "cacheOrigin",
+        "cacheKind",
         "runs",
         "scores",
         "stderr",
@@ -261,19 +261,19 @@ Deno.test("compression is against the llama of the same shape: a geometry fixtur
       "transmla-1b": [32768 / 18432, "llama3.2-1b-gqa"],
     });
     const table = renderLeaderboard(board, "table");
-    // Grouped by how each model got its cache: converted MLA, hybrid, then the baselines.
-    assert.deepEqual(board.rows.map((r) => r.cacheOrigin), [
+    // Grouped by how each model got its cache, in the figure legend's order.
+    assert.deepEqual(board.rows.map((r) => r.cacheKind), [
+      "baseline",
+      "baseline",
       "converted MLA",
       "converted MLA",
       "hybrid",
-      "baseline",
-      "baseline",
     ]);
     assert.match(table, /compression × \(vs teacher or same-shape llama\)/);
     assert.match(table, /^mqar-llama .* 1\.00× /m);
     assert.match(
       table,
-      /same tokenizer, layer count and dtype .*: vs mqar-llama for mqar-transmla, mqar-llama; vs llama3\.2-1b-gqa for transmla-1b, llama3\.2-1b-gqa; none for mqar-zebra-fp32/,
+      /same tokenizer, layer count and dtype .*: vs llama3\.2-1b-gqa for llama3\.2-1b-gqa, transmla-1b; vs mqar-llama for mqar-llama, mqar-transmla; none for mqar-zebra-fp32/,
     );
     // Choosing models doesn't choose baselines: mqar-llama is still there to compare with.
     const chosen = await buildLeaderboard(store, { models: ["mqar-transmla"] });

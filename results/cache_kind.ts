@@ -1,7 +1,7 @@
 /**
- * How a model got its KV cache, the accuracy figure's colour: families are many and say little to a
- * reader, but whether a cache was converted, trained natively, hybrid, sparse or a runtime policy is
- * what the figure compares.
+ * How a model got its KV cache: the leaderboard's grouping and the accuracy figure's colour. Families
+ * are many and say little to a reader, but whether a cache was converted, trained natively, hybrid,
+ * sparse or a runtime policy is what the report compares.
  *
  * @module
  */
