@@ -26,6 +26,7 @@ const KIND_OF: Record<string, CacheKind> = {
   xecomla: "converted MLA",
   deepseek_v2: "native MLA",
   deepseek_v3: "native MLA",
+  kimi_k2: "native MLA",
   minicpm3: "native MLA",
   plm: "native MLA",
   mla: "native MLA",

@@ -221,7 +221,7 @@ def config(kind: str, fp8_block: int = 0) -> dict:
            "first_k_dense_replace": 1, "rope_scaling": YARN, "tie_word_embeddings": False}
     if kind == "v2":
         return dict(base, model_type="deepseek_v2", topk_method="greedy", **moe)
-    out = dict(base, model_type="deepseek_v3", n_group=2, topk_group=1, norm_topk_prob=True,
+    out = dict(base, model_type="kimi_k2" if kind == "kimi_k2" else "deepseek_v3", n_group=2, topk_group=1, norm_topk_prob=True,
                routed_scaling_factor=2.5, rope_interleave=kind != "v3-half", **moe)
     if fp8_block:
         out["quantization_config"] = {"quant_method": "fp8", "weight_block_size": [fp8_block, fp8_block]}
@@ -235,6 +235,7 @@ def main() -> None:
              ("v3", "deepseek_v3: sigmoid noaux_tc MoE with the correction bias", 0),
              ("v3-half", "deepseek_v3 with rope_interleave false", 0),
              ("v3", "deepseek_v3 as FP8 E4M3 in 16 x 16 blocks", 16),
+             ("kimi_k2", "kimi_k2: DeepSeek-V3's layout under its own model_type", 0),
              ("minicpm3", "minicpm3: scalings, LongRoPE short factors, tied head", 0),
              ("plm", "plm: plain q_proj, ReLU² MLPs, the latent normalised with rms_norm_eps, tied head", 0)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,8 @@ Llama variants load (Llama 2/3/3.1/3.2/3.3 layouts, Llama 3 RoPE scaling, tied o
               [--q-lora-rank Q]
     dma       Doge dynamic mask attention on the checkpoint's attention:  [--keep-window K]
     native    a model trained with MLA, as it is, with its compressed cache (``families/hf_mla.py``):
-              DeepSeek-V2/V2-Lite (deepseek_v2), V3/R1/Moonlight (deepseek_v3, FP8 dequantised),
+              DeepSeek-V2/V2-Lite (deepseek_v2), V3/R1/Moonlight (deepseek_v3) and Kimi-K2 (kimi_k2), FP8
+              dequantised,
               MiniCPM3 (minicpm3), PLM (plm); MLA with or without a low-rank query, YaRN or LongRoPE,
               DeepSeekMoE or dense SwiGLU / ReLU² MLPs
 

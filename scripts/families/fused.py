@@ -41,7 +41,7 @@ OPSET = 23  # ONNX's Attention operator
 MS = "com.microsoft"
 TYPES = {"float32": (1, np.float32), "float16": (10, np.float16)}  # ONNX TensorProto codes
 INT64_MAX = np.iinfo(np.int64).max
-FAMILIES = ("llama", "transmla", "xecomla", "deepseek_v2", "deepseek_v3", "minicpm3", "plm")
+FAMILIES = ("llama", "transmla", "xecomla", "deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "plm")
 """The families (for models trained with MLA, the checkpoint's model_type) whose every layer has a
 fused form (TPLA's sliced MLA aside): for scripts that refuse a fused export before building
 anything; ``supports`` is the check on a built model."""

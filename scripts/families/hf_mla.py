@@ -1,5 +1,6 @@
 """Loads a Hugging Face checkpoint of a model trained with MLA into ``deepseek.py``'s model, keeping its
-compressed cache: ``model_type`` deepseek_v2 (V2-Lite, V2), deepseek_v3 (V3, R1, Moonlight),
+compressed cache: ``model_type`` deepseek_v2 (V2-Lite, V2), deepseek_v3 (V3, R1, Moonlight) and
+kimi_k2 (Kimi-K2, V3's layout),
 minicpm3 (MiniCPM3: the same attention, dense MLPs, and three scalings of its own) and plm (PLM: a
 plain q_proj, interleaved RoPE, dense ungated ReLU² MLPs, a tied head; its modeling code is not in
 transformers, so the import follows llama.cpp's PLM graph, ``llm_build_plm``, which is public: the
@@ -48,7 +49,10 @@ from .hf_llama import CheckpointError, IGNORED_SUFFIXES
 from .moe import MoEConfig
 from .safetensors_io import Checkpoint
 
-MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "minicpm3", "plm")
+MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "plm")
+# Kimi-K2 is DeepSeek-V3's architecture under its own model_type (Moonshot's deployment notes say to
+# rename it deepseek_v3 for frameworks that don't know it), so it reads as V3 here.
+V3_LAYOUT = ("deepseek_v3", "kimi_k2")
 YARN_KEYS = ("factor", "original_max_position_embeddings")
 
 
@@ -115,7 +119,7 @@ def config_from_hf(hf: dict) -> deepseek.DeepSeekConfig:
     for flag in ("attention_bias", "mlp_bias"):
         if hf.get(flag):
             problems.append(f"{flag} true (no biases)")
-    v3 = hf.get("model_type") == "deepseek_v3"
+    v3 = hf.get("model_type") in V3_LAYOUT
     # transformers' V2 always scores by softmax and V3 by sigmoid with noaux_tc, whatever the config says.
     scoring, method = ("sigmoid", "noaux_tc") if v3 else ("softmax", hf.get("topk_method", "greedy"))
     if hf.get("scoring_func", scoring) != scoring:
@@ -225,7 +229,7 @@ def load(directory: Path) -> Tuple[CausalLM, deepseek.DeepSeekConfig, dict]:
         return tensor
 
     kind = hf.get("model_type")
-    interleaved = kind in ("deepseek_v2", "plm") or (kind == "deepseek_v3" and hf.get("rope_interleave", True))
+    interleaved = kind in ("deepseek_v2", "plm") or (kind in V3_LAYOUT and hf.get("rope_interleave", True))
     order = _interleaved_to_half(cfg.qk_rope_head_dim) if interleaved else torch.arange(cfg.qk_rope_head_dim)
     rope_scale = rope_attention_factor(cfg.rope_scaling)
     scale = 1.0
