@@ -259,7 +259,24 @@ def make_plm(out: Path, graph: str = "traced") -> None:
     write_cases(model, out / "reference", cfg.vocab_size, SEED)
 
 
+def make_minicpm3(out: Path) -> None:
+    """A tiny MiniCPM3: MLA with a low-rank query, LongRoPE's short factors, dense SwiGLU MLPs; weights as
+    families/hf_mla.py leaves them (its embedding, residual and logit scalings folded in), fused graph."""
+    scaling = {"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 2.5], "factor": 1.0,
+               "original_max_position_embeddings": 256, "attention_factor": 1.0}
+    cfg = deepseek.DeepSeekConfig(num_hidden_layers=2, q_lora_rank=32, v_head_dim=12, intermediate_size=96, moe=None,
+                                  first_k_dense_replace=2, rope_scaling=scaling, rms_norm_eps=1e-5)
+    model = deepseek.build(cfg)
+    init_weights(model, torch.Generator().manual_seed(SEED))
+    model.eval()
+    write_model_dir(out, model, "minicpm3", "tiny-minicpm3", deepseek.config_entry(cfg), deepseek.layer_layout(cfg),
+                    deepseek.FORMULA, SEED, graph="fused")
+    mla.set_form(model, "expanded")
+    write_cases(model, out / "reference", cfg.vocab_size, SEED)
+
+
 FAMILIES["plm"] = make_plm
+FAMILIES["minicpm3"] = make_minicpm3
 FAMILIES["plm-fused"] = lambda out: make_plm(out, "fused")
 FAMILIES["deepseek-v3-fused"] = lambda out: make_deepseek(out, "v3", "fused")
 

@@ -91,6 +91,7 @@ Deno.test("on CPU scores and generations are bit-identical across batch sizes 1,
       "deepseek-v3-fused",
       "plm",
       "plm-fused",
+      "minicpm3",
     ]
   ) {
     const dir = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
