@@ -142,6 +142,8 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "floa
     reference cases computed from it afterwards use its own (per-head) setting.
     """
     if graph == "fused":
+        if max_positions < 1:
+            raise ValueError("a fused graph needs max_positions (its RoPE tables' length)")
         fused.save(fused.build(model, dtype, max_positions), path)
         return
     if graph != "traced":
