@@ -13,7 +13,7 @@
  * const store = await Store.open(`${dir}/kvbench.duckdb`);
  * const bundle = await loadBundle("tests/fixtures/llama");
  * const { tasks } = resolveTasks("mqar");
- * await evaluate(bundle, store, { tasks, limit: 2, lengths: [64], kvPairs: [4], progress: false });
+ * await evaluate(bundle, store, { tasks, limit: 2, synthetic: { lengths: [64], kvPairs: [4] }, progress: false });
  * const board = await buildLeaderboard(store);
  * if (board.rows.length !== 1) throw new Error("one model, one row");
  * renderLeaderboard(board, "table");

@@ -17,5 +17,14 @@
 export { ModelRunError, StateMismatchError, UserError } from "./errors.ts";
 export * from "./requests.ts";
 export { Rng, seedFrom } from "./random.ts";
-export type { MetricSpec, Prepared, SampleValue, Task, TaskContext, TaskGroup } from "./tasks.ts";
+export type {
+  MetricSpec,
+  Prepared,
+  SampleValue,
+  SyntheticOptions,
+  Task,
+  TaskContext,
+  TaskGroup,
+} from "./tasks.ts";
+export { syntheticOptions } from "./tasks.ts";
 export { PLAIN, type Prompting } from "./prompting.ts";

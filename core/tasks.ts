@@ -30,8 +30,36 @@ export interface MetricSpec {
 /** A per-sample metric value: a number, or a pair for the weighted aggregations. */
 export type SampleValue = number | [number, number];
 
+/**
+ * What the synthetic tasks (MQAR, NIAH, RULER) are built from, as the command line gives it: one
+ * group, so that a new option touches its flag, this type and the task that reads it.
+ */
+export interface SyntheticOptions {
+  /** Sequence lengths asked for with --lengths, if any. */
+  lengths: number[] | null;
+  /** Key–value pair counts asked for with --kv-pairs, if any. */
+  kvPairs: number[] | null;
+  /** Needle depths in percent for needle-in-a-haystack sweeps (--depths). */
+  depths: number[] | null;
+  /** Folder of essay files (`*.txt`, or `{"text": …}` JSON) for essay haystacks (--haystack-dir). */
+  haystackDir: string | null;
+  /** File of words, one a line, for the word-based synthetic tasks (--words-file); else the vocabulary's. */
+  wordsFile: string | null;
+}
+
+/** The synthetic options `given` sets, every other one unset (null: the task's default). */
+export function syntheticOptions(given: Partial<SyntheticOptions> = {}): SyntheticOptions {
+  return {
+    lengths: given.lengths ?? null,
+    kvPairs: given.kvPairs ?? null,
+    depths: given.depths ?? null,
+    haystackDir: given.haystackDir ?? null,
+    wordsFile: given.wordsFile ?? null,
+  };
+}
+
 /** What the evaluator tells a task about the run. */
-export interface TaskContext {
+export interface TaskContext extends SyntheticOptions {
   /** Few-shot examples asked for, or `null` for the task's default. */
   numFewshot: number | null;
   /** The run's seed (few-shot sampling, synthetic data). */
@@ -42,10 +70,6 @@ export interface TaskContext {
   vocabSize: number;
   /** The longest sequence the model is run on. */
   maxLength: number;
-  /** Sequence lengths asked for with --lengths, if any. */
-  lengths: number[] | null;
-  /** Key–value pair counts asked for with --kv-pairs, if any. */
-  kvPairs: number[] | null;
   /** The model's tokenizer, for tasks built to a token budget (RULER, NIAH); null if none. */
   tokenizer?: TaskTokenizer | null;
   /** Whether prompts are encoded with a leading BOS (the run's --add-bos, resolved). */
@@ -56,12 +80,6 @@ export interface TaskContext {
   download?: boolean;
   /** Called with every dataset file a task reads, so the run can record what it evaluated on. */
   onDataFile?: (file: DataFileRecord) => void;
-  /** Folder of essay files (`*.txt`, or `{"text": …}` JSON) for essay haystacks (--haystack-dir). */
-  haystackDir?: string | null;
-  /** File of words, one a line, for the word-based synthetic tasks (--words-file); else the vocabulary's. */
-  wordsFile?: string | null;
-  /** Needle depths in percent for needle-in-a-haystack sweeps (--depths). */
-  depths?: number[] | null;
   /**
    * System instruction and chat template of lm-eval's prompts (--system-instruction,
    * --apply-chat-template, --fewshot-as-multiturn). @default {PLAIN}

@@ -17,6 +17,7 @@ import { writeHtmlReport } from "../results/html/output.ts";
 import { DEFAULT_DB, Store } from "../results/store.ts";
 import { resolveTasks, type Selection } from "../tasks/registry.ts";
 import { UserError } from "../core/errors.ts";
+import type { SyntheticOptions } from "../core/tasks.ts";
 import {
   DEFAULT_COMMIT_EVERY,
   DEFAULT_PREFILL_CHUNK,
@@ -176,15 +177,12 @@ export interface EvalArgs {
   logSamples: boolean;
   addBos: BosPolicy;
   maxLength: number | null;
-  lengths: number[] | null;
-  kvPairs: number[] | null;
+  /** --lengths, --kv-pairs, --depths, --haystack-dir, --words-file: what synthetic tasks are built from. */
+  synthetic: SyntheticOptions;
   prefillChunk: number;
   tf32: boolean;
   dataDir: string | null;
   offline: boolean;
-  haystackDir: string | null;
-  wordsFile: string | null;
-  depths: number[] | null;
   fresh: boolean;
   prefixReuse: boolean;
   /** `--cache-policy` (see evals/model/cache_policy.ts), or null. */
@@ -314,14 +312,16 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     logSamples: values["log-samples"] === true,
     addBos: choice("add-bos", ["auto", "true", "false"] as const, "auto"),
     maxLength: int("max-length", 2),
-    lengths: list("lengths", 2),
-    kvPairs: list("kv-pairs", 1),
+    synthetic: {
+      lengths: list("lengths", 2),
+      kvPairs: list("kv-pairs", 1),
+      depths: list("depths", 0),
+      haystackDir: (values["haystack-dir"] as string | undefined) ?? null,
+      wordsFile: (values["words-file"] as string | undefined) ?? null,
+    },
     prefillChunk: int("prefill-chunk", 0) ?? DEFAULT_PREFILL_CHUNK,
     dataDir: (values["data-dir"] as string | undefined) ?? null,
     offline: values.offline === true,
-    haystackDir: (values["haystack-dir"] as string | undefined) ?? null,
-    wordsFile: (values["words-file"] as string | undefined) ?? null,
-    depths: list("depths", 0),
     fresh: values.fresh === true,
     prefixReuse: values["no-prefix-reuse"] !== true,
     cachePolicy: (values["cache-policy"] as string | undefined) ?? null,
@@ -460,9 +460,7 @@ export function evaluateOptions(
     ...selection,
     dataDir: args.dataDir,
     download: !args.offline,
-    haystackDir: args.haystackDir,
-    wordsFile: args.wordsFile,
-    depths: args.depths,
+    synthetic: args.synthetic,
     numFewshot: args.numFewshot,
     chatTemplate: args.applyChatTemplate ? { name: args.chatTemplateName } : null,
     fewshotAsMultiturn: args.fewshotAsMultiturn,
@@ -474,8 +472,6 @@ export function evaluateOptions(
     autoBatch: args.autoBatch,
     maxLength: args.maxLength ?? bundle.maxLength,
     addBos: args.addBos,
-    lengths: args.lengths,
-    kvPairs: args.kvPairs,
     reuse: !args.fresh,
     prefixReuse: args.prefixReuse,
     prefillChunk: args.prefillChunk,

@@ -11,7 +11,15 @@ import { createHash } from "node:crypto";
 import process from "node:process";
 import type { Store } from "../results/store.ts";
 import type { ResultRow, RunInfo, SampleRow } from "../results/store.ts";
-import type { DataFileRecord, Prepared, Task, TaskContext, TaskGroup } from "../core/tasks.ts";
+import {
+  type DataFileRecord,
+  type Prepared,
+  type SyntheticOptions,
+  syntheticOptions,
+  type Task,
+  type TaskContext,
+  type TaskGroup,
+} from "../core/tasks.ts";
 import { UserError } from "../core/errors.ts";
 import { LanguageModel } from "./lm.ts";
 import { aggregate, pooledStderr } from "./metrics.ts";
@@ -53,12 +61,8 @@ export interface EvaluateOptions {
   dataDir?: string | null;
   /** Whether missing dataset files may be downloaded from the hub. @default {true} */
   download?: boolean;
-  /** Essay haystack folder for NIAH and RULER. */
-  haystackDir?: string | null;
-  /** Word list for RULER's word tasks and text MQAR. */
-  wordsFile?: string | null;
-  /** Needle depths (percent) for NIAH. */
-  depths?: number[] | null;
+  /** What the synthetic tasks are built from (--lengths, --kv-pairs, --depths, --haystack-dir, --words-file). */
+  synthetic?: Partial<SyntheticOptions>;
   /** Few-shot count, `null` for each task's default. */
   numFewshot?: number | null;
   /**
@@ -84,10 +88,6 @@ export interface EvaluateOptions {
   maxLength?: number | null;
   /** BOS policy. @default {"auto"} */
   addBos?: BosPolicy;
-  /** Sequence lengths for synthetic sweeps. */
-  lengths?: number[] | null;
-  /** Key–value pair counts for MQAR sweeps. */
-  kvPairs?: number[] | null;
   /** Reuse finished samples of earlier runs of the same model files. @default {true} */
   reuse?: boolean;
   /** Share a context's state among its continuations. @default {true} */
@@ -222,15 +222,11 @@ export function taskContext(
     limit: options.limit ?? null,
     vocabSize: model.vocabSize,
     maxLength: options.maxLength ?? model.maxLength,
-    lengths: options.lengths ?? null,
-    kvPairs: options.kvPairs ?? null,
+    ...syntheticOptions(options.synthetic),
     tokenizer: model.tokenizer,
     addBos: model.tokenizer.addsBos(options.addBos ?? "auto"),
     dataDir: options.dataDir ?? null,
     download: options.download ?? true,
-    haystackDir: options.haystackDir ?? null,
-    wordsFile: options.wordsFile ?? null,
-    depths: options.depths ?? null,
     prompting: prompting(options, model.tokenizer),
   };
 }

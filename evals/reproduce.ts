@@ -194,9 +194,14 @@ export function reproductionArgs(run: RecordedRun, db: string): EvalArgs {
   const recorded = Object.fromEntries(
     Object.keys(defaults).filter((k) => run.args[k] !== undefined).map((k) => [k, run.args[k]]),
   );
+  // Runs recorded before the synthetic options were one group kept them at the top level.
+  const legacy = Object.fromEntries(
+    Object.keys(defaults.synthetic).filter((k) => run.args[k] !== undefined).map((k) => [k, run.args[k]]),
+  );
   return {
     ...defaults,
     ...recorded,
+    synthetic: { ...defaults.synthetic, ...(recorded.synthetic as object | undefined), ...legacy },
     models: [run.modelDir],
     db,
     outputPath: null,

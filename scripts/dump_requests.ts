@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { AnyResponse } from "../core/requests.ts";
 import { UserError } from "../core/errors.ts";
+import { syntheticOptions } from "../core/tasks.ts";
 import { resolveTasks } from "../tasks/registry.ts";
 import { runMain } from "./_main.ts";
 
@@ -47,8 +48,7 @@ await runMain(async () => {
       limit: values.limit === undefined ? null : Number(values.limit),
       vocabSize: 32000,
       maxLength: 2048,
-      lengths: null,
-      kvPairs: null,
+      ...syntheticOptions(),
       dataDir: values["data-dir"],
       download: false,
     });

@@ -14,8 +14,8 @@ Deno.test("parseEvalArgs() gives defaults for an empty command line", () => {
 Deno.test("parseEvalArgs() reads lists and numbers", () => {
   const args = parseEvalArgs(["--model", "a,b", "--kv-pairs", "4,8", "--lengths", "64", "--limit", "5"]);
   assert.deepEqual(args.models, ["a", "b"]);
-  assert.deepEqual(args.kvPairs, [4, 8]);
-  assert.deepEqual(args.lengths, [64]);
+  assert.deepEqual(args.synthetic.kvPairs, [4, 8]);
+  assert.deepEqual(args.synthetic.lengths, [64]);
   assert.equal(args.limit, 5);
 });
 

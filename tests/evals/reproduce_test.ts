@@ -1,3 +1,4 @@
+import { syntheticOptions } from "../../core/tasks.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -64,6 +65,21 @@ Deno.test("reproductionArgs() keeps the recorded options and writes only the fre
   // An option the record predates keeps its default.
   assert.equal(args.batchSize, 8);
   assert.ok(!("feeding" in args) && !("model" in args));
+});
+
+Deno.test("reproductionArgs() reads the synthetic options as grouped now and as older runs recorded them", () => {
+  const base = recorded({ localPath: "x", sha256: "y" });
+  const grouped = reproductionArgs(
+    { ...base, args: { ...base.args, synthetic: { ...syntheticOptions(), lengths: [64], kvPairs: [4] } } },
+    "/tmp/r.duckdb",
+  );
+  assert.deepEqual(grouped.synthetic, syntheticOptions({ lengths: [64], kvPairs: [4] }));
+  const older = reproductionArgs(
+    { ...base, args: { ...base.args, lengths: [128], depths: [0, 50], haystackDir: "/h" } },
+    "/tmp/r.duckdb",
+  );
+  assert.deepEqual(older.synthetic, syntheticOptions({ lengths: [128], depths: [0, 50], haystackDir: "/h" }));
+  assert.ok(!("lengths" in older), "the old top-level key is not carried over");
 });
 
 Deno.test("compareSamples() matches by task, doc id and request hash and names every difference", () => {

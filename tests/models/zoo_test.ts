@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { syntheticOptions } from "../../core/tasks.ts";
 import { LanguageModel } from "../../evals/lm.ts";
 import { OnnxModel } from "../../evals/model/onnx_model.ts";
 import type { AnyResponse } from "../../core/requests.ts";
@@ -29,8 +30,7 @@ for (const family of families) {
         limit: training.eval.examples_per_cell,
         vocabSize: model.vocabSize,
         maxLength: 256,
-        lengths: training.eval.lengths,
-        kvPairs: training.eval.kv_pairs,
+        ...syntheticOptions({ lengths: training.eval.lengths, kvPairs: training.eval.kv_pairs }),
       });
       const lm = new LanguageModel(model, null, { batchSize: 16 });
       const responses = await lm.run(prepared.map((p) => p.requests[0]));

@@ -8,7 +8,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { LoglikelihoodResponse, Request, RollingResponse } from "../../core/requests.ts";
-import type { DataFileRecord, TaskContext } from "../../core/tasks.ts";
+import { type DataFileRecord, syntheticOptions, type TaskContext } from "../../core/tasks.ts";
 
 const empty = Deno.makeTempDirSync({ prefix: "kvbench-empty-cache-" });
 // Keep the tests hermetic: no real huggingface_hub or kvbench cache on this machine is consulted.
@@ -63,8 +63,7 @@ export function offlineCtx(
     limit: null,
     vocabSize: 32000,
     maxLength: 2048,
-    lengths: null,
-    kvPairs: null,
+    ...syntheticOptions(),
     dataDir,
     download: false,
     onDataFile: (f) => seen?.push(f),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mqar, mqarTask } from "../../tasks/mqar.ts";
-import type { TaskContext } from "../../core/tasks.ts";
+import { syntheticOptions, type TaskContext } from "../../core/tasks.ts";
 
 const config = { vocabSize: 512, seqLen: 64, numKvPairs: 8, numExamples: 20, seed: 7 };
 
@@ -46,8 +46,7 @@ Deno.test("mqarTask scores the fraction of recalled values per example", async (
     limit: 3,
     vocabSize: 512,
     maxLength: 256,
-    lengths: [64],
-    kvPairs: [4, 8],
+    ...syntheticOptions({ lengths: [64], kvPairs: [4, 8] }),
   };
   const prepared = await mqarTask.prepare(ctx);
   assert.equal(prepared.length, 6);
@@ -91,8 +90,7 @@ const sweep = (over: Partial<TaskContext>): TaskContext => ({
   limit: 2,
   vocabSize: 512,
   maxLength: 256,
-  lengths: null,
-  kvPairs: null,
+  ...syntheticOptions(),
   ...over,
 });
 

@@ -129,8 +129,7 @@ Deno.test("mqar_text runs end to end on the tiny model and stores accuracy per p
   const store = await Store.open(":memory:");
   const { results } = await evaluate(bundle, store, {
     tasks: [mqarTextTask],
-    lengths: [200, 256],
-    kvPairs: [4, 8],
+    synthetic: { lengths: [200, 256], kvPairs: [4, 8] },
     limit: 2,
     progress: false,
   });

@@ -99,7 +99,7 @@ Deno.test("NIAH runs end to end on the tiny model and stores results per length 
   const task = withContext(niahTask, { haystackDir: haystackDir(), depths: [0, 50, 100] });
   const { results } = await evaluate(bundle, store, {
     tasks: [task],
-    lengths: [512, 1024],
+    synthetic: { lengths: [512, 1024] },
     maxLength: 1024,
     progress: false,
   });

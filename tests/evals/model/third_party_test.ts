@@ -130,7 +130,7 @@ Deno.test("a one-token export runs lm-eval tasks, RULER and NIAH end to end and 
       withContext(RULER_TASKS.vt, extra),
       withContext(niahTask, { ...extra, depths: [50] }),
     ],
-    lengths: [2048],
+    synthetic: { lengths: [2048] },
     maxLength: 2048,
     limit: 1,
     progress: false,

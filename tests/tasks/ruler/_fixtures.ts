@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
 import type { ResultRow } from "../../../results/store.ts";
-import type { Task, TaskContext } from "../../../core/tasks.ts";
+import { syntheticOptions, type Task, type TaskContext } from "../../../core/tasks.ts";
 
 /** The tiny llama fixture's directory. */
 export const LLAMA = fileURLToPath(new URL("../../fixtures/llama", import.meta.url));
@@ -25,8 +25,7 @@ export function context(over: Partial<TaskContext> = {}): TaskContext {
     limit: 2,
     vocabSize: 512,
     maxLength: 4096,
-    lengths: [1024],
-    kvPairs: null,
+    ...syntheticOptions({ lengths: [1024] }),
     tokenizer,
     addBos: true,
     ...over,

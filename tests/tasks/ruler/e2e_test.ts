@@ -24,7 +24,7 @@ Deno.test("All 13 RULER tasks run end to end on the tiny model and store a score
   const { results } = await evaluate(bundle, store, {
     tasks: names.map((n) => withContext(RULER_TASKS[n], extra)),
     groups: [group],
-    lengths: [2048],
+    synthetic: { lengths: [2048] },
     maxLength: 2048,
     limit: 1,
     progress: false,
