@@ -472,7 +472,7 @@ function compressionNote(board: Leaderboard): string | null {
 }
 
 /**
- * The leaderboard's columns between a row's model, family and cache origin and its runs, as the text
+ * The leaderboard's columns between a row's model, family and cache kind and its runs, as the text
  * table and the HTML page both show them: each score (± stderr), the average, the cache bytes — the
  * config's formula beside the measured ones (unless `formulaColumn` is false: the HTML page shows it
  * as a tooltip), simulated (cache policy) and per-device (TPLA) ones only where some run has them —
