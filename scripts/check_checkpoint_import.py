@@ -18,7 +18,8 @@ names are written here independently of ``hf_llama.weight_names``, so a naming s
    loaded model rotates q at a far position and with the MLA layers' frequencies after TransMLA and
    X-EcoMLA; a full-rank TransMLA of the scaled model reproduces its logits at every position
    (exact only if MLA rotates at the scaled frequencies).
-4. ``export_checkpoint.py`` for every family, traced and (llama, transmla, xecomla) fused; the checkpoint's tokenizer files are copied.
+4. ``export_checkpoint.py`` for every family, traced and (llama, transmla, xecomla) fused; the checkpoint's tokenizer files are copied;
+   a family added in the registry alone (``registry.CONVERSIONS``) exports through it.
 5. With Deno (skip with --no-deno): the exported llama graph's logits equal the *original* PyTorch
    model's within 1e-4 (prefill, decode steps, padded batch); every family's graph equals its
    PyTorch conversion within 1e-4; ``deno task eval`` runs MQAR on the llama export.
@@ -406,6 +407,36 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
           (result.stdout + result.stderr).strip()[-600:] if result.returncode else "")
 
 
+def check_toy_family(ckpt: Path, work: Path) -> None:
+    """A family added in the registry alone (its maker and one ``CONVERSIONS`` entry) exports through
+    export_checkpoint.py, which names no family itself."""
+    import importlib
+
+    from families import registry
+
+    def toy(teacher, cfg, options, seed):
+        return registry.as_llama(teacher, cfg), {"toy": options["keep_window"]}, "-toy"
+
+    registry.CONVERSIONS["toy"] = registry.Conversion(("keep_window",), ("keep_window",), toy)
+    try:
+        exporter = importlib.import_module("export_checkpoint")
+        exporter = importlib.reload(exporter)  # its family table is read from the registry at import
+        out = work / "export" / "toy"
+        try:
+            exporter.main(["--checkpoint", str(ckpt), "--family", "toy", "--keep-window", "7", "--out", str(out),
+                           "--dtype", "float32"])
+        except SystemExit as error:  # argparse refusing the family: the exporter names families itself
+            check("a family added in the registry alone exports", False, f"export_checkpoint exited: {error}")
+            return
+        sidecar = json.loads((out / "kvbench.json").read_text())
+        config = json.loads((out / "config.json").read_text())
+        check("a family added in the registry alone exports (family toy, its option, its name)",
+              sidecar["family"] == "toy" and config.get("conversion") == {"toy": 7} and sidecar["name"].endswith("-toy"),
+              f"{sidecar['family']}, {config.get('conversion')}, {sidecar['name']}")
+    finally:
+        del registry.CONVERSIONS["toy"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="keep checkpoints and exports here (default: a temp dir)")
@@ -422,6 +453,7 @@ def main() -> None:
         check_config_forms()
         check_rope_scaling(ckpts["f32-untied-llama3"])
         check_exports(work, ckpts, not args.no_deno)
+        check_toy_family(ckpts["f32-untied-llama3"], work)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

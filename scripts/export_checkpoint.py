@@ -65,18 +65,11 @@ from families import fused  # noqa: E402
 from families.export import DTYPES, GRAPHS, write_model_dir  # noqa: E402
 from families.reference import write_cases  # noqa: E402
 
-FAMILIES = ("llama", "transmla", "xecomla", "zebra", "dma", "native")
+FAMILIES = (*registry.CONVERSIONS, "native")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
-# Which family options each family takes, and which it cannot do without.
-OPTIONS = {
-    "llama": ((), ()),
-    "transmla": (("kv_lora_rank", "rope_dim", "freqfold"), ("kv_lora_rank", "rope_dim")),
-    "xecomla": (("kv_lora_rank", "kv_energy", "rope_dim", "q_lora_rank", "mla_layers"), ("rope_dim",)),
-    "zebra": (("kv_lora_rank", "rope_dim", "q_lora_rank", "mla_layers"),
-              ("kv_lora_rank", "rope_dim", "mla_layers")),
-    "dma": (("keep_window",), ()),
-    "native": ((), ()),
-}
+# Which family options each family takes, and which it cannot do without (the registry's conversions;
+# a model trained with MLA takes none).
+OPTIONS = {name: (c.options, c.required) for name, c in registry.CONVERSIONS.items()} | {"native": ((), ())}
 FAMILY_OPTIONS = sorted({o for allowed, _ in OPTIONS.values() for o in allowed})
 
 
@@ -163,44 +156,16 @@ def check_tokenizer(checkpoint: Path, vocab_size: int) -> None:
 
 def convert(args, teacher, cfg: llama.LlamaConfig, hf: dict):
     """(model, config.json dict, sidecar layers, bytes/token formula, name suffix, form switch or None)."""
-    base = dict(vars(cfg), tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
-                source_checkpoint=str(args.checkpoint.resolve()))
-    family = args.family
-    if family == "llama":
-        built = registry.as_llama(teacher, cfg)
-        return built.model, base, built.layers, built.formula, "", built.forms
-    if family == "dma":
-        window = args.keep_window if args.keep_window is not None else cfg.max_position_embeddings
-        built = registry.as_dma(teacher, cfg, window, args.seed)
-        init = {"A": 0, "dt_proj": f"randn/sqrt(fan_in), seed {args.seed}"}
-        config = dict(base, **built.entries, conversion=init)
-        return built.model, config, built.layers, built.formula, f"-dma-w{window}", built.forms
-    lossy = "lossy initialisation: fine-tune or distil from the original before trusting accuracy"
-    if family == "transmla":
-        conv = {"kv_lora_rank": args.kv_lora_rank, "d_r": args.rope_dim, "freqfold": args.freqfold or 1,
-                "balance": True, "calib_seed": args.seed}
-        built = registry.as_transmla(teacher, cfg, **conv)
-        config = dict(base, conversion=dict(conv, calibration="8 x 64 random ids", note=lossy), **built.entries)
-        suffix = f"-transmla-r{args.kv_lora_rank}-d{args.rope_dim}"
-        return built.model, config, built.layers, built.formula, suffix, built.forms
-    if family == "xecomla":
-        layers_mla = args.mla_layers if args.mla_layers is not None else list(range(cfg.num_hidden_layers))
-        conv = {"mla_layers": layers_mla, "d_r": args.rope_dim, "q_lora_rank": args.q_lora_rank,
-                "kv_energy": args.kv_energy, "kv_lora_rank": args.kv_lora_rank}
-        built = registry.as_xecomla(teacher, cfg, **conv)
-        config = dict(base, conversion=dict(conv, note=lossy), **built.entries)
-        rank = f"r{args.kv_lora_rank}" if args.kv_lora_rank is not None else f"e{args.kv_energy:g}"
-        suffix = f"-xecomla-{rank}-d{args.rope_dim}"
-        return built.model, config, built.layers, built.formula, suffix, built.forms
-    assert family == "zebra"
-    zcfg = zebra.ZebraConfig(mla_layers=args.mla_layers, kv_lora_rank=args.kv_lora_rank,
-                             qk_rope_head_dim=args.rope_dim, q_lora_rank=args.q_lora_rank)
-    built = registry.as_zebra(teacher, cfg, zcfg, torch.Generator().manual_seed(args.seed))
-    config = dict(built.entries, tie_word_embeddings=base["tie_word_embeddings"],
-                  source_checkpoint=base["source_checkpoint"],
-                  conversion={"mamba2_init_seed": args.seed, "note": lossy})
-    n_mla = len([i for i in args.mla_layers if i < cfg.num_hidden_layers])
-    suffix = f"-zebra-{n_mla}mla{cfg.num_hidden_layers - n_mla}m2-r{args.kv_lora_rank}"
+    conversion = registry.CONVERSIONS[args.family]
+    options = {o: getattr(args, o) for o in FAMILY_OPTIONS}
+    built, record, suffix = conversion.convert(teacher, cfg, options, args.seed)
+    checkpoint = {"tie_word_embeddings": bool(hf.get("tie_word_embeddings", False)),
+                  "source_checkpoint": str(args.checkpoint.resolve())}
+    recorded = {"conversion": record} if record is not None else {}
+    if conversion.whole_config:
+        config = dict(built.entries, **checkpoint, **recorded)
+    else:
+        config = dict(vars(cfg), **checkpoint, **recorded, **built.entries)
     return built.model, config, built.layers, built.formula, suffix, built.forms
 
 

@@ -10,7 +10,7 @@ notes) around ``Built.entries``, which hold what the family itself records.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -103,3 +103,66 @@ FAMILIES: Dict[str, Callable[..., Built]] = {
     "zebra": as_zebra,
 }
 """Each family's maker: ``FAMILIES[name](teacher, cfg, **options)``."""
+
+
+LOSSY = "lossy initialisation: fine-tune or distil from the original before trusting accuracy"
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How a family is made from a user's checkpoint (``export_checkpoint.py``): the options it takes
+    (argparse names), those it can't do without, and ``convert(teacher, cfg, options, seed)`` →
+    (the built model, what config.json records of the conversion or None, the name's suffix)."""
+
+    options: Tuple[str, ...]
+    required: Tuple[str, ...]
+    convert: Callable[[CausalLM, llama.LlamaConfig, dict, int], Tuple[Built, Optional[dict], str]]
+    #: Whether ``Built.entries`` is the whole config.json (Zebra's layout) rather than added to the Llama fields.
+    whole_config: bool = False
+
+
+def _llama(teacher, cfg, o, seed):
+    return as_llama(teacher, cfg), None, ""
+
+
+def _dma(teacher, cfg, o, seed):
+    window = o["keep_window"] if o["keep_window"] is not None else cfg.max_position_embeddings
+    record = {"A": 0, "dt_proj": f"randn/sqrt(fan_in), seed {seed}"}
+    return as_dma(teacher, cfg, window, seed), record, f"-dma-w{window}"
+
+
+def _transmla(teacher, cfg, o, seed):
+    conv = {"kv_lora_rank": o["kv_lora_rank"], "d_r": o["rope_dim"], "freqfold": o["freqfold"] or 1,
+            "balance": True, "calib_seed": seed}
+    record = dict(conv, calibration="8 x 64 random ids", note=LOSSY)
+    return as_transmla(teacher, cfg, **conv), record, f"-transmla-r{o['kv_lora_rank']}-d{o['rope_dim']}"
+
+
+def _xecomla(teacher, cfg, o, seed):
+    layers = o["mla_layers"] if o["mla_layers"] is not None else list(range(cfg.num_hidden_layers))
+    conv = {"mla_layers": layers, "d_r": o["rope_dim"], "q_lora_rank": o["q_lora_rank"],
+            "kv_energy": o["kv_energy"], "kv_lora_rank": o["kv_lora_rank"]}
+    rank = f"r{o['kv_lora_rank']}" if o["kv_lora_rank"] is not None else f"e{o['kv_energy']:g}"
+    return as_xecomla(teacher, cfg, **conv), dict(conv, note=LOSSY), f"-xecomla-{rank}-d{o['rope_dim']}"
+
+
+def _zebra(teacher, cfg, o, seed):
+    zcfg = zebra.ZebraConfig(mla_layers=o["mla_layers"], kv_lora_rank=o["kv_lora_rank"],
+                             qk_rope_head_dim=o["rope_dim"], q_lora_rank=o["q_lora_rank"])
+    built = as_zebra(teacher, cfg, zcfg, torch.Generator().manual_seed(seed))
+    n_mla = len([i for i in o["mla_layers"] if i < cfg.num_hidden_layers])
+    suffix = f"-zebra-{n_mla}mla{cfg.num_hidden_layers - n_mla}m2-r{o['kv_lora_rank']}"
+    return built, {"mamba2_init_seed": seed, "note": LOSSY}, suffix
+
+
+CONVERSIONS: Dict[str, Conversion] = {
+    "llama": Conversion((), (), _llama),
+    "transmla": Conversion(("kv_lora_rank", "rope_dim", "freqfold"), ("kv_lora_rank", "rope_dim"), _transmla),
+    "xecomla": Conversion(("kv_lora_rank", "kv_energy", "rope_dim", "q_lora_rank", "mla_layers"), ("rope_dim",),
+                          _xecomla),
+    "zebra": Conversion(("kv_lora_rank", "rope_dim", "q_lora_rank", "mla_layers"),
+                        ("kv_lora_rank", "rope_dim", "mla_layers"), _zebra, whole_config=True),
+    "dma": Conversion(("keep_window",), (), _dma),
+}
+"""Each family as ``export_checkpoint.py`` makes it from a Llama checkpoint; a new family is its module,
+its ``FAMILIES`` maker and an entry here."""
