@@ -172,6 +172,14 @@ class SwiGLU(nn.Module):
     def forward(self, x):
         return self.down_proj(nn.functional.silu(self.gate_proj(x)) * self.up_proj(x))
 
+    def fused(self, g, x: str, name: str) -> str:
+        """This MLP in ``fused.build``'s graph: gate and up as one product, SiLU as Sigmoid and Mul."""
+        from .fused import matmul
+
+        gate, up = matmul(g, x, [self.gate_proj, self.up_proj], f"{name}.gate_up")
+        act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), up])
+        return matmul(g, act, [self.down_proj], f"{name}.down")[0]
+
 
 class ReluSquaredMLP(nn.Module):
     """PLM's MLP: down(relu(up(x))²), no gate."""

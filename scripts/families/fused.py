@@ -19,8 +19,9 @@ same graph contract (inputs ``input_ids``, ``attention_mask``, ``position_ids``,
   every expert as one batched product over stacked weights (``moe.py``).
 
 A mixer that can be built this way has a ``fused(g, layer, h, ctx, past, present)`` method (or a
-``fused`` attribute of None where its configuration has no fused form); ``supports`` says whether a
-whole model can. The numbers are those of the traced graph up to summation order in float32
+``fused`` attribute of None where its configuration has no fused form), an MLP a ``fused(g, x, name)``
+method (SwiGLU, PLM's ReLU², DeepSeekMoE); ``supports`` says whether a whole model can. The numbers
+are those of the traced graph up to summation order in float32
 (the tests hold both to the same PyTorch reference); in float16 every tensor is float16, as in the
 Hugging Face model run in half precision.
 """
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import CausalLM, RMSNorm, SwiGLU
+from .common import CausalLM, RMSNorm
 
 OPSET = 23  # ONNX's Attention operator
 MS = "com.microsoft"
@@ -118,11 +119,10 @@ class FusedContext:
 
 
 def supports(model: CausalLM) -> bool:
-    """Whether every layer of ``model`` has a fused form: its mixer and its MLP a ``fused`` method
-    (or the MLP the standard SwiGLU), its norms the standard ones."""
+    """Whether every layer of ``model`` has a fused form: its mixer and its MLP a ``fused`` method,
+    its norms the standard ones."""
     return all(
-        callable(getattr(layer.mixer, "fused", None))
-        and (isinstance(layer.mlp, SwiGLU) or callable(getattr(layer.mlp, "fused", None)))
+        callable(getattr(layer.mixer, "fused", None)) and callable(getattr(layer.mlp, "fused", None))
         and isinstance(layer.input_layernorm, RMSNorm) and isinstance(layer.post_attention_layernorm, RMSNorm)
         for layer in model.layers
     )
@@ -169,12 +169,6 @@ def matmul(g: GraphBuilder, x: str, linears: Sequence[nn.Linear], name: str) -> 
     return g.op("Split", [y, sizes], len(linears), axis=-1)
 
 
-def swiglu(g: GraphBuilder, x: str, mlp: SwiGLU, name: str) -> str:
-    gate, up = matmul(g, x, [mlp.gate_proj, mlp.up_proj], f"{name}.gate_up")
-    act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), up])
-    return matmul(g, act, [mlp.down_proj], f"{name}.down")[0]
-
-
 @torch.no_grad()
 def build(model: CausalLM, dtype: str, max_positions: int):
     """The fused ``onnx.ModelProto`` of ``model`` (weights inside it; see ``save``)."""
@@ -212,8 +206,7 @@ def build(model: CausalLM, dtype: str, max_positions: int):
         k += n
         y = layer.mixer.fused(g, i, h, ctx, past, present)
         h, residual = rms_norm(g, y, layer.post_attention_layernorm, f"layers.{i}.post_attention_layernorm", residual)
-        mlp = f"layers.{i}.mlp"
-        x = swiglu(g, h, layer.mlp, mlp) if isinstance(layer.mlp, SwiGLU) else layer.mlp.fused(g, h, mlp)
+        x = layer.mlp.fused(g, h, f"layers.{i}.mlp")
     h, _ = rms_norm(g, x, model.norm, "norm", residual)
 
     # The last num_logits_to_keep positions (all when 0), as the traced graph's logits_to_keep.

@@ -115,7 +115,7 @@ class DeepSeekMoE(nn.Module):
         routing matrix, plus the shared experts."""
         from onnx import TensorProto
 
-        from .fused import matmul, swiglu
+        from .fused import matmul
 
         cfg = self.cfg
         e, k = cfg.n_routed_experts, cfg.num_experts_per_tok
@@ -164,7 +164,7 @@ class DeepSeekMoE(nn.Module):
         routed = g.op1("ReduceSum", [g.op1("Mul", [out, per_expert]), g.const("axes", [0])], keepdims=0)  # [N, H]
         routed = g.op1("Reshape", [routed, g.op1("Shape", [x])])
         if self.shared_experts is not None:
-            routed = g.op1("Add", [routed, swiglu(g, x, self.shared_experts, f"{name}.shared_experts")])
+            routed = g.op1("Add", [routed, self.shared_experts.fused(g, x, f"{name}.shared_experts")])
         return routed
 
 
