@@ -33,31 +33,36 @@ class CheckpointError(ValueError):
     """A checkpoint kvbench cannot import faithfully; the message says what differs."""
 
 
-def _rope(hf: dict, problems: List[str]) -> Tuple[float, Optional[dict]]:
-    """(rope_theta, rope_scaling) from either the classic keys or transformers 5's ``rope_parameters``."""
+def rope_settings(hf: dict) -> Tuple[float, Optional[dict], Optional[str]]:
+    """(rope_theta, the scaling dict, its kind) from either the classic keys (``rope_theta``,
+    ``rope_scaling``) or transformers 5's ``rope_parameters``; no dict where the RoPE is plain."""
     params = hf.get("rope_parameters")
     if isinstance(params, dict):
-        theta = params.get("rope_theta", hf.get("rope_theta", 10000.0))
-        scaling = params if params.get("rope_type", "default") != "default" else None
+        theta, scaling = params.get("rope_theta", hf.get("rope_theta", 10000.0)), params
     else:
-        theta = hf.get("rope_theta", 10000.0)
-        scaling = hf.get("rope_scaling")
+        theta, scaling = hf.get("rope_theta", 10000.0), hf.get("rope_scaling")
+    kind = None if scaling is None else scaling.get("rope_type", scaling.get("type"))
+    if scaling is None or kind == "default":
+        return float(theta), None, "default"
+    return float(theta), scaling, kind
+
+
+def _rope(hf: dict, problems: List[str]) -> Tuple[float, Optional[dict]]:
+    """(rope_theta, rope_scaling) for kvbench's llama: plain or Llama 3's scaling."""
+    theta, scaling, kind = rope_settings(hf)
     if scaling is None:
-        return float(theta), None
-    kind = scaling.get("rope_type", scaling.get("type"))
-    if kind == "default":
-        return float(theta), None
+        return theta, None
     if kind != "llama3":
         problems.append(f"rope_scaling type {kind!r} (only 'llama3' is implemented)")
-        return float(theta), None
+        return theta, None
     absent = [k for k in LLAMA3_KEYS if k not in scaling]
     if absent:
         problems.append(f"llama3 rope_scaling lacks {', '.join(absent)}")
-        return float(theta), None
+        return theta, None
     out = {"rope_type": "llama3", **{k: scaling[k] for k in LLAMA3_KEYS}}
     if not float(out["low_freq_factor"]) < float(out["high_freq_factor"]):
         problems.append("llama3 rope_scaling needs low_freq_factor < high_freq_factor")
-    return float(theta), out
+    return theta, out
 
 
 def config_from_hf(hf: dict) -> Tuple[llama.LlamaConfig, bool]:

@@ -45,7 +45,7 @@ import torch
 
 from . import deepseek
 from .common import CausalLM, yarn_attention_factor, yarn_mscale
-from .hf_llama import CheckpointError, IGNORED_SUFFIXES
+from .hf_llama import CheckpointError, IGNORED_SUFFIXES, rope_settings
 from .moe import MoEConfig
 from .safetensors_io import Checkpoint
 
@@ -84,12 +84,9 @@ def rope_attention_factor(scaling: Optional[dict]) -> float:
 
 
 def _rope(hf: dict, problems: List[str]) -> Tuple[float, Optional[dict]]:
-    """(rope_theta, rope_scaling) from the classic keys or transformers 5's ``rope_parameters``."""
-    params = hf.get("rope_parameters")
-    scaling = params if isinstance(params, dict) else hf.get("rope_scaling")
-    theta = float((params or {}).get("rope_theta", hf.get("rope_theta", 10000.0)))
-    kind = None if scaling is None else scaling.get("rope_type", scaling.get("type", "default"))
-    if kind in (None, "default"):
+    """(rope_theta, rope_scaling) for the MLA layers: plain, YaRN or LongRoPE's short factors."""
+    theta, scaling, kind = rope_settings(hf)
+    if scaling is None:
         return theta, None
     if kind == "longrope":
         return theta, _longrope(hf, scaling, problems)
