@@ -13,10 +13,10 @@ Routing, as transformers computes it:
   ``routed_scaling_factor``.
 
 The graph computes every expert for every token and weighs the outputs by a dense [tokens, experts]
-matrix that is zero outside each token's choice: exact, traceable with fixed shapes, and at the tiny
-sizes of the fixtures cheaper than gathering expert weights per token. It costs n_routed / top_k
-times the routed experts' arithmetic; at DeepSeek-V2-Lite's 64 experts and batch-1 decode that means
-reading every expert's weights each step, which is what the TopK-and-gather form would avoid.
+matrix that is zero outside each token's choice: exact and traceable with fixed shapes. It costs
+n_routed / top_k times the routed experts' arithmetic; at DeepSeek-V2-Lite's 64 experts and batch-1
+decode that means reading every expert's weights each step, which a TopK-and-gather form would avoid
+(measured on CPU against that floor: 3.1-6.3x, docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
