@@ -228,8 +228,23 @@ def config(kind: str, fp8_block: int = 0) -> dict:
     return out
 
 
+def check_e4m3() -> None:
+    """The float8 decoder against values the OCP FP8 spec fixes (E4M3FN: bias 7, no infinities)."""
+    global failures
+    import numpy as np
+
+    spec = {0x00: 0.0, 0x01: 2.0 ** -9, 0x07: 7 * 2.0 ** -9, 0x08: 2.0 ** -6, 0x38: 1.0, 0x39: 1.125, 0x7E: 448.0,
+            0xB8: -1.0, 0xFE: -448.0}
+    got = e4m3_bits_to_float32(np.array(list(spec), dtype=np.uint8))
+    ok = np.array_equal(got, np.array(list(spec.values()), dtype=np.float32))
+    nan = bool(np.isnan(e4m3_bits_to_float32(np.array([0x7F, 0xFF], dtype=np.uint8))).all())
+    failures += not (ok and nan)
+    print(f"{'ok  ' if ok and nan else 'FAIL'} float8 E4M3 decoding: the spec's values and NaNs ({got.tolist()})")
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    check_e4m3()
     ids = torch.randint(3, VOCAB, (96,), generator=torch.Generator().manual_seed(1))
     cases = [("v2", "deepseek_v2: interleaved RoPE, YaRN, greedy softmax MoE", 0),
              ("v3", "deepseek_v3: sigmoid noaux_tc MoE with the correction bias", 0),
