@@ -343,12 +343,12 @@ export class LanguageModel {
     const results: GenerateResponse[] = new Array(requests.length);
     const order = requests.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
     for (const batch of this.#batches(order, (i) => prompts[i].length)) {
-      let { logits, stream } = await this.#prefill(batch.length, batch.map((i) => prompts[i]));
+      const maxSteps = Math.max(...batch.map((i) => requests[i].maxGenToks));
+      let { logits, stream } = await this.#prefill(batch.length, batch.map((i) => prompts[i]), maxSteps);
       this.#measure(stream);
       const generated = batch.map((): number[] => []);
       const done = batch.map(() => false);
       const texts = batch.map(() => "");
-      const maxSteps = Math.max(...batch.map((i) => requests[i].maxGenToks));
       for (let step = 0; step < maxSteps; step++) {
         const next = await logits.lastArgmax();
         logits.dispose();
@@ -363,7 +363,7 @@ export class LanguageModel {
           if (
             generated[r].length >= requests[i].maxGenToks ||
             requests[i].until.some((s) => texts[r].includes(s)) ||
-            stream.pastLen + 1 >= this.options.maxLength
+            stream.length + 1 >= this.options.maxLength
           ) done[r] = true;
         });
         if (done.every(Boolean)) break;
@@ -454,11 +454,13 @@ export class LanguageModel {
     this.stats.maxStateBytes = Math.max(this.stats.maxStateBytes, perSequence);
   }
 
-  async #prefill(rows: number, prompts: number[][]) {
+  /** Prompts fed to fresh rows; `reserve`: tokens to be generated after them (sizes a static cache). */
+  async #prefill(rows: number, prompts: number[][], reserve = 0) {
     const out = await Stream.start(this.model, rows).prefill(
       prompts,
       this.options.prefillChunk,
       (s, c, width) => this.#step(s, c, "left", true, width),
+      reserve,
     );
     const policy = this.options.cachePolicy;
     return policy ? { logits: out.logits, stream: policy.apply(out.stream) } : out;

@@ -212,22 +212,8 @@ async function skipOnOutOfMemory<T>(label: string, measure: () => Promise<T>): P
 }
 
 /** Gives the device arena's unused memory back, so the next row's peak is its own. */
-async function trimArena(bundle: ModelBundle): Promise<void> {
-  const start = Stream.start(bundle.model, 1);
-  const zeros = new BigInt64Array(1);
-  const out = await bundle.model.forward({
-    inputIds: zeros,
-    attentionMask: BigInt64Array.of(1n),
-    positionIds: zeros,
-    rows: 1,
-    len: 1,
-    pastLen: 0,
-    states: start.states,
-    fetchStates: false,
-    shrinkArena: true,
-  });
-  out.logits.dispose();
-  start.dispose();
+function trimArena(bundle: ModelBundle): Promise<void> {
+  return bundle.model.trimArena();
 }
 
 /** Measures one model: prefill and decode per context, then the scoring mix. */
@@ -257,7 +243,8 @@ async function benchModel(
     let started = begin();
     const prefilled = await skipOnOutOfMemory(
       `prefill@${context}`,
-      () => Stream.start(model, 1).prefill([prompt], o.chunk),
+      // Room for the decode steps: a static cache is then sized once.
+      () => Stream.start(model, 1).prefill([prompt], o.chunk, undefined, o.decodeSteps),
     );
     if (prefilled === null) {
       await trimArena(bundle);
@@ -283,13 +270,14 @@ async function benchModel(
       started = begin();
       const steps: number[] = [];
       const seconds = await skipOnOutOfMemory(`decode@${context}×${batch}`, async () => {
-        let stream = batch === 1 ? prefilled.stream : prefilled.stream.select(new Array(batch).fill(0));
+        // A copy for every batch size: a step may take over its stream's (static) cache.
+        let stream = prefilled.stream.select(new Array(batch).fill(0));
         const tokens = new Array(batch).fill(first);
         started = begin();
         for (let i = 0; i < o.decodeSteps; i++) {
           const stepStarted = performance.now();
           const next = await stream.step(tokens.map((t) => [t]), "left");
-          if (stream !== prefilled.stream) stream.dispose();
+          stream.dispose();
           stream = next.stream;
           tokens.splice(0, batch, ...await next.logits.lastArgmax());
           next.logits.dispose();

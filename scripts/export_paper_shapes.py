@@ -3,7 +3,7 @@
 
     /usr/bin/python3 scripts/export_paper_shapes.py --out DIR [--models a,b] [--tiny-hidden N]
                                                     [--dtype float16|float32] [--grouped-heads] [--no-fold]
-                                                    [--graph traced|fused]
+                                                    [--graph traced|fused|static]
 
 The weights are random, so these models say nothing about accuracy; they exist to check the
 engine's memory and speed accounting at the shapes that matter. Every geometry is 16 layers of
@@ -244,12 +244,13 @@ def main() -> None:
                         help="leave the exporter's shape arithmetic unfolded (writes OUT/<name>-unfolded)")
     parser.add_argument("--graph", default="traced", choices=export_module.GRAPHS,
                         help="fused: built from ONNX Runtime's fused operators (families/fused.py; GQA and "
-                             "MLA layers), into OUT/<name>-fused")
+                             "MLA layers), into OUT/<name>-fused; static: the same with a cache written in "
+                             "place (GroupQueryAttention; GQA models), into OUT/<name>-static")
     args = parser.parse_args()
     export_module.GROUPED_HEADS = args.grouped_heads
     export_module.FOLD_SHAPES = not args.no_fold
     suffix = ("-grouped" if args.grouped_heads else "") + ("-unfolded" if args.no_fold else "")
-    suffix += "-fused" if args.graph == "fused" else ""
+    suffix += "" if args.graph == "traced" else "-" + args.graph
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     base = Base.make(args.tiny_hidden)
@@ -260,6 +261,9 @@ def main() -> None:
         if args.graph == "fused" and GEOMETRIES[name].family not in fused.FAMILIES:
             parser.error(f"--graph fused builds GQA and MLA layers, not {name}'s ({GEOMETRIES[name].family}): "
                          f"drop it from --models or export it traced")
+        if args.graph == "static" and GEOMETRIES[name].family not in fused.STATIC_FAMILIES:
+            parser.error(f"--graph static builds GQA layers, not {name}'s ({GEOMETRIES[name].family}): "
+                         f"drop it from --models or export it fused")
     for name in names:
         per_token = export(name, Path(args.out) / (name + suffix), base, args.dtype, args.seed, suffix, args.graph)
         print(f"wrote {Path(args.out) / (name + suffix)}: {per_token} B/token ({args.dtype})")

@@ -84,9 +84,10 @@ def make_llama_fp16_matmul(out: Path) -> None:
     shutil.copytree(source / "reference", out / "reference", dirs_exist_ok=True)
 
 
-def make_llama_fused(out: Path, dtype: str = "float32") -> None:
+def make_llama_fused(out: Path, dtype: str = "float32", graph: str = "fused") -> None:
     """The tiny llama's graph built from ONNX Runtime's fused operators (families/fused.py), checked
-    against the same PyTorch reference as the traced one; in float16 it also computes in float16."""
+    against the same PyTorch reference as the traced one; in float16 it also computes in float16.
+    ``graph`` "static": with the static cache (GroupQueryAttention)."""
     cfg = llama.LlamaConfig()
     model = llama.build(cfg)
     init_weights(model, torch.Generator().manual_seed(SEED))
@@ -97,8 +98,8 @@ def make_llama_fused(out: Path, dtype: str = "float32") -> None:
                 p.copy_(p.half().float())
     suffix = "" if dtype == "float32" else "-fp16"
     write_model_dir(
-        out, model, "llama", f"tiny-llama-fused{suffix}", vars(cfg).copy(), llama.layer_layout(cfg),
-        "2 * L * n_kv * d_h * s", SEED, dtype=dtype, graph="fused",
+        out, model, "llama", f"tiny-llama-{graph}{suffix}", vars(cfg).copy(), llama.layer_layout(cfg),
+        "2 * L * n_kv * d_h * s", SEED, dtype=dtype, graph=graph,
     )
     write_cases(model, out / "reference", cfg.vocab_size, SEED)
 
@@ -106,6 +107,8 @@ def make_llama_fused(out: Path, dtype: str = "float32") -> None:
 FAMILIES = {"llama": make_llama, "llama-fp16": make_llama_fp16, "llama-fp16-matmul": make_llama_fp16_matmul}
 FAMILIES["llama-fused"] = make_llama_fused
 FAMILIES["llama-fused-fp16"] = lambda out: make_llama_fused(out, "float16")
+FAMILIES["llama-static"] = lambda out: make_llama_fused(out, "float32", "static")
+FAMILIES["llama-static-fp16"] = lambda out: make_llama_fused(out, "float16", "static")
 FAMILIES["dma"] = make_dma
 
 

@@ -1,6 +1,7 @@
 /**
  * The contract a graph must meet to be run as a causal LM, checked on its declared inputs and
- * outputs: `input_ids` and `attention_mask` inputs, a float `logits` output with a static
+ * outputs: `input_ids` and `attention_mask` inputs (or a static cache's `seqlens_k`,
+ * `total_sequence_length` and `logits_index`), a float `logits` output with a static
  * vocabulary axis, and states that pair up. One place for these checks and their messages, used
  * by `OnnxModel.load` (on the session) and by the checks before any work (on the file).
  *
@@ -31,11 +32,16 @@ export function checkGraphContract(
   outputs: readonly TensorMeta[],
   hints: StateHints = {},
 ): CheckedGraph {
-  for (const required of ["input_ids", "attention_mask"]) {
-    if (!inputs.some((i) => i.name === required)) {
+  // A static cache's graph (seqlens_k) takes each row's length in place of a mask.
+  const staticCache = inputs.some((i) => i.name === "seqlens_k");
+  const required = staticCache
+    ? ["input_ids", "total_sequence_length", "logits_index"]
+    : ["input_ids", "attention_mask"];
+  for (const name of required) {
+    if (!inputs.some((i) => i.name === name)) {
       throw new UserError(
-        `Cannot use ${path} as it has no "${required}" input (inputs: ` +
-          `${inputs.map((i) => i.name).join(", ")}): export a causal LM with input_ids and attention_mask`,
+        `Cannot use ${path} as it has no "${name}" input (inputs: ` +
+          `${inputs.map((i) => i.name).join(", ")}): export a causal LM with ${required.join(", ")}`,
       );
     }
   }

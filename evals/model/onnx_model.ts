@@ -80,6 +80,18 @@ export interface Feeds {
    * not be used again is never kept. @default {true}
    */
   fetchStates?: boolean;
+  /**
+   * A static cache's bookkeeping (see {@linkcode OnnxModel.staticCache}), which replaces the mask and
+   * positions: each row's tokens already in its buffer, how many of this call's (right-padded)
+   * tokens are real, and the chunk positions whose logits each row wants (`rows × logitsLen`).
+   * `states` are then the buffers, written in place.
+   */
+  slots?: {
+    past: readonly number[];
+    real: readonly number[];
+    logitsIndex: BigInt64Array<ArrayBuffer>;
+    logitsLen: number;
+  };
 }
 
 /** What one forward call returns. */
@@ -106,6 +118,12 @@ export class OnnxModel {
   readonly vocabSize: number;
   /** The device the session runs on. */
   readonly device: Device;
+  /**
+   * Whether the graph keeps its cache in preallocated buffers that it writes in place (it takes
+   * `seqlens_k`: GroupQueryAttention's): each row fills its buffer from slot 0 to its own length,
+   * so chunks are right-padded, positions are slots and no mask is fed. Found from the inputs.
+   */
+  readonly staticCache: boolean;
   /**
    * Whether the graph takes several new tokens after a non-empty past. Exports whose mask subgraph
    * Expands a [S, S] causal square to [B, 1, S, past + S] (onnxruntime-genai's, optimum's with a
@@ -144,6 +162,7 @@ export class OnnxModel {
     this.hasPositionIds = names.includes("position_ids");
     this.hasLogitsToKeep = names.includes("num_logits_to_keep");
     this.#usesCacheBranch = names.includes("use_cache_branch");
+    this.staticCache = names.includes("seqlens_k");
     this.vocabSize = vocabSize;
     this.device = options.device ?? "cpu";
     this.keyLengthMultiple = options.keyLengthMultiple ?? 1;
@@ -173,8 +192,11 @@ export class OnnxModel {
         options.stateHints,
       );
       const model = new OnnxModel(dir, session, states, vocabSize, logitsType, { ...options, device });
-      model.chunksAfterPast = await model.#probeChunksAfterPast(path);
-      if (device === "cpu") model.#pairSingleRows = await model.#probeSingleRowPath();
+      // A static cache takes chunks after a past (a row at a time where the kernel wants it).
+      if (!model.staticCache) {
+        model.chunksAfterPast = await model.#probeChunksAfterPast(path);
+        if (device === "cpu") model.#pairSingleRows = await model.#probeSingleRowPath();
+      }
       return model;
     } catch (error) {
       session.release();
@@ -305,6 +327,7 @@ export class OnnxModel {
    * graphs (GQA's) skip the doubled work.
    */
   forward(feeds: Feeds): Promise<Outputs> {
+    if (this.staticCache) return this.#forwardStatic(feeds);
     if (this.#pairSingleRows && feeds.rows === 1 && feeds.len === 1) return this.#forwardPaired(feeds);
     return this.#forward(feeds);
   }
@@ -398,6 +421,134 @@ export class OnnxModel {
     const states = new Map<string, Tensor>();
     if (fetchStates) { for (const spec of this.states) states.set(spec.input, result.get(spec.output)!); }
     return { logits, logitsLen: keep > 0 ? keep : feeds.len, states };
+  }
+
+  /**
+   * A call on a static cache: the states are buffers of at least `max(past) + len` slots a row,
+   * written in place and returned as they are. GroupQueryAttention takes a chunk after a past one
+   * row at a time (ONNX Runtime: "batch_size must be 1 when sequence_length > 1 and past context is
+   * given"), so such a call runs row by row on views of the buffers and of one logits tensor,
+   * skipping rows with no real token.
+   */
+  async #forwardStatic(feeds: Feeds): Promise<Outputs> {
+    const slots = feeds.slots;
+    if (!slots) {
+      throw new RangeError("Cannot run a static-cache graph without slots: feed it through a Stream");
+    }
+    const { rows, len } = feeds;
+    const K = slots.logitsLen;
+    const int32 = (values: number[], dims: number[]) =>
+      Tensor.fromHost("int32", Int32Array.from(values), dims);
+    const call = async (
+      r0: number,
+      n: number,
+      states: ReadonlyMap<string, Tensor>,
+      logits: Tensor | null,
+    ): Promise<Tensor> => {
+      const past = slots.past.slice(r0, r0 + n);
+      const owned = [
+        Tensor.fromHost("int64", feeds.inputIds.slice(r0 * len, (r0 + n) * len), [n, len]),
+        int32(past.map((p) => p + len - 1), [n]),
+        int32([Math.max(...past) + len], []),
+        Tensor.fromHost("int64", slots.logitsIndex.slice(r0 * K, (r0 + n) * K), [n, K]),
+      ];
+      const inputs = new Map<string, Tensor>([
+        ["input_ids", owned[0]],
+        ["seqlens_k", owned[1]],
+        ["total_sequence_length", owned[2]],
+        ["logits_index", owned[3]],
+      ]);
+      const requests: OutputRequest[] = [{
+        name: "logits",
+        where: "device",
+        ...(logits ? { into: logits } : {}),
+      }];
+      for (const spec of this.states) {
+        const buffer = states.get(spec.input)!;
+        inputs.set(spec.input, buffer);
+        requests.push({ name: spec.output, where: "device", into: buffer });
+      }
+      try {
+        const result = await this.#session.run(inputs, requests, {
+          shrinkArena: feeds.shrinkArena ?? false,
+          onWorker: n * len > SHORT_CALL_TOKENS,
+        });
+        return logits ?? result.get("logits")!;
+      } catch (error) {
+        if (!(error instanceof OrtError)) throw error;
+        throw new ModelRunError(
+          `Cannot run ${basename(this.dir)} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
+            `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
+        );
+      } finally {
+        for (const tensor of owned) tensor.dispose();
+      }
+    };
+    if (rows === 1 || len === 1 || Math.max(...slots.past) === 0) {
+      return { logits: await call(0, rows, feeds.states, null), logitsLen: K, states: new Map(feeds.states) };
+    }
+    const logits = this.#session.zeros(this.#logitsType, [rows, K, this.vocabSize]);
+    const rowBytes = logits.byteLength / rows;
+    for (let r = 0; r < rows; r++) {
+      if (slots.real[r] === 0) continue;
+      const views = new Map([...feeds.states].map(([name, buffer]) => [
+        name,
+        this.#session.view(buffer, r * buffer.byteLength / rows, [1, ...buffer.dims.slice(1)]),
+      ]));
+      const out = this.#session.view(logits, r * rowBytes, [1, K, this.vocabSize]);
+      try {
+        await call(r, 1, views, out);
+      } finally {
+        out.dispose();
+        for (const view of views.values()) view.dispose();
+      }
+    }
+    return { logits, logitsLen: K, states: new Map(feeds.states) };
+  }
+
+  /** Gives the device arena's unused memory back: a one-token call that asks ONNX Runtime to shrink it. */
+  async trimArena(): Promise<void> {
+    const states = this.staticCache ? this.cacheBuffers(1, 1) : this.emptyStates(1);
+    try {
+      const out = await this.forward({
+        inputIds: new BigInt64Array(1),
+        attentionMask: BigInt64Array.of(1n),
+        positionIds: new BigInt64Array(1),
+        rows: 1,
+        len: 1,
+        pastLen: 0,
+        states,
+        fetchStates: false,
+        shrinkArena: true,
+        slots: { past: [0], real: [1], logitsIndex: new BigInt64Array(1), logitsLen: 1 },
+      });
+      out.logits.dispose();
+    } finally {
+      for (const tensor of states.values()) tensor.dispose();
+    }
+  }
+
+  /** Cache buffers of `rows` rows and `capacity` slots each, zeroed (a static cache's). */
+  cacheBuffers(rows: number, capacity: number): Map<string, Tensor> {
+    return new Map(
+      this.states.map((
+        spec,
+      ) => [spec.input, this.#session.zeros(spec.dtype, concreteShape(spec, rows, capacity))]),
+    );
+  }
+
+  /**
+   * Copies of `buffers` (a static cache's) in longer ones of `capacity` slots, or new zeroed ones
+   * of `rows` rows where there are none yet. The caller owns the result and still owns `buffers`.
+   */
+  widenCache(buffers: ReadonlyMap<string, Tensor>, rows: number, capacity: number): Map<string, Tensor> {
+    if (buffers.size === 0) return this.cacheBuffers(rows, capacity);
+    const wider = this.#session.widen(
+      this.states.map((s) => buffers.get(s.input)!),
+      this.states[0].seqAxis!,
+      capacity,
+    );
+    return new Map(this.states.map((spec, i) => [spec.input, wider[i]]));
   }
 
   /** For each tensor, a copy of the given rows (axis 0) of it, in the same memory; a row may repeat. */

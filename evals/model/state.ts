@@ -46,6 +46,8 @@ export interface StateSpec {
  * Names of the non-state inputs a causal LM graph may take. `num_logits_to_keep` (an int64
  * scalar, as transformers.js feeds it) asks for the last k positions' logits only; 0 means all.
  * `use_cache_branch` (a bool of shape [1]) selects the with-past branch of optimum's merged decoders.
+ * A static cache's graph takes `seqlens_k`, `total_sequence_length` and `logits_index` instead of
+ * the mask, positions and keep (see `OnnxModel.staticCache`).
  */
 export const TOKEN_INPUTS = [
   "input_ids",
@@ -53,6 +55,9 @@ export const TOKEN_INPUTS = [
   "position_ids",
   "num_logits_to_keep",
   "use_cache_branch",
+  "seqlens_k",
+  "total_sequence_length",
+  "logits_index",
 ] as const;
 
 /** Maps a `past*` input name to the `present*` output name that returns it. */

@@ -9,6 +9,12 @@
  * - `right` padding is for the last chunk of a row whose state will not be used again (scoring
  *   a continuation); the padded slots only follow the real ones.
  *
+ * A graph with a static cache ({@linkcode OnnxModel.staticCache}) has no padding slots: each row's
+ * buffer holds its tokens from slot 0 on, every chunk is right-padded whatever `pad` says (the
+ * padded tail lands past the row's length, where it is never read and the next chunk overwrites
+ * it), and logits are addressed the same way as with `pad`. Its buffers are written in place, so a
+ * step hands them to the stream it returns, and they grow (one copy) when a chunk would not fit.
+ *
  * @module
  */
 
@@ -129,19 +135,27 @@ export interface CacheMeasure {
   tokens: number;
 }
 
-/** Rows of token streams and their state, immutable: each step returns a new stream. */
+/** Slots a static cache grows by at least, so that a decode step rarely copies the cache. */
+const GROWTH_SLOTS = 256;
+
+/**
+ * Rows of token streams and their state, immutable: each step returns a new stream (with a static
+ * cache, one that takes over this stream's buffers: use only the returned one).
+ */
 export class Stream {
   /** Number of rows. */
   readonly rows: number;
-  /** Slots per row in the state (padding included). */
+  /** Slots per row in the state (padding included; a static cache's capacity). */
   readonly pastLen: number;
-  /** 1/0 mask of the state's slots, `rows × pastLen`. */
+  /** 1/0 mask of the state's slots, `rows × pastLen` (empty with a static cache: rows are dense). */
   readonly mask: Uint8Array;
   /** Real tokens per row so far: the next token's position. */
   readonly realCounts: readonly number[];
   /** State tensors keyed by graph input name. */
   readonly states: ReadonlyMap<string, Tensor>;
   readonly #model: OnnxModel;
+  // A static cache's buffers pass to the stream a step returns; this one then owns nothing.
+  #owns = true;
 
   private constructor(
     model: OnnxModel,
@@ -159,19 +173,31 @@ export class Stream {
     this.states = states;
   }
 
-  /** A stream of `rows` empty rows: growing states of length 0, fixed states zeroed. */
+  /**
+   * A stream of `rows` empty rows: growing states of length 0, fixed states zeroed (a static
+   * cache's buffers come with the first step, sized for it).
+   */
   static start(model: OnnxModel, rows: number): Stream {
-    return new Stream(model, rows, 0, new Uint8Array(0), new Array(rows).fill(0), model.emptyStates(rows));
+    const states = model.staticCache ? new Map<string, Tensor>() : model.emptyStates(rows);
+    return new Stream(model, rows, 0, new Uint8Array(0), new Array(rows).fill(0), states);
+  }
+
+  /** Tokens in the longest row: what a maximum length is checked against. */
+  get length(): number {
+    return this.#model.staticCache ? Math.max(0, ...this.realCounts) : this.pastLen;
   }
 
   /** A stream made of the given rows of this one (a row may repeat): copies its state, on its device. */
   select(indices: readonly number[]): Stream {
+    this.#live();
     const copies = this.#model.gatherRows([...this.states.values()], indices);
     const states = new Map([...this.states.keys()].map((name, i) => [name, copies[i]]));
-    const mask = new Uint8Array(indices.length * this.pastLen);
-    indices.forEach((src, dst) =>
-      mask.set(this.mask.subarray(src * this.pastLen, (src + 1) * this.pastLen), dst * this.pastLen)
-    );
+    const mask = new Uint8Array(this.mask.length > 0 ? indices.length * this.pastLen : 0);
+    if (mask.length > 0) {
+      indices.forEach((src, dst) =>
+        mask.set(this.mask.subarray(src * this.pastLen, (src + 1) * this.pastLen), dst * this.pastLen)
+      );
+    }
     return new Stream(
       this.#model,
       indices.length,
@@ -187,6 +213,11 @@ export class Stream {
    * stream owns them, and this one must not be used or disposed after it.
    */
   withStates(states: Map<string, Tensor>): Stream {
+    if (this.#model.staticCache) {
+      throw new RangeError(
+        "Cannot rewrite a static cache's buffers: cache policies need a graph with a growing cache",
+      );
+    }
     return new Stream(this.#model, this.rows, this.pastLen, this.mask, [...this.realCounts], states);
   }
 
@@ -217,6 +248,7 @@ export class Stream {
       lastOnly ? "prefill" : "step",
       width,
     );
+    if (this.#model.staticCache) this.#owns = false;
     return { logits, stream: new Stream(this.#model, this.rows, total, mask, realCounts, states) };
   }
 
@@ -240,12 +272,14 @@ export class Stream {
     call: "prefill" | "step" | "score",
     width = 0,
   ) {
+    this.#live();
     if (chunks.length !== this.rows) {
       throw new RangeError(`Cannot step ${this.rows} rows with ${chunks.length} chunks`);
     }
     const lengths = chunks.map((c) => c.length);
     const len = Math.max(width, ...lengths);
     if (len === 0) throw new RangeError("Cannot step a stream with no tokens");
+    if (this.#model.staticCache) return this.#runStatic(chunks, keep, fetchStates, call, len);
     if (len > 1 && this.pastLen > 0 && !this.#model.chunksAfterPast) {
       throw new RangeError(
         `Cannot feed ${len} tokens after a past of ${this.pastLen}: this graph takes one token at a time after a past`,
@@ -313,12 +347,74 @@ export class Stream {
   }
 
   /**
+   * `#run` on a static cache: each row's chunk right-padded and written after its own tokens.
+   * Readers address logits by real-token index, so `pad` changes nothing here; `keep` > 0 returns
+   * each row's own last `keep` tokens (with "left" padding those are the chunk's last positions).
+   */
+  async #runStatic(
+    chunks: readonly (readonly number[])[],
+    keep: number,
+    fetchStates: boolean,
+    call: "prefill" | "step" | "score",
+    len: number,
+  ) {
+    const rows = this.rows;
+    const lengths = chunks.map((c) => c.length);
+    const need = Math.max(...this.realCounts) + len;
+    let states = this.states as Map<string, Tensor>;
+    let capacity = this.pastLen;
+    const grown = need > capacity;
+    if (grown) {
+      capacity = this.states.size === 0
+        ? need
+        : Math.max(need, capacity + Math.max(GROWTH_SLOTS, Math.ceil(capacity / 4)));
+      states = this.#model.widenCache(this.states, rows, capacity);
+    }
+    const inputIds = new BigInt64Array(rows * len);
+    chunks.forEach((chunk, r) => chunk.forEach((t, j) => (inputIds[r * len + j] = BigInt(t))));
+    const count = keep > 0 ? Math.min(keep, len) : len;
+    // Chunk position of real token j of row r is j; the logits' position p covers real token
+    // p - offset (see StepLogits), with offset = count - n for the last `count` tokens of a row of n.
+    const logitsIndex = new BigInt64Array(rows * count);
+    const offsets = lengths.map((n) => (keep > 0 ? count - n : 0));
+    for (let r = 0; r < rows; r++) {
+      for (let p = 0; p < count; p++) {
+        const j = Math.min(Math.max(p - offsets[r], 0), Math.max(lengths[r] - 1, 0));
+        logitsIndex[r * count + p] = BigInt(j);
+      }
+    }
+    let out;
+    try {
+      out = await this.#model.forward({
+        inputIds,
+        attentionMask: new BigInt64Array(0),
+        positionIds: new BigInt64Array(0),
+        rows,
+        len,
+        pastLen: Math.max(...this.realCounts),
+        states,
+        call,
+        slots: { past: this.realCounts, real: lengths, logitsIndex, logitsLen: count },
+      });
+    } finally {
+      // Buffers made for this call alone: a finishing call's, or a failed step's.
+      if (grown && (!fetchStates || out === undefined)) { for (const t of states.values()) t.dispose(); }
+    }
+    // A step's stream takes the (possibly grown) buffers; this stream's old ones go.
+    if (grown && fetchStates) { for (const t of this.states.values()) t.dispose(); }
+    const logits = new StepLogits(this.#model, out.logits, count, offsets, lengths, 0);
+    const realCounts = this.realCounts.map((c, r) => c + lengths[r]);
+    return { logits, states: out.states, mask: new Uint8Array(0), realCounts, total: capacity };
+  }
+
+  /**
    * Feeds `rows` (one per stream row) left-padded to a common length, `chunk` columns per
    * forward call (0: all at once), so a long prompt never needs a `len × vocab` logits tensor
    * longer than `chunk`. A graph that takes no chunk after a past gets the rows whole. The padded
    * width is a multiple of the model's `keyLengthMultiple`. Only the last position's logits are
    * asked for (read them with `last(row)`). `step` runs each call with the chunk's padded width (a
-   * hook for counting); by default `s.step(c, "left", true, width)`.
+   * hook for counting); by default `s.step(c, "left", true, width)`. A static cache is sized once
+   * for the prompt and `reserve` more tokens a row (the tokens to be generated after it).
    */
   async prefill(
     rows: readonly (readonly number[])[],
@@ -328,12 +424,14 @@ export class Stream {
       c,
       width,
     ) => s.step(c, "left", true, width),
+    reserve = 0,
   ): Promise<{ logits: StepLogits; stream: Stream }> {
     const multiple = this.#model.keyLengthMultiple;
     // Extra leading padding only where no row holds a token yet (see `keyLengthMultiple`).
     const longest = Math.max(...rows.map((r) => r.length));
     const width = this.pastLen === 0 ? Math.ceil(longest / multiple) * multiple : longest;
     const size = chunk > 0 && this.#model.chunksAfterPast ? chunk : width;
+    const origin = this.#model.staticCache ? this.#reserved(this.length + width + reserve) : this;
     let result: { logits: StepLogits; stream: Stream } | null = null;
     for (let start = 0; start < width; start += size) {
       const end = Math.min(start + size, width);
@@ -342,13 +440,23 @@ export class Stream {
         return r.slice(Math.max(0, start - offset), Math.max(0, end - offset));
       });
       const previous = result;
-      result = await step(previous?.stream ?? this, parts, end - start);
+      result = await step(previous?.stream ?? origin, parts, end - start);
       // Intermediate streams and logits never reach the caller; device memory is freed by hand.
       previous?.stream.dispose();
       previous?.logits.dispose();
     }
     if (!result) throw new RangeError("Cannot prefill a stream with no tokens");
     return result;
+  }
+
+  /** This stream with a static cache of at least `slots` slots a row: itself, or one that took over its buffers. */
+  #reserved(slots: number): Stream {
+    this.#live();
+    if (slots <= this.pastLen) return this;
+    const states = this.#model.widenCache(this.states, this.rows, slots);
+    for (const t of this.states.values()) t.dispose();
+    this.#owns = false;
+    return new Stream(this.#model, this.rows, slots, this.mask, [...this.realCounts], states);
   }
 
   /** Measures the bytes held by this stream's actual state tensors. */
@@ -376,6 +484,15 @@ export class Stream {
    * done with should be disposed. Use no stream after this.
    */
   dispose(): void {
+    if (!this.#owns) return;
     for (const tensor of this.states.values()) tensor.dispose();
+  }
+
+  #live(): void {
+    if (!this.#owns) {
+      throw new RangeError(
+        "Cannot use a stream after stepping it: its static cache now belongs to the step's stream",
+      );
+    }
   }
 }

@@ -126,9 +126,10 @@ def graph_passes(model: nn.Module) -> list:
     return found
 
 
-GRAPHS = ("traced", "fused")
-"""How an export's graph is made: traced from the PyTorch module (every family), or built from the
-weights out of ONNX Runtime's fused operators (``fused.py``; families whose layers have a fused form)."""
+GRAPHS = ("traced", "fused", "static")
+"""How an export's graph is made: traced from the PyTorch module (every family), built from the
+weights out of ONNX Runtime's fused operators (``fused.py``; families whose layers have a fused form),
+or built so with a static cache written in place (``fused.py``'s ``cache="static"``; GQA models)."""
 
 
 def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32", graph: str = "traced",
@@ -141,10 +142,10 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "floa
     ``GROUPED_HEADS`` picks the attention products traced; the model is left as it was, so
     reference cases computed from it afterwards use its own (per-head) setting.
     """
-    if graph == "fused":
+    if graph in ("fused", "static"):
         if max_positions < 1:
             raise ValueError("a fused graph needs max_positions (its RoPE tables' length)")
-        fused.save(fused.build(model, dtype, max_positions), path)
+        fused.save(fused.build(model, dtype, max_positions, "static" if graph == "static" else "dynamic"), path)
         return
     if graph != "traced":
         raise ValueError(f"unknown graph {graph!r}: one of {', '.join(GRAPHS)}")
@@ -263,6 +264,7 @@ def write_model_dir(
         # key_length_multiple: ONNX Runtime's CUDA Attention takes its memory-efficient kernel with a
         # mask only for key lengths that are multiples of 4 (see OnnxModel.keyLengthMultiple).
         **({"graph": "fused", "matmul_dtype": dtype, "key_length_multiple": 4} if graph == "fused" else {}),
+        **({"graph": "static", "matmul_dtype": dtype} if graph == "static" else {}),
         "vocab_size": config["vocab_size"],
         "max_length": config["max_position_embeddings"],
         "layers": layers,

@@ -18,6 +18,15 @@ same graph contract (inputs ``input_ids``, ``attention_mask``, ``position_ids``,
 - SiLU as ``Sigmoid`` and ``Mul``; DeepSeekMoE as its routing (``TopK``, ``ScatterElements``) and
   every expert as one batched product over stacked weights (``moe.py``).
 
+``cache="static"`` builds the other contract, for models whose every mixer is GQA: a preallocated
+cache written in place. ``GroupQueryAttention`` (com.microsoft) takes the past as a buffer of
+``max_sequence_length`` slots per row and writes the new keys and values into the same buffer (the
+engine binds one tensor as both past and present), each row filled from slot 0 to its own length
+(right padding), with RoPE inside the op. Inputs ``input_ids``, ``seqlens_k`` (int32 [B]: each
+row's tokens after this call, minus 1, counting the whole padded chunk), ``total_sequence_length``
+(int32 scalar: the longest row's), ``logits_index`` (int64 [B, K]: the chunk positions whose logits
+are wanted) and the buffers; no mask, no positions (a row's position is its slot).
+
 A mixer that can be built this way has a ``fused(g, layer, h, ctx, past, present)`` method (or a
 ``fused`` attribute of None where its configuration has no fused form), an MLP a ``fused(g, x, name)``
 method (SwiGLU, PLM's ReLU², DeepSeekMoE); ``supports`` says whether a whole model can. The numbers
@@ -39,6 +48,9 @@ from torch import nn
 from .common import CausalLM, RMSNorm
 
 OPSET = 23  # ONNX's Attention operator
+CACHES = ("dynamic", "static")
+"""A fused graph's cache: past in, past + chunk out (``dynamic``, every family with a fused form), or
+a preallocated buffer written in place (``static``, GQA models; ``supports_static``)."""
 MS = "com.microsoft"
 TYPES = {"float32": (1, np.float32), "float16": (10, np.float16)}  # ONNX TensorProto codes
 INT64_MAX = np.iinfo(np.int64).max
@@ -46,6 +58,9 @@ FAMILIES = ("llama", "transmla", "xecomla", "deepseek_v2", "deepseek_v3", "kimi_
 """The families (for models trained with MLA, the checkpoint's model_type) whose every layer has a
 fused form (TPLA's sliced MLA aside): for scripts that refuse a fused export before building
 anything; ``supports`` is the check on a built model."""
+STATIC_FAMILIES = ("llama",)
+"""The families whose every layer is GQA, so a static cache serves them (``supports_static`` is the
+check on a built model)."""
 
 
 class GraphBuilder:
@@ -94,13 +109,20 @@ class GraphBuilder:
 
 @dataclass
 class FusedContext:
-    """Values every layer reads: positions, the shared attention mask and the RoPE tables."""
+    """Values every layer reads: positions and the shared attention mask (a dynamic cache) or the
+    rows' lengths (a static one), and the RoPE tables."""
 
     g: GraphBuilder
     positions: str
-    mask: str  # additive [B, 1, S, T]
+    mask: str  # additive [B, 1, S, T]; "" with a static cache
     max_positions: int
+    seqlens_k: str = ""  # a static cache's int32 [B] and scalar total: GroupQueryAttention's inputs
+    total_length: str = ""
     _rope: Dict[bytes, Tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def static(self) -> bool:
+        return bool(self.seqlens_k)
 
     def rope_tables(self, inv_freq: torch.Tensor) -> Tuple[str, str]:
         """cos/sin [max_positions, pairs] of rotate-half RoPE at these inverse frequencies, computed
@@ -126,6 +148,12 @@ def supports(model: CausalLM) -> bool:
         and isinstance(layer.input_layernorm, RMSNorm) and isinstance(layer.post_attention_layernorm, RMSNorm)
         for layer in model.layers
     )
+
+
+def supports_static(model: CausalLM) -> bool:
+    """Whether ``model`` can be built with a static cache: fused throughout, every mixer GQA (its
+    ``fused`` method takes ``ctx.static``)."""
+    return supports(model) and all(getattr(layer.mixer, "fused_static", False) for layer in model.layers)
 
 
 def attention_mask(g: GraphBuilder, attention_mask: str, input_ids: str) -> str:
@@ -170,31 +198,49 @@ def matmul(g: GraphBuilder, x: str, linears: Sequence[nn.Linear], name: str) -> 
 
 
 @torch.no_grad()
-def build(model: CausalLM, dtype: str, max_positions: int):
-    """The fused ``onnx.ModelProto`` of ``model`` (weights inside it; see ``save``)."""
+def build(model: CausalLM, dtype: str, max_positions: int, cache: str = "dynamic"):
+    """The fused ``onnx.ModelProto`` of ``model`` (weights inside it; see ``save``) with a ``cache``
+    of ``CACHES``."""
     from onnx import TensorProto, helper
 
     if not supports(model):
         raise ValueError("this model has layers without a fused form (GQA, MLA and DeepSeekMoE have one; "
                          "Mamba2, DMA's dynamic mask and TPLA's sliced latent don't): export it traced")
+    if cache not in CACHES:
+        raise ValueError(f"unknown cache {cache!r}: one of {', '.join(CACHES)}")
+    static = cache == "static"
+    if static and not supports_static(model):
+        raise ValueError("a static cache needs every layer to be GQA (GroupQueryAttention): build this model "
+                         "with the dynamic cache")
     g = GraphBuilder(dtype)
     decls = model.state_decls()
 
     def dims(decl, present: bool):
-        return [d if not isinstance(d, str) else
-                ("batch_size" if d == "batch_size" else "total_sequence_length" if present else "past_sequence_length")
-                for d in decl.shape]
+        length = "max_sequence_length" if static else "total_sequence_length" if present else "past_sequence_length"
+        return [d if not isinstance(d, str) else "batch_size" if d == "batch_size" else length for d in decl.shape]
 
-    inputs = [
-        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
-        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]),
-        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
-        helper.make_tensor_value_info("num_logits_to_keep", TensorProto.INT64, []),
-    ] + [helper.make_tensor_value_info(d.past, g.elem, dims(d, False)) for d in decls]
+    i64, i32 = TensorProto.INT64, TensorProto.INT32
+    inputs = [helper.make_tensor_value_info("input_ids", i64, ["batch_size", "sequence_length"])]
+    if static:
+        inputs += [
+            helper.make_tensor_value_info("seqlens_k", i32, ["batch_size"]),
+            helper.make_tensor_value_info("total_sequence_length", i32, []),
+            helper.make_tensor_value_info("logits_index", i64, ["batch_size", "logits_length"]),
+        ]
+    else:
+        inputs += [
+            helper.make_tensor_value_info("attention_mask", i64, ["batch_size", "total_sequence_length"]),
+            helper.make_tensor_value_info("position_ids", i64, ["batch_size", "sequence_length"]),
+            helper.make_tensor_value_info("num_logits_to_keep", i64, []),
+        ]
+    inputs += [helper.make_tensor_value_info(d.past, g.elem, dims(d, False)) for d in decls]
     outputs = [helper.make_tensor_value_info("logits", g.elem, ["batch_size", "logits_length", model.lm_head.out_features])]
     outputs += [helper.make_tensor_value_info(d.present, g.elem, dims(d, True)) for d in decls]
 
-    ctx = FusedContext(g, "position_ids", attention_mask(g, "attention_mask", "input_ids"), max_positions)
+    if static:
+        ctx = FusedContext(g, "", "", max_positions, seqlens_k="seqlens_k", total_length="total_sequence_length")
+    else:
+        ctx = FusedContext(g, "position_ids", attention_mask(g, "attention_mask", "input_ids"), max_positions)
     x = g.op1("Gather", [g.weight("embed_tokens.weight", model.embed_tokens.weight), "input_ids"])
     residual: Optional[str] = None
     k = 0
@@ -209,12 +255,17 @@ def build(model: CausalLM, dtype: str, max_positions: int):
         x = layer.mlp.fused(g, h, f"layers.{i}.mlp")
     h, _ = rms_norm(g, x, model.norm, "norm", residual)
 
-    # The last num_logits_to_keep positions (all when 0), as the traced graph's logits_to_keep.
-    seq = g.op1("Shape", [h], start=1, end=2)
-    keep = g.op1("Unsqueeze", ["num_logits_to_keep", g.const("axis0", [0])])
-    start = g.op1("Where", [g.op1("Greater", [keep, g.const("zero1", [0])]), g.op1("Sub", [seq, keep]),
-                            g.const("zero1", [0])])
-    h = g.op1("Slice", [h, start, g.const("end", [INT64_MAX]), g.const("axis1s", [1])])
+    if static:
+        # Each row's own positions: its last real token sits at a different place in a right-padded chunk.
+        index = g.op1("Unsqueeze", ["logits_index", g.const("axis2", [2])])
+        h = g.op1("GatherND", [h, index], batch_dims=1)
+    else:
+        # The last num_logits_to_keep positions (all when 0), as the traced graph's logits_to_keep.
+        seq = g.op1("Shape", [h], start=1, end=2)
+        keep = g.op1("Unsqueeze", ["num_logits_to_keep", g.const("axis0", [0])])
+        start = g.op1("Where", [g.op1("Greater", [keep, g.const("zero1", [0])]), g.op1("Sub", [seq, keep]),
+                                g.const("zero1", [0])])
+        h = g.op1("Slice", [h, start, g.const("end", [INT64_MAX]), g.const("axis1s", [1])])
     g.op("MatMul", [h, g.weight("lm_head.weight", model.lm_head.weight.t())], ["logits"])
 
     graph = helper.make_graph(g.nodes, "kvbench-fused", inputs, outputs, initializer=g.initializers)

@@ -87,10 +87,13 @@ class GQAttention(nn.Module):
         out = out.transpose(1, 2).reshape(b, s, cfg.num_attention_heads * cfg.head_dim)
         return self.o_proj(out), [k_all, v_all]
 
+    fused_static = True  # GroupQueryAttention serves this layer with a static cache
+
     def fused(self, g, layer: int, h: str, ctx, past, present) -> str:
-        """This layer in ``fused.build``'s graph: one q/k/v product, RoPE and the Attention op,
-        which appends k and v to the past itself."""
-        from .fused import matmul
+        """This layer in ``fused.build``'s graph: one q/k/v product, then RoPE and the Attention op,
+        which appends k and v to the past itself, or (a static cache) GroupQueryAttention, which
+        rotates q and k and writes k and v into the cache buffer in place."""
+        from .fused import MS, matmul
 
         from .common import rope_inv_freq
 
@@ -98,6 +101,12 @@ class GQAttention(nn.Module):
         name = f"layers.{layer}.self_attn"
         q, k, v = matmul(g, h, [self.q_proj, self.k_proj, self.v_proj], f"{name}.qkv")
         inv_freq = rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)
+        if ctx.static:
+            cos, sin = ctx.rope_tables(inv_freq)
+            y = g.op("GroupQueryAttention", [q, k, v, *past, ctx.seqlens_k, ctx.total_length, cos, sin],
+                     [g.name("attn"), *present], domain=MS, num_heads=cfg.num_attention_heads,
+                     kv_num_heads=cfg.num_key_value_heads, do_rotary=1, rotary_interleaved=0)[0]
+            return g.op1("MatMul", [y, g.weight(f"{name}.o_proj.weight", self.o_proj.weight.t())])
         q, k = ctx.rope(q, inv_freq), ctx.rope(k, inv_freq)
         y = g.op("Attention", [q, k, v, ctx.mask, *past], [g.name("attn"), *present],
                  q_num_heads=cfg.num_attention_heads, kv_num_heads=cfg.num_key_value_heads)[0]

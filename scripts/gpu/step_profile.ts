@@ -38,6 +38,13 @@ if (!values.model) {
   Deno.exit(2);
 }
 const model = await OnnxModel.load(values.model, { device: values.device as "cpu" | "cuda" });
+if (model.staticCache) {
+  // Its calls feed the mask and positions of a growing cache; bench.ts times static-cache graphs.
+  console.error(
+    `step_profile: ${values.model} has a static cache, which this profile does not feed: use bench.ts`,
+  );
+  Deno.exit(2);
+}
 const steps = Number(values.steps);
 
 /** Summary of step times in ms, the first (warm-up) one left out. */

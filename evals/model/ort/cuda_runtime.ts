@@ -1,7 +1,7 @@
 /**
  * The CUDA runtime calls the engine makes itself: device-to-device copies (row gathers of a state
- * that stays on the GPU), a copy to the host (reading a tensor left on the device) and a device
- * synchronisation. ONNX Runtime's CUDA provider already
+ * that stays on the GPU, a cache buffer moved into a longer one), a copy to the host (reading a
+ * tensor left on the device), zeroing and a device synchronisation. ONNX Runtime's CUDA provider already
  * loads the same `libcudart.so.13`, so this adds no dependency.
  *
  * @module
@@ -14,6 +14,11 @@ const INFERRED = 4;
 let cudart:
   | Deno.DynamicLibrary<{
     cudaMemcpy: { parameters: ["pointer", "pointer", "usize", "i32"]; result: "i32" };
+    cudaMemcpy2D: {
+      parameters: ["pointer", "usize", "pointer", "usize", "usize", "usize", "i32"];
+      result: "i32";
+    };
+    cudaMemset: { parameters: ["pointer", "i32", "usize"]; result: "i32" };
     cudaDeviceSynchronize: { parameters: []; result: "i32" };
     cudaSetDevice: { parameters: ["i32"]; result: "i32" };
   }>
@@ -22,6 +27,11 @@ let cudart:
 function lib() {
   cudart ??= Deno.dlopen("libcudart.so.13", {
     cudaMemcpy: { parameters: ["pointer", "pointer", "usize", "i32"], result: "i32" },
+    cudaMemcpy2D: {
+      parameters: ["pointer", "usize", "pointer", "usize", "usize", "usize", "i32"],
+      result: "i32",
+    },
+    cudaMemset: { parameters: ["pointer", "i32", "usize"], result: "i32" },
     cudaDeviceSynchronize: { parameters: [], result: "i32" },
     cudaSetDevice: { parameters: ["i32"], result: "i32" },
   });
@@ -56,4 +66,45 @@ export function copyToHost(src: Deno.PointerValue, bytes: number): Uint8Array<Ar
   ok("cudaDeviceSynchronize", lib().cudaDeviceSynchronize());
   if (bytes > 0) ok("cudaMemcpy", lib().cudaMemcpy(Deno.UnsafePointer.of(out), src, BigInt(bytes), INFERRED));
   return out;
+}
+
+/** Zeroes `bytes` bytes at `dst` in the memory of GPU `device`, then waits. */
+export function zeroOnDevice(device: number, dst: Deno.PointerValue, bytes: number): void {
+  const cuda = lib();
+  ok("cudaSetDevice", cuda.cudaSetDevice(device));
+  if (bytes > 0) ok("cudaMemset", cuda.cudaMemset(dst, 0, BigInt(bytes)));
+  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
+}
+
+/**
+ * Copies `rows` blocks of `width` bytes from `src` (one every `srcPitch` bytes) to `dst` (one every
+ * `dstPitch` bytes) on GPU `device`, between two synchronisations (see {@linkcode copyOnDevice}).
+ */
+export function copyPitched(
+  device: number,
+  dst: Deno.PointerValue,
+  dstPitch: number,
+  src: Deno.PointerValue,
+  srcPitch: number,
+  width: number,
+  rows: number,
+): void {
+  const cuda = lib();
+  ok("cudaSetDevice", cuda.cudaSetDevice(device));
+  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
+  if (width > 0 && rows > 0) {
+    ok(
+      "cudaMemcpy2D",
+      cuda.cudaMemcpy2D(
+        dst,
+        BigInt(dstPitch),
+        src,
+        BigInt(srcPitch),
+        BigInt(width),
+        BigInt(rows),
+        DEVICE_TO_DEVICE,
+      ),
+    );
+  }
+  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
 }

@@ -7,8 +7,15 @@
  */
 
 import { check, cString, ort, outPointer, pointerIn } from "./api.ts";
-import { copyOnDevice } from "./cuda_runtime.ts";
-import { cpuMemoryInfo, elementName, type Location, Tensor } from "./tensor.ts";
+import { copyOnDevice, copyPitched, zeroOnDevice } from "./cuda_runtime.ts";
+import {
+  cpuMemoryInfo,
+  ELEMENT_BYTES,
+  elementName,
+  type ElementType,
+  type Location,
+  Tensor,
+} from "./tensor.ts";
 
 /** A graph input or output as the session declares it. */
 export interface ValueMeta {
@@ -42,6 +49,11 @@ export interface OutputRequest {
   name: string;
   /** `host` copies it to host memory; `device` leaves it where the provider computed it. */
   where: "host" | "device";
+  /**
+   * Write the output into this tensor (of the output's shape) instead of a new one: a cache buffer
+   * fed as an input too is updated in place. Not in the returned map.
+   */
+  into?: Tensor;
 }
 
 const ORT_ENABLE_ALL = 99;
@@ -162,6 +174,10 @@ export class Session {
         check("BindInput", api.BindInput.call(binding, this.#name(name), tensor.handle));
       }
       for (const r of requests) {
+        if (r.into) {
+          check("BindOutput", api.BindOutput.call(binding, this.#name(r.name), r.into.handle));
+          continue;
+        }
         const info = r.where === "host" ? cpuMemoryInfo() : this.#deviceInfo;
         check("BindOutputToDevice", api.BindOutputToDevice.call(binding, this.#name(r.name), info));
       }
@@ -180,7 +196,10 @@ export class Session {
       const result = new Map<string, Tensor>();
       requests.forEach((r, i) => {
         const location = r.where === "host" ? "cpu" : this.location;
-        result.set(r.name, Tensor.adopt(view.getPointer(i * 8), location));
+        const value = Tensor.adopt(view.getPointer(i * 8), location);
+        // Another handle on the caller's tensor: released, the tensor stays.
+        if (r.into) value.dispose();
+        else result.set(r.name, value);
       });
       check("AllocatorFree", api.AllocatorFree.call(allocator, array));
       return result;
@@ -243,6 +262,67 @@ export class Session {
     });
     if (copies.length > 0) copyOnDevice(this.deviceId, copies);
     return gathered;
+  }
+
+  /** A zeroed tensor of `dims` where the provider computes (host memory on CPU). */
+  zeros(type: ElementType, dims: readonly number[]): Tensor {
+    if (this.location === "cpu") {
+      return Tensor.fromHost(
+        type,
+        new Uint8Array(dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type]),
+        dims,
+      );
+    }
+    const tensor = Tensor.allocate(this.#allocator(), type, dims, this.location);
+    zeroOnDevice(this.deviceId, tensor.dataPointer(), tensor.byteLength);
+    return tensor;
+  }
+
+  /**
+   * A tensor of `dims` over `base`'s memory from `byteOffset` on, without copying: it must not
+   * outlive `base`, and writes through it land in `base`.
+   */
+  view(base: Tensor, byteOffset: number, dims: readonly number[]): Tensor {
+    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[base.type];
+    if (byteOffset < 0 || byteOffset + bytes > base.byteLength) {
+      throw new RangeError(`Cannot view ${bytes} bytes at ${byteOffset} of a ${base.byteLength}-byte tensor`);
+    }
+    const info = base.location === "cpu" ? cpuMemoryInfo() : this.#deviceInfo;
+    return Tensor.over(
+      info,
+      Deno.UnsafePointer.offset(base.dataPointer()!, byteOffset),
+      base.type,
+      dims,
+      base.location,
+    );
+  }
+
+  /**
+   * For each of `tensors`, a zeroed one whose axis `axis` is `size` long (at least its length now),
+   * holding the old contents at the start of that axis.
+   */
+  widen(tensors: readonly Tensor[], axis: number, size: number): Tensor[] {
+    return tensors.map((tensor) => {
+      const dims = tensor.dims.map((d, i) => (i === axis ? size : d));
+      if (size < tensor.dims[axis]) {
+        throw new RangeError(`Cannot widen axis ${axis} to ${size}: it is longer`);
+      }
+      const result = this.zeros(tensor.type, dims);
+      const outer = tensor.dims.slice(0, axis).reduce((a, b) => a * b, 1);
+      const width = tensor.byteLength / Math.max(outer, 1);
+      const pitch = result.byteLength / Math.max(outer, 1);
+      if (tensor.byteLength === 0) return result;
+      if (tensor.location === "cpu") {
+        const src = tensor.hostBytes();
+        const dst = new Uint8Array(
+          Deno.UnsafePointerView.getArrayBuffer(result.dataPointer()!, result.byteLength),
+        );
+        for (let r = 0; r < outer; r++) dst.set(src.subarray(r * width, (r + 1) * width), r * pitch);
+      } else {
+        copyPitched(this.deviceId, result.dataPointer(), pitch, tensor.dataPointer(), width, width, outer);
+      }
+      return result;
+    });
   }
 
   /** Writes the profile (when profiling was asked for) and frees the session. */

@@ -55,6 +55,7 @@ export const SIGNATURES = {
   CreateIoBinding: { parameters: ["pointer", "buffer"], result: "pointer" },
   ReleaseIoBinding: { parameters: ["pointer"], result: "void" },
   BindInput: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
+  BindOutput: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
   BindOutputToDevice: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
   RunWithBinding: { parameters: ["pointer", "pointer", "pointer"], result: "pointer" },
   GetBoundOutputValues: { parameters: ["pointer", "pointer", "buffer", "buffer"], result: "pointer" },

@@ -10,6 +10,7 @@ export const SLOTS = {
   AddRunConfigEntry: 165,
   AllocatorFree: 76,
   BindInput: 136,
+  BindOutput: 137,
   BindOutputToDevice: 138,
   CastTypeInfoToTensorInfo: 55,
   CreateAllocator: 131,

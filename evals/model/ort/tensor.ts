@@ -116,6 +116,35 @@ export class Tensor {
     return new Tensor(pointerIn(out), type, [...dims], "cpu", backing);
   }
 
+  /**
+   * A tensor over memory that something else owns (`info` says where): it must not outlive that
+   * memory. Disposing of it leaves the memory alone.
+   */
+  static over(
+    info: Deno.PointerValue,
+    data: Deno.PointerValue,
+    type: ElementType,
+    dims: readonly number[],
+    location: Location,
+  ): Tensor {
+    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
+    const shape = BigInt64Array.from(dims, (d) => BigInt(d));
+    const out = outPointer();
+    check(
+      "CreateTensorWithDataAsOrtValue",
+      ort().api.CreateTensorWithDataAsOrtValue.call(
+        info,
+        data,
+        BigInt(bytes),
+        shape,
+        BigInt(dims.length),
+        ELEMENT_CODES[type],
+        out,
+      ),
+    );
+    return new Tensor(pointerIn(out), type, [...dims], location, null);
+  }
+
   /** A tensor of `dims` allocated by `allocator` (contents undefined). */
   static allocate(
     allocator: Deno.PointerValue,

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LanguageModel } from "../../../evals/lm.ts";
+import { OnnxModel } from "../../../evals/model/onnx_model.ts";
+import { Stream } from "../../../evals/model/stream.ts";
+import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
+import type { Request } from "../../../core/requests.ts";
+
+// llama-static and llama-fused are the same weights built two ways: GroupQueryAttention writing a
+// preallocated cache in place, and the Attention op growing a past.
+const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  return Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+}
+
+Deno.test("a static cache is found from the graph and sized by its rows", async () => {
+  const model = await OnnxModel.load(join(fixtures, "llama-static"));
+  try {
+    assert.equal(model.staticCache, true);
+    const { logits, stream } = await Stream.start(model, 2).prefill(
+      [[5, 6, 7, 8, 9], [10, 11]],
+      0,
+      undefined,
+      3,
+    );
+    logits.dispose();
+    assert.deepEqual(stream.realCounts, [5, 2]);
+    assert.equal(stream.length, 5);
+    assert.equal(stream.pastLen, 8, "prompt width and the reserve, nothing more");
+    const sidecar = JSON.parse(Deno.readTextFileSync(join(fixtures, "llama-static", "kvbench.json")));
+    assert.equal(stream.measureCache().bytesPerToken, sidecar.cache.bytes_per_token);
+    assert.throws(() => stream.withStates(new Map()), /static cache/);
+    stream.dispose();
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("a static cache grows when a step would not fit, keeping what it holds", async () => {
+  const dynamic = await OnnxModel.load(join(fixtures, "llama-fused"));
+  const fixed = await OnnxModel.load(join(fixtures, "llama-static"));
+  try {
+    const prompts = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14]];
+    const runs: { seen: Float32Array[]; capacities: number[] }[] = [];
+    for (const model of [dynamic, fixed]) {
+      let { logits, stream } = await Stream.start(model, 2).prefill(prompts);
+      const capacities = [stream.pastLen];
+      const seen: Float32Array[] = [];
+      for (let step = 0; step < 12; step++) {
+        const next = await logits.lastArgmax();
+        seen.push(logits.last(0), logits.last(1));
+        logits.dispose();
+        const previous = stream;
+        ({ logits, stream } = await stream.step(next.map((t) => [t]), "left"));
+        if (model.staticCache) {
+          assert.throws(
+            () => previous.select([0]),
+            /after stepping it/,
+            "the old stream gave its buffers away",
+          );
+        }
+        previous.dispose();
+        capacities.push(stream.pastLen);
+      }
+      logits.dispose();
+      stream.dispose();
+      runs.push({ seen, capacities });
+    }
+    assert.deepEqual(runs[1].capacities.slice(0, 2), [7, 7 + 256], "grown once by the minimum growth");
+    runs[0].seen.forEach((a, i) => assert.ok(maxDiff(a, runs[1].seen[i]) < 1e-5, `logits ${i}`));
+  } finally {
+    await dynamic.release();
+    await fixed.release();
+  }
+});
+
+Deno.test("a static cache gives what the growing one gives: padded batches, chunks after a past, reuse", async () => {
+  const text: Request[] = [
+    {
+      kind: "loglikelihood",
+      context: "Question: Which layer keeps the latent vector?\nAnswer:",
+      continuation: " one",
+    },
+    {
+      kind: "loglikelihood",
+      context: "Question: Which layer keeps the latent vector?\nAnswer:",
+      continuation: " the KV",
+    },
+    { kind: "loglikelihood", context: "A", continuation: " nobody had read that far yet" },
+    { kind: "loglikelihood_rolling", text: "The harness reads each model from a directory and runs it." },
+    { kind: "generate_until", context: "When the sky is clear", until: ["\n\n"], maxGenToks: 6 },
+    { kind: "generate_until", context: "A small model of the", until: ["\n\n"], maxGenToks: 9 },
+    { kind: "token_argmax", tokens: [5, 9, 30, 31, 40, 41], positions: [1, 4] },
+  ];
+  const results = [];
+  for (const fixture of ["llama-fused", "llama-static"]) {
+    const dir = join(fixtures, fixture);
+    const model = await OnnxModel.load(dir);
+    const tok = TextTokenizer.load(dir);
+    try {
+      const options = {
+        batchSize: 4,
+        addBos: true,
+        maxLength: 64,
+        sameLengthBatches: false,
+        prefillChunk: 3,
+      };
+      results.push([
+        await new LanguageModel(model, tok, options).run(text),
+        await new LanguageModel(model, tok, { ...options, prefixReuse: false }).run(text),
+      ]);
+    } finally {
+      await model.release();
+    }
+  }
+  const [fused, fixed] = results;
+  for (const [k, reuse] of [[0, "with"], [1, "without"]] as const) {
+    fused[k].forEach((r, i) => {
+      const s = fixed[k][i];
+      if (r.kind === "loglikelihood" && s.kind === "loglikelihood") {
+        assert.ok(
+          Math.abs(r.logprob - s.logprob) < 1e-4,
+          `${reuse} reuse, request ${i}: ${r.logprob} vs ${s.logprob}`,
+        );
+      } else if (r.kind === "loglikelihood_rolling" && s.kind === "loglikelihood_rolling") {
+        assert.ok(Math.abs(r.logprob - s.logprob) < 1e-4, `${reuse} reuse, request ${i}`);
+      } else {
+        assert.deepEqual(s, r, `${reuse} reuse, request ${i}`);
+      }
+    });
+  }
+});
