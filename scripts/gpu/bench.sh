@@ -2,7 +2,8 @@
 # GPU machine, after scripts/gpu/background.sh and the staging transfers (Deno, node_modules and the
 # CUDA provider under /opt/kvstage). Usage: bash scripts/gpu/bench.sh PHASE
 #   check   nvidia-smi, versions, `deno task parity` on cuda (TF32 off, as eval), export progress
-#   anchor  the PyTorch bf16 anchors, sdpa (lm-eval's hf default) then eager, on the same token ids
+#   anchor  the PyTorch bf16 anchors, sdpa (lm-eval's hf default) then eager (ATTNS), on the same token ids;
+#           LONG= (empty) leaves out the long context
 #   onnx    `deno task bench` on each 1B-shape export (MODELS; CONTEXTS, LONG_MODELS also at LONG),
 #           with nvidia-smi's PCIe counters sampled during each run; BENCH_ARGS are passed on and
 #           TAG is appended to the result files' names (e.g. BENCH_ARGS="--tf32 on" TAG=-tf32)
@@ -17,7 +18,7 @@ WORK=${WORK:-/opt/kvwork}
 OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-llama3.2-1b-gqa-fused llama3.2-1b-gqa transmla-1b-fused transmla-1b xecomla-1b-r128-fused xecomla-1b-r128 zebra-1b-8mla8m2 dma-1b}
 CONTEXTS=${CONTEXTS:-4096,16384,32768}
-LONG=${LONG:-131072}
+LONG=${LONG-131072}
 # 128K: the fused graphs only (the traced ones' fp32 scores overflow ONNX Runtime's int32 indexing past 64K).
 LONG_MODELS=${LONG_MODELS-llama3.2-1b-gqa-fused xecomla-1b-r128-fused}
 RULER=${RULER:-niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe}
@@ -41,8 +42,8 @@ check)
   ls "$WORK/bench" 2>&1; tail -n 2 "$WORK"/logs/*.log
   ;;
 anchor)
-  for attn in sdpa eager; do
-    python3 scripts/bench_torch.py --device cuda --attn "$attn" --contexts "$CONTEXTS,$LONG" \
+  for attn in ${ATTNS:-sdpa eager}; do
+    python3 scripts/bench_torch.py --device cuda --attn "$attn" --contexts "$CONTEXTS${LONG:+,$LONG}" \
       --json "$R/torch-$attn.json" > "$R/torch-$attn.txt" 2> "$R/torch-$attn.err"
     tail -2 "$R/torch-$attn.err"; cat "$R/torch-$attn.txt"
   done
@@ -69,9 +70,10 @@ onnx)
 kernels)
   for m in $MODELS; do
     wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}" || continue
-    ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1 deno_run scripts/gpu/step_profile.ts --model "$WORK/bench/$m" \
-      --contexts "${KERNEL_CONTEXT:-4096}" --steps 8 --mc 8 > "$R/kernels-$m.log" 2>&1
-    echo "step_profile $m exit $?"
+    ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1 deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda \
+      --contexts "${KERNEL_CONTEXT:-4096}" --decode 8 --batches 1 --mc 8 --db "$R/kernels.duckdb" \
+      > "$R/kernels-$m.log" 2>&1
+    echo "bench (kernel log) $m exit $?"
     # One line per kernel choice and how often it was made.
     grep -iE "kernel|attention" "$R/kernels-$m.log" | grep -v '^{' | sed -E 's/[0-9]+/N/g' | sort | uniq -c |
       sort -rn | head -20 | tee "$R/kernels-$m.txt"
