@@ -90,7 +90,10 @@ export interface EvaluateOptions {
   addBos?: BosPolicy;
   /** Reuse finished samples of earlier runs of the same model files. @default {true} */
   reuse?: boolean;
-  /** Share a context's state among its continuations. @default {true} */
+  /**
+   * Share a context's state among its continuations; `false` turns it off. @default {the language
+   * model's: on, except for a static cache (see `LanguageModelOptions.prefixReuse`)}
+   */
   prefixReuse?: boolean;
   /** Feed long prompts in chunks of this many tokens (0: whole). @default {DEFAULT_PREFILL_CHUNK} */
   prefillChunk?: number;
@@ -146,7 +149,7 @@ export async function evaluate(
     autoBatch: options.autoBatch ?? false,
     maxLength,
     addBos,
-    prefixReuse: options.prefixReuse ?? true,
+    ...(options.prefixReuse === false ? { prefixReuse: false } : {}),
     prefillChunk: options.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
   });
   if (!bundle.model.chunksAfterPast) {

@@ -102,6 +102,8 @@ export interface Outputs {
   logitsLen: number;
   /** Updated state tensors keyed by the graph *input* name they feed next, owned by the caller. */
   states: Map<string, Tensor>;
+  /** Whether the logits are `logitsLen × rows × vocab` (a static cache's call split by position). */
+  stepMajor?: boolean;
 }
 
 /** An ONNX causal LM whose state tensors were discovered from its graph. */
@@ -425,10 +427,12 @@ export class OnnxModel {
 
   /**
    * A call on a static cache: the states are buffers of at least `max(past) + len` slots a row,
-   * written in place and returned as they are. GroupQueryAttention takes a chunk after a past one
-   * row at a time (ONNX Runtime: "batch_size must be 1 when sequence_length > 1 and past context is
-   * given"), so such a call runs row by row on views of the buffers and of one logits tensor,
-   * skipping rows with no real token.
+   * written in place and returned as they are. GroupQueryAttention takes a chunk after a past only
+   * for one row (ONNX Runtime: "batch_size must be 1 when sequence_length > 1 and past context is
+   * given"), so such a call is split: into one call per row (on views of the buffers and of one
+   * logits tensor; rows with no real token skipped), or, when every position's logits are wanted
+   * and the chunk is shorter than the batch (continuations to score), into one batched call per
+   * position, whose logits then come step-major (see {@linkcode Outputs.stepMajor}).
    */
   async #forwardStatic(feeds: Feeds): Promise<Outputs> {
     const slots = feeds.slots;
@@ -437,73 +441,107 @@ export class OnnxModel {
     }
     const { rows, len } = feeds;
     const K = slots.logitsLen;
-    const int32 = (values: number[], dims: number[]) =>
-      Tensor.fromHost("int32", Int32Array.from(values), dims);
-    const call = async (
-      r0: number,
-      n: number,
-      states: ReadonlyMap<string, Tensor>,
-      logits: Tensor | null,
-    ): Promise<Tensor> => {
-      const past = slots.past.slice(r0, r0 + n);
-      const owned = [
-        Tensor.fromHost("int64", feeds.inputIds.slice(r0 * len, (r0 + n) * len), [n, len]),
-        int32(past.map((p) => p + len - 1), [n]),
-        int32([Math.max(...past) + len], []),
-        Tensor.fromHost("int64", slots.logitsIndex.slice(r0 * K, (r0 + n) * K), [n, K]),
-      ];
-      const inputs = new Map<string, Tensor>([
-        ["input_ids", owned[0]],
-        ["seqlens_k", owned[1]],
-        ["total_sequence_length", owned[2]],
-        ["logits_index", owned[3]],
-      ]);
-      const requests: OutputRequest[] = [{
-        name: "logits",
-        where: "device",
-        ...(logits ? { into: logits } : {}),
-      }];
-      for (const spec of this.states) {
-        const buffer = states.get(spec.input)!;
-        inputs.set(spec.input, buffer);
-        requests.push({ name: spec.output, where: "device", into: buffer });
-      }
-      try {
-        const result = await this.#session.run(inputs, requests, {
-          shrinkArena: feeds.shrinkArena ?? false,
-          onWorker: n * len > SHORT_CALL_TOKENS,
-        });
-        return logits ?? result.get("logits")!;
-      } catch (error) {
-        if (!(error instanceof OrtError)) throw error;
-        throw new ModelRunError(
-          `Cannot run ${basename(this.dir)} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
-            `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
-        );
-      } finally {
-        for (const tensor of owned) tensor.dispose();
-      }
-    };
+    const states = new Map(feeds.states);
     if (rows === 1 || len === 1 || Math.max(...slots.past) === 0) {
-      return { logits: await call(0, rows, feeds.states, null), logitsLen: K, states: new Map(feeds.states) };
+      const logits = await this.#runStatic(
+        feeds,
+        feeds.inputIds,
+        len,
+        slots.past,
+        slots.logitsIndex,
+        K,
+        states,
+        null,
+      );
+      return { logits, logitsLen: K, states };
     }
-    const logits = this.#session.zeros(this.#logitsType, [rows, K, this.vocabSize]);
+    const vocab = this.vocabSize;
+    if (K === len && len < rows) {
+      const logits = this.#session.zeros(this.#logitsType, [len, rows, vocab]);
+      const stepBytes = logits.byteLength / len;
+      for (let t = 0; t < len; t++) {
+        const ids = BigInt64Array.from({ length: rows }, (_, r) => feeds.inputIds[r * len + t]);
+        const out = this.#session.view(logits, t * stepBytes, [rows, 1, vocab]);
+        try {
+          const past = slots.past.map((p) => p + t);
+          await this.#runStatic(feeds, ids, 1, past, new BigInt64Array(rows), 1, states, out);
+        } finally {
+          out.dispose();
+        }
+      }
+      return { logits, logitsLen: K, states, stepMajor: true };
+    }
+    const logits = this.#session.zeros(this.#logitsType, [rows, K, vocab]);
     const rowBytes = logits.byteLength / rows;
     for (let r = 0; r < rows; r++) {
       if (slots.real[r] === 0) continue;
-      const views = new Map([...feeds.states].map(([name, buffer]) => [
+      const views = new Map([...states].map(([name, buffer]) => [
         name,
         this.#session.view(buffer, r * buffer.byteLength / rows, [1, ...buffer.dims.slice(1)]),
       ]));
-      const out = this.#session.view(logits, r * rowBytes, [1, K, this.vocabSize]);
+      const out = this.#session.view(logits, r * rowBytes, [1, K, vocab]);
       try {
-        await call(r, 1, views, out);
+        const ids = feeds.inputIds.slice(r * len, (r + 1) * len);
+        const index = slots.logitsIndex.slice(r * K, (r + 1) * K);
+        await this.#runStatic(feeds, ids, len, [slots.past[r]], index, K, views, out);
       } finally {
         out.dispose();
         for (const view of views.values()) view.dispose();
       }
     }
-    return { logits, logitsLen: K, states: new Map(feeds.states) };
+    return { logits, logitsLen: K, states };
+  }
+
+  /**
+   * One run of a static-cache graph: `ids` (`past.length` rows of `len`) after each row's `past`
+   * tokens, the logits at `index` (K a row) into `into` or a new tensor, the buffers updated in place.
+   */
+  async #runStatic(
+    feeds: Feeds,
+    ids: BigInt64Array<ArrayBuffer>,
+    len: number,
+    past: readonly number[],
+    index: BigInt64Array<ArrayBuffer>,
+    K: number,
+    states: ReadonlyMap<string, Tensor>,
+    into: Tensor | null,
+  ): Promise<Tensor> {
+    const n = past.length;
+    const int32 = (values: number[], dims: number[]) =>
+      Tensor.fromHost("int32", Int32Array.from(values), dims);
+    const owned = [
+      Tensor.fromHost("int64", ids, [n, len]),
+      int32(past.map((p) => p + len - 1), [n]),
+      int32([Math.max(...past) + len], []),
+      Tensor.fromHost("int64", index, [n, K]),
+    ];
+    const inputs = new Map<string, Tensor>([
+      ["input_ids", owned[0]],
+      ["seqlens_k", owned[1]],
+      ["total_sequence_length", owned[2]],
+      ["logits_index", owned[3]],
+    ]);
+    const requests: OutputRequest[] = [{ name: "logits", where: "device", ...(into ? { into } : {}) }];
+    for (const spec of this.states) {
+      const buffer = states.get(spec.input)!;
+      inputs.set(spec.input, buffer);
+      requests.push({ name: spec.output, where: "device", into: buffer });
+    }
+    try {
+      const result = await this.#session.run(inputs, requests, {
+        shrinkArena: feeds.shrinkArena ?? false,
+        onWorker: n * len > SHORT_CALL_TOKENS,
+      });
+      return into ?? result.get("logits")!;
+    } catch (error) {
+      if (!(error instanceof OrtError)) throw error;
+      throw new ModelRunError(
+        `Cannot run ${basename(this.dir)} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
+          `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
+      );
+    } finally {
+      for (const tensor of owned) tensor.dispose();
+    }
   }
 
   /** Gives the device arena's unused memory back: a one-token call that asks ONNX Runtime to shrink it. */

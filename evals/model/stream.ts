@@ -47,6 +47,8 @@ export class StepLogits {
   readonly lengths: readonly number[];
   /** Chunk position of the first position the logits cover (0 when they cover the whole chunk). */
   readonly start: number;
+  /** Whether the tensor is `len × rows × vocab` rather than `rows × len × vocab`. */
+  readonly stepMajor: boolean;
 
   readonly #model: OnnxModel;
   readonly #tensor: Tensor;
@@ -60,6 +62,7 @@ export class StepLogits {
     offsets: number[],
     lengths: number[],
     start = 0,
+    stepMajor = false,
   ) {
     this.#model = model;
     this.#tensor = tensor;
@@ -68,9 +71,13 @@ export class StepLogits {
     this.offsets = offsets;
     this.lengths = lengths;
     this.start = start;
+    this.stepMajor = stepMajor;
   }
 
-  /** All logits as float32 on the host, `rows × len × vocab` (copied from the device once). */
+  /**
+   * All logits as float32 on the host, `rows × len × vocab` (`len × rows × vocab` when
+   * {@linkcode StepLogits.stepMajor}), copied from the device once.
+   */
   get data(): Float32Array {
     this.#host ??= readFloat32(this.#tensor);
     return this.#host;
@@ -121,7 +128,7 @@ export class StepLogits {
         `Cannot read logits at token ${j} of row ${row}: only the last ${this.len} positions were returned`,
       );
     }
-    return row * this.len + position;
+    return this.stepMajor ? position * this.lengths.length + row : row * this.len + position;
   }
 }
 
@@ -402,7 +409,7 @@ export class Stream {
     }
     // A step's stream takes the (possibly grown) buffers; this stream's old ones go.
     if (grown && fetchStates) { for (const t of this.states.values()) t.dispose(); }
-    const logits = new StepLogits(this.#model, out.logits, count, offsets, lengths, 0);
+    const logits = new StepLogits(this.#model, out.logits, count, offsets, lengths, 0, out.stepMajor);
     const realCounts = this.realCounts.map((c, r) => c + lengths[r]);
     return { logits, states: out.states, mask: new Uint8Array(0), realCounts, total: capacity };
   }

@@ -55,7 +55,7 @@ onnx)
     [ -e "$R/$b.json" ] && continue
     wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}" || { tail -3 "$WORK/logs/export-$m.log"; continue; }
     contexts=$CONTEXTS
-    case " $LONG_MODELS " in *" $m "*) contexts="$CONTEXTS,$LONG" ;; esac
+    case " $LONG_MODELS " in *" $m "*) contexts="$CONTEXTS${LONG:+,$LONG}" ;; esac
     # PCIe traffic (MB/s each way, one reading a second) while this model runs.
     nvidia-smi dmon -s t -d 1 > "$R/pcie-$m${TAG:-}.txt" 2>&1 &
     dmon=$!

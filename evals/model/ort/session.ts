@@ -385,8 +385,18 @@ function defaultAllocator(): Deno.PointerValue {
   return allocator;
 }
 
+/**
+ * GroupQueryAttention prefers cuDNN's flash attention for prompts where cuDNN offers it, and cuDNN
+ * builds a plan for every new key length: every chunk of a prefill. Measured on an H100 (1B GQA,
+ * static cache): prefill 17K / 33K / 41K tok/s at 4K / 16K / 32K with it, 54K / 78K / 63K with the
+ * flash kernel it falls back to, decode unchanged. ONNX Runtime reads this when a session is made;
+ * a value the user set is kept.
+ */
+const CUDNN_FLASH = "ORT_ENABLE_CUDNN_FLASH_ATTENTION";
+
 function appendCuda(opts: Deno.PointerValue, options: SessionOptions): void {
   const { api } = ort();
+  if (Deno.env.get(CUDNN_FLASH) === undefined) Deno.env.set(CUDNN_FLASH, "0");
   const settings: Record<string, string> = {
     device_id: String(options.deviceId ?? 0),
     // The arena grows in powers of two (ONNX Runtime's default): with kSameAsRequested every step's

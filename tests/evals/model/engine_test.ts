@@ -12,7 +12,7 @@ import * as ortNode from "onnxruntime-node";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
 import { Stream } from "../../../evals/model/stream.ts";
 import { readFloat32, type Tensor } from "../../../evals/model/ort/tensor.ts";
-import { rowRuns } from "../../../evals/model/ort/session.ts";
+import { rowRuns, Session } from "../../../evals/model/ort/session.ts";
 
 const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
 const dirs = [
@@ -22,6 +22,12 @@ const dirs = [
 
 function asNode(tensor: Tensor): ortNode.Tensor {
   const bytes = tensor.hostBytes();
+  if (tensor.type === "int64") {
+    return new ortNode.Tensor("int64", new BigInt64Array(bytes.buffer), [...tensor.dims]);
+  }
+  if (tensor.type === "int32") {
+    return new ortNode.Tensor("int32", new Int32Array(bytes.buffer), [...tensor.dims]);
+  }
   if (tensor.type === "float32") {
     return new ortNode.Tensor("float32", new Float32Array(bytes.buffer), [...tensor.dims]);
   }
@@ -48,7 +54,28 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
-for (const dir of dirs) {
+/** The values of a float tensor of either binding, as float32. */
+function floats(tensor: Tensor): Float32Array {
+  const bytes = tensor.hostBytes();
+  return tensor.type === "float16"
+    ? Float32Array.from(new Float16Array(bytes.buffer))
+    : new Float32Array(bytes.buffer);
+}
+
+/** The prefill, decode steps, row gather and scoring call every fixture goes through. */
+async function exercise(model: OnnxModel): Promise<void> {
+  const prompts = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14]].map((p) => p.map((t) => t % model.vocabSize));
+  let { stream } = await Stream.start(model, 2).prefill(prompts, 3);
+  for (let step = 0; step < 3; step++) {
+    ({ stream } = await stream.step([[15 + step], [20 + step]], "left"));
+  }
+  const picked = stream.select([1, 0, 1]);
+  // A graph that takes no chunk after a past (llama-one-token) gets whole prompts and one token.
+  const chunked = model.chunksAfterPast;
+  await picked.finish(chunked ? [[3, 4], [5], [6, 7]] : [[3], [5], [6]], "right");
+}
+
+for (const dir of dirs.filter((d) => !d.includes("static"))) {
   const name = dir.slice(fixtures.length + 1);
   Deno.test(`${name}: the C API engine gives onnxruntime-node's logits and states exactly`, async () => {
     const model = await OnnxModel.load(dir);
@@ -96,17 +123,50 @@ for (const dir of dirs) {
       return out;
     };
     try {
-      const prompts = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14]].map((p) => p.map((t) => t % model.vocabSize));
-      let { stream } = await Stream.start(model, 2).prefill(prompts, 3);
-      for (let step = 0; step < 3; step++) {
-        ({ stream } = await stream.step([[15 + step], [20 + step]], "left"));
-      }
-      const picked = stream.select([1, 0, 1]);
-      // A graph that takes no chunk after a past (llama-one-token) gets whole prompts and one token.
-      const chunked = model.chunksAfterPast;
-      await picked.finish(chunked ? [[3, 4], [5], [6, 7]] : [[3], [5], [6]], "right");
-      assert.equal(calls, (chunked ? 3 : 1) + 3 + 1);
+      await exercise(model);
+      assert.equal(calls, (model.chunksAfterPast ? 3 : 1) + 3 + 1);
     } finally {
+      await session.release();
+      await model.release();
+    }
+  });
+}
+
+// A static cache's calls are split by the engine (a row, or a position, at a time) and write the
+// buffers in place: each ONNX Runtime run is replayed through onnxruntime-node on a copy of its
+// inputs taken before it, and every output compared with what the run left in place.
+for (const dir of dirs.filter((d) => d.includes("static"))) {
+  const name = dir.slice(fixtures.length + 1);
+  Deno.test(`${name}: every run of the C API engine gives onnxruntime-node's outputs exactly`, async () => {
+    const model = await OnnxModel.load(dir);
+    const session = await ortNode.InferenceSession.create(join(dir, "model.onnx"), {
+      executionProviders: ["cpu"],
+      graphOptimizationLevel: "all",
+    });
+    const run = Session.prototype.run;
+    const shapes: string[] = [];
+    Session.prototype.run = async function (feeds, requests, options) {
+      if (!feeds.has("seqlens_k")) return run.call(this, feeds, requests, options); // the logits head
+      const inputs: Record<string, ortNode.Tensor> = {};
+      for (const [input, tensor] of feeds) inputs[input] = asNode(tensor);
+      const result = await run.call(this, feeds, requests, options);
+      const want = await session.run(inputs);
+      shapes.push(feeds.get("input_ids")!.dims.join("x"));
+      for (const r of requests) {
+        const got = r.into ?? result.get(r.name)!;
+        assert.deepEqual([...got.dims], [...want[r.name].dims], `run ${shapes.length}: ${r.name} shape`);
+        assert.equal(maxDiff(floats(got), nodeFloats(want[r.name])), 0, `run ${shapes.length}: ${r.name}`);
+      }
+      return result;
+    };
+    try {
+      await exercise(model);
+      // Prefill in chunks of 3 of prompts of 7 and 3: a first chunk of both rows (the short one all
+      // padding), the second row by row, the last (one token) batched; three decode steps batched;
+      // the scoring call (two tokens on three rows) a position at a time.
+      assert.deepEqual(shapes, ["2x3", "1x3", "1x3", "2x1", "2x1", "2x1", "2x1", "3x1", "3x1"]);
+    } finally {
+      Session.prototype.run = run;
       await session.release();
       await model.release();
     }

@@ -76,6 +76,8 @@ Deno.test("a static cache grows when a step would not fit, keeping what it holds
   }
 });
 
+// With prefix reuse the continuations after a shared context run position by position (fewer
+// tokens than rows) and a chunked prefill row by row: both ways GroupQueryAttention's rule is met.
 Deno.test("a static cache gives what the growing one gives: padded batches, chunks after a past, reuse", async () => {
   const text: Request[] = [
     {
@@ -107,8 +109,11 @@ Deno.test("a static cache gives what the growing one gives: padded batches, chun
         sameLengthBatches: false,
         prefillChunk: 3,
       };
+      const lm = new LanguageModel(model, tok, options);
+      assert.equal(lm.options.prefixReuse, !model.staticCache, "a static cache scores whole rows by default");
       results.push([
-        await new LanguageModel(model, tok, options).run(text),
+        await new LanguageModel(model, tok, { ...options, prefixReuse: true }).run(text),
+        await lm.run(text),
         await new LanguageModel(model, tok, { ...options, prefixReuse: false }).run(text),
       ]);
     } finally {
@@ -116,7 +121,7 @@ Deno.test("a static cache gives what the growing one gives: padded batches, chun
     }
   }
   const [fused, fixed] = results;
-  for (const [k, reuse] of [[0, "with"], [1, "without"]] as const) {
+  for (const [k, reuse] of [[0, "with"], [1, "default"], [2, "without"]] as const) {
     fused[k].forEach((r, i) => {
       const s = fixed[k][i];
       if (r.kind === "loglikelihood" && s.kind === "loglikelihood") {
