@@ -341,7 +341,7 @@ def export(ckpt: Path, out: Path, family: str, *options: str, reference: bool = 
     check(f"{out.name}: the checkpoint's tokenizer files were copied", copied)
     check(f"{out.name}: sidecar family {sidecar['family']}, {sidecar['cache']['bytes_per_token']} B/token",
           sidecar["family"] == family)
-    graph = "fused" if "fused" in out.name else "traced"  # the plans name their fused exports so
+    graph = next((g for g in ("fused", "static") if g in out.name), "traced")  # the plans name their graphs so
     check(f"{out.name}: a {graph} graph", sidecar.get("graph", "traced") == graph)
     scaled = json.loads((ckpt / "config.json").read_text()).get("rope_scaling")
     if scaled:
@@ -372,6 +372,7 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
         (tied, "xecomla-fused-bf16-tied-energy", "xecomla", "--kv-energy 0.9 --rope-dim 8".split()),
         (scaled, "llama-fused-f32-untied-llama3", "llama", []),  # --graph auto: fused
         (tied, "llama-fused-bf16-tied-sharded", "llama", ["--graph", "fused"]),
+        (scaled, "llama-static-f32-untied-llama3", "llama", ["--graph", "static"]),
         (scaled, "transmla-fused-llama3", "transmla", "--kv-lora-rank 24 --rope-dim 8 --freqfold 2 --graph fused".split()),
         (scaled, "xecomla-fused-llama3", "xecomla",
          "--kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --mla-layers 0 --graph fused".split()),
@@ -383,7 +384,8 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
     # The llama exports are compared with the ORIGINAL model (built here, not loaded), through Deno.
     originals = [("llama-f32-untied-llama3", False, SCALING, "F32"), ("llama-bf16-tied-sharded", True, None, "BF16"),
                  ("llama-fused-f32-untied-llama3", False, SCALING, "F32"),
-                 ("llama-fused-bf16-tied-sharded", True, None, "BF16")]
+                 ("llama-fused-bf16-tied-sharded", True, None, "BF16"),
+                 ("llama-static-f32-untied-llama3", False, SCALING, "F32")]
     for name, tied_, scaling, dtype in originals:
         original, _ = make_original(tied_, scaling, SEED)
         if dtype == "BF16":

@@ -3,7 +3,7 @@
 model trained with MLA (DeepSeek-V2 layout) as it is.
 
     /usr/bin/python3 scripts/export_checkpoint.py --checkpoint HF_DIR [--family FAMILY] --out DIR
-        [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [--graph auto|fused|traced]
+        [--dtype float16|float32] [--seed N] [--name NAME] [--reference] [--graph auto|fused|static|traced]
         [family options]
 
 HF_DIR holds config.json, model.safetensors (or model.safetensors.index.json and its shards; F32,
@@ -40,7 +40,10 @@ below that the kept keys are chosen among equal gates until A and dt_proj are tr
 
 The graph is built from ONNX Runtime's fused operators where the family has a fused form (llama,
 transmla, xecomla without TPLA, native: ``families/fused.py``, faster on CPU and GPU) and traced
-from the PyTorch modules otherwise; ``--graph traced`` asks for the traced one.
+from the PyTorch modules otherwise; ``--graph traced`` asks for the traced one. ``--graph static``
+(llama only) builds the fused graph with a preallocated cache that GroupQueryAttention writes in place,
+the fastest decoder on a GPU (docs/BENCHMARKS.md); export it in float16 for CUDA, where that operator
+has no float32 kernel.
 
 The checkpoint's tokenizer.json and tokenizer_config.json are copied over the export's own.
 ``--reference`` also stores PyTorch reference logits (reference/) so ``deno task parity --device
@@ -89,7 +92,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--reference", action="store_true", help="also write PyTorch reference logits")
     parser.add_argument("--graph", default="auto", choices=("auto", *GRAPHS),
                         help="fused: the graph built from ONNX Runtime's fused operators (families/fused.py; "
-                             "llama, transmla, xecomla, native); traced: from the PyTorch modules; auto (default): "
+                             "llama, transmla, xecomla, native); static: fused with a cache written in place "
+                             "(GroupQueryAttention; llama); traced: from the PyTorch modules; auto (default): "
                              "fused where the family has a fused form")
     parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
     parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
@@ -129,6 +133,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     fusable = (model_type if native else args.family) in fused.FAMILIES and args.tpla_shards == 1
     if args.graph == "auto":
         args.graph = "fused" if fusable else "traced"
+    elif args.graph == "static" and (native or args.family not in fused.STATIC_FAMILIES):
+        parser.error(f"--graph static builds GQA layers only: use it with --family "
+                     f"{', '.join(fused.STATIC_FAMILIES)}, or --graph fused")
     elif args.graph == "fused" and not fusable:
         parser.error(f"--graph fused builds GQA, MLA and DeepSeekMoE layers: use it with --family llama, transmla, "
                      f"xecomla or native and no --tpla-shards (Mamba2, DMA's mask and TPLA's slices have no fused form)")
