@@ -10,6 +10,7 @@
 #   kernels which attention kernel ONNX Runtime ran (ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1) for each
 #           of MODELS in a prefill, decode steps and the scoring mix at KERNEL_CONTEXT (default 4096)
 #   e2e     `deno task eval --device cuda` of RULER's 11 synthetic tasks at 4K and 16K on the GQA export
+#           (E2E_MODEL), with the perf rows (tokens, model seconds, forward calls per task)
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
@@ -95,6 +96,8 @@ e2e)
   echo "eval exit $? in $(( $(date +%s) - start )) s" | tee -a "$R/e2e-$m.txt"
   tail -5 "$R/e2e-$m.err"
   deno_run scripts/report.ts --db "$R/e2e.duckdb" --format markdown >> "$R/e2e-$m.txt" 2>&1
+  # Tokens, model seconds and forward calls per task: what a comparison with HF's time needs.
+  deno_run scripts/gpu/perf_rows.ts "$R/e2e.duckdb" | tee -a "$R/e2e-$m.txt"
   cat "$R/e2e-$m.txt"
   ;;
 collect)
