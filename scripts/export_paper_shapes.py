@@ -15,6 +15,7 @@ Llama-3.2-1B (hidden 2048, 32 heads, 8 KV heads, head dim 64, vocab 128256):
     xecomla-1b-r64     MLA r_kv 64 + d_r 32 (10.6×)    16·96·2    =  3,072
     dma-1b             GQA's cache + the dynamic mask  2·16·8·64·2 = 32,768
     deepseek-v2-lite   DeepSeek-V2-Lite's own shape    27·576·2   = 31,104 (trained with MLA; MoE)
+    plm-1.8b           PLM-1.8B's own shape            32·576·2   = 36,864 (trained with MLA; ReLU² MLP)
 
 ``--tiny-hidden N`` keeps the layer count and everything the cache holds (n_kv, head_dim for GQA;
 r_kv, d_r for MLA) and shrinks the rest so the file is small: hidden N, intermediate 2N, vocab 512;
@@ -215,6 +216,29 @@ def deepseek_v2_lite(base: Base):
 
 GEOMETRIES["deepseek-v2-lite"] = Geometry("deepseek_v2", "DeepSeek-V2-Lite (27 layers, r_kv 512 + d_r 64, MoE)",
                                           31104, deepseek_v2_lite)
+
+
+def plm_1_8b(base: Base):
+    """PLM-1.8B's shape: 32 MLA layers of r_kv 512 + d_r 64, 16 heads of d_nope 128 / d_v 128, a plain
+    q_proj, ungated ReLU² MLPs (8192), hidden 2048, vocab 151936, rope_theta 1e5. From the PLM team's
+    transformers port (configuration_plm.py: "defaults will yield a similar configuration to that of
+    PLM-1.8B-Base") and their MindSpeed pre-training script (the same sizes); the checkpoint's own
+    config.json could not be read here. --tiny-hidden keeps the layer count and the cached widths."""
+    from families import deepseek
+
+    tiny = base.tiny
+    hidden = base.hidden if tiny else 2048
+    cfg = deepseek.DeepSeekConfig(
+        vocab_size=base.vocab if tiny else 151936, hidden_size=hidden, intermediate_size=2 * hidden if tiny else 8192,
+        num_hidden_layers=32, num_attention_heads=2 if tiny else 16, q_lora_rank=None, kv_lora_rank=512,
+        qk_nope_head_dim=8 if tiny else 128, qk_rope_head_dim=64, v_head_dim=8 if tiny else 128,
+        rope_theta=100000.0, max_position_embeddings=4096, moe=None, first_k_dense_replace=32,
+        hidden_act="relu2", rms_norm_eps=1e-6, latent_norm_eps=1e-6,
+    )
+    return deepseek.build(cfg), deepseek.config_entry(cfg), deepseek.layer_layout(cfg), deepseek.FORMULA
+
+
+GEOMETRIES["plm-1.8b"] = Geometry("plm", "PLM-1.8B (32 layers, r_kv 512 + d_r 64, ReLU² MLP)", 36864, plm_1_8b)
 
 
 def export(name: str, out: Path, base: Base, dtype: str, seed: int, suffix: str = "", graph: str = "traced") -> int:

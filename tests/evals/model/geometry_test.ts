@@ -1,6 +1,6 @@
 /**
  * The engine's measured cache size at the papers' real cache geometry (Llama-3.2-1B based, and
- * DeepSeek-V2-Lite's own; fp16 states). The fixtures under tests/fixtures/geometry/ come from
+ * DeepSeek-V2-Lite's and PLM-1.8B's own; fp16 states). The fixtures under tests/fixtures/geometry/ come from
  * `scripts/export_paper_shapes.py --out tests/fixtures/geometry --tiny-hidden 8`: random weights,
  * tiny hidden size, but the true layer count and per-layer cache tensors.
  *
@@ -50,6 +50,7 @@ const ROWS: Row[] = [
     fixedBytes: 0,
     source: "DeepSeek-V2-Lite: 27·(512+64)·2",
   },
+  { name: "plm-1.8b", bytesPerToken: 36_864, fixedBytes: 0, source: "PLM-1.8B: 32·(512+64)·2" },
 ];
 
 for (const row of ROWS) {
