@@ -19,7 +19,7 @@ WORK=${WORK:-/opt/kvwork}
 OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-llama3.2-1b-gqa-fused llama3.2-1b-gqa transmla-1b-fused transmla-1b xecomla-1b-r128-fused xecomla-1b-r128 zebra-1b-8mla8m2 dma-1b}
 CONTEXTS=${CONTEXTS:-4096,16384,32768}
-LONG=${LONG-131072}
+LONG=${LONG-130048}  # 127 × 1024: room for the decode steps within the 131,072 RoPE positions
 # 128K: the fused graphs only (the traced ones' fp32 scores overflow ONNX Runtime's int32 indexing past 64K).
 LONG_MODELS=${LONG_MODELS-llama3.2-1b-gqa-fused xecomla-1b-r128-fused}
 RULER=${RULER:-niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe}
