@@ -103,7 +103,10 @@ const OPTIONS = {
   },
   depths: { type: "string", help: "NIAH needle depths in percent, e.g. 0,25,50,75,100" },
   fresh: { type: "boolean", help: "recompute everything instead of reusing finished samples" },
-  "no-prefix-reuse": { type: "boolean", help: "score each continuation from scratch (slower; for checks)" },
+  "no-prefix-reuse": {
+    type: "boolean",
+    help: "score each continuation from scratch (slower; for checks; a static cache's default)",
+  },
   "cache-policy": {
     type: "string",
     help:

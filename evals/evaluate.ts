@@ -6,7 +6,7 @@
  * @module
  */
 
-import { openCachePolicy, simulatedBytesPerToken } from "./model/cache_policy.ts";
+import { openCachePolicy, simulatedBytesPerToken, staticCache } from "./model/cache_policy.ts";
 import { createHash } from "node:crypto";
 import process from "node:process";
 import type { Store } from "../results/store.ts";
@@ -135,6 +135,7 @@ export async function evaluate(
   const maxLength = options.maxLength ?? bundle.maxLength;
   const addBos = bundle.tokenizer.addsBos(options.addBos ?? "auto");
   const policy = options.cachePolicy ? openCachePolicy(options.cachePolicy, bundle) : null;
+  if (policy && bundle.model.staticCache) throw staticCache(policy.spec, bundle.name);
   if (policy && !bundle.model.chunksAfterPast) {
     throw new UserError(
       `Cannot use --cache-policy ${policy.spec} on ${bundle.name}: its graph takes several new tokens only ` +

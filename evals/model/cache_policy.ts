@@ -74,7 +74,16 @@ export function checkCachePolicy(
   const [kind, options = ""] = splitSpec(spec);
   if (kind !== "xkv") throw unknownPolicy(spec);
   const parsed = parseXkvOptions(options, spec);
+  if (model?.sidecar?.graph === "static") throw staticCache(spec, model.dir);
   if (model) checkXkvLayers(model, parsed, spec);
+}
+
+/** The refusal of a policy on a static cache, which is written in place and can't be swapped. */
+export function staticCache(spec: string, model: string): UserError {
+  return new UserError(
+    `Cannot use --cache-policy ${spec} on ${model}: its cache is static (preallocated, written in place), and ` +
+      "a policy rewrites a growing one: export the model with --graph fused",
+  );
 }
 
 function splitSpec(spec: string): [string, string | undefined] {

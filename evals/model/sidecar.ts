@@ -22,7 +22,10 @@ export interface Sidecar {
   dtype?: string;
   /** Longest sequence the model was built for. */
   max_length?: number;
-  /** How the graph was made: `traced` from PyTorch (the default) or `fused` (scripts/families/fused.py). */
+  /**
+   * How the graph was made: `traced` from PyTorch (the default), `fused` or `static` (a fused graph with
+   * a cache written in place; scripts/families/fused.py).
+   */
   graph?: string;
   /** Prompts are padded to a multiple of this many tokens (see `OnnxModel.keyLengthMultiple`). */
   key_length_multiple?: number;

@@ -60,6 +60,12 @@ Deno.test("eval refuses a bad cache policy, or one a model can't take, before an
     const restricted = await evalMqar(db, [oneToken], CELLS, withPolicy("xkv:group=2,rank_k=4,rank_v=4"));
     assert.equal(restricted.code, 2);
     assert.match(restricted.stderr, /several new tokens only with an empty past/);
+    // A static cache is written in place: nothing for a policy to swap.
+    const fixed = join(ROOT, "tests/fixtures/llama-static");
+    const refused = await evalMqar(db, [LLAMA, fixed], CELLS, withPolicy("xkv:group=2,rank_k=4,rank_v=4"));
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /its cache is static/);
+    assert.doesNotMatch(refused.stderr, /✓/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
