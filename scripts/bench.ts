@@ -16,7 +16,8 @@
  * - peak device memory of each row (nvidia-smi), with ONNX Runtime's arena shrunk after each row so
  *   a row's peak is its own;
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
- * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse), the mix
+ * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse where the
+ * model's default has it), the mix
  * scripts/bench_torch.py scores for the PyTorch anchors. A row that runs out of device memory is
  * reported in one line and skipped. TF32 defaults to off, as for `eval`.
  *
@@ -29,7 +30,7 @@ import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../core/errors.ts";
 import { isOutOfMemory, LanguageModel } from "../evals/lm.ts";
-import { loadBundle, type ModelBundle } from "../evals/model/bundle.ts";
+import { inspectBundle, loadBundle, type ModelBundle } from "../evals/model/bundle.ts";
 import type { Device } from "../evals/model/onnx_model.ts";
 import { Stream } from "../evals/model/stream.ts";
 import { Rng } from "../core/random.ts";
@@ -344,10 +345,29 @@ function markdown(rows: readonly BenchRow[]): string {
   ].join("\n");
 }
 
+/**
+ * Refuses, before any model runs, a context that leaves no room for the decode steps within a model's
+ * positions: past them a graph reads beyond its RoPE table (a static one refuses; others may not).
+ */
+function checkPositions(o: BenchOptions & { models: string[] }): void {
+  for (const dir of o.models) {
+    const { maxLength, name } = inspectBundle(dir);
+    const longest = Math.max(...o.contexts);
+    if (longest + o.decodeSteps > maxLength) {
+      throw new UserError(
+        `Cannot bench ${name} at a context of ${longest}: with ${o.decodeSteps} decode steps it needs ` +
+          `${longest + o.decodeSteps} positions and the model has ${maxLength}: pass --contexts of at most ` +
+          `${maxLength - o.decodeSteps}`,
+      );
+    }
+  }
+}
+
 if (import.meta.main) {
   await runMain(async () => {
     const o = parseBenchArgs(Deno.args);
     if (o === null) return;
+    checkPositions(o);
     const store = await Store.open(o.db);
     // ONNX Runtime numbers the visible devices from 0; nvidia-smi numbers them all.
     const visible = Number((Deno.env.get("CUDA_VISIBLE_DEVICES") ?? "0").split(",")[0]);
