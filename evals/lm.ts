@@ -111,8 +111,9 @@ export class LanguageModel {
       maxLength: options.maxLength ?? 2048,
       addBos: options.addBos ?? false,
       // Continuations of several tokens after a shared context's state are chunks after a past.
-      // A static cache takes continuations after a shared context one row a call (GroupQueryAttention's
-      // rule), which scored the mix at half the speed of whole rows in one call (H100, 1B GQA).
+      // A static cache takes a chunk after a past one row a call (GroupQueryAttention's rule): with
+      // continuations run so, reuse scored the mix at half the speed of whole rows (H100, 1B GQA).
+      // They now run a position at a time across rows (see OnnxModel), not yet timed on a GPU.
       prefixReuse: (options.prefixReuse ?? !model.staticCache) && model.chunksAfterPast,
       prefillChunk: options.prefillChunk ?? 0,
       sameLengthBatches: options.sameLengthBatches ?? model.device === "cpu",
