@@ -151,8 +151,9 @@ def supports(model: CausalLM) -> bool:
 
 
 def supports_static(model: CausalLM) -> bool:
-    """Whether ``model`` can be built with a static cache: fused throughout, every mixer GQA (its
-    ``fused`` method takes ``ctx.static``)."""
+    """Whether ``model`` can be built with a static cache: fused throughout, every mixer one whose
+    ``fused`` method takes ``ctx.static`` (its ``fused_static`` is true: GQA with a head size that is a
+    multiple of 16)."""
     return supports(model) and all(getattr(layer.mixer, "fused_static", False) for layer in model.layers)
 
 
@@ -210,8 +211,8 @@ def build(model: CausalLM, dtype: str, max_positions: int, cache: str = "dynamic
         raise ValueError(f"unknown cache {cache!r}: one of {', '.join(CACHES)}")
     static = cache == "static"
     if static and not supports_static(model):
-        raise ValueError("a static cache needs every layer to be GQA (GroupQueryAttention): build this model "
-                         "with the dynamic cache")
+        raise ValueError("a static cache needs every layer to be GQA with a head size that is a multiple of 16 "
+                         "(GroupQueryAttention): build this model with the dynamic cache")
     g = GraphBuilder(dtype)
     decls = model.state_decls()
 

@@ -87,7 +87,11 @@ class GQAttention(nn.Module):
         out = out.transpose(1, 2).reshape(b, s, cfg.num_attention_heads * cfg.head_dim)
         return self.o_proj(out), [k_all, v_all]
 
-    fused_static = True  # GroupQueryAttention serves this layer with a static cache
+    @property
+    def fused_static(self) -> bool:
+        """Whether GroupQueryAttention serves this layer with a static cache: ONNX Runtime's CPU kernel
+        takes head sizes that are multiples of 16."""
+        return self.cfg.head_dim % 16 == 0
 
     def fused(self, g, layer: int, h: str, ctx, past, present) -> str:
         """This layer in ``fused.build``'s graph: one q/k/v product, then RoPE and the Attention op,
