@@ -228,8 +228,12 @@ async function benchModel(
 ): Promise<void> {
   const model = bundle.model;
   const weights = weightBytes(bundle.dir);
-  // Warm-up: session initialisation and kernel selection stay out of the numbers.
-  const warm = await Stream.start(model, 1).prefill([[1, 2, 3, 4, 5, 6, 7, 8]], o.chunk);
+  // Warm-up: session initialisation, arena growth and kernel selection stay out of the numbers. As
+  // bench_torch.py's, it covers a full chunk and a partial one (an 8-token warm-up left the first
+  // context's prefill paying for its chunks' first run), then a decode step.
+  const warmLength = Math.min(o.chunk + 8, bundle.maxLength - 1);
+  const warmIds = Array.from({ length: warmLength }, (_, i) => 3 + (i % (model.vocabSize - 3)));
+  const warm = await Stream.start(model, 1).prefill([warmIds], o.chunk, undefined, 1);
   await warm.logits.lastArgmax();
   warm.logits.dispose();
   const warmStep = await warm.stream.step([[9]], "left");
@@ -310,7 +314,11 @@ async function benchModel(
   }
   if (o.mc > 0) {
     const { pairs, contextTokens } = mcMix(o.mc, model.vocabSize);
-    const lm = new LanguageModel(model, bundle.tokenizer, { batchSize: 8, maxLength: 4096 });
+    // Within the model's positions (a tiny fixture has 256; the mix's rows are up to 392 tokens).
+    const lm = new LanguageModel(model, bundle.tokenizer, {
+      batchSize: 8,
+      maxLength: Math.min(4096, bundle.maxLength),
+    });
     await lm.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up: the mix's shapes
     const started = begin();
     await lm.loglikelihoodTokens(pairs);

@@ -71,6 +71,35 @@ Deno.test("bench measures prefill, decode at each batch size and scoring, and st
   }
 });
 
+Deno.test("bench runs a static cache: decode from copies of the prefilled row, scoring within its positions", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvbench-bench-"));
+  const json = join(dir, "bench.json");
+  const model = join(root, "tests/fixtures/llama-static");
+  const args = ["--contexts", "16,24", "--decode", "4", "--batches", "1,3", "--mc", "2"];
+  const r = await bench(["--model", model, ...args, "--db", join(dir, "bench.duckdb"), "--json", json]);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(readFileSync(json, "utf8")).rows as {
+    work: string;
+    context: number | null;
+    batch: number;
+    kvBytesPerToken: number;
+  }[];
+  assert.deepEqual(
+    rows.map((row) => `${row.work}@${row.context}x${row.batch}`),
+    [
+      "prefill@16x1",
+      "decode@16x1",
+      "decode@16x3",
+      "prefill@24x1",
+      "decode@24x1",
+      "decode@24x3",
+      "score-mc@nullx8",
+    ],
+  );
+  // Measured on the preallocated buffers (bytes over rows × slots): the fixture's 512 B/token.
+  for (const row of rows.filter((r) => r.work !== "score-mc")) assert.equal(row.kvBytesPerToken, 512);
+});
+
 Deno.test("bench refuses bad flags in one line", async () => {
   const model = join(root, "tests/fixtures/llama");
   const db = join(mkdtempSync(join(tmpdir(), "kvbench-bench-")), "bench.duckdb");
