@@ -373,10 +373,19 @@ def check_exports(work: Path, ckpts: Dict[str, Path], deno: bool) -> None:
         (scaled, "llama-fused-f32-untied-llama3", "llama", []),  # --graph auto: fused
         (tied, "llama-fused-bf16-tied-sharded", "llama", ["--graph", "fused"]),
         (scaled, "llama-static-f32-untied-llama3", "llama", ["--graph", "static"]),
+        (scaled, "xecomla-static-llama3", "xecomla",
+         "--kv-lora-rank 24 --rope-dim 8 --q-lora-rank 48 --mla-layers 0 --graph static".split()),
         (scaled, "transmla-fused-llama3", "transmla", "--kv-lora-rank 24 --rope-dim 8 --freqfold 2 --graph fused".split()),
         (scaled, "xecomla-fused-llama3", "xecomla",
          "--kv-lora-rank 16 --rope-dim 8 --q-lora-rank 48 --mla-layers 0 --graph fused".split()),
     ]
+    # A latent GroupQueryAttention can't take (16 + 8 = 24, not a multiple of 16) is refused in one line.
+    narrow = run([sys.executable, str(ROOT / "scripts" / "export_checkpoint.py"), "--checkpoint", str(scaled),
+                  "--family", "xecomla", "--out", str(exports / "refused"), "--kv-lora-rank", "16", "--rope-dim", "8",
+                  "--mla-layers", "0", "--graph", "static"])
+    check("export_checkpoint.py --graph static refuses an MLA key head of 24 (exit 2, one line)",
+          narrow.returncode == 2 and "multiple of 16" in narrow.stderr and not (exports / "refused").exists(),
+          narrow.stderr.strip()[-300:])
     done = []
     for ckpt, name, family, options in plans:
         if export(ckpt, exports / name, family, *options, reference=family != "llama"):

@@ -41,7 +41,8 @@ below that the kept keys are chosen among equal gates until A and dt_proj are tr
 The graph is built from ONNX Runtime's fused operators where the family has a fused form (llama,
 transmla, xecomla without TPLA, native: ``families/fused.py``, faster on CPU and GPU) and traced
 from the PyTorch modules otherwise; ``--graph traced`` asks for the traced one. ``--graph static``
-(llama only) builds the fused graph with a preallocated cache that GroupQueryAttention writes in place,
+(llama, and xecomla whose r_kv + d_r is a multiple of 16 and at most 256) builds the fused graph with a
+preallocated cache that GroupQueryAttention writes in place,
 the fastest decoder on a GPU (docs/BENCHMARKS.md); export it in float16 for CUDA, where that operator
 has no float32 kernel.
 
@@ -93,7 +94,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--graph", default="auto", choices=("auto", *GRAPHS),
                         help="fused: the graph built from ONNX Runtime's fused operators (families/fused.py; "
                              "llama, transmla, xecomla, native); static: fused with a cache written in place "
-                             "(GroupQueryAttention; llama); traced: from the PyTorch modules; auto (default): "
+                             "(GroupQueryAttention; llama, xecomla); traced: from the PyTorch modules; auto (default): "
                              "fused where the family has a fused form")
     parser.add_argument("--kv-lora-rank", type=int, help="MLA latent width r_kv")
     parser.add_argument("--rope-dim", type=int, help="MLA RoPE key width d_r")
@@ -134,7 +135,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.graph == "auto":
         args.graph = "fused" if fusable else "traced"
     elif args.graph == "static" and (native or args.family not in fused.STATIC_FAMILIES):
-        parser.error(f"--graph static builds GQA layers only: use it with --family "
+        parser.error(f"--graph static builds GQA and narrow MLA layers: use it with --family "
                      f"{', '.join(fused.STATIC_FAMILIES)}, or --graph fused")
     elif args.graph == "fused" and not fusable:
         parser.error(f"--graph fused builds GQA, MLA and DeepSeekMoE layers: use it with --family llama, transmla, "
@@ -233,6 +234,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.family != "llama":
         gap = mla.logit_gap(teacher, model, cfg.vocab_size, args.seed + 1)
     name = args.name or args.checkpoint.resolve().name + suffix
+    if args.graph == "static" and not fused.supports_static(model):
+        print("error: --graph static needs every MLA layer's key head (r_kv + d_r) to be a multiple of 16 and at "
+              "most 256 (GroupQueryAttention): pick --kv-lora-rank and --rope-dim so, or use --graph fused",
+              file=sys.stderr)
+        raise SystemExit(2)
     write_model_dir(args.out, model, args.family, name, config, layers, formula, args.seed, dtype=args.dtype,
                     graph=args.graph)
     sidecar_path = args.out / "kvbench.json"

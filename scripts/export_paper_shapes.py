@@ -28,7 +28,8 @@ attention with query heads that share a KV cache as rows of one product
 (``families.common.set_grouped_heads``), into OUT/<name>-grouped; ``--no-fold`` keeps the
 exporter's shape arithmetic as it was (``families/fold_shapes.py``), into OUT/<name>-unfolded;
 ``--graph fused`` builds the graph from ONNX Runtime's fused operators (``families/fused.py``;
-GQA and MLA layers, so not Zebra or DMA), into OUT/<name>-fused.
+GQA and MLA layers, so not Zebra or DMA), into OUT/<name>-fused; ``--graph static`` the same with a
+cache written in place (GroupQueryAttention: GQA and X-EcoMLA), into OUT/<name>-static.
 """
 
 from __future__ import annotations
@@ -286,8 +287,8 @@ def main() -> None:
             parser.error(f"--graph fused builds GQA and MLA layers, not {name}'s ({GEOMETRIES[name].family}): "
                          f"drop it from --models or export it traced")
         if args.graph == "static" and GEOMETRIES[name].family not in fused.STATIC_FAMILIES:
-            parser.error(f"--graph static builds GQA layers, not {name}'s ({GEOMETRIES[name].family}): "
-                         f"drop it from --models or export it fused")
+            parser.error(f"--graph static builds GQA and narrow MLA layers, not {name}'s "
+                         f"({GEOMETRIES[name].family}): drop it from --models or export it fused")
     for name in names:
         per_token = export(name, Path(args.out) / (name + suffix), base, args.dtype, args.seed, suffix, args.graph)
         print(f"wrote {Path(args.out) / (name + suffix)}: {per_token} B/token ({args.dtype})")

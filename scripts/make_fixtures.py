@@ -137,10 +137,16 @@ FAMILIES["zebra"] = make_zebra
 
 
 def _write_mla_family(out: Path, built: registry.Built, family: str, name: str, config: dict, vocab: int,
-                      graph: str = "traced") -> None:
-    """Exports the graph's (absorbed) form; the reference cases come from the expanded form."""
+                      graph: str = "traced", dtype: str = "float32") -> None:
+    """Exports the graph's (absorbed) form; the reference cases come from the expanded form. In float16
+    the weights are rounded to it first, so the reference is the model the graph holds."""
+    if dtype == "float16":
+        with torch.no_grad():
+            for param in built.model.parameters():
+                param.copy_(param.half().float())
     built.forms(built.model, False)
-    write_model_dir(out, built.model, family, name, config, built.layers, built.formula, SEED, graph=graph)
+    write_model_dir(out, built.model, family, name, config, built.layers, built.formula, SEED, dtype=dtype,
+                    graph=graph)
     built.forms(built.model, True)
     write_cases(built.model, out / "reference", vocab, SEED)
 
@@ -189,9 +195,10 @@ def make_transmla_tpla(out: Path) -> None:
 FAMILIES["transmla-tpla"] = make_transmla_tpla
 
 
-def make_xecomla(out: Path, graph: str = "traced") -> None:
+def make_xecomla(out: Path, graph: str = "traced", dtype: str = "float32") -> None:
     """A 3-layer hybrid from a tiny llama teacher: MLA (r_kv by energy), GQA, MLA (another r_kv); with
-    ``graph`` "fused", built from ONNX Runtime's fused operators (families/fused.py)."""
+    ``graph`` "fused", built from ONNX Runtime's fused operators (families/fused.py); "static", so with
+    a static cache, where every MLA layer keeps r_kv 24 (its key head, 24 + 8, must be a multiple of 16)."""
     cfg = llama.LlamaConfig(num_hidden_layers=3)
     teacher = llama.build(cfg)
     init_weights(teacher, torch.Generator().manual_seed(SEED))
@@ -201,15 +208,19 @@ def make_xecomla(out: Path, graph: str = "traced") -> None:
         xecomla.decay_spectrum(layer.mixer.v_proj, tau)
     teacher.eval()
     conv = {"mla_layers": [0, 2], "d_r": 8, "q_lora_rank": 48, "kv_energy": 0.9}
+    if graph == "static":
+        conv = {"mla_layers": [0, 2], "d_r": 8, "q_lora_rank": 48, "kv_lora_rank": 24}
     built = registry.as_xecomla(teacher, cfg, **conv)
     print("xecomla conversion error vs teacher:", mla.logit_gap(teacher, built.model, cfg.vocab_size, SEED + 3))
     config = dict(vars(cfg), teacher="tiny-llama, 3 layers, K/V spectra decayed", teacher_spectrum_tau=taus,
                   conversion=conv, **built.entries)
-    name = "tiny-xecomla-hybrid" + ("-fused" if graph == "fused" else "")
-    _write_mla_family(out, built, "xecomla", name, config, cfg.vocab_size, graph)
+    name = "tiny-xecomla-hybrid" + ("" if graph == "traced" else f"-{graph}") + ("-fp16" if dtype == "float16" else "")
+    _write_mla_family(out, built, "xecomla", name, config, cfg.vocab_size, graph, dtype)
 
 
 FAMILIES["xecomla"] = make_xecomla
+FAMILIES["xecomla-static"] = lambda out: make_xecomla(out, "static")
+FAMILIES["xecomla-static-fp16"] = lambda out: make_xecomla(out, "static", "float16")
 FAMILIES["xecomla-fused"] = lambda out: make_xecomla(out, "fused")
 
 

@@ -142,6 +142,9 @@ export class OnnxModel {
   readonly keyLengthMultiple: number;
   #session: Session;
   readonly #usesCacheBranch: boolean;
+  // A static cache's second outputs of a state (`<present>.shared`: GroupQueryAttention's value output
+  // where one buffer is both key and value, MLA's), bound to that state's buffer too.
+  readonly #sharedOutputs: { output: string; input: string }[];
   readonly #options: Omit<LoadOptions, "device">;
   readonly #logitsType: "float32" | "float16";
   #head: LogitsHead | null = null;
@@ -165,6 +168,10 @@ export class OnnxModel {
     this.hasLogitsToKeep = names.includes("num_logits_to_keep");
     this.#usesCacheBranch = names.includes("use_cache_branch");
     this.staticCache = names.includes("seqlens_k");
+    const outputs = new Set(session.outputs.map((o) => o.name));
+    this.#sharedOutputs = states
+      .filter((spec) => outputs.has(`${spec.output}.shared`))
+      .map((spec) => ({ output: `${spec.output}.shared`, input: spec.input }));
     this.vocabSize = vocabSize;
     this.device = options.device ?? "cpu";
     this.keyLengthMultiple = options.keyLengthMultiple ?? 1;
@@ -526,6 +533,9 @@ export class OnnxModel {
       const buffer = states.get(spec.input)!;
       inputs.set(spec.input, buffer);
       requests.push({ name: spec.output, where: "device", into: buffer });
+    }
+    for (const { output, input } of this.#sharedOutputs) {
+      requests.push({ name: output, where: "device", into: states.get(input)! });
     }
     try {
       const result = await this.#session.run(inputs, requests, {

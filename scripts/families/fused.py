@@ -25,7 +25,11 @@ engine binds one tensor as both past and present), each row filled from slot 0 t
 (right padding), with RoPE inside the op. Inputs ``input_ids``, ``seqlens_k`` (int32 [B]: each
 row's tokens after this call, minus 1, counting the whole padded chunk), ``total_sequence_length``
 (int32 scalar: the longest row's), ``logits_index`` (int64 [B, K]: the chunk positions whose logits
-are wanted) and the buffers; no mask, no positions (a row's position is its slot).
+are wanted) and the buffers; no mask, no positions (a row's position is its slot). MLA layers attend
+absorbed there too, as one key head of width d_rope + r_kv: their cache is one buffer ``[k_pe; c_kv]``
+(``past_key_values.{i}.latent``) that GroupQueryAttention reads as the key and as the value (the output's
+c_kv part is the absorbed attention's), so the op's value output is a second graph output
+(``present.{i}.latent.shared``) that the engine binds to the same buffer.
 
 A mixer that can be built this way has a ``fused(g, layer, h, ctx, past, present)`` method (or a
 ``fused`` attribute of None where its configuration has no fused form), an MLP a ``fused(g, x, name)``
@@ -58,9 +62,10 @@ FAMILIES = ("llama", "transmla", "xecomla", "deepseek_v2", "deepseek_v3", "kimi_
 """The families (for models trained with MLA, the checkpoint's model_type) whose every layer has a
 fused form (TPLA's sliced MLA aside): for scripts that refuse a fused export before building
 anything; ``supports`` is the check on a built model."""
-STATIC_FAMILIES = ("llama",)
-"""The families whose every layer is GQA, so a static cache serves them (``supports_static`` is the
-check on a built model)."""
+STATIC_FAMILIES = ("llama", "xecomla")
+"""The families whose every layer is GQA or MLA with a narrow enough latent (X-EcoMLA's r_kv + d_r of
+160 or 96), so a static cache can serve them; ``supports_static`` is the check on a built model (it
+refuses TransMLA's and DeepSeek's 576)."""
 
 
 class GraphBuilder:
@@ -118,11 +123,31 @@ class FusedContext:
     max_positions: int
     seqlens_k: str = ""  # a static cache's int32 [B] and scalar total: GroupQueryAttention's inputs
     total_length: str = ""
+    shared: List[Tuple[str, str]] = field(default_factory=list)  # (output, state) a static cache binds twice
     _rope: Dict[bytes, Tuple[str, str]] = field(default_factory=dict)
 
     @property
     def static(self) -> bool:
         return bool(self.seqlens_k)
+
+    def position_ids(self) -> str:
+        """Each token's position [B, S]. A static cache has no such input: a row's chunk starts at its
+        length before the call, seqlens_k + 1 - S, and every padded chunk is S long."""
+        if not self.positions:
+            g = self.g
+            seq = g.op1("Shape", ["input_ids"], start=1, end=2)
+            start = g.op1("Sub", [g.op1("Add", [g.op1("Cast", [self.seqlens_k], to=7), g.const("one", [1])]), seq])
+            steps = g.op1("Range", [g.const("zero", 0), g.op1("Squeeze", [seq]), g.const("one", 1)])
+            self.positions = g.op1("Add", [g.op1("Unsqueeze", [start, g.const("axis1", [1])]),
+                                           g.op1("Unsqueeze", [steps, g.const("axis0", [0])])])
+        return self.positions
+
+    def share(self, present: str) -> str:
+        """A second graph output for the state ``present``, which the engine binds to the same buffer
+        (GroupQueryAttention's value output when one buffer is both key and value)."""
+        name = f"{present}.shared"
+        self.shared.append((name, present))
+        return name
 
     def rope_tables(self, inv_freq: torch.Tensor) -> Tuple[str, str]:
         """cos/sin [max_positions, pairs] of rotate-half RoPE at these inverse frequencies, computed
@@ -137,7 +162,7 @@ class FusedContext:
     def rope(self, x: str, inv_freq: torch.Tensor) -> str:
         """``x`` ([B, S, heads·d] or [B, heads, S, d]) rotated at the context's positions."""
         cos, sin = self.rope_tables(inv_freq)
-        return self.g.op1("RotaryEmbedding", [x, self.positions, cos, sin], domain=MS, interleaved=0)
+        return self.g.op1("RotaryEmbedding", [x, self.position_ids(), cos, sin], domain=MS, interleaved=0)
 
 
 def supports(model: CausalLM) -> bool:
@@ -152,9 +177,15 @@ def supports(model: CausalLM) -> bool:
 
 def supports_static(model: CausalLM) -> bool:
     """Whether ``model`` can be built with a static cache: fused throughout, every mixer one whose
-    ``fused`` method takes ``ctx.static`` (its ``fused_static`` is true: GQA with a head size that is a
-    multiple of 16)."""
+    ``fused`` method takes ``ctx.static`` and whose ``fused_static`` is true (GroupQueryAttention takes
+    its heads: GQA, or MLA's absorbed key head, with a size that is a multiple of 16, at most 256)."""
     return supports(model) and all(getattr(layer.mixer, "fused_static", False) for layer in model.layers)
+
+
+def state_decls(model: CausalLM, static: bool) -> List[List]:
+    """Each layer's state declarations in the graph: its mixer's ``static_states`` with a static cache
+    (MLA keeps [k_pe; c_kv] in one buffer there), its ``states`` otherwise."""
+    return [layer.mixer.static_states(i) if static else layer.mixer.states(i) for i, layer in enumerate(model.layers)]
 
 
 def attention_mask(g: GraphBuilder, attention_mask: str, input_ids: str) -> str:
@@ -211,10 +242,12 @@ def build(model: CausalLM, dtype: str, max_positions: int, cache: str = "dynamic
         raise ValueError(f"unknown cache {cache!r}: one of {', '.join(CACHES)}")
     static = cache == "static"
     if static and not supports_static(model):
-        raise ValueError("a static cache needs every layer to be GQA with a head size that is a multiple of 16 "
-                         "(GroupQueryAttention): build this model with the dynamic cache")
+        raise ValueError("a static cache needs every layer to be GQA or MLA with a head size (MLA: r_kv + d_rope) "
+                         "that is a multiple of 16 and at most 256 (GroupQueryAttention): build this model with "
+                         "the dynamic cache")
     g = GraphBuilder(dtype)
-    decls = model.state_decls()
+    layer_decls = state_decls(model, static)
+    decls = [d for ds in layer_decls for d in ds]
 
     def dims(decl, present: bool):
         length = "max_sequence_length" if static else "total_sequence_length" if present else "past_sequence_length"
@@ -244,13 +277,10 @@ def build(model: CausalLM, dtype: str, max_positions: int, cache: str = "dynamic
         ctx = FusedContext(g, "position_ids", attention_mask(g, "attention_mask", "input_ids"), max_positions)
     x = g.op1("Gather", [g.weight("embed_tokens.weight", model.embed_tokens.weight), "input_ids"])
     residual: Optional[str] = None
-    k = 0
     for i, layer in enumerate(model.layers):
         h, residual = rms_norm(g, x, layer.input_layernorm, f"layers.{i}.input_layernorm", residual)
-        n = len(layer.mixer.states(i))
-        past = [d.past for d in decls[k:k + n]]
-        present = [d.present for d in decls[k:k + n]]
-        k += n
+        past = [d.past for d in layer_decls[i]]
+        present = [d.present for d in layer_decls[i]]
         y = layer.mixer.fused(g, i, h, ctx, past, present)
         h, residual = rms_norm(g, y, layer.post_attention_layernorm, f"layers.{i}.post_attention_layernorm", residual)
         x = layer.mlp.fused(g, h, f"layers.{i}.mlp")
@@ -269,6 +299,8 @@ def build(model: CausalLM, dtype: str, max_positions: int, cache: str = "dynamic
         h = g.op1("Slice", [h, start, g.const("end", [INT64_MAX]), g.const("axis1s", [1])])
     g.op("MatMul", [h, g.weight("lm_head.weight", model.lm_head.weight.t())], ["logits"])
 
+    by_present = {d.present: d for d in decls}
+    outputs += [helper.make_tensor_value_info(name, g.elem, dims(by_present[state], True)) for name, state in ctx.shared]
     graph = helper.make_graph(g.nodes, "kvbench-fused", inputs, outputs, initializer=g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
                               producer_name="kvbench fused graph builder")

@@ -55,6 +55,10 @@ class GQAttention(nn.Module):
             StateDecl(f"past_key_values.{layer}.value", f"present.{layer}.value", list(shape), True),
         ]
 
+    def static_states(self, layer: int):
+        """The states in a static cache's graph: the same two buffers."""
+        return self.states(layer)
+
     def project(self, x, ctx: StepContext):
         """q [B,H,S,d], new k/v [B,n_kv,S,d] with RoPE applied to q and k."""
         cfg = self.cfg

@@ -250,6 +250,21 @@ class MLAttention(nn.Module):
         the RoPE key as one shared key head); TPLA's sliced softmax has none."""
         return None if self.tpla_shards > 1 else self._fused
 
+    @property
+    def fused_static(self) -> bool:
+        """Whether GroupQueryAttention serves this layer with a static cache: its key head
+        [k_pe; c_kv] must be a multiple of 16 wide (ONNX Runtime's CPU kernel) and at most 256 (its
+        CUDA kernels), and TPLA's slices have no such form."""
+        width = self.cfg.kv_lora_rank + self.cfg.qk_rope_head_dim
+        return self.tpla_shards == 1 and width % 16 == 0 and width <= 256
+
+    def static_states(self, layer: int):
+        """The state in a static cache's graph: one buffer [k_pe; c_kv] per layer, as many bytes a
+        token as the two of ``states``."""
+        cfg = self.cfg
+        return [StateDecl(f"past_key_values.{layer}.latent", f"present.{layer}.latent",
+                          ["batch_size", 1, "past_sequence_length", cfg.qk_rope_head_dim + cfg.kv_lora_rank], True)]
+
     def _fused(self, g, layer: int, h: str, ctx, past, present) -> str:
         from .fused import matmul
 
@@ -275,18 +290,47 @@ class MLAttention(nn.Module):
                                                              self.kv_a_layernorm.weight)],
                          axis=-1, epsilon=self.kv_a_layernorm.eps)
         q_pe, k_pe = ctx.rope(q_pe, self.inv_freq), ctx.rope(k_pe, self.inv_freq)
+        if ctx.static:
+            from .fused import MS
+
+            q_lat = self._absorbed_query(g, name, q_nope)
+
+            # One key head [k_pe; c_kv], also the value: the output's last r columns are softmax · c_kv.
+            width = rope + rank
+            query = g.op1("Reshape", [g.op1("Transpose", [g.op1("Concat", [q_pe, q_lat], axis=-1)], perm=[0, 2, 1, 3]),
+                                      g.const("shape", [0, 0, heads * width])])
+            key = g.op1("Concat", [k_pe, c_kv], axis=-1)  # [B, S, d_r + r]
+            y = g.op("GroupQueryAttention", [query, key, key, past[0], past[0], ctx.seqlens_k, ctx.total_length],
+                     [g.name("attn"), present[0], ctx.share(present[0])], domain=MS, num_heads=heads,
+                     kv_num_heads=1, scale=1.0 / math.sqrt(nope + rope))[0]
+            y = g.op1("Reshape", [y, g.const("shape", [0, 0, heads, width])])
+            o_lat = g.op1("Slice", [y, g.const("start", [rope]), g.const("end", [width]), g.const("axis3", [3])])
+            o_lat = g.op1("Transpose", [o_lat], perm=[0, 2, 1, 3])  # [B, H, S, r]
+            return self._fused_out(g, name, o_lat)
         axis1 = g.const("axis1", [1])
         c_all = g.op("Concat", [past[0], g.op1("Unsqueeze", [c_kv, axis1])], [present[0]], axis=2)[0]
         pe_all = g.op("Concat", [past[1], g.op1("Unsqueeze", [k_pe, axis1])], [present[1]], axis=2)[0]
-        w_uk, w_uv = self.split_kv_b()  # [H, d_nope, r], [H, d_v, r]
-        q_lat = g.op1("MatMul", [q_nope, g.weight(f"{name}.w_uk", w_uk)])  # [B, H, S, r]
+        q_lat = self._absorbed_query(g, name, q_nope)
         query = g.op1("Concat", [q_lat, q_pe], axis=-1)
         key = g.op1("Concat", [c_all, pe_all], axis=-1)  # [B, 1, T, r + d_r]
         o_lat = g.op1("Attention", [query, key, c_all, ctx.mask], q_num_heads=heads, kv_num_heads=1,
                       scale=1.0 / math.sqrt(nope + rope))  # [B, H, S, r]
+        return self._fused_out(g, name, o_lat)
+
+    def _absorbed_query(self, g, name: str, q_nope: str) -> str:
+        """q_nope [B, H, S, d_nope] through W_UK into the latent space: [B, H, S, r]."""
+        w_uk, _ = self.split_kv_b()  # [H, d_nope, r]
+        return g.op1("MatMul", [q_nope, g.weight(f"{name}.w_uk", w_uk)])
+
+    def _fused_out(self, g, name: str, o_lat: str) -> str:
+        """The absorbed attention's output [B, H, S, r] through W_UV and o_proj."""
+        from .fused import matmul
+
+        cfg = self.cfg
+        _, w_uv = self.split_kv_b()
         out = g.op1("MatMul", [o_lat, g.weight(f"{name}.w_uv_t", w_uv.transpose(1, 2))])  # [B, H, S, d_v]
         out = g.op1("Reshape", [g.op1("Transpose", [out], perm=[0, 2, 1, 3]),
-                                g.const("shape", [0, 0, heads * cfg.v_head_dim])])
+                                g.const("shape", [0, 0, cfg.num_attention_heads * cfg.v_head_dim])])
         return matmul(g, out, [self.o_proj], f"{name}.o_proj")[0]
 
     def merge_heads(self, out):

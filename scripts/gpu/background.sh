@@ -13,7 +13,7 @@ BENCH_MODELS=${BENCH_MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1
 # layers rewritten to multiply in fp16 (export_fp16_matmul.py --in-place); unfolded (<name>-unfolded,
 # --no-fold, fp32 products: the graphs of the H100 run); fused (<name>-fused, --graph fused: built
 # from ONNX Runtime's fused operators in fp16; GQA and MLA layers only, so Zebra and DMA are skipped);
-# static (<name>-static, --graph static: fused, with GroupQueryAttention's in-place cache; GQA only).
+# static (<name>-static, --graph static: fused, with GroupQueryAttention's in-place cache; GQA and X-EcoMLA).
 # The default exports both the traced and the fused graphs: the fused one is the fast path (docs/BENCHMARKS.md).
 VARIANTS=${VARIANTS:-per-head fused}
 EXPORT_ROUNDS=${EXPORT_ROUNDS:-$BENCH_MODELS}
@@ -47,7 +47,7 @@ exports() {
         *) echo "unknown variant $variant"; continue ;;
       esac
       for m in $round; do
-        case "$variant:$m" in fused:zebra* | fused:dma* | static:[!l]*) continue ;; esac  # no such form
+        case "$variant:$m" in fused:zebra* | fused:dma* | static:transmla* | static:zebra* | static:dma*) continue ;; esac  # no such form
         d="$WORK/bench/$m$suffix"
         (python3 scripts/export_paper_shapes.py --out "$WORK/bench" --models "$m" $flag $EXPORT_ARGS &&
           { [ "$variant" = unfolded ] || [ "$variant" = fused ] || [ "$variant" = static ] || python3 scripts/export_fp16_matmul.py --model "$d" --in-place; } &&
