@@ -14,8 +14,8 @@ BENCH_MODELS=${BENCH_MODELS:-llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1
 # --no-fold, fp32 products: the graphs of the H100 run); fused (<name>-fused, --graph fused: built
 # from ONNX Runtime's fused operators in fp16; GQA and MLA layers only, so Zebra and DMA are skipped);
 # static (<name>-static, --graph static: fused, with GroupQueryAttention's in-place cache; GQA and X-EcoMLA).
-# The default exports both the traced and the fused graphs: the fused one is the fast path (docs/BENCHMARKS.md).
-VARIANTS=${VARIANTS:-per-head fused}
+# The default exports the static, fused and traced graphs: static is the fast decoder (docs/BENCHMARKS.md).
+VARIANTS=${VARIANTS:-static fused per-head}
 EXPORT_ROUNDS=${EXPORT_ROUNDS:-$BENCH_MODELS}
 EXPORT_ARGS=${EXPORT_ARGS:-}  # e.g. "--tiny-hidden 8" to try the chain on a small machine
 mkdir -p "$WORK/logs" "$WORK/zoo" "$WORK/bench"
