@@ -466,19 +466,42 @@ export class OnnxModel {
     if (K === len && len < rows) {
       const logits = this.#session.zeros(this.#logitsType, [len, rows, vocab]);
       const stepBytes = logits.byteLength / len;
-      for (let t = 0; t < len; t++) {
-        const ids = BigInt64Array.from({ length: rows }, (_, r) => feeds.inputIds[r * len + t]);
-        const out = this.#session.view(logits, t * stepBytes, [rows, 1, vocab]);
-        try {
-          const past = slots.past.map((p) => p + t);
-          await this.#runStatic(feeds, ids, 1, past, new BigInt64Array(rows), 1, states, out);
-        } finally {
-          out.dispose();
+      try {
+        for (let t = 0; t < len; t++) {
+          const ids = BigInt64Array.from({ length: rows }, (_, r) => feeds.inputIds[r * len + t]);
+          const out = this.#session.view(logits, t * stepBytes, [rows, 1, vocab]);
+          try {
+            const past = slots.past.map((p) => p + t);
+            await this.#runStatic(feeds, ids, 1, past, new BigInt64Array(rows), 1, states, out);
+          } finally {
+            out.dispose();
+          }
         }
+      } catch (error) {
+        logits.dispose();
+        throw error;
       }
       return { logits, logitsLen: K, states, stepMajor: true };
     }
     const logits = this.#session.zeros(this.#logitsType, [rows, K, vocab]);
+    try {
+      await this.#rowByRow(feeds, slots, states, logits);
+    } catch (error) {
+      logits.dispose();
+      throw error;
+    }
+    return { logits, logitsLen: K, states };
+  }
+
+  /** `feeds` one row a call, each on views of the buffers and of `logits`' row. */
+  async #rowByRow(
+    feeds: Feeds,
+    slots: NonNullable<Feeds["slots"]>,
+    states: ReadonlyMap<string, Tensor>,
+    logits: Tensor,
+  ): Promise<void> {
+    const { rows, len } = feeds;
+    const K = slots.logitsLen;
     const rowBytes = logits.byteLength / rows;
     for (let r = 0; r < rows; r++) {
       if (slots.real[r] === 0) continue;
@@ -486,7 +509,7 @@ export class OnnxModel {
         name,
         this.#session.view(buffer, r * buffer.byteLength / rows, [1, ...buffer.dims.slice(1)]),
       ]));
-      const out = this.#session.view(logits, r * rowBytes, [1, K, vocab]);
+      const out = this.#session.view(logits, r * rowBytes, [1, K, this.vocabSize]);
       try {
         const ids = feeds.inputIds.slice(r * len, (r + 1) * len);
         const index = slots.logitsIndex.slice(r * K, (r + 1) * K);
@@ -496,7 +519,6 @@ export class OnnxModel {
         for (const view of views.values()) view.dispose();
       }
     }
-    return { logits, logitsLen: K, states };
   }
 
   /**
