@@ -159,6 +159,15 @@ export async function evaluate(
         "expands a square causal mask): prompts are fed whole and continuations scored without a shared state",
     );
   }
+  if (
+    bundle.model.device === "cuda" && bundle.model.staticCache &&
+    bundle.model.states.some((s) => s.dtype === "float32")
+  ) {
+    console.error(
+      `kvbench: ${bundle.name} is a float32 static-cache graph: ONNX Runtime's CUDA GroupQueryAttention takes ` +
+        "float16 and bfloat16 only, so its attention runs on the CPU: export it with --dtype float16 for the GPU",
+    );
+  }
   const chat = promptingKey(options, bundle.tokenizer);
   const info = await runInfo({ ...bundle, name: modelName }, {
     batchSize,
