@@ -12,6 +12,17 @@ function bench(args: string[]) {
   return runScript("bench", args);
 }
 
+/** The rows `--contexts 16,24 --batches 1,3 --mc 2` gives, in order. */
+const EXPECTED_ROWS = [
+  "prefill@16x1",
+  "decode@16x1",
+  "decode@16x3",
+  "prefill@24x1",
+  "decode@24x1",
+  "decode@24x3",
+  "score-mc@nullx8",
+];
+
 Deno.test("bench measures prefill, decode at each batch size and scoring, and stores them in perf", async () => {
   const dir = mkdtempSync(join(tmpdir(), "kvbench-bench-"));
   const db = join(dir, "bench.duckdb");
@@ -45,15 +56,7 @@ Deno.test("bench measures prefill, decode at each batch size and scoring, and st
   }[];
   assert.deepEqual(
     rows.map((row) => `${row.work}@${row.context}x${row.batch}`),
-    [
-      "prefill@16x1",
-      "decode@16x1",
-      "decode@16x3",
-      "prefill@24x1",
-      "decode@24x1",
-      "decode@24x3",
-      "score-mc@nullx8",
-    ],
+    EXPECTED_ROWS,
   );
   assert.equal(rows[2].tokens, 12);
   for (const row of rows) assert.equal(row.bandwidthFraction !== null, row.work === "decode", row.work);
@@ -86,15 +89,7 @@ Deno.test("bench runs a static cache: decode from copies of the prefilled row, s
   }[];
   assert.deepEqual(
     rows.map((row) => `${row.work}@${row.context}x${row.batch}`),
-    [
-      "prefill@16x1",
-      "decode@16x1",
-      "decode@16x3",
-      "prefill@24x1",
-      "decode@24x1",
-      "decode@24x3",
-      "score-mc@nullx8",
-    ],
+    EXPECTED_ROWS,
   );
   // Measured on the preallocated buffers (bytes over rows × slots): the fixture's 512 B/token.
   for (const row of rows.filter((r) => r.work !== "score-mc")) assert.equal(row.kvBytesPerToken, 512);
