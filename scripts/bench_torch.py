@@ -18,7 +18,11 @@ scripts/bench.ts measures:
 - loglikelihood scoring tokens/s on the multiple-choice-like mix, scored the way lm-eval's hf
   backend scores it: batches of 8 sorted longest first, each one right-padded and run through one
   forward pass, with no prefix reuse;
-- peak GPU memory (torch.cuda.max_memory_allocated, reset before each measurement).
+- peak GPU memory (torch.cuda.max_memory_allocated, reset before each measurement);
+- with --shapes FILE (scripts/gpu/ruler_shapes.ts: an eval's generation samples as prompt and
+  generated token counts), the model's seconds to generate them as lm-eval's hf backend does at
+  its default batch size of 1: each prompt in one forward pass, then greedy steps, one per token
+  after the first (seeded random ids of those lengths: the cost depends only on the shapes).
 
 The token ids come from the same mulberry32 streams as bench.ts (seed C for each context, 7 for
 the MC mix), so both benchmarks see exactly the same tokens. --seed seeds only the weights.
@@ -95,6 +99,11 @@ class ToyCache:
 
     def get_seq_length(self) -> int:
         return self.layers[0].keys.shape[-2] if self.layers else 0
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        for layer in self.layers:
+            layer.keys = layer.keys.repeat_interleave(repeats, 0)
+            layer.values = layer.values.repeat_interleave(repeats, 0)
 
 
 class ToyLM(torch.nn.Module):
@@ -296,9 +305,11 @@ def run(t: Target, args, device) -> List[Dict]:
                 if batch > 1:
                     rows_cache = copy.deepcopy(cache)
                     rows_cache.batch_repeat_interleave(batch)
+                # One untimed step first, as bench.ts takes (where it captures a CUDA graph).
+                first_logits, rows_cache = decode(t, logits.expand(batch, -1), rows_cache, 1, device)
                 started = begin()
                 times: List[float] = []
-                _, rows_cache = decode(t, logits.expand(batch, -1), rows_cache, args.decode, device, times)
+                _, rows_cache = decode(t, first_logits, rows_cache, args.decode, device, times)
                 state = cache_bytes(rows_cache)
                 record("decode", context, batch * args.decode, started, state,
                        state // (batch * rows_cache.get_seq_length()), batch=batch,
@@ -308,6 +319,28 @@ def run(t: Target, args, device) -> List[Dict]:
             rows_cache = None
         logits = cache = None
 
+    if args.shapes:
+        with open(args.shapes) as f:
+            samples = json.load(f)["samples"]
+        rng = Rng(11)
+        begin()
+        seconds = 0.0
+        for prompt, generated in samples:
+            ids = torch.tensor([[rng.int(3, t.vocab) for _ in range(prompt)]], device=device)
+            sync()
+            started = time.perf_counter()
+            out = t.model(input_ids=ids, past_key_values=t.new_cache(), use_cache=True, logits_to_keep=1)
+            decode(t, out.logits[:, -1], out.past_key_values, max(generated - 1, 0), device)
+            sync()
+            seconds += time.perf_counter() - started  # the model's time only, not drawing the ids
+            del out
+        tokens = sum(p + g for p, g in samples)
+        peak = torch.cuda.max_memory_allocated(device) if cuda else 0
+        rows.append(dict(model=t.name, work="generate", context=None, tokens=tokens, seconds=seconds,
+                         tokensPerSecond=tokens / seconds, kvBytesPerToken=kv, stateBytes=0, peakGpuBytes=peak,
+                         samples=len(samples), secondsPerSample=seconds / max(len(samples), 1)))
+        log(f"{t.name} generate: {len(samples)} samples, {tokens} tokens in {seconds:.3f} s "
+            f"({seconds / max(len(samples), 1):.3f} s a sample)")
     if args.mc > 0:
         pairs, context_tokens = mc_pairs(args.mc, t.vocab)
         # Counted as bench.ts counts: each MC context once, plus every continuation id.
@@ -349,6 +382,7 @@ def parse_args(argv: Optional[List[str]] = None):
     p.add_argument("--seed", type=int, default=0, help="seeds the weights; the ids follow bench.ts's seeds")
     p.add_argument("--impl", default="hf", choices=["hf", "toy"])
     p.add_argument("--smoke", action="store_true", help="tiny Llama (hidden 64, 2 layers, vocab 512), HF path")
+    p.add_argument("--shapes", help="JSON of generation samples ([prompt, generated] token counts) to time")
     return p.parse_args(argv)
 
 

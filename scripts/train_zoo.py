@@ -60,6 +60,9 @@ PRESETS = {
     },
 }
 PRESET = PRESETS["gpu"]
+# How DMA's gate coefficient A starts: "random" (as every 1-D parameter; the committed zoo) or
+# "doge" (zero, as Doge does).
+DMA_GATE_INIT = "random"
 
 
 def base_config() -> llama.LlamaConfig:
@@ -188,10 +191,16 @@ def family_dma(device, scale: float, teacher):
     cfg = dma.DMAConfig(**asdict(base), keep_window=32)
     model = dma.build(cfg)
     init_weights(model, torch.Generator().manual_seed(SEED + 4))
+    if DMA_GATE_INIT == "doge":
+        # Doge (transformers' modeling_doge.py) starts every gate's A at zero: the gate is 1 and the
+        # mask plain top-k until training moves it; init_weights draws A like any 1-D parameter.
+        with torch.no_grad():
+            for layer in model.layers:
+                layer.mixer.A.zero_()
     steps = int(PRESET["steps"]["dma"] * scale) or 1
     curve = train(model, steps, 1e-3, device, SEED + 4)
-    return model, cfg, dma.layer_layout(cfg), "2 * L * n_kv * d_h * s", {"steps": steps, "lr": 1e-3,
-                                                                           "init": "random"}, curve
+    return model, cfg, dma.layer_layout(cfg), "2 * L * n_kv * d_h * s", {
+        "steps": steps, "lr": 1e-3, "init": "random" if DMA_GATE_INIT == "random" else "random, A = 0 (Doge)"}, curve
 
 
 def family_transmla(device, scale: float, teacher):
@@ -245,15 +254,21 @@ FAMILIES: Dict[str, Callable] = {
 
 
 def main() -> None:
-    global VOCAB, PRESET
+    global VOCAB, PRESET, SEED, DMA_GATE_INIT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="models")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--teacher", help="directory of a trained baseline (models/llama) when llama isn't trained now")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="gpu", help="model sizes (see PRESETS)")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiplies every family's steps")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help=f"seed of the weights and the training batches (default {SEED}, the committed zoo's)")
+    parser.add_argument("--dma-gate-init", choices=("random", "doge"), default="random",
+                        help="DMA's gate coefficient A: drawn at random (the committed zoo) or zero, as Doge")
     args = parser.parse_args()
     PRESET = PRESETS[args.preset]
+    SEED = args.seed
+    DMA_GATE_INIT = args.dma_gate_init
     VOCAB = PRESET["vocab"]
     scale = args.steps_scale
     torch.manual_seed(SEED)

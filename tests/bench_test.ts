@@ -105,10 +105,10 @@ Deno.test("bench refuses bad flags in one line", async () => {
       ["--decode 0", /--decode must be positive integers/],
       ["--batches 1,x", /--batches must be positive integers separated by commas \(got "1,x"\)/],
       ["--hbm-gbps 0", /--hbm-gbps must be a positive number/],
-      // The fixture has 256 positions: a 250-token prompt leaves no room for 8 decode steps.
+      // The fixture has 256 positions: a 250-token prompt leaves no room for 8 (+ 1 untimed) steps.
       [
         "--contexts 250 --decode 8",
-        /needs 258 positions and the model has 256: pass --contexts of at most 248/,
+        /with 8 decode steps and 1 untimed before them it needs 259 positions and the model has 256: pass --contexts of at most 247/,
       ],
     ] as const
   ) {

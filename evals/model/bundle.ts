@@ -54,6 +54,7 @@ export async function loadBundle(
     device,
     stateHints: stateHints(files.sidecar),
     keyLengthMultiple: files.sidecar.key_length_multiple ?? 1,
+    ...(files.sidecar.max_length ? { maxPositions: files.sidecar.max_length } : {}),
   });
   return { ...files, model, sha256: hashModelFiles(files.dir) };
 }

@@ -19,6 +19,8 @@ import { readFloat32, Tensor } from "./ort/tensor.ts";
 import { LogitsHead, type Pick, type Picked } from "./logits_head.ts";
 import { concreteShape, type StateHints, type StateSpec } from "./state.ts";
 import { checkGraphContract } from "./contract.ts";
+import { DecodeGraphs } from "./decode_graphs.ts";
+import { readOnnxSignature } from "./onnx_signature.ts";
 
 export { Tensor } from "./ort/tensor.ts";
 export type { Pick, Picked } from "./logits_head.ts";
@@ -51,6 +53,17 @@ export interface LoadOptions {
    * some attention kernels need it (see {@linkcode OnnxModel.keyLengthMultiple}). @default {1}
    */
   keyLengthMultiple?: number;
+  /**
+   * Capture a static cache's decode steps as CUDA graphs (see `decode_graphs.ts`). On by default
+   * where it applies: a static-cache graph in fp16 or bf16 on CUDA (`KVBENCH_CUDA_GRAPHS=0` turns
+   * it off, for comparisons). `true` on CPU runs the same fixed-buffer steps without capture.
+   */
+  cudaGraphs?: boolean;
+  /**
+   * Positions the model was built for (its RoPE tables' rows: the sidecar's `max_length`), which
+   * bound a captured step's `total_sequence_length`; without it no step is captured.
+   */
+  maxPositions?: number;
 }
 
 /** Inputs of one forward call; all arrays are row-major `[rows, len]`. */
@@ -149,6 +162,7 @@ export class OnnxModel {
   readonly #logitsType: "float32" | "float16";
   #head: LogitsHead | null = null;
   #pairSingleRows = false;
+  #graphs: DecodeGraphs | null = null;
 
   private constructor(
     dir: string,
@@ -175,6 +189,30 @@ export class OnnxModel {
     this.vocabSize = vocabSize;
     this.device = options.device ?? "cpu";
     this.keyLengthMultiple = options.keyLengthMultiple ?? 1;
+    // A captured step's total_sequence_length must stay within the model's RoPE tables.
+    const positions = options.maxPositions ?? 0;
+    if (
+      this.staticCache && positions > 0 &&
+      (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs))
+    ) {
+      this.#graphs = new DecodeGraphs(
+        session,
+        { states, shared: this.#sharedOutputs },
+        logitsType,
+        vocabSize,
+        positions,
+      );
+    }
+  }
+
+  /** Whether decode steps are captured as CUDA graphs (or, on CPU, run as they would be). */
+  get cudaGraphs(): boolean {
+    return this.#graphs !== null;
+  }
+
+  /** How many decode graphs were made (one per batch size and set of cache buffers). */
+  get decodeGraphCount(): number {
+    return this.#graphs?.size ?? 0;
   }
 
   /**
@@ -192,7 +230,7 @@ export class OnnxModel {
           `holding model.onnx, tokenizer.json and tokenizer_config.json`,
       );
     }
-    const session = openSession(path, device, options);
+    const session = openModelSession(path, device, options);
     try {
       const { states, vocabSize, logitsType } = checkGraphContract(
         path,
@@ -536,6 +574,9 @@ export class OnnxModel {
     into: Tensor | null,
   ): Promise<Tensor> {
     const n = past.length;
+    if (len === 1 && K === 1 && this.#graphs?.accepts(n, states) && !feeds.shrinkArena) {
+      return await this.#explain(feeds, n, len, past, () => this.#graphs!.step(ids, past, states, into));
+    }
     const int32 = (values: number[], dims: number[]) =>
       Tensor.fromHost("int32", Int32Array.from(values), dims);
     const owned = [
@@ -550,7 +591,9 @@ export class OnnxModel {
       ["total_sequence_length", owned[2]],
       ["logits_index", owned[3]],
     ]);
-    const requests: OutputRequest[] = [{ name: "logits", where: "device", ...(into ? { into } : {}) }];
+    // Into the engine's own memory, never the arena's (see Session.empty).
+    const logits = into ?? this.#session.empty(this.#logitsType, [n, K, this.vocabSize]);
+    const requests: OutputRequest[] = [{ name: "logits", where: "device", into: logits }];
     for (const spec of this.states) {
       const buffer = states.get(spec.input)!;
       inputs.set(spec.input, buffer);
@@ -560,19 +603,36 @@ export class OnnxModel {
       requests.push({ name: output, where: "device", into: states.get(input)! });
     }
     try {
-      const result = await this.#session.run(inputs, requests, {
-        shrinkArena: feeds.shrinkArena ?? false,
-        onWorker: n * len > SHORT_CALL_TOKENS,
-      });
-      return into ?? result.get("logits")!;
+      await this.#explain(feeds, n, len, past, () =>
+        this.#session.run(inputs, requests, {
+          shrinkArena: feeds.shrinkArena ?? false,
+          onWorker: n * len > SHORT_CALL_TOKENS,
+        }));
+      return logits;
+    } catch (error) {
+      if (into === null) logits.dispose();
+      throw error;
+    } finally {
+      for (const tensor of owned) tensor.dispose();
+    }
+  }
+
+  /** `run()`, with ONNX Runtime's failure turned into one line that names the call. */
+  async #explain<T>(
+    feeds: Feeds,
+    n: number,
+    len: number,
+    past: readonly number[],
+    run: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await run();
     } catch (error) {
       if (!(error instanceof OrtError)) throw error;
       throw new ModelRunError(
         `Cannot run ${basename(this.dir)} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
           `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
       );
-    } finally {
-      for (const tensor of owned) tensor.dispose();
     }
   }
 
@@ -643,8 +703,38 @@ export class OnnxModel {
   release(): Promise<void> {
     this.#head?.release();
     this.#head = null;
+    this.#graphs?.release();
+    this.#graphs = null;
     this.#session.release();
     return Promise.resolve();
+  }
+}
+
+/**
+ * The model's session: with CUDA graphs where {@linkcode LoadOptions.cudaGraphs} says they apply,
+ * else (or where ONNX Runtime refuses them for this graph) without.
+ */
+function openModelSession(path: string, device: Device, options: LoadOptions): Session {
+  if (device !== "cuda" || !options.maxPositions || !wantsCudaGraphs(path, options)) {
+    return openSession(path, device, options);
+  }
+  try {
+    return openSession(path, device, { ...options, cudaGraphs: true });
+  } catch (error) {
+    if (!(error instanceof UserError && /graph capture/i.test(error.message))) throw error;
+    return openSession(path, device, options);
+  }
+}
+
+function wantsCudaGraphs(path: string, options: LoadOptions): boolean {
+  if (options.cudaGraphs === false || process.env.KVBENCH_CUDA_GRAPHS === "0") return false;
+  try {
+    const { inputs } = readOnnxSignature(path);
+    // GroupQueryAttention has no float32 CUDA kernel: such a graph runs attention on the CPU.
+    return inputs.some((i) => i.name === "seqlens_k") &&
+      inputs.some((i) => /^past_/.test(i.name) && (i.type === "float16" || i.type === "bfloat16"));
+  } catch {
+    return false;
   }
 }
 
@@ -676,6 +766,7 @@ export function openSession(
       device,
       intraOpThreads: options.intraOpThreads ?? 0,
       tf32: options.tf32 ?? false,
+      cudaGraphs: options.cudaGraphs ?? false,
       ...(profileDir ? { profilePrefix: join(profileDir, name) } : {}),
     });
   } catch (error) {

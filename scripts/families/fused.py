@@ -132,14 +132,16 @@ class FusedContext:
 
     def position_ids(self) -> str:
         """Each token's position [B, S]. A static cache has no such input: a row's chunk starts at its
-        length before the call, seqlens_k + 1 - S, and every padded chunk is S long."""
+        length before the call, seqlens_k + 1 - S, and every padded chunk is S long, so token t is at
+        seqlens_k + 1 - (S - t), S - t being a reversed running count of ones. Built without Shape
+        nodes: those run on the CPU, and their copies would keep ONNX Runtime from capturing the
+        step as a CUDA graph."""
         if not self.positions:
             g = self.g
-            seq = g.op1("Shape", ["input_ids"], start=1, end=2)
-            start = g.op1("Sub", [g.op1("Add", [g.op1("Cast", [self.seqlens_k], to=7), g.const("one", [1])]), seq])
-            steps = g.op1("Range", [g.const("zero", 0), g.op1("Squeeze", [seq]), g.const("one", 1)])
-            self.positions = g.op1("Add", [g.op1("Unsqueeze", [start, g.const("axis1", [1])]),
-                                           g.op1("Unsqueeze", [steps, g.const("axis0", [0])])])
+            ones = g.op1("Add", [g.op1("Mul", ["input_ids", g.const("zero64", 0)]), g.const("one64", 1)])
+            remaining = g.op1("CumSum", [ones, g.const("axis1_scalar", 1)], reverse=1)
+            length = g.op1("Add", [g.op1("Cast", [self.seqlens_k], to=7), g.const("one", [1])])
+            self.positions = g.op1("Sub", [g.op1("Unsqueeze", [length, g.const("axis1", [1])]), remaining])
         return self.positions
 
     def share(self, present: str) -> str:

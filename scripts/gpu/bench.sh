@@ -10,7 +10,8 @@
 #   kernels which attention kernel ONNX Runtime ran (ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1) for each
 #           of MODELS in a prefill, decode steps and the scoring mix at KERNEL_CONTEXT (default 4096)
 #   e2e     `deno task eval --device cuda` of RULER's 11 synthetic tasks at 4K and 16K on the GQA export
-#           (E2E_MODEL), with the perf rows (tokens, model seconds, forward calls per task)
+#           (E2E_MODEL), with the perf rows (tokens, model seconds, forward calls per task), then HF sdpa
+#           generating the same token shapes (scripts/gpu/ruler_shapes.ts, bench_torch.py --shapes)
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
@@ -90,6 +91,7 @@ e2e)
   mkdir -p "$hay"; i=0
   for f in $(ls /usr/lib/python3*/[a-m]*.py | head -40); do i=$((i+1)); cp "$f" "$hay/$(printf %03d $i).txt"; done
   grep -ohE '\b[a-z]{3,5}\b' /usr/lib/python3*/*.py | sort -u | head -3000 > "$words"
+  rm -f "$R/e2e.duckdb"
   start=$(date +%s)
   deno_run scripts/eval.ts --model "$WORK/bench/$m" --device cuda --tasks "$RULER" --lengths 4096,16384 \
     --haystack-dir "$hay" --words-file "$words" \
@@ -99,7 +101,11 @@ e2e)
   deno_run scripts/report.ts --db "$R/e2e.duckdb" --format markdown >> "$R/e2e-$m.txt" 2>&1
   # Tokens, model seconds and forward calls per task: what a comparison with HF's time needs.
   deno_run scripts/gpu/perf_rows.ts "$R/e2e.duckdb" | tee -a "$R/e2e-$m.txt"
-  cat "$R/e2e-$m.txt"
+  # HF sdpa (lm-eval's hf default, batch 1) generating the same token shapes.
+  deno_run scripts/gpu/ruler_shapes.ts "$R/e2e.duckdb" "$WORK/bench/$m" "$R/e2e-shapes.json" | tee -a "$R/e2e-$m.txt"
+  python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 0 --shapes "$R/e2e-shapes.json" \
+    --json "$R/torch-e2e-sdpa.json" 2>&1 | grep -E "generate" | tee -a "$R/e2e-$m.txt"
+  cp "$R/e2e-$m.txt" "$R/e2e-shapes.json" "$R/torch-e2e-sdpa.json" "$OUT/" 2>/dev/null
   ;;
 collect)
   tar -C "$WORK" -czf "$OUT/logs.tgz" logs

@@ -1,12 +1,14 @@
 /**
- * The CUDA runtime calls the engine makes itself: device-to-device copies (row gathers of a state
- * that stays on the GPU, a cache buffer moved into a longer one), a copy to the host (reading a
- * tensor left on the device), zeroing and a device synchronisation. ONNX Runtime's CUDA provider already
- * loads the same `libcudart.so.13`, so this adds no dependency.
+ * The CUDA runtime calls the engine makes itself: its own device memory (tensors that outlive a
+ * run, kept out of ONNX Runtime's arena, whose free blocks a captured CUDA graph still writes),
+ * device-to-device copies (row gathers of a state that stays on the GPU, a cache buffer moved into
+ * a longer one), copies to and from the host, zeroing and a device synchronisation. ONNX Runtime's
+ * CUDA provider already loads the same `libcudart.so.13`, so this adds no dependency.
  *
  * @module
  */
 
+const HOST_TO_DEVICE = 1;
 const DEVICE_TO_DEVICE = 3;
 // Direction taken from the pointers (unified addressing): the caller need not know the GPU index.
 const INFERRED = 4;
@@ -21,6 +23,8 @@ let cudart:
     cudaMemset: { parameters: ["pointer", "i32", "usize"]; result: "i32" };
     cudaDeviceSynchronize: { parameters: []; result: "i32" };
     cudaSetDevice: { parameters: ["i32"]; result: "i32" };
+    cudaMalloc: { parameters: ["buffer", "usize"]; result: "i32" };
+    cudaFree: { parameters: ["pointer"]; result: "i32" };
   }>
   | null = null;
 
@@ -34,6 +38,8 @@ function lib() {
     cudaMemset: { parameters: ["pointer", "i32", "usize"], result: "i32" },
     cudaDeviceSynchronize: { parameters: [], result: "i32" },
     cudaSetDevice: { parameters: ["i32"], result: "i32" },
+    cudaMalloc: { parameters: ["buffer", "usize"], result: "i32" },
+    cudaFree: { parameters: ["pointer"], result: "i32" },
   });
   return cudart.symbols;
 }
@@ -106,5 +112,33 @@ export function copyPitched(
       ),
     );
   }
+  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
+}
+
+/** `bytes` bytes of GPU `device`'s memory (contents undefined), outside ONNX Runtime's arena. */
+export function allocateOnDevice(device: number, bytes: number): Deno.PointerValue {
+  const cuda = lib();
+  ok("cudaSetDevice", cuda.cudaSetDevice(device));
+  const out = new BigUint64Array(1);
+  // cudaMalloc hands out nothing for 0 bytes; a tensor still needs an address.
+  ok("cudaMalloc", cuda.cudaMalloc(out, BigInt(Math.max(bytes, 256))));
+  return Deno.UnsafePointer.create(out[0]);
+}
+
+/** Gives back memory from {@linkcode allocateOnDevice} (after the work queued on it ends). */
+export function freeOnDevice(ptr: Deno.PointerValue): void {
+  ok("cudaFree", lib().cudaFree(ptr));
+}
+
+/** Copies host `data` to device address `dst`; returns once the copy is done. */
+export function copyToDevice(dst: Deno.PointerValue, data: Uint8Array<ArrayBuffer>): void {
+  if (data.byteLength === 0) return;
+  const cuda = lib();
+  ok(
+    "cudaMemcpy",
+    cuda.cudaMemcpy(dst, Deno.UnsafePointer.of(data), BigInt(data.byteLength), HOST_TO_DEVICE),
+  );
+  // A pageable host-to-device cudaMemcpy may return before its DMA lands, and ONNX Runtime's
+  // stream does not wait on the legacy default stream.
   ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
 }

@@ -7,7 +7,14 @@
  */
 
 import { check, cString, ort, outPointer, pointerIn } from "./api.ts";
-import { copyOnDevice, copyPitched, zeroOnDevice } from "./cuda_runtime.ts";
+import {
+  allocateOnDevice,
+  copyOnDevice,
+  copyPitched,
+  copyToDevice,
+  freeOnDevice,
+  zeroOnDevice,
+} from "./cuda_runtime.ts";
 import {
   cpuMemoryInfo,
   ELEMENT_BYTES,
@@ -41,6 +48,27 @@ export interface SessionOptions {
   gpuMemLimit?: number;
   /** Write ONNX Runtime's per-node profile with this file prefix when the session is released. */
   profilePrefix?: string;
+  /**
+   * Let runs that name a graph (see {@linkcode RunSettings.graph}) be captured as CUDA graphs and
+   * replayed; ignored on CPU. ONNX Runtime refuses it for a graph with nodes off the GPU that need
+   * copies. @default {false}
+   */
+  cudaGraphs?: boolean;
+}
+
+/** How to run once. */
+export interface RunSettings {
+  /** Give the arena's unused memory back after the run (not once a CUDA graph was captured). */
+  shrinkArena?: boolean;
+  /** Run on a worker thread, so the event loop stays live. */
+  onWorker?: boolean;
+  /**
+   * With {@linkcode SessionOptions.cudaGraphs}: the CUDA graph this run is (a positive id). Its
+   * first run captures it (ONNX Runtime runs the step three times then: the work must be
+   * idempotent), later runs replay it without reading the feeds: every input and output must be
+   * at the addresses, and of the shapes, of that first run, with new values written in place.
+   */
+  graph?: number;
 }
 
 /** Where to leave one output of a run. */
@@ -83,15 +111,17 @@ export class Session {
   readonly deviceId: number;
   #handle: Deno.PointerValue;
   #deviceInfo: Deno.PointerValue;
-  #deviceAllocator: Deno.PointerValue = null;
   readonly #names = new Map<string, Uint8Array<ArrayBuffer>>();
-  #plainRunOptions: Deno.PointerValue = null;
-  #shrinkRunOptions: Deno.PointerValue = null;
+  readonly #runOptions = new Map<string, Deno.PointerValue>();
+  readonly #captured = new Set<number>();
+  /** Whether runs may be captured as CUDA graphs (see {@linkcode SessionOptions.cudaGraphs}). */
+  readonly cudaGraphs: boolean;
 
-  private constructor(handle: Deno.PointerValue, location: Location, deviceId: number) {
+  private constructor(handle: Deno.PointerValue, location: Location, deviceId: number, cudaGraphs: boolean) {
     this.#handle = handle;
     this.location = location;
     this.deviceId = deviceId;
+    this.cudaGraphs = cudaGraphs;
     this.inputs = describe(handle, "Input");
     this.outputs = describe(handle, "Output");
     if (location === "cuda") {
@@ -136,7 +166,12 @@ export class Session {
           api.CreateSessionFromArray.call(environment, source, BigInt(source.byteLength), opts, session),
         );
       }
-      return new Session(pointerIn(session), options.device, options.deviceId ?? 0);
+      return new Session(
+        pointerIn(session),
+        options.device,
+        options.deviceId ?? 0,
+        options.device === "cuda" && (options.cudaGraphs ?? false),
+      );
     } finally {
       api.ReleaseSessionOptions.call(opts);
     }
@@ -154,18 +189,27 @@ export class Session {
    * memory reading after it shows what is held, not what was ever taken). With `onWorker` the run
    * goes to a worker thread, so the event loop (Ctrl-C among it) stays live during a long run;
    * without, it runs on the calling thread, which saves the hop (0.4–0.6 ms of a 7 ms decode step
-   * on an H100).
+   * on an H100). `graph` names a CUDA graph to capture or replay (see {@linkcode RunSettings}).
    */
   async run(
     feeds: ReadonlyMap<string, Tensor>,
     requests: readonly OutputRequest[],
-    { shrinkArena = false, onWorker = false } = {},
+    { shrinkArena = false, onWorker = false, graph }: RunSettings = {},
   ): Promise<Map<string, Tensor>> {
     const { api } = ort();
+    if (graph !== undefined && !(Number.isInteger(graph) && graph > 0)) {
+      throw new RangeError(`Cannot run as CUDA graph ${graph}: graph ids are positive integers`);
+    }
+    const graphId = this.cudaGraphs ? (graph ?? -1) : -1;
+    // A captured graph writes its intermediates where they were at capture, in the arena.
+    const shrink = shrinkArena && this.#captured.size === 0;
+    const key = `${shrink}:${graphId}`;
     // Made once per session and kind of run: a decode step runs hundreds of times a second.
-    const runOptions = shrinkArena
-      ? (this.#shrinkRunOptions ??= this.#runOptions(true))
-      : (this.#plainRunOptions ??= this.#runOptions(false));
+    let runOptions = this.#runOptions.get(key);
+    if (runOptions === undefined) {
+      runOptions = this.#makeRunOptions(shrink, graphId);
+      this.#runOptions.set(key, runOptions);
+    }
     const out = outPointer();
     check("CreateIoBinding", api.CreateIoBinding.call(this.#live(), out));
     const binding = pointerIn(out);
@@ -187,6 +231,7 @@ export class Session {
           ? await api.RunWithBindingOnWorker.call(this.#live(), runOptions, binding)
           : api.RunWithBinding.call(this.#live(), runOptions, binding),
       );
+      if (graphId > 0) this.#captured.add(graphId);
       const values = outPointer();
       const count = new BigUint64Array(1);
       const allocator = defaultAllocator();
@@ -208,7 +253,12 @@ export class Session {
     }
   }
 
-  #runOptions(shrinkArena: boolean): Deno.PointerValue {
+  /** How many CUDA graphs this session has captured. */
+  get capturedGraphs(): number {
+    return this.#captured.size;
+  }
+
+  #makeRunOptions(shrinkArena: boolean, graphId: number): Deno.PointerValue {
     const { api } = ort();
     const out = outPointer();
     check("CreateRunOptions", api.CreateRunOptions.call(out));
@@ -224,6 +274,13 @@ export class Session {
       check(
         "AddRunConfigEntry",
         api.AddRunConfigEntry.call(options, cString("memory.enable_memory_arena_shrinkage"), cString(arena)),
+      );
+    }
+    // Unset, a graph-enabled session would capture every run as graph 0.
+    if (this.cudaGraphs) {
+      check(
+        "AddRunConfigEntry",
+        api.AddRunConfigEntry.call(options, cString("gpu_graph_id"), cString(String(graphId))),
       );
     }
     return options;
@@ -247,7 +304,7 @@ export class Session {
         );
         return Tensor.fromHost(tensor.type, data, dims);
       }
-      const result = Tensor.allocate(this.#allocator(), tensor.type, dims, tensor.location);
+      const result = this.empty(tensor.type, dims);
       if (rowBytes === 0) return result;
       const src = tensor.dataPointer()!;
       const dst = result.dataPointer()!;
@@ -264,18 +321,53 @@ export class Session {
     return gathered;
   }
 
-  /** A zeroed tensor of `dims` where the provider computes (host memory on CPU). */
+  /**
+   * A tensor of `dims` where the provider computes (host memory on CPU), contents undefined. On
+   * the device it is the engine's own memory, not the arena's: a CUDA graph captured earlier
+   * writes its intermediates into arena blocks that are free between runs.
+   */
+  empty(type: ElementType, dims: readonly number[]): Tensor {
+    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
+    if (this.location === "cpu") return Tensor.fromHost(type, new Uint8Array(bytes), dims);
+    const data = allocateOnDevice(this.deviceId, bytes);
+    return Tensor.owning(this.#deviceInfo, data, type, dims, this.location, () => freeOnDevice(data));
+  }
+
+  /** A zeroed tensor of `dims` where the provider computes (see {@linkcode Session.empty}). */
   zeros(type: ElementType, dims: readonly number[]): Tensor {
-    if (this.location === "cpu") {
-      return Tensor.fromHost(
-        type,
-        new Uint8Array(dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type]),
-        dims,
-      );
-    }
-    const tensor = Tensor.allocate(this.#allocator(), type, dims, this.location);
-    zeroOnDevice(this.deviceId, tensor.dataPointer(), tensor.byteLength);
+    const tensor = this.empty(type, dims);
+    if (this.location !== "cpu") zeroOnDevice(this.deviceId, tensor.dataPointer(), tensor.byteLength);
     return tensor;
+  }
+
+  /** Writes host `data` (exactly the tensor's bytes) into `tensor`, wherever it lives. */
+  write(tensor: Tensor, data: ArrayBufferView): void {
+    if (data.byteLength !== tensor.byteLength) {
+      throw new RangeError(`Cannot write ${data.byteLength} bytes into a ${tensor.byteLength}-byte tensor`);
+    }
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    if (tensor.location === "cpu") {
+      if (bytes.byteLength > 0) {
+        new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(tensor.dataPointer()!, bytes.byteLength)).set(
+          bytes,
+        );
+      }
+    } else {
+      copyToDevice(tensor.dataPointer(), bytes);
+    }
+  }
+
+  /** Copies `src`'s bytes into `dst` (the same size), on their device. */
+  copy(dst: Tensor, src: Tensor): void {
+    if (dst.byteLength !== src.byteLength) {
+      throw new RangeError(`Cannot copy a ${src.byteLength}-byte tensor into a ${dst.byteLength}-byte one`);
+    }
+    if (src.location === "cpu") this.write(dst, src.hostBytes());
+    else {copyOnDevice(this.deviceId, [{
+        dst: dst.dataPointer(),
+        src: src.dataPointer(),
+        bytes: src.byteLength,
+      }]);}
   }
 
   /**
@@ -329,10 +421,8 @@ export class Session {
   release(): void {
     if (this.#handle === null) return;
     const { api } = ort();
-    if (this.#deviceAllocator !== null) api.ReleaseAllocator.call(this.#deviceAllocator);
-    for (const options of [this.#plainRunOptions, this.#shrinkRunOptions]) {
-      if (options !== null) api.ReleaseRunOptions.call(options);
-    }
+    for (const options of this.#runOptions.values()) api.ReleaseRunOptions.call(options);
+    this.#runOptions.clear();
     if (this.location === "cuda") api.ReleaseMemoryInfo.call(this.#deviceInfo);
     api.ReleaseSession.call(this.#handle);
     this.#handle = null;
@@ -351,15 +441,6 @@ export class Session {
   #live(): Deno.PointerValue {
     if (this.#handle === null) throw new RangeError("Cannot run a released session");
     return this.#handle;
-  }
-
-  #allocator(): Deno.PointerValue {
-    if (this.#deviceAllocator === null) {
-      const out = outPointer();
-      check("CreateAllocator", ort().api.CreateAllocator.call(this.#live(), this.#deviceInfo, out));
-      this.#deviceAllocator = pointerIn(out);
-    }
-    return this.#deviceAllocator;
   }
 }
 
@@ -403,6 +484,7 @@ function appendCuda(opts: Deno.PointerValue, options: SessionOptions): void {
     // one-token-longer state needed fresh device memory (measured on an H100: decode 1.5× slower and
     // the arena at 64 GB for a 1 GB state). Bench shrinks it after each row to read that row's peak.
     use_tf32: options.tf32 ? "1" : "0",
+    ...(options.cudaGraphs ? { enable_cuda_graph: "1" } : {}),
     ...(options.gpuMemLimit ? { gpu_mem_limit: String(options.gpuMemLimit) } : {}),
   };
   const out = outPointer();

@@ -49,6 +49,9 @@ const finalizer = new FinalizationRegistry<bigint>((handle) => {
   ort().api.ReleaseValue.call(Deno.UnsafePointer.create(handle));
 });
 
+// Memory a tensor owns beside its OrtValue (see Tensor.owning), given back the same way.
+const memoryFinalizer = new FinalizationRegistry<() => void>((free) => free());
+
 let cpuInfo: Deno.PointerValue = null;
 
 /** ONNX Runtime's description of plain host memory, made once per process. */
@@ -73,6 +76,8 @@ export class Tensor {
   #handle: Deno.PointerValue;
   // Host data a tensor was made from: ONNX Runtime reads it in place, so it must outlive the value.
   #keep: ArrayBufferView | null;
+  // Gives back memory the tensor owns outside ONNX Runtime (Tensor.owning).
+  #free: (() => void) | null = null;
 
   private constructor(
     handle: Deno.PointerValue,
@@ -145,20 +150,28 @@ export class Tensor {
     return new Tensor(pointerIn(out), type, [...dims], location, null);
   }
 
-  /** A tensor of `dims` allocated by `allocator` (contents undefined). */
-  static allocate(
-    allocator: Deno.PointerValue,
+  /**
+   * A tensor over memory it owns from now on: `free` gives the memory back when the tensor is
+   * disposed of (or collected).
+   */
+  static owning(
+    info: Deno.PointerValue,
+    data: Deno.PointerValue,
     type: ElementType,
     dims: readonly number[],
     location: Location,
+    free: () => void,
   ): Tensor {
-    const out = outPointer();
-    const shape = BigInt64Array.from(dims, (d) => BigInt(d));
-    check(
-      "CreateTensorAsOrtValue",
-      ort().api.CreateTensorAsOrtValue.call(allocator, shape, BigInt(dims.length), ELEMENT_CODES[type], out),
-    );
-    return new Tensor(pointerIn(out), type, [...dims], location, null);
+    let tensor: Tensor;
+    try {
+      tensor = Tensor.over(info, data, type, dims, location);
+    } catch (error) {
+      free();
+      throw error;
+    }
+    tensor.#free = free;
+    memoryFinalizer.register(tensor, free, tensor);
+    return tensor;
   }
 
   /** Takes ownership of an `OrtValue` ONNX Runtime returned, reading its type and shape. */
@@ -228,6 +241,11 @@ export class Tensor {
     ort().api.ReleaseValue.call(this.#handle);
     this.#handle = null;
     this.#keep = null;
+    if (this.#free !== null) {
+      memoryFinalizer.unregister(this);
+      this.#free();
+      this.#free = null;
+    }
   }
 }
 

@@ -137,3 +137,59 @@ Deno.test("a static cache gives what the growing one gives: padded batches, chun
     });
   }
 });
+
+// The CUDA graph path's bookkeeping (fixed tensors written in place, a graph per set of buffers,
+// total_sequence_length at the capacity) runs on CPU too, uncaptured: it must change nothing.
+for (const fixture of ["llama-static", "xecomla-static"]) {
+  Deno.test(`${fixture}: decode steps on fixed buffers give exactly the plain steps`, async () => {
+    const plain = await OnnxModel.load(join(fixtures, fixture));
+    const sidecar = JSON.parse(Deno.readTextFileSync(join(fixtures, fixture, "kvbench.json")));
+    const fixed = await OnnxModel.load(join(fixtures, fixture), {
+      cudaGraphs: true,
+      maxPositions: sidecar.max_length,
+    });
+    try {
+      assert.equal(plain.cudaGraphs, false, "no graphs on CPU unless asked");
+      assert.equal(fixed.cudaGraphs, true);
+      const runs: { seen: Float32Array[]; graphs: number[] }[] = [];
+      for (const model of [plain, fixed]) {
+        let { logits, stream } = await Stream.start(model, 2).prefill(
+          [[5, 6, 7, 8, 9], [10, 11]],
+          0,
+          undefined,
+          4,
+        );
+        const seen: Float32Array[] = [];
+        const graphs: number[] = [];
+        for (let step = 0; step < 6; step++) {
+          const next = await logits.lastArgmax();
+          seen.push(logits.last(0), logits.last(1));
+          logits.dispose();
+          const previous = stream;
+          // Past the reserve the buffers grow (new addresses): a second graph.
+          ({ logits, stream } = await stream.step(next.map((t) => [t]), "left"));
+          previous.dispose();
+          graphs.push(model.decodeGraphCount);
+        }
+        // One row of them, copied into new buffers: a graph of batch size 1.
+        const one = stream.select([1]);
+        const last = await logits.lastArgmax();
+        seen.push(logits.last(1));
+        logits.dispose();
+        const out = await one.step([[last[1]]], "left");
+        seen.push(out.logits.last(0));
+        graphs.push(model.decodeGraphCount);
+        out.logits.dispose();
+        out.stream.dispose();
+        stream.dispose();
+        runs.push({ seen, graphs });
+      }
+      runs[0].seen.forEach((a, i) => assert.deepEqual(runs[1].seen[i], a, `logits ${i}`));
+      assert.deepEqual(runs[0].graphs, [0, 0, 0, 0, 0, 0, 0]);
+      assert.deepEqual(runs[1].graphs, [1, 1, 1, 1, 2, 2, 3], "one graph per batch size and set of buffers");
+    } finally {
+      await plain.release();
+      await fixed.release();
+    }
+  });
+}
