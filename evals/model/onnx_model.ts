@@ -574,8 +574,27 @@ export class OnnxModel {
     into: Tensor | null,
   ): Promise<Tensor> {
     const n = past.length;
-    if (len === 1 && K === 1 && this.#graphs?.accepts(n, states) && !feeds.shrinkArena) {
-      return await this.#explain(feeds, n, len, past, () => this.#graphs!.step(ids, past, states, into));
+    // Generation steps only: continuations to score run a few positions in buffers made for
+    // their batch, where a capture (three runs and the graph) would cost more than it saves.
+    const graphs = this.#graphs;
+    if (
+      graphs && len === 1 && K === 1 && feeds.call !== "score" && !feeds.shrinkArena &&
+      graphs.accepts(n, states)
+    ) {
+      try {
+        return await graphs.step(ids, past, states, into);
+      } catch (error) {
+        if (!(error instanceof OrtError) || !this.#session.cudaGraphs) throw error;
+        // A step that ONNX Runtime could not capture runs plainly from now on (its cache write is
+        // the same token at the same slot, so running it again is exact).
+        console.error(
+          `kvbench: decode steps of ${basename(this.dir)} run without CUDA graphs, as capturing one failed: ${
+            error.message.split("\n")[0]
+          }`,
+        );
+        this.#graphs = null;
+        graphs.release();
+      }
     }
     const int32 = (values: number[], dims: number[]) =>
       Tensor.fromHost("int32", Int32Array.from(values), dims);

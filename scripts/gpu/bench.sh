@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU machine, after scripts/gpu/background.sh and the staging transfers (Deno, node_modules and the
 # CUDA provider under /opt/kvstage). Usage: bash scripts/gpu/bench.sh PHASE
-#   check   nvidia-smi, versions, `deno task parity` on cuda (TF32 off, as eval), export progress
+#   check   nvidia-smi, versions, `deno task parity` on cuda (TF32 off, as eval), CUDA graphs against plain
+#           steps (scripts/gpu/graph_check.ts), export progress
 #   anchor  the PyTorch bf16 anchors, sdpa (lm-eval's hf default) then eager (ATTNS), on the same token ids;
 #           LONG= (empty) leaves out the long context
 #   onnx    `deno task bench` on each 1B-shape export (MODELS; CONTEXTS, LONG_MODELS also at LONG),
@@ -40,6 +41,9 @@ check)
     deno --version | head -1; } > "$R/env.txt" 2>&1
   cat "$R/env.txt"
   deno_run scripts/parity.ts --device cuda > "$R/parity-cuda.txt" 2>&1; echo "parity cuda exit $?" >> "$R/parity-cuda.txt"
+  # Decode steps captured as CUDA graphs against the same steps run plainly.
+  deno_run scripts/gpu/graph_check.ts tests/fixtures/*-static-fp16 >> "$R/parity-cuda.txt" 2>&1
+  echo "graph_check exit $?" >> "$R/parity-cuda.txt"
   cp "$R"/parity-*.txt "$R/env.txt" "$OUT/"
   tail -8 "$R"/parity-cuda.txt
   ls "$WORK/bench" 2>&1; tail -n 2 "$WORK"/logs/*.log
@@ -53,6 +57,9 @@ anchor)
   cp "$R"/torch-*.json "$R"/torch-*.txt "$OUT/" 2>/dev/null
   ;;
 onnx)
+  for m in $MODELS; do
+    case $m in *-static) [ -e "$WORK/bench/$m/.ready" ] && deno_run scripts/gpu/graph_check.ts "$WORK/bench/$m" ;; esac
+  done
   for m in $MODELS; do
     b=bench-$m${TAG:-}
     [ -e "$R/$b.json" ] && continue
