@@ -62,6 +62,11 @@ export interface RollingResponse {
 export interface GenerateResponse {
   kind: "generate_until";
   text: string;
+  /**
+   * Tokens the model produced for it: those of `text`, those cut off at the stop string, and the
+   * end-of-sequence token that ended it, if one did (what another engine must generate to match).
+   */
+  tokens?: number;
 }
 
 /** Result of a `token_argmax` request. */

@@ -351,6 +351,7 @@ export class LanguageModel {
       let { logits, stream } = await this.#prefill(batch.length, batch.map((i) => prompts[i]), maxSteps);
       this.#measure(stream);
       const generated = batch.map((): number[] => []);
+      const ended = batch.map(() => 0);
       const done = batch.map(() => false);
       const texts = batch.map(() => "");
       for (let step = 0; step < maxSteps; step++) {
@@ -360,6 +361,7 @@ export class LanguageModel {
           if (done[r]) return;
           if (next[r] === eos) {
             done[r] = true;
+            ended[r] = 1;
             return;
           }
           generated[r].push(next[r]);
@@ -377,10 +379,10 @@ export class LanguageModel {
       }
       logits.dispose();
       stream.dispose();
-      batch.forEach((
-        i,
-        r,
-      ) => (results[i] = { kind: "generate_until", text: cutAtStop(texts[r], requests[i].until) }));
+      batch.forEach((i, r) => {
+        const text = cutAtStop(texts[r], requests[i].until);
+        results[i] = { kind: "generate_until", text, tokens: generated[r].length + ended[r] };
+      });
       onDone(batch.length);
     }
     return results;

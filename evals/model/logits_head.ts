@@ -6,9 +6,12 @@
  * instead of a vocabulary-wide row (0.5 MB for a 128K vocabulary).
  *
  * Log-softmax runs in float32 over the full vocabulary (a float16 model's logits are widened
- * first); the argmax is TopK with k = 1, which takes the first of equal values as torch.argmax
- * does. (ONNX Runtime's CUDA ArgMax, a cuDNN reduction, took 3.3 ms for one 128K row on an H100;
- * TopK 0.85 ms.)
+ * first). The argmax takes two TopK passes with k = 1, each of which takes the first of equal values
+ * as torch.argmax does: the largest of each block of {@linkcode ARGMAX_BLOCK} logits, then the
+ * largest block. One pass over a whole 128K row ran 0.85 ms on an H100 (ONNX Runtime's CUDA
+ * ArgMax, a cuDNN reduction, 3.3 ms): most of a 4K decode step's 3.5. A row whose length is not a
+ * multiple of the block is padded with copies of its last logit, which can tie the real one only
+ * after it, so the first maximum is still a real token.
  *
  * @module
  */
@@ -37,6 +40,9 @@ export interface Picked {
 /** The graph of a head for logits of `type` over `vocab` tokens. */
 export function headGraph(type: "float32" | "float16", vocab: number): GraphSpec {
   const widened = type === "float16" ? "picked_f32" : "picked";
+  const blocks = Math.ceil(vocab / ARGMAX_BLOCK);
+  const pad = blocks * ARGMAX_BLOCK - vocab;
+  const padded = pad > 0 ? "padded" : widened;
   return {
     name: "kvbench_logits_head",
     inputs: [
@@ -48,7 +54,14 @@ export function headGraph(type: "float32" | "float16", vocab: number): GraphSpec
       { name: "logprob", type: "float32", shape: ["picks", 1] },
       { name: "argmax", type: "int64", shape: ["picks", 1] },
     ],
-    initializers: [{ name: "last_axis", dims: [1], values: [1] }, { name: "one", dims: [1], values: [1] }],
+    initializers: [
+      { name: "last_axis", dims: [1], values: [1] },
+      { name: "one", dims: [1], values: [1] },
+      { name: "pads", dims: [4], values: [0, 0, 0, pad] },
+      { name: "block_shape", dims: [3], values: [0, blocks, ARGMAX_BLOCK] },
+      { name: "blocks_shape", dims: [2], values: [0, blocks] },
+      { name: "block_size", dims: [], values: [ARGMAX_BLOCK] },
+    ],
     nodes: [
       { op: "Flatten", inputs: ["logits"], outputs: ["flat"], attributes: { axis: 2 } },
       { op: "Gather", inputs: ["flat", "index"], outputs: ["picked"], attributes: { axis: 0 } },
@@ -63,10 +76,33 @@ export function headGraph(type: "float32" | "float16", vocab: number): GraphSpec
         outputs: ["logprob"],
         attributes: { axis: 1 },
       },
-      { op: "TopK", inputs: [widened, "one"], outputs: ["max", "argmax"], attributes: { axis: 1 } },
+      ...(pad > 0
+        ? [{ op: "Pad", inputs: [widened, "pads"], outputs: [padded], attributes: { mode: "edge" } }]
+        : []),
+      { op: "Reshape", inputs: [padded, "block_shape"], outputs: ["blocked"] },
+      {
+        op: "TopK",
+        inputs: ["blocked", "one"],
+        outputs: ["block_max3", "block_argmax3"],
+        attributes: { axis: 2 },
+      },
+      { op: "Reshape", inputs: ["block_max3", "blocks_shape"], outputs: ["block_max"] },
+      { op: "Reshape", inputs: ["block_argmax3", "blocks_shape"], outputs: ["block_argmax"] },
+      { op: "TopK", inputs: ["block_max", "one"], outputs: ["max", "best_block"], attributes: { axis: 1 } },
+      {
+        op: "GatherElements",
+        inputs: ["block_argmax", "best_block"],
+        outputs: ["within"],
+        attributes: { axis: 1 },
+      },
+      { op: "Mul", inputs: ["best_block", "block_size"], outputs: ["block_start"] },
+      { op: "Add", inputs: ["block_start", "within"], outputs: ["argmax"] },
     ],
   };
 }
+
+/** Logits per block of the argmax's first pass (see the module's notes). */
+export const ARGMAX_BLOCK = 256;
 
 /** A logits head opened on one device for one logits type and vocabulary. */
 export class LogitsHead {

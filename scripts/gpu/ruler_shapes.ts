@@ -1,7 +1,7 @@
 /**
  * The token shapes of an eval's generation samples, for an anchor that feeds another engine the
- * same work: per sample, the prompt's tokens and the tokens generated after it (each response
- * re-encoded, plus one for the step that produced the stop, which the response does not keep).
+ * same work: per sample, the prompt's tokens (re-encoded, with BOS) and the tokens the model
+ * generated after it (the response's `tokens`).
  *
  *   deno run -A scripts/gpu/ruler_shapes.ts DB MODEL_DIR OUT.json
  *
@@ -32,14 +32,17 @@ const reader = await db.runAndReadAll("SELECT requests, outputs FROM samples ORD
 const samples: [number, number][] = [];
 for (const row of reader.getRowObjects()) {
   const requests = JSON.parse(String(row.requests)) as { kind: string; context?: string }[];
-  const outputs = JSON.parse(String(row.outputs)) as { text?: string }[];
+  const outputs = JSON.parse(String(row.outputs)) as { tokens?: number }[];
   requests.forEach((request, i) => {
     if (request.kind !== "generate_until") return;
-    const response = outputs[i]?.text ?? "";
-    samples.push([
-      tokenizer.encode(request.context ?? "", true).length,
-      tokenizer.encode(response).length + 1,
-    ]);
+    const tokens = outputs[i]?.tokens;
+    if (tokens === undefined) {
+      console.error(
+        `ruler_shapes: ${path} has a response without its token count: rerun the eval with this kvbench`,
+      );
+      Deno.exit(2);
+    }
+    samples.push([tokenizer.encode(request.context ?? "", true).length, tokens]);
   });
 }
 db.closeSync();

@@ -26,8 +26,8 @@ export interface NodeSpec {
   inputs: readonly string[];
   /** Output value names. */
   outputs: readonly string[];
-  /** Integer (or integer list) attributes. */
-  attributes?: Readonly<Record<string, number | readonly number[]>>;
+  /** Integer, integer list or string attributes. */
+  attributes?: Readonly<Record<string, number | readonly number[] | string>>;
 }
 
 /** A constant int64 tensor. */
@@ -79,6 +79,7 @@ export function encodeModel(graph: GraphSpec): Uint8Array<ArrayBuffer> {
 }
 
 const ATTRIBUTE_INT = 2;
+const ATTRIBUTE_STRING = 3;
 const ATTRIBUTE_INTS = 7;
 
 function encodeNode(node: NodeSpec): Uint8Array {
@@ -93,6 +94,9 @@ function encodeNode(node: NodeSpec): Uint8Array {
     if (typeof value === "number") {
       a.varint(3, value);
       a.varint(20, ATTRIBUTE_INT);
+    } else if (typeof value === "string") {
+      a.string(4, value);
+      a.varint(20, ATTRIBUTE_STRING);
     } else {
       for (const v of value) a.varint(8, v);
       a.varint(20, ATTRIBUTE_INTS);

@@ -33,6 +33,11 @@ for (const type of ["float32", "float16"] as const) {
     // A tie: argmax must take the first of equal values, as torch.argmax does.
     values[5 * vocab + 10] = 20;
     values[5 * vocab + 900] = 20;
+    // The argmax pads a row to whole blocks with copies of its last logit: a maximum there, alone
+    // or tied with an earlier one, must still come out as the real token.
+    values[0 * vocab + 999] = 30;
+    values[11 * vocab + 998] = 20;
+    values[11 * vocab + 999] = 20;
     const stored = type === "float16" ? Float16Array.from(values) : values;
     const logits = Tensor.fromHost(type, stored, [rows, len, vocab]);
     const head = LogitsHead.open((bytes) => openSession(bytes, "cpu"), type, vocab);
@@ -48,6 +53,8 @@ for (const type of ["float32", "float16"] as const) {
         assert.equal(got.argmax[k], hostArgmax(row), `pick ${k}`);
       });
       assert.equal(got.argmax[1], 10, "first of two equal maxima");
+      assert.equal(got.argmax[0], 999, "the last token, where the padding copies it");
+      assert.equal(got.argmax[2], 998, "the first of two equal maxima at the end");
       await assert.rejects(() => head.read(logits, [{ index: 12, target: 0 }]), /Cannot pick position 12/);
       await assert.rejects(
         () => head.read(logits, [{ index: 0, target: vocab }]),
