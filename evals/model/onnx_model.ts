@@ -584,7 +584,9 @@ export class OnnxModel {
       try {
         return await graphs.step(ids, past, states, into);
       } catch (error) {
-        if (!(error instanceof OrtError) || !this.#session.cudaGraphs) throw error;
+        if (!(error instanceof OrtError) || !this.#session.cudaGraphs) {
+          throw this.#failure(feeds, n, len, past, error);
+        }
         // A step that ONNX Runtime could not capture runs plainly from now on (its cache write is
         // the same token at the same slot, so running it again is exact).
         console.error(
@@ -622,37 +624,26 @@ export class OnnxModel {
       requests.push({ name: output, where: "device", into: states.get(input)! });
     }
     try {
-      await this.#explain(feeds, n, len, past, () =>
-        this.#session.run(inputs, requests, {
-          shrinkArena: feeds.shrinkArena ?? false,
-          onWorker: n * len > SHORT_CALL_TOKENS,
-        }));
+      await this.#session.run(inputs, requests, {
+        shrinkArena: feeds.shrinkArena ?? false,
+        onWorker: n * len > SHORT_CALL_TOKENS,
+      });
       return logits;
     } catch (error) {
       if (into === null) logits.dispose();
-      throw error;
+      throw this.#failure(feeds, n, len, past, error);
     } finally {
       for (const tensor of owned) tensor.dispose();
     }
   }
 
-  /** `run()`, with ONNX Runtime's failure turned into one line that names the call. */
-  async #explain<T>(
-    feeds: Feeds,
-    n: number,
-    len: number,
-    past: readonly number[],
-    run: () => Promise<T>,
-  ): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (!(error instanceof OrtError)) throw error;
-      throw new ModelRunError(
-        `Cannot run ${basename(this.dir)} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
-          `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
-      );
-    }
+  /** ONNX Runtime's failure of a static-cache run as one line that names the call; other errors as they are. */
+  #failure(feeds: Feeds, n: number, len: number, past: readonly number[], error: unknown): unknown {
+    if (!(error instanceof OrtError)) return error;
+    return new ModelRunError(
+      `Cannot run ${basename(this.dir)} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
+        `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
+    );
   }
 
   /** Gives the device arena's unused memory back: a one-token call that asks ONNX Runtime to shrink it. */
