@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LanguageModel } from "../../../evals/lm.ts";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
+import { MAX_GRAPHS } from "../../../evals/model/decode_graphs.ts";
 import { Stream } from "../../../evals/model/stream.ts";
 import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
 import type { Request } from "../../../core/requests.ts";
@@ -193,3 +194,33 @@ for (const fixture of ["llama-static", "xecomla-static"]) {
     }
   });
 }
+
+Deno.test("past the most decode graphs a model keeps, steps run plainly and give the same logits", async () => {
+  const dir = join(fixtures, "llama-static");
+  const sidecar = JSON.parse(Deno.readTextFileSync(join(dir, "kvbench.json")));
+  const fixed = await OnnxModel.load(dir, { cudaGraphs: true, maxPositions: sidecar.max_length });
+  const plain = await OnnxModel.load(dir);
+  try {
+    const runs: Float32Array[][] = [];
+    for (const model of [plain, fixed]) {
+      const { logits, stream } = await Stream.start(model, 1).prefill([[5, 6, 7, 8]], 0, undefined, 2);
+      logits.dispose();
+      // Every copy is a set of buffers at its own address, all alive at once: one graph each.
+      const copies = Array.from({ length: MAX_GRAPHS + 3 }, () => stream.select([0]));
+      const seen: Float32Array[] = [];
+      for (const [i, copy] of copies.entries()) {
+        const out = await copy.step([[10 + (i % 7)]], "left");
+        seen.push(out.logits.last(0));
+        out.logits.dispose();
+        out.stream.dispose();
+      }
+      stream.dispose();
+      runs.push(seen);
+    }
+    assert.equal(fixed.decodeGraphCount, MAX_GRAPHS);
+    runs[0].forEach((a, i) => assert.deepEqual(runs[1][i], a, `step ${i}`));
+  } finally {
+    await fixed.release();
+    await plain.release();
+  }
+});
