@@ -15,7 +15,8 @@
  *   fraction of the card's memory bandwidth, (weights + B × state bytes) per step / step time /
  *   `--hbm-gbps` (default: the card's datasheet figure, from nvidia-smi's name);
  * - peak device memory of each row (nvidia-smi), with ONNX Runtime's arena shrunk after each row so
- *   a row's peak is its own;
+ *   a row's peak is its own (until a CUDA graph is captured: the arena then keeps its blocks, which
+ *   the graphs write; the caches, the engine's own memory, are freed either way);
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
  * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse where the
  * model's default has it), the mix

@@ -253,11 +253,6 @@ export class Session {
     }
   }
 
-  /** How many CUDA graphs this session has captured. */
-  get capturedGraphs(): number {
-    return this.#captured.size;
-  }
-
   #makeRunOptions(shrinkArena: boolean, graphId: number): Deno.PointerValue {
     const { api } = ort();
     const out = outPointer();
