@@ -99,6 +99,16 @@ Deno.test("compareSamples() matches by task, doc id and request hash and names e
   );
   // The same doc id under another task is another sample.
   assert.equal(compareSamples([s(0, [1], {}, "a")], [s(0, [1], {}, "b")]).length, 2);
+  // A record from before responses counted their tokens reproduces on its text; a text that
+  // differs, or a field the record has and the run lacks, still shows.
+  const generated = (
+    text: string,
+    tokens?: number,
+  ) => [{ kind: "generate_until", text, ...(tokens ? { tokens } : {}) }];
+  assert.deepEqual(compareSamples([s(0, generated("a"), {})], [s(0, generated("a", 3), {})]), []);
+  assert.equal(compareSamples([s(0, generated("a"), {})], [s(0, generated("b", 3), {})]).length, 1);
+  assert.equal(compareSamples([s(0, generated("a", 3), {})], [s(0, generated("a"), {})]).length, 1);
+  assert.equal(compareSamples([s(0, generated("a", 3), {})], [s(0, generated("a", 4), {})]).length, 1);
 });
 
 Deno.test("parseReproduceArgs() takes one run id and --db", () => {
