@@ -7,8 +7,10 @@
  * replay, and is keyed by its batch size, its cache capacity and the addresses of the cache
  * buffers it reads and writes: a stream that decodes in the same buffers (or in new ones that
  * landed at the same addresses) replays it; others capture their own. `total_sequence_length`, a
- * host input that the capture freezes, is the buffers' capacity (at most the model's positions) on
- * every such step, so a step computes the same whether it is captured, replayed or run plainly.
+ * host input that the capture freezes (with the kernel choices that follow from it), is the
+ * buffers' capacity (at most the model's positions) on every such step, so the capturing run and
+ * every replay compute alike. Uncaptured steps pass the longest row's length instead; on an H100
+ * both gave the same logits (scripts/gpu/graph_check.ts).
  *
  * On CPU the same bookkeeping runs without capture, which is how the tests hold it to the plain path.
  *
