@@ -383,6 +383,7 @@ async function runTask(
   });
   await store.addSamples(runId, reused);
   const statsBefore = { ...lm.stats };
+  const graphsBefore = lm.model.decodeGraphCount;
   lm.stats.maxStateBytes = 0;
   let peakRss = process.memoryUsage().rss;
   const totalRequests = todo.reduce((n, i) => n + prepared[i].requests.length, 0);
@@ -417,6 +418,7 @@ async function runTask(
     fixedStateBytes: cache?.fixedBytes ?? null,
     device: lm.model.device,
     maxStateBytes: lm.stats.maxStateBytes > 0 ? lm.stats.maxStateBytes : null,
+    decodeGraphs: lm.model.cudaGraphs ? lm.model.decodeGraphCount - graphsBefore : null,
   });
 }
 

@@ -125,6 +125,7 @@ CREATE TABLE IF NOT EXISTS perf (
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS peak_gpu_bytes BIGINT;
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS bandwidth_fraction DOUBLE; -- decode: share of the card's memory bandwidth
 ALTER TABLE perf ADD COLUMN IF NOT EXISTS step_ms_median DOUBLE;     -- decode: the median step (bench)
+ALTER TABLE perf ADD COLUMN IF NOT EXISTS decode_graphs INTEGER;      -- CUDA graphs the task's decode steps made
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS teacher VARCHAR;  -- the model this one was converted from
 -- A cache policy's compressed form per token (xKV's factors): simulated, the cache held kv_bytes_per_token.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS simulated_kv_bytes_per_token DOUBLE;
@@ -216,6 +217,11 @@ export interface PerfRow {
   bandwidthFraction?: number | null;
   /** A decode row's median step in ms (`deno task bench`). */
   stepMsMedian?: number | null;
+  /**
+   * CUDA graphs the task's decode steps made (a static cache on CUDA; see `decode_graphs.ts`): one per
+   * batch size and set of cache buffers, so fewer than the batches means buffers were reused.
+   */
+  decodeGraphs?: number | null;
 }
 
 /** The results database. */
@@ -476,8 +482,8 @@ export class Store {
     await this.#run(
       `INSERT INTO perf (run_id, task, tokens, seconds, tokens_per_s, forward_calls, peak_rss_bytes,
          cache_bytes_per_token, fixed_state_bytes, device, max_state_bytes, peak_gpu_bytes, bandwidth_fraction,
-         step_ms_median)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+         step_ms_median, decode_graphs)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
       [
         runId,
         p.task,
@@ -493,8 +499,9 @@ export class Store {
         p.peakGpuBytes ?? null,
         p.bandwidthFraction ?? null,
         p.stepMsMedian ?? null,
+        p.decodeGraphs ?? null,
       ],
-      doublesAt(14, 3, 4, 7, 8, 10, 12, 13),
+      doublesAt(15, 3, 4, 7, 8, 10, 12, 13),
     );
   }
 

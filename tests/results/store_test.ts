@@ -112,7 +112,7 @@ Deno.test("a perplexity above 2^63 is stored as a double, and the leaderboard sh
   }
 });
 
-Deno.test("a bench decode row keeps its achieved bandwidth fraction", async () => {
+Deno.test("a bench decode row keeps its achieved bandwidth fraction, and a task the decode graphs it made", async () => {
   const store = await Store.open(":memory:");
   try {
     const id = await store.startRun({
@@ -145,9 +145,11 @@ Deno.test("a bench decode row keeps its achieved bandwidth fraction", async () =
       fixedStateBytes: 0,
       device: "cuda",
       bandwidthFraction: 0.0555,
+      decodeGraphs: 3,
     });
-    const [row] = await store.query("SELECT bandwidth_fraction FROM perf");
+    const [row] = await store.query("SELECT bandwidth_fraction, decode_graphs FROM perf");
     assert.equal(row.bandwidth_fraction, 0.0555);
+    assert.equal(row.decode_graphs, 3);
   } finally {
     store.close();
   }
