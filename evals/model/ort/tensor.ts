@@ -49,8 +49,15 @@ const finalizer = new FinalizationRegistry<bigint>((handle) => {
   ort().api.ReleaseValue.call(Deno.UnsafePointer.create(handle));
 });
 
-// Memory a tensor owns beside its OrtValue (see Tensor.owning), given back the same way.
-const memoryFinalizer = new FinalizationRegistry<() => void>((free) => free());
+// Memory a tensor owns beside its OrtValue (see Tensor.owning), given back the same way. A failure
+// there has no caller to reach (an error thrown from a finalizer would end the process).
+const memoryFinalizer = new FinalizationRegistry<() => void>((free) => {
+  try {
+    free();
+  } catch {
+    // The memory stays taken; nothing else is affected.
+  }
+});
 
 let cpuInfo: Deno.PointerValue = null;
 
