@@ -4,7 +4,7 @@
  *
  *   deno task bench --model DIR[,DIR…] [--device cuda] [--contexts 4096,16384,32768]
  *                   [--decode 32] [--batches 1,16] [--prefill-chunk 1024] [--mc 64]
- *                   [--hbm-gbps N] [--db PATH] [--json FILE] [--tf32 on|off]
+ *                   [--hbm-gbps N] [--db PATH] [--json FILE] [--tf32 on|off] [--prefix-reuse on|off]
  *
  * Per model and context length C (one sequence of seeded random ids), through the same engine
  * `deno task eval` runs on:
@@ -19,7 +19,7 @@
  *   the graphs write; the caches, the engine's own memory, are freed either way);
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
  * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse where the
- * model's default has it), the mix
+ * model's default has it or `--prefix-reuse on|off` says), the mix
  * scripts/bench_torch.py scores for the PyTorch anchors. A row that runs out of device memory is
  * reported in one line and skipped. TF32 defaults to off, as for `eval`.
  *
@@ -50,6 +50,8 @@ import {
   TF32_FLAG,
 } from "../evals/flags.ts";
 import { mcMix } from "./_mc_mix.ts";
+import { KVBENCH_VERSION, kvbenchCommit } from "../evals/version.ts";
+import { ort } from "../evals/model/ort/api.ts";
 
 /** One measured row. */
 interface BenchRow {
@@ -83,6 +85,8 @@ interface BenchOptions {
   chunk: number;
   mc: number;
   hbmBytesPerSecond: number | null;
+  /** Score the mix with prefix reuse (true/false), or as the model's default has it (undefined). */
+  prefixReuse?: boolean;
 }
 
 const BENCH_FLAGS = {
@@ -121,6 +125,11 @@ const BENCH_FLAGS = {
   db: DB_FLAG,
   json: { type: "string", value: "FILE", help: "also write the rows, versions and settings here" },
   tf32: TF32_FLAG,
+  "prefix-reuse": {
+    type: "string",
+    value: "on|off",
+    help: "score the mix with prefix reuse or without (default: as the model's default has it)",
+  },
 } as const satisfies FlagTable;
 
 const BENCH_HELP = "Usage: deno task bench --model DIR[,DIR…] [options]\n\n" +
@@ -156,8 +165,10 @@ function parseBenchArgs(
     hbm = Number(values["hbm-gbps"]) * 1e9;
     if (!(hbm > 0)) throw new UserError(`--hbm-gbps must be a positive number (got "${values["hbm-gbps"]}")`);
   }
+  const reuse = values["prefix-reuse"];
   return {
     models: values.model.split(","),
+    ...(reuse === undefined ? {} : { prefixReuse: onOffFlag("prefix-reuse", reuse, false) }),
     device,
     contexts: positiveList("contexts", values.contexts!),
     decodeSteps,
@@ -332,6 +343,7 @@ async function benchModel(
     const lm = new LanguageModel(model, bundle.tokenizer, {
       batchSize: 8,
       maxLength: Math.min(4096, bundle.maxLength),
+      ...(o.prefixReuse === undefined ? {} : { prefixReuse: o.prefixReuse }),
     });
     await lm.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up: the mix's shapes
     const started = begin();
@@ -457,7 +469,30 @@ if (import.meta.main) {
     if (o.json) {
       writeFileSync(
         o.json,
-        JSON.stringify({ device: o.device, date: new Date().toISOString(), rows }, null, 2),
+        JSON.stringify(
+          {
+            device: o.device,
+            date: new Date().toISOString(),
+            versions: {
+              kvbench: KVBENCH_VERSION,
+              commit: kvbenchCommit(),
+              onnxruntime: ort().version,
+              deno: Deno.version.deno,
+            },
+            settings: {
+              contexts: o.contexts,
+              decodeSteps: o.decodeSteps,
+              batches: o.batches,
+              prefillChunk: o.chunk,
+              mc: o.mc,
+              tf32: o.tf32,
+              prefixReuse: o.prefixReuse ?? "model default",
+            },
+            rows,
+          },
+          null,
+          2,
+        ),
       );
     }
   });

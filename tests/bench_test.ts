@@ -78,10 +78,26 @@ Deno.test("bench runs a static cache: decode from copies of the prefilled row, s
   const dir = mkdtempSync(join(tmpdir(), "kvbench-bench-"));
   const json = join(dir, "bench.json");
   const model = join(root, "tests/fixtures/llama-static");
-  const args = ["--contexts", "16,24", "--decode", "4", "--batches", "1,3", "--mc", "2"];
+  // With prefix reuse, which a static cache does not take by default: continuations position by position.
+  const args = [
+    "--contexts",
+    "16,24",
+    "--decode",
+    "4",
+    "--batches",
+    "1,3",
+    "--mc",
+    "2",
+    "--prefix-reuse",
+    "on",
+  ];
   const r = await bench(["--model", model, ...args, "--db", join(dir, "bench.duckdb"), "--json", json]);
   assert.equal(r.code, 0, r.stderr);
-  const rows = JSON.parse(readFileSync(json, "utf8")).rows as {
+  const written = JSON.parse(readFileSync(json, "utf8"));
+  assert.equal(written.settings.prefixReuse, true);
+  assert.deepEqual(written.settings.batches, [1, 3]);
+  assert.match(written.versions.onnxruntime, /^1\.29/);
+  const rows = written.rows as {
     work: string;
     context: number | null;
     batch: number;
@@ -105,6 +121,7 @@ Deno.test("bench refuses bad flags in one line", async () => {
       ["--decode 0", /--decode must be positive integers/],
       ["--batches 1,x", /--batches must be positive integers separated by commas \(got "1,x"\)/],
       ["--hbm-gbps 0", /--hbm-gbps must be a positive number/],
+      ["--prefix-reuse maybe", /--prefix-reuse must be on or off \(got "maybe"\)/],
       // The fixture has 256 positions: a 250-token prompt leaves no room for 8 (+ 1 untimed) steps.
       [
         "--contexts 250 --decode 8",
