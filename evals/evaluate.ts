@@ -418,7 +418,7 @@ async function runTask(
     fixedStateBytes: cache?.fixedBytes ?? null,
     device: lm.model.device,
     maxStateBytes: lm.stats.maxStateBytes > 0 ? lm.stats.maxStateBytes : null,
-    decodeGraphs: lm.model.cudaGraphs ? lm.model.decodeGraphCount - graphsBefore : null,
+    decodeGraphs: lm.model.cudaGraphs ? Math.max(0, lm.model.decodeGraphCount - graphsBefore) : null,
   });
 }
 

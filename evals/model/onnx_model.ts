@@ -20,6 +20,7 @@ import { LogitsHead, type Pick, type Picked } from "./logits_head.ts";
 import { concreteShape, type StateHints, type StateSpec } from "./state.ts";
 import { checkGraphContract } from "./contract.ts";
 import { DecodeGraphs } from "./decode_graphs.ts";
+import { StaticCacheRuns } from "./static_cache.ts";
 import { readOnnxSignature } from "./onnx_signature.ts";
 
 export { Tensor } from "./ort/tensor.ts";
@@ -162,7 +163,7 @@ export class OnnxModel {
   readonly #logitsType: "float32" | "float16";
   #head: LogitsHead | null = null;
   #pairSingleRows = false;
-  #graphs: DecodeGraphs | null = null;
+  readonly #static: StaticCacheRuns | null = null;
 
   private constructor(
     dir: string,
@@ -189,30 +190,33 @@ export class OnnxModel {
     this.vocabSize = vocabSize;
     this.device = options.device ?? "cpu";
     this.keyLengthMultiple = options.keyLengthMultiple ?? 1;
-    // A captured step's total_sequence_length must stay within the model's RoPE tables.
-    const positions = options.maxPositions ?? 0;
-    if (
-      this.staticCache && positions > 0 &&
-      (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs))
-    ) {
-      this.#graphs = new DecodeGraphs(
+    if (this.staticCache) {
+      const bindings = { states, shared: this.#sharedOutputs };
+      // A captured step's total_sequence_length must stay within the model's RoPE tables.
+      const positions = options.maxPositions ?? 0;
+      const graphs = positions > 0 && (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs))
+        ? new DecodeGraphs(session, bindings, logitsType, vocabSize, positions)
+        : null;
+      this.#static = new StaticCacheRuns(
         session,
-        { states, shared: this.#sharedOutputs },
+        bindings,
         logitsType,
         vocabSize,
-        positions,
+        basename(dir),
+        graphs,
+        SHORT_CALL_TOKENS,
       );
     }
   }
 
   /** Whether decode steps are captured as CUDA graphs (or, on CPU, run as they would be). */
   get cudaGraphs(): boolean {
-    return this.#graphs !== null;
+    return (this.#static?.graphs ?? null) !== null;
   }
 
   /** How many decode graphs were made (one per batch size and set of cache buffers). */
   get decodeGraphCount(): number {
-    return this.#graphs?.size ?? 0;
+    return this.#static?.graphs?.size ?? 0;
   }
 
   /**
@@ -374,7 +378,7 @@ export class OnnxModel {
    * graphs (GQA's) skip the doubled work.
    */
   forward(feeds: Feeds): Promise<Outputs> {
-    if (this.staticCache) return this.#forwardStatic(feeds);
+    if (this.#static) return this.#static.forward(feeds);
     if (this.#pairSingleRows && feeds.rows === 1 && feeds.len === 1) return this.#forwardPaired(feeds);
     return this.#forward(feeds);
   }
@@ -470,182 +474,6 @@ export class OnnxModel {
     return { logits, logitsLen: keep > 0 ? keep : feeds.len, states };
   }
 
-  /**
-   * A call on a static cache: the states are buffers of at least `max(past) + len` slots a row,
-   * written in place and returned as they are. GroupQueryAttention takes a chunk after a past only
-   * for one row (ONNX Runtime: "batch_size must be 1 when sequence_length > 1 and past context is
-   * given"), so such a call is split: into one call per row (on views of the buffers and of one
-   * logits tensor; rows with no real token skipped), or, when every position's logits are wanted
-   * and the chunk is shorter than the batch (continuations to score), into one batched call per
-   * position, whose logits then come step-major (see {@linkcode Outputs.stepMajor}).
-   */
-  async #forwardStatic(feeds: Feeds): Promise<Outputs> {
-    const slots = feeds.slots;
-    if (!slots) {
-      throw new RangeError("Cannot run a static-cache graph without slots: feed it through a Stream");
-    }
-    const { rows, len } = feeds;
-    const K = slots.logitsLen;
-    const states = new Map(feeds.states);
-    if (rows === 1 || len === 1 || Math.max(...slots.past) === 0) {
-      const logits = await this.#runStatic(
-        feeds,
-        feeds.inputIds,
-        len,
-        slots.past,
-        slots.logitsIndex,
-        K,
-        states,
-        null,
-      );
-      return { logits, logitsLen: K, states };
-    }
-    const vocab = this.vocabSize;
-    if (K === len && len < rows) {
-      const logits = this.#session.zeros(this.#logitsType, [len, rows, vocab]);
-      const stepBytes = logits.byteLength / len;
-      try {
-        for (let t = 0; t < len; t++) {
-          const ids = BigInt64Array.from({ length: rows }, (_, r) => feeds.inputIds[r * len + t]);
-          const out = this.#session.view(logits, t * stepBytes, [rows, 1, vocab]);
-          try {
-            const past = slots.past.map((p) => p + t);
-            await this.#runStatic(feeds, ids, 1, past, new BigInt64Array(rows), 1, states, out);
-          } finally {
-            out.dispose();
-          }
-        }
-      } catch (error) {
-        logits.dispose();
-        throw error;
-      }
-      return { logits, logitsLen: K, states, stepMajor: true };
-    }
-    const logits = this.#session.zeros(this.#logitsType, [rows, K, vocab]);
-    try {
-      await this.#rowByRow(feeds, slots, states, logits);
-    } catch (error) {
-      logits.dispose();
-      throw error;
-    }
-    return { logits, logitsLen: K, states };
-  }
-
-  /** `feeds` one row a call, each on views of the buffers and of `logits`' row. */
-  async #rowByRow(
-    feeds: Feeds,
-    slots: NonNullable<Feeds["slots"]>,
-    states: ReadonlyMap<string, Tensor>,
-    logits: Tensor,
-  ): Promise<void> {
-    const { rows, len } = feeds;
-    const K = slots.logitsLen;
-    const rowBytes = logits.byteLength / rows;
-    for (let r = 0; r < rows; r++) {
-      if (slots.real[r] === 0) continue;
-      const views = new Map([...states].map(([name, buffer]) => [
-        name,
-        this.#session.view(buffer, r * buffer.byteLength / rows, [1, ...buffer.dims.slice(1)]),
-      ]));
-      const out = this.#session.view(logits, r * rowBytes, [1, K, this.vocabSize]);
-      try {
-        const ids = feeds.inputIds.slice(r * len, (r + 1) * len);
-        const index = slots.logitsIndex.slice(r * K, (r + 1) * K);
-        await this.#runStatic(feeds, ids, len, [slots.past[r]], index, K, views, out);
-      } finally {
-        out.dispose();
-        for (const view of views.values()) view.dispose();
-      }
-    }
-  }
-
-  /**
-   * One run of a static-cache graph: `ids` (`past.length` rows of `len`) after each row's `past`
-   * tokens, the logits at `index` (K a row) into `into` or a new tensor, the buffers updated in place.
-   */
-  async #runStatic(
-    feeds: Feeds,
-    ids: BigInt64Array<ArrayBuffer>,
-    len: number,
-    past: readonly number[],
-    index: BigInt64Array<ArrayBuffer>,
-    K: number,
-    states: ReadonlyMap<string, Tensor>,
-    into: Tensor | null,
-  ): Promise<Tensor> {
-    const n = past.length;
-    // Generation steps only: continuations to score run a few positions in buffers made for
-    // their batch, where a capture (three runs and the graph) would cost more than it saves.
-    const graphs = this.#graphs;
-    if (
-      graphs && len === 1 && K === 1 && feeds.call !== "score" && !feeds.shrinkArena &&
-      graphs.accepts(n, states)
-    ) {
-      try {
-        return await graphs.step(ids, past, states, into);
-      } catch (error) {
-        if (!(error instanceof OrtError) || !this.#session.cudaGraphs) {
-          throw this.#failure(feeds, n, len, past, error);
-        }
-        // A step that ONNX Runtime could not capture runs plainly from now on (its cache write is
-        // the same token at the same slot, so running it again is exact).
-        console.error(
-          `kvbench: decode steps of ${basename(this.dir)} run without CUDA graphs, as capturing one failed: ${
-            error.message.split("\n")[0]
-          }`,
-        );
-        this.#graphs = null;
-        graphs.release();
-      }
-    }
-    const int32 = (values: number[], dims: number[]) =>
-      Tensor.fromHost("int32", Int32Array.from(values), dims);
-    const owned = [
-      Tensor.fromHost("int64", ids, [n, len]),
-      int32(past.map((p) => p + len - 1), [n]),
-      int32([Math.max(...past) + len], []),
-      Tensor.fromHost("int64", index, [n, K]),
-    ];
-    const inputs = new Map<string, Tensor>([
-      ["input_ids", owned[0]],
-      ["seqlens_k", owned[1]],
-      ["total_sequence_length", owned[2]],
-      ["logits_index", owned[3]],
-    ]);
-    // Into the engine's own memory, never the arena's (see Session.empty).
-    const logits = into ?? this.#session.empty(this.#logitsType, [n, K, this.vocabSize]);
-    const requests: OutputRequest[] = [{ name: "logits", where: "device", into: logits }];
-    for (const spec of this.states) {
-      const buffer = states.get(spec.input)!;
-      inputs.set(spec.input, buffer);
-      requests.push({ name: spec.output, where: "device", into: buffer });
-    }
-    for (const { output, input } of this.#sharedOutputs) {
-      requests.push({ name: output, where: "device", into: states.get(input)! });
-    }
-    try {
-      await this.#session.run(inputs, requests, {
-        shrinkArena: feeds.shrinkArena ?? false,
-        onWorker: n * len > SHORT_CALL_TOKENS,
-      });
-      return logits;
-    } catch (error) {
-      if (into === null) logits.dispose();
-      throw this.#failure(feeds, n, len, past, error);
-    } finally {
-      for (const tensor of owned) tensor.dispose();
-    }
-  }
-
-  /** ONNX Runtime's failure of a static-cache run as one line that names the call; other errors as they are. */
-  #failure(feeds: Feeds, n: number, len: number, past: readonly number[], error: unknown): unknown {
-    if (!(error instanceof OrtError)) return error;
-    return new ModelRunError(
-      `Cannot run ${basename(this.dir)} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
-        `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
-    );
-  }
-
   /** Gives the device arena's unused memory back: a one-token call that asks ONNX Runtime to shrink it. */
   async trimArena(): Promise<void> {
     const states = this.staticCache ? this.cacheBuffers(1, 1) : this.emptyStates(1);
@@ -713,8 +541,7 @@ export class OnnxModel {
   release(): Promise<void> {
     this.#head?.release();
     this.#head = null;
-    this.#graphs?.release();
-    this.#graphs = null;
+    this.#static?.release();
     this.#session.release();
     return Promise.resolve();
   }
