@@ -56,7 +56,7 @@ export interface LoadOptions {
   keyLengthMultiple?: number;
   /**
    * Capture a static cache's decode steps as CUDA graphs (see `decode_graphs.ts`). On by default
-   * where it applies: a static-cache graph in fp16 or bf16 on CUDA (`KVBENCH_CUDA_GRAPHS=0` turns
+   * where it applies: a static-cache graph in fp16 on CUDA (`KVBENCH_CUDA_GRAPHS=0` turns
    * it off, for comparisons). `true` on CPU runs the same fixed-buffer steps without capture.
    */
   cudaGraphs?: boolean;
@@ -569,7 +569,7 @@ function wantsCudaGraphs(path: string, options: LoadOptions): boolean {
     const { inputs } = readOnnxSignature(path);
     // GroupQueryAttention has no float32 CUDA kernel: such a graph runs attention on the CPU.
     return inputs.some((i) => i.name === "seqlens_k") &&
-      inputs.some((i) => /^past_/.test(i.name) && (i.type === "float16" || i.type === "bfloat16"));
+      inputs.some((i) => /^past_/.test(i.name) && i.type === "float16");
   } catch {
     return false;
   }
