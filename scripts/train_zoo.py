@@ -63,6 +63,10 @@ PRESET = PRESETS["gpu"]
 # How DMA's gate coefficient A starts: "doge" (zero, as Doge does; the committed zoo) or "random" (as
 # every 1-D parameter: the zoo before 2026-12-06, which trained to 0.22 and, at another seed, 0.11).
 DMA_GATE_INIT = "doge"
+# DMA's keep window (keys kept per query after the mask) and learning rate: the zoo's 32 and 1e-3. The
+# authors' MQAR benchmark keeps as many keys as there are kv pairs and trains at 1e-4 to 4e-4.
+DMA_KEEP_WINDOW = 32
+DMA_LR = 1e-3
 
 
 def base_config() -> llama.LlamaConfig:
@@ -188,7 +192,7 @@ def family_llama(device, scale: float, teacher):
 
 def family_dma(device, scale: float, teacher):
     base = base_config()
-    cfg = dma.DMAConfig(**asdict(base), keep_window=32)
+    cfg = dma.DMAConfig(**asdict(base), keep_window=DMA_KEEP_WINDOW)
     model = dma.build(cfg)
     init_weights(model, torch.Generator().manual_seed(SEED + 4))
     if DMA_GATE_INIT == "doge":
@@ -198,9 +202,9 @@ def family_dma(device, scale: float, teacher):
             for layer in model.layers:
                 layer.mixer.A.zero_()
     steps = int(PRESET["steps"]["dma"] * scale) or 1
-    curve = train(model, steps, 1e-3, device, SEED + 4)
+    curve = train(model, steps, DMA_LR, device, SEED + 4)
     return model, cfg, dma.layer_layout(cfg), "2 * L * n_kv * d_h * s", {
-        "steps": steps, "lr": 1e-3, "init": "random" if DMA_GATE_INIT == "random" else "random, A = 0 (Doge)"}, curve
+        "steps": steps, "lr": DMA_LR, "init": "random" if DMA_GATE_INIT == "random" else "random, A = 0 (Doge)"}, curve
 
 
 def family_transmla(device, scale: float, teacher):
@@ -254,7 +258,7 @@ FAMILIES: Dict[str, Callable] = {
 
 
 def main() -> None:
-    global VOCAB, PRESET, SEED, DMA_GATE_INIT
+    global VOCAB, PRESET, SEED, DMA_GATE_INIT, DMA_KEEP_WINDOW, DMA_LR
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="models")
     parser.add_argument("--families", default=",".join(FAMILIES))
@@ -265,10 +269,16 @@ def main() -> None:
                         help=f"seed of the weights and the training batches (default {SEED}, the committed zoo's)")
     parser.add_argument("--dma-gate-init", choices=("doge", "random"), default="doge",
                         help="DMA's gate coefficient A: zero, as Doge (the committed zoo), or drawn at random")
+    parser.add_argument("--dma-keep-window", type=int, default=DMA_KEEP_WINDOW,
+                        help=f"keys DMA keeps per query (default {DMA_KEEP_WINDOW}, the zoo's)")
+    parser.add_argument("--dma-lr", type=float, default=DMA_LR, help=f"DMA's learning rate (default {DMA_LR})")
     args = parser.parse_args()
     PRESET = PRESETS[args.preset]
     SEED = args.seed
     DMA_GATE_INIT = args.dma_gate_init
+    if args.dma_keep_window < 1 or not args.dma_lr > 0:
+        parser.error("--dma-keep-window must be a positive integer and --dma-lr a positive number")
+    DMA_KEEP_WINDOW, DMA_LR = args.dma_keep_window, args.dma_lr
     VOCAB = PRESET["vocab"]
     scale = args.steps_scale
     torch.manual_seed(SEED)
