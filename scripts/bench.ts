@@ -327,7 +327,7 @@ async function benchModel(
         tokens: batch * o.decodeSteps,
         seconds,
         kvBytesPerToken: kv,
-        stateBytes: batch * perSequence(context + o.decodeSteps),
+        stateBytes: batch * perSequence(context + UNTIMED_STEPS + o.decodeSteps),
         bandwidthFraction: o.hbmBytesPerSecond === null
           ? null
           : (weights + stateRead) / (seconds / o.decodeSteps) / o.hbmBytesPerSecond,
