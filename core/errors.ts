@@ -33,4 +33,22 @@ export class ModelRunError extends UserError {
     super(message);
     this.name = "ModelRunError";
   }
+
+  /**
+   * The error of one failed call of `model`: `rows × len` new tokens after a past of `past`, for
+   * `call`, failed for `reason` (ONNX Runtime's message; its first line is kept).
+   */
+  static of(
+    model: string,
+    call: string,
+    rows: number,
+    len: number,
+    past: number,
+    reason: string,
+  ): ModelRunError {
+    return new ModelRunError(
+      `Cannot run ${model} (${call}: input_ids [${rows}, ${len}] after a past of ${past}) as onnxruntime ` +
+        `failed: ${reason.split("\n")[0]}`,
+    );
+  }
 }

@@ -293,24 +293,21 @@ async function benchModel(
       const seconds = await skipOnOutOfMemory(`decode@${context}×${batch}`, async () => {
         // A copy for every batch size: a step may take over its stream's (static) cache.
         let stream = prefilled.stream.select(new Array(batch).fill(0));
-        const tokens = new Array(batch).fill(first);
-        // The first step in new buffers captures their CUDA graph (three runs and the capture):
-        // a cost per generation, not per token, kept out of the rate.
-        for (let i = 0; i < UNTIMED_STEPS; i++) {
+        let tokens = new Array(batch).fill(first);
+        const step = async () => {
           const next = await stream.step(tokens.map((t) => [t]), "left");
           stream.dispose();
           stream = next.stream;
-          tokens.splice(0, batch, ...await next.logits.lastArgmax());
+          tokens = await next.logits.lastArgmax();
           next.logits.dispose();
-        }
+        };
+        // The first step in new buffers captures their CUDA graph (three runs and the capture):
+        // a cost per generation, not per token, kept out of the rate.
+        for (let i = 0; i < UNTIMED_STEPS; i++) await step();
         started = begin();
         for (let i = 0; i < o.decodeSteps; i++) {
           const stepStarted = performance.now();
-          const next = await stream.step(tokens.map((t) => [t]), "left");
-          stream.dispose();
-          stream = next.stream;
-          tokens.splice(0, batch, ...await next.logits.lastArgmax());
-          next.logits.dispose();
+          await step();
           steps.push(performance.now() - stepStarted);
         }
         const elapsed = (performance.now() - started) / 1000;

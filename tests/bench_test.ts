@@ -12,7 +12,10 @@ function bench(args: string[]) {
   return runScript("bench", args);
 }
 
-/** The rows `--contexts 16,24 --batches 1,3 --mc 2` gives, in order. */
+/** A small run: two contexts, two batch sizes, a short mix. */
+const SMALL_RUN = ["--contexts", "16,24", "--decode", "4", "--batches", "1,3", "--mc", "2"];
+
+/** The rows {@linkcode SMALL_RUN} gives, in order. */
 const EXPECTED_ROWS = [
   "prefill@16x1",
   "decode@16x1",
@@ -28,24 +31,7 @@ Deno.test("bench measures prefill, decode at each batch size and scoring, and st
   const db = join(dir, "bench.duckdb");
   const json = join(dir, "bench.json");
   const model = join(root, "tests/fixtures/llama");
-  const r = await bench([
-    "--model",
-    model,
-    "--contexts",
-    "16,24",
-    "--decode",
-    "4",
-    "--batches",
-    "1,3",
-    "--mc",
-    "2",
-    "--hbm-gbps",
-    "100",
-    "--db",
-    db,
-    "--json",
-    json,
-  ]);
+  const r = await bench(["--model", model, ...SMALL_RUN, "--hbm-gbps", "100", "--db", db, "--json", json]);
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(readFileSync(json, "utf8")).rows as {
     work: string;
@@ -79,18 +65,7 @@ Deno.test("bench runs a static cache: decode from copies of the prefilled row, s
   const json = join(dir, "bench.json");
   const model = join(root, "tests/fixtures/llama-static");
   // With prefix reuse, which a static cache does not take by default: continuations position by position.
-  const args = [
-    "--contexts",
-    "16,24",
-    "--decode",
-    "4",
-    "--batches",
-    "1,3",
-    "--mc",
-    "2",
-    "--prefix-reuse",
-    "on",
-  ];
+  const args = [...SMALL_RUN, "--prefix-reuse", "on"];
   const r = await bench(["--model", model, ...args, "--db", join(dir, "bench.duckdb"), "--json", json]);
   assert.equal(r.code, 0, r.stderr);
   const written = JSON.parse(readFileSync(json, "utf8"));

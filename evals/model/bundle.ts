@@ -46,7 +46,7 @@ export type BundleInfo = Omit<ModelBundle, "model" | "sha256"> & {
 export async function loadBundle(
   dir: string,
   device: Device = "cpu",
-  options: Pick<LoadOptions, "tf32"> = {},
+  options: Pick<LoadOptions, "tf32" | "cudaGraphs"> = {},
 ): Promise<ModelBundle> {
   const files = readModelDir(dir);
   const model = await OnnxModel.load(files.dir, {

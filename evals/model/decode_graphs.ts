@@ -46,30 +46,30 @@ export interface CacheBindings {
   shared: readonly { output: string; input: string }[];
 }
 
+/** A static-cache graph as its runs need it: its session, its caches and its logits. */
+export interface StaticGraph {
+  /** The model's session. */
+  session: Session;
+  /** How its cache outputs map to its inputs. */
+  bindings: CacheBindings;
+  /** Element type of its logits. */
+  logitsType: "float32" | "float16";
+  /** Size of the logits' last axis. */
+  vocab: number;
+}
+
 /** The decode graphs of one static-cache model. */
 export class DecodeGraphs {
-  readonly #session: Session;
-  readonly #bindings: CacheBindings;
-  readonly #logitsType: "float32" | "float16";
-  readonly #vocab: number;
+  readonly #graph: StaticGraph;
   readonly #maxPositions: number;
   readonly #graphs = new Map<string, DecodeGraph>();
 
   /**
-   * Decode graphs on `session`; `maxPositions` (the rows of the graph's RoPE tables) bounds
+   * Decode graphs of `graph`; `maxPositions` (the rows of its RoPE tables) bounds
    * `total_sequence_length`, which GroupQueryAttention checks against them.
    */
-  constructor(
-    session: Session,
-    bindings: CacheBindings,
-    logitsType: "float32" | "float16",
-    vocab: number,
-    maxPositions: number,
-  ) {
-    this.#session = session;
-    this.#bindings = bindings;
-    this.#logitsType = logitsType;
-    this.#vocab = vocab;
+  constructor(graph: StaticGraph, maxPositions: number) {
+    this.#graph = graph;
     this.#maxPositions = maxPositions;
   }
 
@@ -79,31 +79,25 @@ export class DecodeGraphs {
   }
 
   /**
-   * Whether a one-token step of `rows` rows in `buffers` can run here: one of its graphs, or room
-   * for a new one.
-   */
-  accepts(rows: number, buffers: ReadonlyMap<string, Tensor>): boolean {
-    return this.#graphs.has(this.#key(rows, buffers)) || this.#graphs.size < MAX_GRAPHS;
-  }
-
-  /**
    * One token a row (`ids`) after each row's `past` tokens, in `buffers` (updated in place); the
-   * logits (`rows × 1 × vocab`) land in `into` or a new tensor the caller owns.
+   * logits (`rows × 1 × vocab`) land in `into` or a new tensor the caller owns. Null, having run
+   * nothing, when these buffers have no graph and there is no room for one.
    */
   async step(
     ids: BigInt64Array<ArrayBuffer>,
     past: readonly number[],
     buffers: ReadonlyMap<string, Tensor>,
     into: Tensor | null,
-  ): Promise<Tensor> {
+  ): Promise<Tensor | null> {
     const rows = past.length;
     const key = this.#key(rows, buffers);
     let graph = this.#graphs.get(key);
     if (graph === undefined) {
+      if (this.#graphs.size >= MAX_GRAPHS) return null;
       graph = this.#make(rows, this.#capacity(buffers));
       this.#graphs.set(key, graph);
     }
-    const session = this.#session;
+    const { session, bindings, logitsType, vocab } = this.#graph;
     session.write(graph.ids, ids);
     // seqlens_k is a row's length after the step, less one: its past.
     session.write(graph.seqlens, Int32Array.from(past));
@@ -114,16 +108,16 @@ export class DecodeGraphs {
       ["logits_index", graph.index],
     ]);
     const requests: OutputRequest[] = [{ name: "logits", where: "device", into: graph.logits }];
-    for (const spec of this.#bindings.states) {
+    for (const spec of bindings.states) {
       const buffer = buffers.get(spec.input)!;
       inputs.set(spec.input, buffer);
       requests.push({ name: spec.output, where: "device", into: buffer });
     }
-    for (const { output, input } of this.#bindings.shared) {
+    for (const { output, input } of bindings.shared) {
       requests.push({ name: output, where: "device", into: buffers.get(input)! });
     }
     await session.run(inputs, requests, { graph: graph.id });
-    const out = into ?? session.empty(this.#logitsType, [rows, 1, this.#vocab]);
+    const out = into ?? session.empty(logitsType, [rows, 1, vocab]);
     try {
       session.copy(out, graph.logits);
     } catch (error) {
@@ -144,19 +138,19 @@ export class DecodeGraphs {
   }
 
   #capacity(buffers: ReadonlyMap<string, Tensor>): number {
-    const spec = this.#bindings.states[0];
+    const spec = this.#graph.bindings.states[0];
     return buffers.get(spec.input)!.dims[spec.seqAxis!];
   }
 
   #key(rows: number, buffers: ReadonlyMap<string, Tensor>): string {
-    const addresses = this.#bindings.states.map((spec) =>
+    const addresses = this.#graph.bindings.states.map((spec) =>
       String(Deno.UnsafePointer.value(buffers.get(spec.input)!.dataPointer()))
     );
     return [rows, this.#capacity(buffers), ...addresses].join(":");
   }
 
   #make(rows: number, capacity: number): DecodeGraph {
-    const session = this.#session;
+    const { session, logitsType, vocab } = this.#graph;
     const total = Math.min(capacity, this.#maxPositions);
     const made: Tensor[] = [];
     const keep = (tensor: Tensor) => {
@@ -170,7 +164,7 @@ export class DecodeGraphs {
         seqlens: keep(session.zeros("int32", [rows])),
         index: keep(session.zeros("int64", [rows, 1])),
         total: keep(Tensor.fromHost("int32", Int32Array.of(total), [])),
-        logits: keep(session.empty(this.#logitsType, [rows, 1, this.#vocab])),
+        logits: keep(session.empty(logitsType, [rows, 1, vocab])),
       };
     } catch (error) {
       for (const tensor of made) tensor.dispose();

@@ -191,19 +191,19 @@ export class OnnxModel {
     this.device = options.device ?? "cpu";
     this.keyLengthMultiple = options.keyLengthMultiple ?? 1;
     if (this.staticCache) {
-      const bindings = { states, shared: this.#sharedOutputs };
+      const graph = {
+        session,
+        bindings: { states, shared: this.#sharedOutputs },
+        logitsType,
+        vocab: vocabSize,
+      };
       // A captured step's total_sequence_length must stay within the model's RoPE tables.
       const positions = options.maxPositions ?? 0;
-      const graphs = positions > 0 && (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs))
-        ? new DecodeGraphs(session, bindings, logitsType, vocabSize, positions)
-        : null;
+      const capture = positions > 0 && (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs));
       this.#static = new StaticCacheRuns(
-        session,
-        bindings,
-        logitsType,
-        vocabSize,
+        graph,
         basename(dir),
-        graphs,
+        capture ? new DecodeGraphs(graph, positions) : null,
         SHORT_CALL_TOKENS,
       );
     }
@@ -459,11 +459,13 @@ export class OnnxModel {
       });
     } catch (error) {
       if (!(error instanceof OrtError)) throw error;
-      throw new ModelRunError(
-        `Cannot run ${basename(this.dir)} (${
-          feeds.call ?? "step"
-        }: input_ids [${feeds.rows}, ${feeds.len}] ` +
-          `after a past of ${feeds.pastLen}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
+      throw ModelRunError.of(
+        basename(this.dir),
+        feeds.call ?? "step",
+        feeds.rows,
+        feeds.len,
+        feeds.pastLen,
+        error.message,
       );
     } finally {
       for (const tensor of owned) tensor.dispose();

@@ -8,40 +8,25 @@
  */
 
 import { ModelRunError } from "../../core/errors.ts";
-import type { CacheBindings, DecodeGraphs } from "./decode_graphs.ts";
+import type { DecodeGraphs, StaticGraph } from "./decode_graphs.ts";
 import type { Feeds, Outputs } from "./onnx_model.ts";
 import { OrtError } from "./ort/api.ts";
-import type { OutputRequest, Session } from "./ort/session.ts";
+import type { OutputRequest } from "./ort/session.ts";
 import { Tensor } from "./ort/tensor.ts";
 
 /** The runs of one static-cache model. */
 export class StaticCacheRuns {
-  readonly #session: Session;
-  readonly #bindings: CacheBindings;
-  readonly #logitsType: "float32" | "float16";
-  readonly #vocab: number;
+  readonly #graph: StaticGraph;
   readonly #name: string;
   readonly #shortCallTokens: number;
   #graphs: DecodeGraphs | null;
 
   /**
-   * Runs on `session` of the graph named `name` (for errors), whose caches `bindings` describes;
-   * `graphs` captures decode steps (null: none); calls of more than `shortCallTokens` tokens go to a
-   * worker thread.
+   * Runs of `graph`, named `name` in errors; `graphs` captures its decode steps (null: none); calls
+   * of more than `shortCallTokens` tokens go to a worker thread.
    */
-  constructor(
-    session: Session,
-    bindings: CacheBindings,
-    logitsType: "float32" | "float16",
-    vocab: number,
-    name: string,
-    graphs: DecodeGraphs | null,
-    shortCallTokens: number,
-  ) {
-    this.#session = session;
-    this.#bindings = bindings;
-    this.#logitsType = logitsType;
-    this.#vocab = vocab;
+  constructor(graph: StaticGraph, name: string, graphs: DecodeGraphs | null, shortCallTokens: number) {
+    this.#graph = graph;
     this.#name = name;
     this.#graphs = graphs;
     this.#shortCallTokens = shortCallTokens;
@@ -88,14 +73,14 @@ export class StaticCacheRuns {
       );
       return { logits, logitsLen: K, states };
     }
-    const vocab = this.#vocab;
+    const vocab = this.#graph.vocab;
     if (K === len && len < rows) {
-      const logits = this.#session.zeros(this.#logitsType, [len, rows, vocab]);
+      const logits = this.#graph.session.zeros(this.#graph.logitsType, [len, rows, vocab]);
       const stepBytes = logits.byteLength / len;
       try {
         for (let t = 0; t < len; t++) {
           const ids = BigInt64Array.from({ length: rows }, (_, r) => feeds.inputIds[r * len + t]);
-          const out = this.#session.view(logits, t * stepBytes, [rows, 1, vocab]);
+          const out = this.#graph.session.view(logits, t * stepBytes, [rows, 1, vocab]);
           try {
             const past = slots.past.map((p) => p + t);
             await this.#run(feeds, ids, 1, past, new BigInt64Array(rows), 1, states, out);
@@ -109,7 +94,7 @@ export class StaticCacheRuns {
       }
       return { logits, logitsLen: K, states, stepMajor: true };
     }
-    const logits = this.#session.zeros(this.#logitsType, [rows, K, vocab]);
+    const logits = this.#graph.session.zeros(this.#graph.logitsType, [rows, K, vocab]);
     try {
       await this.#rowByRow(feeds, slots, states, logits);
     } catch (error) {
@@ -133,9 +118,9 @@ export class StaticCacheRuns {
       if (slots.real[r] === 0) continue;
       const views = new Map([...states].map(([name, buffer]) => [
         name,
-        this.#session.view(buffer, r * buffer.byteLength / rows, [1, ...buffer.dims.slice(1)]),
+        this.#graph.session.view(buffer, r * buffer.byteLength / rows, [1, ...buffer.dims.slice(1)]),
       ]));
-      const out = this.#session.view(logits, r * rowBytes, [1, K, this.#vocab]);
+      const out = this.#graph.session.view(logits, r * rowBytes, [1, K, this.#graph.vocab]);
       try {
         const ids = feeds.inputIds.slice(r * len, (r + 1) * len);
         const index = slots.logitsIndex.slice(r * K, (r + 1) * K);
@@ -165,14 +150,12 @@ export class StaticCacheRuns {
     // Generation steps only: continuations to score run a few positions in buffers made for
     // their batch, where a capture (three runs and the graph) would cost more than it saves.
     const graphs = this.#graphs;
-    if (
-      graphs && len === 1 && K === 1 && feeds.call !== "score" && !feeds.shrinkArena &&
-      graphs.accepts(n, states)
-    ) {
+    if (graphs && len === 1 && K === 1 && feeds.call !== "score" && !feeds.shrinkArena) {
       try {
-        return await graphs.step(ids, past, states, into);
+        const out = await graphs.step(ids, past, states, into);
+        if (out) return out;
       } catch (error) {
-        if (!(error instanceof OrtError) || !this.#session.cudaGraphs) {
+        if (!(error instanceof OrtError) || !this.#graph.session.cudaGraphs) {
           throw this.#failure(feeds, n, len, past, error);
         }
         // A step that ONNX Runtime could not capture runs plainly from now on (its cache write is
@@ -201,18 +184,18 @@ export class StaticCacheRuns {
       ["logits_index", owned[3]],
     ]);
     // Into the engine's own memory, never the arena's (see Session.empty).
-    const logits = into ?? this.#session.empty(this.#logitsType, [n, K, this.#vocab]);
+    const logits = into ?? this.#graph.session.empty(this.#graph.logitsType, [n, K, this.#graph.vocab]);
     const requests: OutputRequest[] = [{ name: "logits", where: "device", into: logits }];
-    for (const spec of this.#bindings.states) {
+    for (const spec of this.#graph.bindings.states) {
       const buffer = states.get(spec.input)!;
       inputs.set(spec.input, buffer);
       requests.push({ name: spec.output, where: "device", into: buffer });
     }
-    for (const { output, input } of this.#bindings.shared) {
+    for (const { output, input } of this.#graph.bindings.shared) {
       requests.push({ name: output, where: "device", into: states.get(input)! });
     }
     try {
-      await this.#session.run(inputs, requests, {
+      await this.#graph.session.run(inputs, requests, {
         shrinkArena: feeds.shrinkArena ?? false,
         onWorker: n * len > this.#shortCallTokens,
       });
@@ -228,9 +211,6 @@ export class StaticCacheRuns {
   /** ONNX Runtime's failure of a static-cache run as one line that names the call; other errors as they are. */
   #failure(feeds: Feeds, n: number, len: number, past: readonly number[], error: unknown): unknown {
     if (!(error instanceof OrtError)) return error;
-    return new ModelRunError(
-      `Cannot run ${this.#name} (${feeds.call ?? "step"}: input_ids [${n}, ${len}] ` +
-        `after a past of ${Math.max(...past)}) as onnxruntime failed: ${error.message.split("\n")[0]}`,
-    );
+    return ModelRunError.of(this.#name, feeds.call ?? "step", n, len, Math.max(...past), error.message);
   }
 }

@@ -10,8 +10,7 @@
  * @module
  */
 
-import { join } from "node:path";
-import { OnnxModel } from "../../evals/model/onnx_model.ts";
+import { loadBundle } from "../../evals/model/bundle.ts";
 import { Stream } from "../../evals/model/stream.ts";
 
 const STEPS = 12;
@@ -20,8 +19,7 @@ async function run(
   dir: string,
   cudaGraphs: boolean,
 ): Promise<{ logits: Float32Array[]; graphs: number; on: boolean }> {
-  const sidecar = JSON.parse(Deno.readTextFileSync(join(dir, "kvbench.json")));
-  const model = await OnnxModel.load(dir, { device: "cuda", cudaGraphs, maxPositions: sidecar.max_length });
+  const { model } = await loadBundle(dir, "cuda", { cudaGraphs });
   try {
     // A reserve of 4: the steps after it grow the buffers (new addresses, a second graph).
     let { logits, stream } = await Stream.start(model, 2).prefill(

@@ -13,7 +13,8 @@
  */
 
 import { join } from "node:path";
-import { OnnxModel, openSession } from "../../evals/model/onnx_model.ts";
+import { openSession } from "../../evals/model/onnx_model.ts";
+import { loadBundle } from "../../evals/model/bundle.ts";
 import { Stream } from "../../evals/model/stream.ts";
 
 const [dir, contextArg] = Deno.args;
@@ -26,7 +27,6 @@ if (!Number.isInteger(context) || context < 1) {
   console.error(`graph_timing: CONTEXT must be a positive integer (got ${contextArg})`);
   Deno.exit(2);
 }
-const sidecar = JSON.parse(Deno.readTextFileSync(join(dir, "kvbench.json")));
 
 function median(values: number[]): string {
   const sorted = [...values].sort((a, b) => a - b);
@@ -34,7 +34,7 @@ function median(values: number[]): string {
 }
 
 async function time(cudaGraphs: boolean): Promise<string> {
-  const model = await OnnxModel.load(dir, { device: "cuda", cudaGraphs, maxPositions: sidecar.max_length });
+  const { model } = await loadBundle(dir, "cuda", { cudaGraphs });
   try {
     const prompt = Array.from({ length: context }, (_, i) => 3 + (i * 7919) % (model.vocabSize - 3));
     const prefilled = await Stream.start(model, 1).prefill([prompt], 1024, undefined, 64);

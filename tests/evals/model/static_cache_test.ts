@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { LanguageModel } from "../../../evals/lm.ts";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
 import { MAX_GRAPHS } from "../../../evals/model/decode_graphs.ts";
+import { loadBundle } from "../../../evals/model/bundle.ts";
 import { Stream } from "../../../evals/model/stream.ts";
 import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
 import type { Request } from "../../../core/requests.ts";
@@ -144,11 +145,8 @@ Deno.test("a static cache gives what the growing one gives: padded batches, chun
 for (const fixture of ["llama-static", "xecomla-static"]) {
   Deno.test(`${fixture}: decode steps on fixed buffers give exactly the plain steps`, async () => {
     const plain = await OnnxModel.load(join(fixtures, fixture));
-    const sidecar = JSON.parse(Deno.readTextFileSync(join(fixtures, fixture, "kvbench.json")));
-    const fixed = await OnnxModel.load(join(fixtures, fixture), {
-      cudaGraphs: true,
-      maxPositions: sidecar.max_length,
-    });
+    // The bundle passes the sidecar's max_length, which bounds a captured step.
+    const { model: fixed } = await loadBundle(join(fixtures, fixture), "cpu", { cudaGraphs: true });
     try {
       assert.equal(plain.cudaGraphs, false, "no graphs on CPU unless asked");
       assert.equal(fixed.cudaGraphs, true);
@@ -197,8 +195,7 @@ for (const fixture of ["llama-static", "xecomla-static"]) {
 
 Deno.test("past the most decode graphs a model keeps, steps run plainly and give the same logits", async () => {
   const dir = join(fixtures, "llama-static");
-  const sidecar = JSON.parse(Deno.readTextFileSync(join(dir, "kvbench.json")));
-  const fixed = await OnnxModel.load(dir, { cudaGraphs: true, maxPositions: sidecar.max_length });
+  const { model: fixed } = await loadBundle(dir, "cpu", { cudaGraphs: true });
   const plain = await OnnxModel.load(dir);
   try {
     const runs: Float32Array[][] = [];
