@@ -297,7 +297,9 @@ export class LanguageModel {
     );
     for (const batch of this.#batches(ordered, contextLength)) {
       const contexts = batch.map((g) => pairs[g[0]].context);
-      const prefill = await this.#prefill(batch.length, contexts);
+      // A static cache's copies then hold the continuations without growing.
+      const longestTail = Math.max(...batch.flat().map((i) => pairs[i].continuation.length)) - 1;
+      const prefill = await this.#prefill(batch.length, contexts, longestTail);
       this.#measure(prefill.stream);
       // Every continuation's first token is scored from its context's last logits.
       const scores = new Scores();

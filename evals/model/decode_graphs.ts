@@ -56,6 +56,11 @@ export interface StaticGraph {
   logitsType: "float32" | "float16";
   /** Size of the logits' last axis. */
   vocab: number;
+  /**
+   * The rows of its RoPE tables (the sidecar's `max_length`), null where unknown: on CUDA,
+   * GroupQueryAttention refuses a `total_sequence_length` beyond them; on CPU it reads past them.
+   */
+  maxPositions: number | null;
 }
 
 /** The decode graphs of one static-cache model. */
@@ -65,12 +70,17 @@ export class DecodeGraphs {
   readonly #graphs = new Map<string, DecodeGraph>();
 
   /**
-   * Decode graphs of `graph`; `maxPositions` (the rows of its RoPE tables) bounds
-   * `total_sequence_length`, which GroupQueryAttention checks against them.
+   * Decode graphs of `graph`, whose `maxPositions` must be known: a captured step's
+   * `total_sequence_length` is the capacity, within them.
    */
-  constructor(graph: StaticGraph, maxPositions: number) {
+  constructor(graph: StaticGraph) {
+    if (graph.maxPositions === null) {
+      throw new RangeError(
+        "Cannot capture decode steps without the model's positions (its sidecar's max_length)",
+      );
+    }
     this.#graph = graph;
-    this.#maxPositions = maxPositions;
+    this.#maxPositions = graph.maxPositions;
   }
 
   /** How many graphs exist (captured, or made and then run plainly on CPU). */

@@ -196,14 +196,14 @@ export class OnnxModel {
         bindings: { states, shared: this.#sharedOutputs },
         logitsType,
         vocab: vocabSize,
+        maxPositions: options.maxPositions ?? null,
       };
-      // A captured step's total_sequence_length must stay within the model's RoPE tables.
-      const positions = options.maxPositions ?? 0;
-      const capture = positions > 0 && (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs));
+      const capture = graph.maxPositions !== null &&
+        (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs));
       this.#static = new StaticCacheRuns(
         graph,
         basename(dir),
-        capture ? new DecodeGraphs(graph, positions) : null,
+        capture ? new DecodeGraphs(graph) : null,
         SHORT_CALL_TOKENS,
       );
     }

@@ -45,12 +45,13 @@ export class StaticCacheRuns {
 
   /**
    * A call on a static cache: the states are buffers of at least `max(past) + len` slots a row,
-   * written in place and returned as they are. GroupQueryAttention takes a chunk after a past only
-   * for one row (ONNX Runtime: "batch_size must be 1 when sequence_length > 1 and past context is
-   * given"), so such a call is split: into one call per row (on views of the buffers and of one
-   * logits tensor; rows with no real token skipped), or, when every position's logits are wanted
-   * and the chunk is shorter than the batch (continuations to score), into one batched call per
-   * position, whose logits then come step-major (see {@linkcode Outputs.stepMajor}).
+   * written in place and returned as they are. Rows are right-padded: a row's `real` tokens come
+   * first. GroupQueryAttention takes a chunk after a past only for one row (ONNX Runtime:
+   * "batch_size must be 1 when sequence_length > 1 and past context is given"), so such a call is
+   * split: into one call per row, or, when every position's logits are wanted and the chunk is
+   * shorter than the batch (continuations to score), into batched calls per position, whose logits
+   * then come step-major (see {@linkcode Outputs.stepMajor}). A split call feeds real tokens only:
+   * a padding token after a row near the model's last position would sit past its RoPE tables.
    */
   async forward(feeds: Feeds): Promise<Outputs> {
     const slots = feeds.slots;
@@ -60,7 +61,7 @@ export class StaticCacheRuns {
     const { rows, len } = feeds;
     const K = slots.logitsLen;
     const states = new Map(feeds.states);
-    if (rows === 1 || len === 1 || Math.max(...slots.past) === 0) {
+    if (len === 1 || Math.max(...slots.past) === 0) {
       const logits = await this.#run(
         feeds,
         feeds.inputIds,
@@ -73,19 +74,25 @@ export class StaticCacheRuns {
       );
       return { logits, logitsLen: K, states };
     }
+    const session = this.#graph.session;
     const vocab = this.#graph.vocab;
     if (K === len && len < rows) {
-      const logits = this.#graph.session.zeros(this.#graph.logitsType, [len, rows, vocab]);
+      const logits = session.zeros(this.#graph.logitsType, [len, rows, vocab]);
       const stepBytes = logits.byteLength / len;
       try {
         for (let t = 0; t < len; t++) {
-          const ids = BigInt64Array.from({ length: rows }, (_, r) => feeds.inputIds[r * len + t]);
-          const out = this.#graph.session.view(logits, t * stepBytes, [rows, 1, vocab]);
-          try {
-            const past = slots.past.map((p) => p + t);
-            await this.#run(feeds, ids, 1, past, new BigInt64Array(rows), 1, states, out);
-          } finally {
-            out.dispose();
+          // Rows that still have a token at t, in runs of neighbours (one run when the rows come
+          // longest first, as LanguageModel orders continuations).
+          for (const { from, to } of runsOf(rows, (r) => slots.real[r] > t)) {
+            const n = to - from;
+            const ids = BigInt64Array.from({ length: n }, (_, i) => feeds.inputIds[(from + i) * len + t]);
+            const past = slots.past.slice(from, to).map((p) => p + t);
+            await this.#onRows(states, from, n, (views) => {
+              const out = session.view(logits, t * stepBytes + from * (stepBytes / rows), [n, 1, vocab]);
+              return this.#run(feeds, ids, 1, past, new BigInt64Array(n), 1, views, out).finally(() =>
+                out.dispose()
+              );
+            });
           }
         }
       } catch (error) {
@@ -94,9 +101,22 @@ export class StaticCacheRuns {
       }
       return { logits, logitsLen: K, states, stepMajor: true };
     }
-    const logits = this.#graph.session.zeros(this.#graph.logitsType, [rows, K, vocab]);
+    const logits = session.zeros(this.#graph.logitsType, [rows, K, vocab]);
+    const rowBytes = logits.byteLength / rows;
     try {
-      await this.#rowByRow(feeds, slots, states, logits);
+      for (let r = 0; r < rows; r++) {
+        const real = slots.real[r];
+        if (real === 0) continue;
+        const ids = feeds.inputIds.slice(r * len, r * len + real);
+        // Every index is below `real` (see Stream), so the row's logits need no padding.
+        const index = slots.logitsIndex.slice(r * K, (r + 1) * K);
+        await this.#onRows(states, r, 1, (views) => {
+          const out = session.view(logits, r * rowBytes, [1, K, vocab]);
+          return this.#run(feeds, ids, real, [slots.past[r]], index, K, views, out).finally(() =>
+            out.dispose()
+          );
+        });
+      }
     } catch (error) {
       logits.dispose();
       throw error;
@@ -104,31 +124,23 @@ export class StaticCacheRuns {
     return { logits, logitsLen: K, states };
   }
 
-  /** `feeds` one row a call, each on views of the buffers and of `logits`' row. */
-  async #rowByRow(
-    feeds: Feeds,
-    slots: NonNullable<Feeds["slots"]>,
+  /** Calls `run` with views of rows `from`…`from + n - 1` of every buffer (the buffers themselves for all rows). */
+  async #onRows<T>(
     states: ReadonlyMap<string, Tensor>,
-    logits: Tensor,
-  ): Promise<void> {
-    const { rows, len } = feeds;
-    const K = slots.logitsLen;
-    const rowBytes = logits.byteLength / rows;
-    for (let r = 0; r < rows; r++) {
-      if (slots.real[r] === 0) continue;
-      const views = new Map([...states].map(([name, buffer]) => [
-        name,
-        this.#graph.session.view(buffer, r * buffer.byteLength / rows, [1, ...buffer.dims.slice(1)]),
-      ]));
-      const out = this.#graph.session.view(logits, r * rowBytes, [1, K, this.#graph.vocab]);
-      try {
-        const ids = feeds.inputIds.slice(r * len, (r + 1) * len);
-        const index = slots.logitsIndex.slice(r * K, (r + 1) * K);
-        await this.#run(feeds, ids, len, [slots.past[r]], index, K, views, out);
-      } finally {
-        out.dispose();
-        for (const view of views.values()) view.dispose();
-      }
+    from: number,
+    n: number,
+    run: (views: ReadonlyMap<string, Tensor>) => Promise<T>,
+  ): Promise<T> {
+    const rows = states.values().next().value?.dims[0] ?? n;
+    if (from === 0 && n === rows) return await run(states);
+    const views = new Map([...states].map(([name, buffer]) => [
+      name,
+      this.#graph.session.view(buffer, from * buffer.byteLength / rows, [n, ...buffer.dims.slice(1)]),
+    ]));
+    try {
+      return await run(views);
+    } finally {
+      for (const view of views.values()) view.dispose();
     }
   }
 
@@ -147,6 +159,13 @@ export class StaticCacheRuns {
     into: Tensor | null,
   ): Promise<Tensor> {
     const n = past.length;
+    const total = Math.max(...past) + len;
+    const positions = this.#graph.maxPositions;
+    if (positions !== null && total > positions) {
+      throw new RangeError(
+        `Cannot run ${this.#name} to position ${total}: it has ${positions} (a caller fed past its last position)`,
+      );
+    }
     // Generation steps only: continuations to score run a few positions in buffers made for
     // their batch, where a capture (three runs and the graph) would cost more than it saves.
     const graphs = this.#graphs;
@@ -174,7 +193,7 @@ export class StaticCacheRuns {
     const owned = [
       Tensor.fromHost("int64", ids, [n, len]),
       int32(past.map((p) => p + len - 1), [n]),
-      int32([Math.max(...past) + len], []),
+      int32([total], []),
       Tensor.fromHost("int64", index, [n, K]),
     ];
     const inputs = new Map<string, Tensor>([
@@ -213,4 +232,16 @@ export class StaticCacheRuns {
     if (!(error instanceof OrtError)) return error;
     return ModelRunError.of(this.#name, feeds.call ?? "step", n, len, Math.max(...past), error.message);
   }
+}
+
+/** Maximal runs of neighbouring rows among `rows` for which `keep(row)` holds. */
+function runsOf(rows: number, keep: (row: number) => boolean): { from: number; to: number }[] {
+  const runs: { from: number; to: number }[] = [];
+  for (let r = 0; r < rows; r++) {
+    if (!keep(r)) continue;
+    const last = runs.at(-1);
+    if (last && last.to === r) last.to = r + 1;
+    else runs.push({ from: r, to: r + 1 });
+  }
+  return runs;
 }

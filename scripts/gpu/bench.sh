@@ -13,10 +13,13 @@
 #   e2e     `deno task eval --device cuda` of RULER's 11 synthetic tasks at 4K and 16K on the GQA export
 #           (E2E_MODEL), with the perf rows (tokens, model seconds, forward calls per task), then HF sdpa
 #           generating the same token shapes (scripts/gpu/ruler_shapes.ts, bench_torch.py --shapes)
+#   score   prefix reuse against whole rows on the scoring mix (scripts/gpu/score_check.ts: same log-probs,
+#           times alternated in one process) on the fp16 static fixture and SCORE_MODEL, then HF sdpa scoring
+#           the same mix twice
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
-PHASE=${1:?phase: check, anchor, onnx, e2e or collect}
+PHASE=${1:?phase: check, anchor, onnx, kernels, e2e, score or collect}
 WORK=${WORK:-/opt/kvwork}
 OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-llama3.2-1b-gqa-static xecomla-1b-r128-static llama3.2-1b-gqa-fused transmla-1b-fused xecomla-1b-r128-fused llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2 dma-1b}
@@ -113,6 +116,17 @@ e2e)
   python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 0 --shapes "$R/e2e-shapes.json" \
     --json "$R/torch-e2e-sdpa.json" 2>&1 | grep -E "generate" | tee -a "$R/e2e-$m.txt"
   cp "$R/e2e-$m.txt" "$R/e2e-shapes.json" "$R/torch-e2e-sdpa.json" "$OUT/" 2>/dev/null
+  ;;
+score)
+  m=${SCORE_MODEL:-llama3.2-1b-gqa-static}
+  deno_run scripts/gpu/score_check.ts tests/fixtures/llama-static-fp16 --mc 16 --rounds 1 2>&1 | tee "$R/score-check.txt"
+  wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}" && deno_run scripts/gpu/score_check.ts "$WORK/bench/$m" 2>&1 |
+    tee -a "$R/score-check.txt"
+  for i in 1 2; do
+    python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 64 --json "$R/torch-score-sdpa-$i.json" \
+      2>&1 | grep -E "score" | tee -a "$R/score-check.txt"
+  done
+  cp "$R/score-check.txt" "$R"/torch-score-sdpa-*.json "$OUT/" 2>/dev/null
   ;;
 collect)
   tar -C "$WORK" -czf "$OUT/logs.tgz" logs

@@ -140,6 +140,40 @@ Deno.test("a static cache gives what the growing one gives: padded batches, chun
   }
 });
 
+Deno.test("continuations after a context at the model's last positions feed no padding past them", async () => {
+  // A context that ends one token before the last position, batched with one whose continuations
+  // are longer: padded to those, its rows would run past the RoPE tables (GroupQueryAttention on
+  // CUDA refuses that; on CPU it reads beyond them). loadBundle passes the sidecar's 256 positions.
+  const { model } = await loadBundle(join(fixtures, "llama-static"), "cpu");
+  try {
+    const ids = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 3 + (i * 37 + seed) % 500);
+    const near = ids(255, 1);
+    const far = ids(100, 2);
+    // Two continuation rows (one call per row) and eight (one call per position across rows).
+    const fewRows = [{ context: near, continuation: [7, 8] }, { context: far, continuation: ids(8, 3) }];
+    const manyRows = [0, 1, 2, 3].flatMap((c) => [
+      { context: near, continuation: [10 + c, 20 + c] },
+      { context: far, continuation: ids(4, 4 + c) },
+    ]);
+    for (const pairs of [fewRows, manyRows]) {
+      const options = { batchSize: 2, maxLength: 256, sameLengthBatches: false };
+      const reused = await new LanguageModel(model, null, { ...options, prefixReuse: true })
+        .loglikelihoodTokens(pairs);
+      const whole = await new LanguageModel(model, null, { ...options, prefixReuse: false })
+        .loglikelihoodTokens(pairs);
+      whole.forEach((w, i) => {
+        assert.ok(
+          Math.abs(w.logprob - reused[i].logprob) < 1e-4,
+          `pair ${i}: ${w.logprob} vs ${reused[i].logprob}`,
+        );
+        assert.equal(reused[i].isGreedy, w.isGreedy, `pair ${i}`);
+      });
+    }
+  } finally {
+    await model.release();
+  }
+});
+
 // The CUDA graph path's bookkeeping (fixed tensors written in place, a graph per set of buffers,
 // total_sequence_length at the capacity) runs on CPU too, uncaptured: it must change nothing.
 for (const fixture of ["llama-static", "xecomla-static"]) {

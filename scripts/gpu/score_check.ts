@@ -1,0 +1,93 @@
+/**
+ * Scores `deno task bench`'s multiple-choice mix with prefix reuse and without, in one process:
+ * the two ways must give the same log-probs and greedy flags (within fp16's rounding of different
+ * call shapes), and their times, alternated over rounds so host noise shows as a spread, say which
+ * should be a static cache's default (`LanguageModel`'s `prefixReuse`).
+ *
+ *   deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc 64] [--rounds 3]
+ *
+ * Prints tokens/s per round (counted as bench counts: each context once, plus every continuation
+ * token), the largest log-prob difference a token and how many greedy flags differ (a flag flips
+ * only where two logits are within rounding); exits 1 when a log-prob differs by more than 0.05 a
+ * token.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { loadBundle } from "../../evals/model/bundle.ts";
+import type { LoglikelihoodResponse } from "../../core/requests.ts";
+import { LanguageModel } from "../../evals/lm.ts";
+import { mcMix } from "../_mc_mix.ts";
+
+const TOLERANCE = 0.05;
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: {
+    device: { type: "string", default: "cuda" },
+    mc: { type: "string", default: "64" },
+    rounds: { type: "string", default: "3" },
+  },
+});
+const [dir] = positionals;
+const mc = Number(values.mc);
+const rounds = Number(values.rounds);
+if (!dir || !Number.isInteger(mc) || mc < 1 || !Number.isInteger(rounds) || rounds < 1) {
+  console.error(
+    "score_check: usage: deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc N] [--rounds N]",
+  );
+  Deno.exit(2);
+}
+const device = values.device === "cpu" ? "cpu" : "cuda";
+
+const bundle = await loadBundle(dir, device);
+const model = bundle.model;
+const { pairs, contextTokens } = mcMix(mc, model.vocabSize);
+const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
+const lm = (prefixReuse: boolean) =>
+  new LanguageModel(model, bundle.tokenizer, {
+    batchSize: 8,
+    maxLength: Math.min(4096, bundle.maxLength),
+    prefixReuse,
+  });
+const ways = { plain: lm(false), reuse: lm(true) };
+if (!ways.reuse.options.prefixReuse) {
+  console.error(`score_check: ${dir} cannot run chunks after a past, so it has no prefix reuse to check`);
+  Deno.exit(2);
+}
+for (const way of Object.values(ways)) await way.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up
+
+const rates: Record<keyof typeof ways, number[]> = { plain: [], reuse: [] };
+const results: Partial<Record<keyof typeof ways, LoglikelihoodResponse[]>> = {};
+for (let round = 0; round < rounds; round++) {
+  for (const name of ["plain", "reuse"] as const) {
+    const started = performance.now();
+    results[name] = await ways[name].loglikelihoodTokens(pairs);
+    rates[name].push(tokens / ((performance.now() - started) / 1000));
+  }
+}
+await model.release();
+
+let worst = 0;
+let flags = 0;
+pairs.forEach((pair, i) => {
+  const a = results.plain![i];
+  const b = results.reuse![i];
+  const perToken = Math.abs(a.logprob - b.logprob) / pair.continuation.length;
+  worst = Math.max(worst, perToken);
+  if (a.isGreedy !== b.isGreedy) flags++;
+});
+const spread = (r: number[]) => r.map((v) => v.toFixed(0)).join(" / ");
+const ratio = rates.reuse.map((r, i) => (r / rates.plain[i]).toFixed(2)).join(" / ");
+console.log(`${dir} (${device}): ${pairs.length} pairs, ${tokens} tokens scored`);
+console.log(`  plain  tok/s ${spread(rates.plain)}`);
+console.log(`  reuse  tok/s ${spread(rates.reuse)}  (${ratio} × plain)`);
+const ok = worst <= TOLERANCE;
+console.log(
+  `${ok ? "ok  " : "FAIL"} max |Δ log-prob| a token ${
+    worst.toExponential(2)
+  }, greedy flags differing ${flags}`,
+);
+Deno.exit(ok ? 0 : 1);
