@@ -19,7 +19,7 @@
  *   the graphs write; the caches, the engine's own memory, are freed either way);
  * and once per model, loglikelihood scoring tokens/s on a multiple-choice-like mix (`--mc`
  * contexts of 128–384 tokens, 4 continuations of 1–8 tokens each, batch 8, prefix reuse where the
- * model's default has it or `--prefix-reuse on|off` says), the mix
+ * graph takes a chunk after a past or as `--prefix-reuse on|off` says), the mix
  * scripts/bench_torch.py scores for the PyTorch anchors. A row that runs out of device memory is
  * reported in one line and skipped. TF32 defaults to off, as for `eval`.
  *
@@ -85,7 +85,7 @@ interface BenchOptions {
   chunk: number;
   mc: number;
   hbmBytesPerSecond: number | null;
-  /** Score the mix with prefix reuse (true/false), or as the model's default has it (undefined). */
+  /** Score the mix with prefix reuse (true/false), or as LanguageModel's default has it (undefined). */
   prefixReuse?: boolean;
 }
 
@@ -128,7 +128,8 @@ const BENCH_FLAGS = {
   "prefix-reuse": {
     type: "string",
     value: "on|off",
-    help: "score the mix with prefix reuse or without (default: as the model's default has it)",
+    help:
+      "score the mix with prefix reuse or without (default: with, where the graph takes a chunk after a past)",
   },
 } as const satisfies FlagTable;
 

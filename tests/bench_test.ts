@@ -64,7 +64,7 @@ Deno.test("bench runs a static cache: decode from copies of the prefilled row, s
   const dir = mkdtempSync(join(tmpdir(), "kvbench-bench-"));
   const json = join(dir, "bench.json");
   const model = join(root, "tests/fixtures/llama-static");
-  // With prefix reuse, which a static cache does not take by default: continuations position by position.
+  // With prefix reuse (the default, named so the setting is recorded): continuations position by position.
   const args = [...SMALL_RUN, "--prefix-reuse", "on"];
   const r = await bench(["--model", model, ...args, "--db", join(dir, "bench.duckdb"), "--json", json]);
   assert.equal(r.code, 0, r.stderr);

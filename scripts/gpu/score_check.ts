@@ -4,10 +4,10 @@
  * call shapes), and their times, alternated over rounds so host noise shows as a spread, say which
  * should be a static cache's default (`LanguageModel`'s `prefixReuse`).
  *
- *   deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc 64] [--rounds 3]
+ *   deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc 64] [--rounds 3] [--batch 8]
  *
  * Prints tokens/s per round (counted as bench counts: each context once, plus every continuation
- * token), the largest log-prob difference a token and how many greedy flags differ (a flag flips
+ * token) with each model method's calls and time in the last round, the largest log-prob difference a token and how many greedy flags differ (a flag flips
  * only where two logits are within rounding); exits 1 when a log-prob differs by more than 0.05 a
  * token.
  *
@@ -29,12 +29,14 @@ const { values, positionals } = parseArgs({
     device: { type: "string", default: "cuda" },
     mc: { type: "string", default: "64" },
     rounds: { type: "string", default: "3" },
+    batch: { type: "string", default: "8" },
   },
 });
 const [dir] = positionals;
 const mc = Number(values.mc);
 const rounds = Number(values.rounds);
-if (!dir || !Number.isInteger(mc) || mc < 1 || !Number.isInteger(rounds) || rounds < 1) {
+const batchSize = Number(values.batch);
+if (!dir || [mc, rounds, batchSize].some((n) => !Number.isInteger(n) || n < 1)) {
   console.error(
     "score_check: usage: deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc N] [--rounds N]",
   );
@@ -48,7 +50,7 @@ const { pairs, contextTokens } = mcMix(mc, model.vocabSize);
 const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
 const lm = (prefixReuse: boolean) =>
   new LanguageModel(model, bundle.tokenizer, {
-    batchSize: 8,
+    batchSize,
     maxLength: Math.min(4096, bundle.maxLength),
     prefixReuse,
   });
@@ -59,13 +61,37 @@ if (!ways.reuse.options.prefixReuse) {
 }
 for (const way of Object.values(ways)) await way.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up
 
+// Where a way's time goes: each model method's calls and milliseconds in the last round.
+const spent = new Map<string, { calls: number; ms: number }>();
+for (const method of ["forward", "pick", "gatherRows", "widenCache"] as const) {
+  const original = (model[method] as (...args: unknown[]) => unknown).bind(model);
+  (model as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+    const started = performance.now();
+    const entry = spent.get(method) ?? { calls: 0, ms: 0 };
+    spent.set(method, entry);
+    const done = () => {
+      entry.calls++;
+      entry.ms += performance.now() - started;
+    };
+    const result = original(...args);
+    if (result instanceof Promise) return result.finally(done);
+    done();
+    return result;
+  };
+}
+const profile = () =>
+  [...spent].map(([name, { calls, ms }]) => `${name} ${calls}× ${ms.toFixed(1)} ms`).join(", ");
+
 const rates: Record<keyof typeof ways, number[]> = { plain: [], reuse: [] };
 const results: Partial<Record<keyof typeof ways, LoglikelihoodResponse[]>> = {};
+const profiles: Record<string, string> = {};
 for (let round = 0; round < rounds; round++) {
   for (const name of ["plain", "reuse"] as const) {
+    spent.clear();
     const started = performance.now();
     results[name] = await ways[name].loglikelihoodTokens(pairs);
     rates[name].push(tokens / ((performance.now() - started) / 1000));
+    profiles[name] = `${(performance.now() - started).toFixed(1)} ms: ${profile()}`;
   }
 }
 await model.release();
@@ -84,6 +110,7 @@ const ratio = rates.reuse.map((r, i) => (r / rates.plain[i]).toFixed(2)).join(" 
 console.log(`${dir} (${device}): ${pairs.length} pairs, ${tokens} tokens scored`);
 console.log(`  plain  tok/s ${spread(rates.plain)}`);
 console.log(`  reuse  tok/s ${spread(rates.reuse)}  (${ratio} × plain)`);
+for (const [name, text] of Object.entries(profiles)) console.log(`  last ${name} round ${text}`);
 const ok = worst <= TOLERANCE;
 console.log(
   `${ok ? "ok  " : "FAIL"} max |Δ log-prob| a token ${

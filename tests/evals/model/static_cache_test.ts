@@ -112,7 +112,7 @@ Deno.test("a static cache gives what the growing one gives: padded batches, chun
         prefillChunk: 3,
       };
       const lm = new LanguageModel(model, tok, options);
-      assert.equal(lm.options.prefixReuse, !model.staticCache, "a static cache scores whole rows by default");
+      assert.equal(lm.options.prefixReuse, true, "shared contexts run once by default");
       results.push([
         await new LanguageModel(model, tok, { ...options, prefixReuse: true }).run(text),
         await lm.run(text),
