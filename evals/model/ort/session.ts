@@ -6,6 +6,8 @@
  * @module
  */
 
+import process from "node:process";
+import { UserError } from "../../../core/errors.ts";
 import { check, cString, ort, outPointer, pointerIn } from "./api.ts";
 import {
   allocateOnDevice,
@@ -15,6 +17,7 @@ import {
   freeOnDevice,
   zeroOnDevice,
 } from "./cuda_runtime.ts";
+import { type Block, BlockPool } from "./device_blocks.ts";
 import {
   cpuMemoryInfo,
   ELEMENT_BYTES,
@@ -23,6 +26,22 @@ import {
   type Location,
   Tensor,
 } from "./tensor.ts";
+
+/**
+ * Device memory the engine frees and keeps for its next allocations (see `device_blocks.ts`): a
+ * scoring batch's buffers several times over, 2 GiB unless `KVBENCH_IDLE_DEVICE_MIB` says otherwise
+ * (0: none kept, every free goes to `cudaFree`). Given back when ONNX Runtime shrinks its arena,
+ * when a run fails (it may have run out of memory) and when the session is released.
+ */
+function idleDeviceBytes(): number {
+  const mib = Number(process.env.KVBENCH_IDLE_DEVICE_MIB ?? 2048);
+  if (!(Number.isFinite(mib) && mib >= 0)) {
+    throw new UserError(
+      `KVBENCH_IDLE_DEVICE_MIB must be a number of MiB, 0 or more (got "${process.env.KVBENCH_IDLE_DEVICE_MIB}")`,
+    );
+  }
+  return mib * 2 ** 20;
+}
 
 /** A graph input or output as the session declares it. */
 export interface ValueMeta {
@@ -114,6 +133,7 @@ export class Session {
   readonly #names = new Map<string, Uint8Array<ArrayBuffer>>();
   readonly #runOptions = new Map<string, Deno.PointerValue>();
   readonly #captured = new Set<number>();
+  readonly #blocks: BlockPool | null = null;
   /** Whether runs may be captured as CUDA graphs (see {@linkcode SessionOptions.cudaGraphs}). */
   readonly cudaGraphs: boolean;
 
@@ -129,6 +149,11 @@ export class Session {
       // OrtDeviceAllocator, OrtMemTypeDefault
       check("CreateMemoryInfo", ort().api.CreateMemoryInfo.call(cString("Cuda"), 0, deviceId, 0, out));
       this.#deviceInfo = pointerIn(out);
+      this.#blocks = new BlockPool(
+        (bytes) => allocateOnDevice(deviceId, bytes),
+        freeOnDevice,
+        idleDeviceBytes(),
+      );
     } else {
       this.#deviceInfo = cpuMemoryInfo();
     }
@@ -203,6 +228,7 @@ export class Session {
     const graphId = this.cudaGraphs ? (graph ?? -1) : -1;
     // A captured graph writes its intermediates where they were at capture, in the arena.
     const shrink = shrinkArena && this.#captured.size === 0;
+    if (shrinkArena) this.#blocks?.drain();
     const key = `${shrink}:${graphId}`;
     // Made once per session and kind of run: a decode step runs hundreds of times a second.
     let runOptions = this.#runOptions.get(key);
@@ -248,6 +274,9 @@ export class Session {
       });
       check("AllocatorFree", api.AllocatorFree.call(allocator, array));
       return result;
+    } catch (error) {
+      this.#blocks?.drain();
+      throw error;
     } finally {
       api.ReleaseIoBinding.call(binding);
     }
@@ -318,14 +347,20 @@ export class Session {
 
   /**
    * A tensor of `dims` where the provider computes (host memory on CPU), contents undefined. On
-   * the device it is the engine's own memory, not the arena's: a CUDA graph captured earlier
-   * writes its intermediates into arena blocks that are free between runs.
+   * the device it is the engine's own memory, not the arena's (a CUDA graph captured earlier
+   * writes its intermediates into arena blocks that are free between runs), reused once freed.
    */
   empty(type: ElementType, dims: readonly number[]): Tensor {
     const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
     if (this.location === "cpu") return Tensor.fromHost(type, new Uint8Array(bytes), dims);
-    const data = allocateOnDevice(this.deviceId, bytes);
-    return Tensor.owning(this.#deviceInfo, data, type, dims, this.location, () => freeOnDevice(data));
+    const block = this.#blocks!.take(bytes);
+    return Tensor.owning(this.#deviceInfo, block.ptr, type, dims, this.location, () => this.#giveBack(block));
+  }
+
+  // A tensor freed after the session was released gives its memory back to the device directly.
+  #giveBack(block: Block): void {
+    if (this.#handle === null) freeOnDevice(block.ptr);
+    else this.#blocks!.give(block);
   }
 
   /** A zeroed tensor of `dims` where the provider computes (see {@linkcode Session.empty}). */
@@ -419,6 +454,7 @@ export class Session {
     for (const options of this.#runOptions.values()) api.ReleaseRunOptions.call(options);
     this.#runOptions.clear();
     if (this.location === "cuda") api.ReleaseMemoryInfo.call(this.#deviceInfo);
+    this.#blocks?.drain();
     api.ReleaseSession.call(this.#handle);
     this.#handle = null;
   }
