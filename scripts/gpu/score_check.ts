@@ -7,9 +7,9 @@
  *   deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc 64] [--rounds 3] [--batch 8]
  *
  * Prints tokens/s per round (counted as bench counts: each context once, plus every continuation
- * token) with each model method's calls and time in the last round, the largest log-prob difference a token and how many greedy flags differ (a flag flips
- * only where two logits are within rounding); exits 1 when a log-prob differs by more than 0.05 a
- * token.
+ * token), each model method's calls and milliseconds in the last round of each way, the largest
+ * log-prob difference a token and how many greedy flags differ (a flag flips only where two logits
+ * are within rounding); exits 1 when a log-prob differs by more than 0.05 a token.
  *
  * @module
  */
