@@ -17,7 +17,8 @@ scripts/bench.ts measures:
 - state bytes: the cache's key/value tensors, measured at C (and at C + decode after decoding);
 - loglikelihood scoring tokens/s on the multiple-choice-like mix, scored the way lm-eval's hf
   backend scores it: batches of 8 sorted longest first, each one right-padded and run through one
-  forward pass, with no prefix reuse;
+  forward pass, with no prefix reuse except its logits cache (requests that share context and
+  continuation but its last token run once);
 - peak GPU memory (torch.cuda.max_memory_allocated, reset before each measurement);
 - with --shapes FILE (scripts/gpu/ruler_shapes.ts: an eval's generation samples as prompt and
   generated token counts), the model's seconds to generate them as lm-eval's hf backend does at
@@ -216,9 +217,18 @@ def mc_pairs(n: int, vocab: int) -> Tuple[List[Tuple[List[int], List[int]]], int
 
 
 def score_mc(t: Target, pairs, device) -> Tuple[list, int, int]:
-    """Scores the pairs the way lm-eval's HFLM._loglikelihood_tokens does, one request per sequence."""
-    order = sorted(range(len(pairs)), key=lambda i: (-len(pairs[i][0]) - len(pairs[i][1]),
-                                                     tuple(pairs[i][0] + pairs[i][1])))
+    """Scores the pairs the way lm-eval's HFLM._loglikelihood_tokens does, one sequence per group of
+    requests that share context + continuation[:-1] (its logits cache, on by default: one-token
+    continuations of one context run once), the groups sorted longest first."""
+    groups: Dict[tuple, List[int]] = {}
+    for i, (context, continuation) in enumerate(pairs):
+        groups.setdefault(tuple(context + continuation[:-1]), []).append(i)
+
+    def key(i: int) -> tuple:
+        return tuple(pairs[i][0] + pairs[i][1][:-1])
+
+    order = sorted((g[0] for g in groups.values()),
+                   key=lambda i: (-len(pairs[i][0]) - len(pairs[i][1]), tuple(pairs[i][0] + pairs[i][1])))
     results, fed, padded = [None] * len(pairs), 0, 0
     for b in range(0, len(order), BATCH):
         idx = order[b:b + BATCH]
@@ -231,10 +241,11 @@ def score_mc(t: Target, pairs, device) -> Tuple[list, int, int]:
         # (use_cache defaults to the config's True). log_softmax covers the whole padded batch as in lm-eval.
         logp = F.log_softmax(t.model(input_ids=batch.to(device)).logits, dim=-1)
         for j, i in enumerate(idx):
-            cont = torch.tensor(pairs[i][1], device=device)
-            rows = logp[j, len(inps[j]) - len(cont):len(inps[j])]
-            greedy = bool((rows.argmax(-1) == cont).all())
-            results[i] = (float(rows.gather(-1, cont[:, None]).sum()), greedy)
+            for member in groups[key(i)]:
+                cont = torch.tensor(pairs[member][1], device=device)
+                rows = logp[j, len(inps[j]) - len(cont):len(inps[j])]
+                greedy = bool((rows.argmax(-1) == cont).all())
+                results[member] = (float(rows.gather(-1, cont[:, None]).sum()), greedy)
         fed += sum(len(inp) for inp in inps)
         padded += len(inps) * width
     return results, fed, padded
