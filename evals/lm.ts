@@ -248,9 +248,10 @@ export class LanguageModel {
   }
 
   /**
-   * Each request alone: (context + continuation)[:-1], one call per batch. Left-padded, so every
-   * row's continuation ends the chunk and only the last (longest continuation) positions' logits
-   * are asked for; no state is fetched.
+   * Each distinct (context + continuation)[:-1] once, one call per batch: requests that differ only
+   * in their last token share its logits, as lm-eval's logits cache has them (one-token answers of
+   * one question). Left-padded, so every row's continuations end the chunk and only the last
+   * (longest continuation) positions' logits are asked for; no state is fetched.
    */
   async #scorePlain(
     pairs: readonly TokenPair[],
@@ -258,22 +259,29 @@ export class LanguageModel {
     results: LoglikelihoodResponse[],
     onDone: (n: number) => void,
   ) {
-    const order = [...indices].sort((a, b) => length(pairs[b]) - length(pairs[a]) || a - b);
-    for (const batch of this.#batches(order, (i) => length(pairs[i]))) {
-      const inputs = batch.map((i) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1));
-      const keep = Math.max(...batch.map((i) => pairs[i].continuation.length));
+    const input = (i: number) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1);
+    const groups = new Map<string, number[]>();
+    for (const i of indices) pushTo(groups, input(i).join(","), i);
+    const order = [...groups.values()].sort((a, b) =>
+      length(pairs[b[0]]) - length(pairs[a[0]]) || a[0] - b[0]
+    );
+    for (const batch of this.#batches(order, (g) => length(pairs[g[0]]))) {
+      const inputs = batch.map((g) => input(g[0]));
+      const keep = Math.max(...batch.flat().map((i) => pairs[i].continuation.length));
       const start = Stream.start(this.model, batch.length);
       const logits = await this.#finish(start, inputs, "left", keep);
       start.dispose();
       const scores = new Scores();
-      batch.forEach((i, r) => {
-        const { context, continuation } = pairs[i];
-        continuation.forEach((target, j) => scores.ask(i, { row: r, j: context.length - 1 + j, target }));
+      batch.forEach((group, r) => {
+        for (const i of group) {
+          const { context, continuation } = pairs[i];
+          continuation.forEach((target, j) => scores.ask(i, { row: r, j: context.length - 1 + j, target }));
+        }
       });
       await scores.read(logits);
       logits.dispose();
-      for (const i of batch) results[i] = scores.result(i);
-      onDone(batch.length);
+      for (const i of batch.flat()) results[i] = scores.result(i);
+      onDone(batch.reduce((n, g) => n + g.length, 0));
     }
   }
 

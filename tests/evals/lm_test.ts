@@ -146,6 +146,27 @@ Deno.test("prefix reuse runs each distinct context once", async () => {
   assert.equal(lm.stats.calls, 2);
 });
 
+Deno.test("from scratch, requests that differ only in their last token run once, each scored alone", async () => {
+  // lm-eval's logits cache: four one-token answers of one question, two answers that share all
+  // but their last token, and another question.
+  const question = [5, 9, 30, 31, 40];
+  const pairs = [
+    ...[60, 61, 62, 63].map((t) => ({ context: question, continuation: [t] })),
+    { context: question, continuation: [70, 71] },
+    { context: question, continuation: [70, 72] },
+    { context: [7, 8], continuation: [9] },
+  ];
+  const lm = new LanguageModel(model, null, { batchSize: 8, prefixReuse: false, sameLengthBatches: false });
+  const together = await lm.loglikelihoodTokens(pairs);
+  // Three distinct inputs, in one call of 5 + 6 + 2 tokens.
+  assert.deepEqual([lm.stats.calls, lm.stats.tokens], [1, 13]);
+  for (const [i, pair] of pairs.entries()) {
+    const [alone] = await new LanguageModel(model, null, { prefixReuse: false }).loglikelihoodTokens([pair]);
+    assert.ok(Math.abs(alone.logprob - together[i].logprob) < 1e-5, `pair ${i}`);
+    assert.equal(alone.isGreedy, together[i].isGreedy, `pair ${i}`);
+  }
+});
+
 Deno.test("loglikelihood equals the sum of per-token log-softmax of a plain forward pass", async () => {
   const context = tokenizer.encode("The quick test runs", true);
   const continuation = tokenizer.encode(" on two cores", false);
