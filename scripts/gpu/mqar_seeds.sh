@@ -16,6 +16,7 @@ DIR=$WORK/seeds/$TAG
 case $MODE in
 start)
   mkdir -p "$DIR"
+  rm -f "$DIR"/*.rc  # an earlier start's exit codes would end collect's wait at once
   for seed in ${SEEDS:?}; do
     for family in ${FAMILIES:-llama dma}; do
       run=$family-$seed

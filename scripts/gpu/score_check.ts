@@ -38,7 +38,7 @@ const rounds = Number(values.rounds);
 const batchSize = Number(values.batch);
 if (!dir || [mc, rounds, batchSize].some((n) => !Number.isInteger(n) || n < 1)) {
   console.error(
-    "score_check: usage: deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc N] [--rounds N]",
+    "score_check: usage: deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc N] [--rounds N] [--batch N]",
   );
   Deno.exit(2);
 }
