@@ -14,35 +14,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { loadBundle } from "../../evals/model/bundle.ts";
 import type { LoglikelihoodResponse } from "../../core/requests.ts";
 import { LanguageModel } from "../../evals/lm.ts";
 import { mcMix } from "../_mc_mix.ts";
+import { agreement, scoringFlags } from "./_scores.ts";
 
-const TOLERANCE = 0.05;
-
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: {
-    device: { type: "string", default: "cuda" },
-    mc: { type: "string", default: "64" },
-    rounds: { type: "string", default: "3" },
-    batch: { type: "string", default: "8" },
-  },
-});
-const [dir] = positionals;
-const mc = Number(values.mc);
-const rounds = Number(values.rounds);
-const batchSize = Number(values.batch);
-if (!dir || [mc, rounds, batchSize].some((n) => !Number.isInteger(n) || n < 1)) {
-  console.error(
-    "score_check: usage: deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc N] [--rounds N] [--batch N]",
-  );
-  Deno.exit(2);
-}
-const device = values.device === "cpu" ? "cpu" : "cuda";
+const { dirs: [dir], device, mc, rounds, batch: batchSize } = scoringFlags("score_check", ["DIR"]);
 
 const bundle = await loadBundle(dir, device);
 const model = bundle.model;
@@ -96,25 +74,12 @@ for (let round = 0; round < rounds; round++) {
 }
 await model.release();
 
-let worst = 0;
-let flags = 0;
-pairs.forEach((pair, i) => {
-  const a = results.plain![i];
-  const b = results.reuse![i];
-  const perToken = Math.abs(a.logprob - b.logprob) / pair.continuation.length;
-  worst = Math.max(worst, perToken);
-  if (a.isGreedy !== b.isGreedy) flags++;
-});
+const { ok, line } = agreement(pairs, results.plain!, results.reuse!);
 const spread = (r: number[]) => r.map((v) => v.toFixed(0)).join(" / ");
 const ratio = rates.reuse.map((r, i) => (r / rates.plain[i]).toFixed(2)).join(" / ");
 console.log(`${dir} (${device}): ${pairs.length} pairs, ${tokens} tokens scored`);
 console.log(`  plain  tok/s ${spread(rates.plain)}`);
 console.log(`  reuse  tok/s ${spread(rates.reuse)}  (${ratio} × plain)`);
 for (const [name, text] of Object.entries(profiles)) console.log(`  last ${name} round ${text}`);
-const ok = worst <= TOLERANCE;
-console.log(
-  `${ok ? "ok  " : "FAIL"} max |Δ log-prob| a token ${
-    worst.toExponential(2)
-  }, greedy flags differing ${flags}`,
-);
+console.log(line);
 Deno.exit(ok ? 0 : 1);

@@ -9,46 +9,28 @@
  * alternating, with the log-probs held together. The fused graph is a second session holding a
  * second copy of the weights, the cost this path would add.
  *
- *   deno run -A scripts/gpu/score_hybrid.ts STATIC_DIR FUSED_DIR [--device cuda|cpu] [--mc 64] [--rounds 3]
+ *   deno run -A scripts/gpu/score_hybrid.ts STATIC_DIR FUSED_DIR [--device cuda|cpu] [--mc 64] [--rounds 3] [--batch 8]
  *
  * STATIC_DIR and FUSED_DIR are `export_paper_shapes.py --graph static` and `--graph fused` of one
  * model (or tests/fixtures/llama-static and llama-fused, the same weights). Prints tokens/s each
- * way per round (counted as bench counts) and the largest log-prob difference a token; exits 1 past
- * 0.05 a token or when a greedy flag differs.
+ * way per round (counted as bench counts), the largest log-prob difference a token and how many
+ * greedy flags differ; exits 1 past 0.05 a token.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { LoglikelihoodResponse, TokenPair } from "../../core/requests.ts";
 import { LanguageModel } from "../../evals/lm.ts";
 import { loadBundle } from "../../evals/model/bundle.ts";
 import type { OnnxModel } from "../../evals/model/onnx_model.ts";
 import { Stream } from "../../evals/model/stream.ts";
 import { mcMix } from "../_mc_mix.ts";
+import { agreement, scoringFlags } from "./_scores.ts";
 
-const TOLERANCE = 0.05;
-const BATCH = 8;
-
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: {
-    device: { type: "string", default: "cuda" },
-    mc: { type: "string", default: "64" },
-    rounds: { type: "string", default: "3" },
-  },
-});
-const [staticDir, fusedDir] = positionals;
-const mc = Number(values.mc);
-const rounds = Number(values.rounds);
-if (!staticDir || !fusedDir || [mc, rounds].some((n) => !Number.isInteger(n) || n < 1)) {
-  console.error(
-    "score_hybrid: usage: deno run -A scripts/gpu/score_hybrid.ts STATIC_DIR FUSED_DIR [--device cuda|cpu] [--mc N] [--rounds N]",
-  );
-  Deno.exit(2);
-}
-const device = values.device === "cpu" ? "cpu" : "cuda";
+const { dirs: [staticDir, fusedDir], device, mc, rounds, batch: batchSize } = scoringFlags("score_hybrid", [
+  "STATIC_DIR",
+  "FUSED_DIR",
+]);
 const fixed = await loadBundle(staticDir, device);
 const fused = await loadBundle(fusedDir, device);
 const names = (m: OnnxModel) => m.states.map((s) => s.input).join(",");
@@ -77,8 +59,8 @@ async function hybrid(): Promise<LoglikelihoodResponse[]> {
     sums[i].logprob += logprob;
     if (argmax !== target) sums[i].isGreedy = false;
   };
-  for (let b = 0; b < ordered.length; b += BATCH) {
-    const batch = ordered.slice(b, b + BATCH);
+  for (let b = 0; b < ordered.length; b += batchSize) {
+    const batch = ordered.slice(b, b + batchSize);
     const longestTail = Math.max(...batch.flat().map((i) => pairs[i].continuation.length)) - 1;
     const prefill = await Stream.start(fixed.model, batch.length).prefill(
       batch.map((g) => pairs[g[0]].context),
@@ -157,7 +139,7 @@ async function tails(
   copies.dispose();
 }
 
-const reference = new LanguageModel(fixed.model, null, { batchSize: BATCH, maxLength, prefixReuse: true });
+const reference = new LanguageModel(fixed.model, null, { batchSize, maxLength, prefixReuse: true });
 await reference.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up
 await hybrid();
 const rates = { positions: [] as number[], hybrid: [] as number[] };
@@ -174,20 +156,10 @@ for (let round = 0; round < rounds; round++) {
 await fixed.model.release();
 await fused.model.release();
 
-let worst = 0;
-let flags = 0;
-pairs.forEach((pair, i) => {
-  worst = Math.max(worst, Math.abs(want[i].logprob - got[i].logprob) / pair.continuation.length);
-  if (want[i].isGreedy !== got[i].isGreedy) flags++;
-});
+const { ok, line } = agreement(pairs, want, got);
 const spread = (r: number[]) => r.map((v) => v.toFixed(0)).join(" / ");
 console.log(`${staticDir} + ${fusedDir} (${device}): ${pairs.length} pairs, ${tokens} tokens scored`);
 console.log(`  static, position by position  tok/s ${spread(rates.positions)}`);
 console.log(`  static + one fused call       tok/s ${spread(rates.hybrid)}`);
-const ok = worst <= TOLERANCE && flags === 0;
-console.log(
-  `${ok ? "ok  " : "FAIL"} max |Δ log-prob| a token ${
-    worst.toExponential(2)
-  }, greedy flags differing ${flags}`,
-);
+console.log(line);
 Deno.exit(ok ? 0 : 1);
