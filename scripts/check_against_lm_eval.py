@@ -154,7 +154,8 @@ def write_data(root: Path) -> Dict[str, Dict[str, List[dict]]]:
     return data
 
 
-def lm_eval_task(task_name: str, splits: Dict[str, List[dict]], shots: int):
+def load_lm_eval_task(task_name: str, splits: Dict[str, List[dict]], shots: int):
+    """lm-eval's task reading `splits` instead of downloading, with `shots` shots drawn at seed 1234."""
     import datasets
     from lm_eval.api.task import ConfigurableTask
     from lm_eval.tasks import TaskManager
@@ -166,6 +167,11 @@ def lm_eval_task(task_name: str, splits: Dict[str, List[dict]], shots: int):
     task = TaskManager().load_task_or_group([task_name])[task_name]
     task.set_config(key="num_fewshot", value=shots)
     task.set_fewshot_seed(seed=1234)
+    return task
+
+
+def lm_eval_task(task_name: str, splits: Dict[str, List[dict]], shots: int):
+    task = load_lm_eval_task(task_name, splits, shots)
     task.build_all_requests(limit=None, rank=0, world_size=1)
     return task
 

@@ -41,17 +41,7 @@ SETTINGS = [
 
 
 def build(task_name: str, splits, shots: int, system, chat, multiturn):
-    import datasets
-    from lm_eval.api.task import ConfigurableTask
-    from lm_eval.tasks import TaskManager
-
-    def download(self, dataset_kwargs=None, **kwargs):
-        self.dataset = datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in splits.items()})
-
-    ConfigurableTask.download = download
-    task = TaskManager().load_task_or_group([task_name])[task_name]
-    task.set_config(key="num_fewshot", value=shots)
-    task.set_fewshot_seed(seed=1234)
+    task = base.load_lm_eval_task(task_name, splits, shots)
     drawn = []
     sample = task.sampler.sample
 
