@@ -259,17 +259,22 @@ export class LanguageModel {
     results: LoglikelihoodResponse[],
     onDone: (n: number) => void,
   ) {
-    const input = (i: number) => [...pairs[i].context, ...pairs[i].continuation].slice(0, -1);
+    const inputs = new Map<number, number[]>();
     const groups = new Map<string, number[]>();
-    for (const i of indices) pushTo(groups, input(i).join(","), i);
+    for (const i of indices) {
+      const input = [...pairs[i].context, ...pairs[i].continuation].slice(0, -1);
+      const key = input.join(",");
+      if (!groups.has(key)) inputs.set(i, input);
+      pushTo(groups, key, i);
+    }
     const order = [...groups.values()].sort((a, b) =>
       length(pairs[b[0]]) - length(pairs[a[0]]) || a[0] - b[0]
     );
     for (const batch of this.#batches(order, (g) => length(pairs[g[0]]))) {
-      const inputs = batch.map((g) => input(g[0]));
+      const rows = batch.map((g) => inputs.get(g[0])!);
       const keep = Math.max(...batch.flat().map((i) => pairs[i].continuation.length));
       const start = Stream.start(this.model, batch.length);
-      const logits = await this.#finish(start, inputs, "left", keep);
+      const logits = await this.#finish(start, rows, "left", keep);
       start.dispose();
       const scores = new Scores();
       batch.forEach((group, r) => {

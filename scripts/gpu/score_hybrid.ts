@@ -50,7 +50,10 @@ const pairs: TokenPair[] = mix.map(({ context, continuation }) => ({
 /** The mix scored with the contexts in the static graph and every batch's tails in one fused call. */
 async function hybrid(): Promise<LoglikelihoodResponse[]> {
   const groups = new Map<string, number[]>();
-  pairs.forEach((p, i) => groups.set(p.context.join(","), [...(groups.get(p.context.join(",")) ?? []), i]));
+  pairs.forEach((p, i) => {
+    const key = p.context.join(",");
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
   const ordered = [...groups.values()].sort((a, b) =>
     pairs[b[0]].context.length - pairs[a[0]].context.length
   );
