@@ -11,6 +11,7 @@ import { basename, join, resolve } from "node:path";
 import { UserError } from "../../core/errors.ts";
 import { type Device, type LoadOptions, OnnxModel } from "./onnx_model.ts";
 import { inspectModelFile } from "./onnx_signature.ts";
+import { checkScoreGraph } from "./score_graph.ts";
 import { type Sidecar, validateSidecar } from "./sidecar.ts";
 import { TextTokenizer } from "./tokenizer.ts";
 
@@ -49,12 +50,14 @@ export async function loadBundle(
   options: Pick<LoadOptions, "tf32" | "cudaGraphs"> = {},
 ): Promise<ModelBundle> {
   const files = readModelDir(dir);
+  const score = files.sidecar.score_graph;
   const model = await OnnxModel.load(files.dir, {
     ...options,
     device,
     stateHints: stateHints(files.sidecar),
     keyLengthMultiple: files.sidecar.key_length_multiple ?? 1,
     ...(files.sidecar.max_length ? { maxPositions: files.sidecar.max_length } : {}),
+    ...(score ? { scoreGraph: join(files.dir, score) } : {}),
   });
   return { ...files, model, sha256: hashModelFiles(files.dir) };
 }
@@ -66,8 +69,20 @@ export async function loadBundle(
  */
 export function inspectBundle(dir: string): BundleInfo {
   const files = readModelDir(dir);
-  const { vocabSize } = inspectModelFile(files.dir, stateHints(files.sidecar));
-  return { ...files, vocabSize };
+  const hints = stateHints(files.sidecar);
+  const main = inspectModelFile(files.dir, hints);
+  const score = files.sidecar.score_graph;
+  if (score) {
+    if (!existsSync(join(files.dir, score))) {
+      throw new UserError(
+        `Cannot load ${files.dir} as its kvbench.json names a scoring graph ${score} that is not there: ` +
+          `copy every file the export wrote, or drop "score_graph" from kvbench.json`,
+      );
+    }
+    const graph = inspectModelFile(files.dir, hints, score);
+    checkScoreGraph(join(files.dir, score), graph.inputs, graph, main);
+  }
+  return { ...files, vocabSize: main.vocabSize };
 }
 
 /** Everything of a model directory but the graph: checked, parsed. */
@@ -117,11 +132,16 @@ export function resolveMaxLength(
   return 2048;
 }
 
-/** sha256 of model.onnx followed by its external data files, in name order. */
+/**
+ * sha256 of model.onnx, the scoring graph the sidecar names (if any) and their external data
+ * files, in name order.
+ */
 export function hashModelFiles(dir: string): string {
+  const score = readJson(join(dir, "kvbench.json")).score_graph;
+  const graphs = ["model.onnx", ...(typeof score === "string" ? [score] : [])];
   const hash = createHash("sha256");
   const files = readdirSync(dir)
-    .filter((f) => f === "model.onnx" || /^model\.onnx[._]data$|\.onnx\.data$|\.onnx_data$/.test(f))
+    .filter((f) => graphs.includes(f) || /^model\.onnx[._]data$|\.onnx\.data$|\.onnx_data$/.test(f))
     .sort();
   // Read in blocks: external data files of real models are gigabytes.
   const block = new Uint8Array(1 << 24);

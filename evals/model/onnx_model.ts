@@ -18,10 +18,11 @@ import { type OutputRequest, Session } from "./ort/session.ts";
 import { readFloat32, Tensor } from "./ort/tensor.ts";
 import { LogitsHead, type Pick, type Picked } from "./logits_head.ts";
 import { concreteShape, type StateHints, type StateSpec } from "./state.ts";
-import { checkGraphContract } from "./contract.ts";
+import { type CheckedGraph, checkGraphContract } from "./contract.ts";
 import { DecodeGraphs } from "./decode_graphs.ts";
 import { StaticCacheRuns } from "./static_cache.ts";
 import { readOnnxSignature } from "./onnx_signature.ts";
+import { checkScoreGraph, ScoreGraph } from "./score_graph.ts";
 
 export { Tensor } from "./ort/tensor.ts";
 export type { Pick, Picked } from "./logits_head.ts";
@@ -65,6 +66,11 @@ export interface LoadOptions {
    * bound a captured step's `total_sequence_length`; without it no step is captured.
    */
   maxPositions?: number;
+  /**
+   * A static cache's scoring graph (the sidecar's `score_graph`, a path): opened on the first
+   * call it serves, see `score_graph.ts`.
+   */
+  scoreGraph?: string;
 }
 
 /** Inputs of one forward call; all arrays are row-major `[rows, len]`. */
@@ -200,11 +206,14 @@ export class OnnxModel {
       };
       const capture = graph.maxPositions !== null &&
         (session.cudaGraphs || (this.device === "cpu" && options.cudaGraphs));
+      const scorePath = options.scoreGraph;
+      const main = { vocabSize, logitsType, states };
       this.#static = new StaticCacheRuns(
         graph,
         basename(dir),
         capture ? new DecodeGraphs(graph) : null,
         SHORT_CALL_TOKENS,
+        scorePath ? () => openScoreGraph(scorePath, main, options) : null,
       );
     }
   }
@@ -212,6 +221,11 @@ export class OnnxModel {
   /** Whether decode steps are captured as CUDA graphs (or, on CPU, run as they would be). */
   get cudaGraphs(): boolean {
     return (this.#static?.graphs ?? null) !== null;
+  }
+
+  /** Whether the export's scoring graph has been opened (on the first continuations it scored). */
+  get scoreGraphOpen(): boolean {
+    return this.#static?.scoreGraphOpen ?? false;
   }
 
   /** How many decode graphs were made (one per batch size and set of cache buffers). */
@@ -562,6 +576,20 @@ function openModelSession(path: string, device: Device, options: LoadOptions): S
   } catch (error) {
     if (!(error instanceof UserError && /graph capture/i.test(error.message))) throw error;
     return openSession(path, device, options);
+  }
+}
+
+/** Opens and checks a static cache's scoring graph (see `score_graph.ts`). */
+function openScoreGraph(path: string, main: CheckedGraph, options: LoadOptions): ScoreGraph {
+  const device = options.device ?? "cpu";
+  const session = openSession(path, device, { ...options, cudaGraphs: false });
+  try {
+    const graph = checkGraphContract(path, session.inputs, session.outputs, options.stateHints);
+    checkScoreGraph(path, session.inputs, graph, main);
+    return new ScoreGraph(session, graph.states, graph.vocabSize, graph.logitsType);
+  } catch (error) {
+    session.release();
+    throw error;
   }
 }
 

@@ -213,8 +213,9 @@ export function missingExternalData(path: string, signature: OnnxSignature): str
 export function inspectModelFile(
   dir: string,
   hints: StateHints = {},
-): Pick<CheckedGraph, "vocabSize" | "states"> {
-  const path = join(dir, "model.onnx");
+  file = "model.onnx",
+): CheckedGraph & { inputs: readonly TensorMeta[] } {
+  const path = join(dir, file);
   if (!existsSync(path)) {
     throw new UserError(
       `Cannot load model from ${dir} as ${path} does not exist: point --model at a directory ` +
@@ -242,8 +243,10 @@ export function inspectModelFile(
     if (error instanceof UserError) throw error;
     signature = sessionSignature(path);
   }
-  const { vocabSize, states } = checkGraphContract(path, signature.inputs, signature.outputs, hints);
-  return { vocabSize, states };
+  return {
+    ...checkGraphContract(path, signature.inputs, signature.outputs, hints),
+    inputs: signature.inputs,
+  };
 }
 
 function sessionSignature(path: string): Pick<OnnxSignature, "inputs" | "outputs"> {

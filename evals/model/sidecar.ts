@@ -27,6 +27,11 @@ export interface Sidecar {
    * a cache written in place; scripts/families/fused.py).
    */
   graph?: string;
+  /**
+   * A static export's scoring graph, a file beside model.onnx: the dynamic fused form of the same
+   * weights, through which continuations are scored (evals/model/score_graph.ts).
+   */
+  score_graph?: string;
   /** Prompts are padded to a multiple of this many tokens (see `OnnxModel.keyLengthMultiple`). */
   key_length_multiple?: number;
   /** Sequence axis per state input, for states whose dims don't tell (`null`: fixed). */
@@ -65,6 +70,10 @@ const FIELDS: Record<string, [Check, string]> = {
   max_length: [isInteger(1, MAX_LENGTH_LIMIT - 1), "a positive integer number of tokens, e.g. 2048"],
   layers: [Array.isArray, "an array (one entry per layer)"],
   graph: [isString, 'a string, e.g. "fused"'],
+  score_graph: [
+    (v) => typeof v === "string" && /^[^/\\]+\.onnx$/.test(v),
+    'a file name beside model.onnx, e.g. "score.onnx"',
+  ],
   key_length_multiple: [isInteger(1, 1024), "a positive integer number of tokens, e.g. 4"],
   cache: [isObject, 'an object, e.g. {"bytes_per_token": 512}'],
   state_seq_axis: [isObject, 'an object of state input → axis, e.g. {"past_key_values.0.key": 2}'],

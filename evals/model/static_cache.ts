@@ -13,6 +13,7 @@ import type { Feeds, Outputs } from "./onnx_model.ts";
 import { OrtError } from "./ort/api.ts";
 import type { OutputRequest } from "./ort/session.ts";
 import { Tensor } from "./ort/tensor.ts";
+import type { ScoreGraph } from "./score_graph.ts";
 
 /** The runs of one static-cache model. */
 export class StaticCacheRuns {
@@ -20,16 +21,26 @@ export class StaticCacheRuns {
   readonly #name: string;
   readonly #shortCallTokens: number;
   #graphs: DecodeGraphs | null;
+  readonly #openScore: (() => ScoreGraph) | null;
+  #score: ScoreGraph | null = null;
 
   /**
    * Runs of `graph`, named `name` in errors; `graphs` captures its decode steps (null: none); calls
-   * of more than `shortCallTokens` tokens go to a worker thread.
+   * of more than `shortCallTokens` tokens go to a worker thread; `openScore` opens the export's
+   * scoring graph on first use (null: it has none).
    */
-  constructor(graph: StaticGraph, name: string, graphs: DecodeGraphs | null, shortCallTokens: number) {
+  constructor(
+    graph: StaticGraph,
+    name: string,
+    graphs: DecodeGraphs | null,
+    shortCallTokens: number,
+    openScore: (() => ScoreGraph) | null = null,
+  ) {
     this.#graph = graph;
     this.#name = name;
     this.#graphs = graphs;
     this.#shortCallTokens = shortCallTokens;
+    this.#openScore = openScore;
   }
 
   /** The decode graphs, while steps are captured (null: none, or a capture failed). */
@@ -37,10 +48,17 @@ export class StaticCacheRuns {
     return this.#graphs;
   }
 
-  /** Frees the decode graphs' tensors. */
+  /** Whether the scoring graph has been opened (it opens on the first call it serves). */
+  get scoreGraphOpen(): boolean {
+    return this.#score !== null;
+  }
+
+  /** Frees the decode graphs' tensors and the scoring graph. */
   release(): void {
     this.#graphs?.release();
     this.#graphs = null;
+    this.#score?.release();
+    this.#score = null;
   }
 
   /**
@@ -52,6 +70,8 @@ export class StaticCacheRuns {
    * shorter than the batch (continuations to score), into batched calls per position, whose logits
    * then come step-major (see {@linkcode Outputs.stepMajor}). A split call feeds real tokens only:
    * a padding token after a row near the model's last position would sit past its RoPE tables.
+   * Where the export has a scoring graph, a call of many rows whose state is not kept and whose
+   * every position's logits are wanted (continuations to score) runs there instead, in one call.
    */
   async forward(feeds: Feeds): Promise<Outputs> {
     const slots = feeds.slots;
@@ -73,6 +93,9 @@ export class StaticCacheRuns {
         null,
       );
       return { logits, logitsLen: K, states };
+    }
+    if (this.#openScore && feeds.fetchStates === false && rows > 1 && K === len && isIdentity(slots, K)) {
+      return { logits: await this.#scoreCall(feeds, states), logitsLen: K, states };
     }
     const session = this.#graph.session;
     const vocab = this.#graph.vocab;
@@ -124,6 +147,36 @@ export class StaticCacheRuns {
     return { logits, logitsLen: K, states };
   }
 
+  /** A call through the scoring graph: every row's chunk at once, the buffers read as its past. */
+  async #scoreCall(feeds: Feeds, states: ReadonlyMap<string, Tensor>): Promise<Tensor> {
+    const { past, real } = feeds.slots!;
+    this.#checkPositions(Math.max(...past.map((p, r) => p + real[r])));
+    this.#score ??= this.#openScore!();
+    try {
+      return await this.#score.run({
+        ids: feeds.inputIds,
+        rows: feeds.rows,
+        len: feeds.len,
+        past,
+        real,
+        states,
+        onWorker: feeds.rows * feeds.len > this.#shortCallTokens,
+      });
+    } catch (error) {
+      throw this.#failure(feeds, feeds.rows, feeds.len, past, error);
+    }
+  }
+
+  /** Refuses a run that would reach past the model's positions (its RoPE tables). */
+  #checkPositions(total: number): void {
+    const positions = this.#graph.maxPositions;
+    if (positions !== null && total > positions) {
+      throw new RangeError(
+        `Cannot run ${this.#name} to position ${total}: it has ${positions} (a caller fed past its last position)`,
+      );
+    }
+  }
+
   /** Calls `run` with views of rows `from`…`from + n - 1` of every buffer (the buffers themselves for all rows). */
   async #onRows<T>(
     states: ReadonlyMap<string, Tensor>,
@@ -160,12 +213,7 @@ export class StaticCacheRuns {
   ): Promise<Tensor> {
     const n = past.length;
     const total = Math.max(...past) + len;
-    const positions = this.#graph.maxPositions;
-    if (positions !== null && total > positions) {
-      throw new RangeError(
-        `Cannot run ${this.#name} to position ${total}: it has ${positions} (a caller fed past its last position)`,
-      );
-    }
+    this.#checkPositions(total);
     // Generation steps only: continuations to score run a few positions in buffers made for
     // their batch, where a capture (three runs and the graph) would cost more than it saves.
     const graphs = this.#graphs;
@@ -244,4 +292,13 @@ function runsOf(rows: number, keep: (row: number) => boolean): { from: number; t
     else runs.push({ from: r, to: r + 1 });
   }
   return runs;
+}
+
+/** Whether every row's logits are wanted at each of its real tokens, in chunk order (scoring's ask). */
+function isIdentity(slots: NonNullable<Feeds["slots"]>, K: number): boolean {
+  return slots.real.every((n, r) => {
+    if (n > K) return false;
+    for (let p = 0; p < n; p++) if (slots.logitsIndex[r * K + p] !== BigInt(p)) return false;
+    return true;
+  });
 }

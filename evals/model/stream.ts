@@ -401,6 +401,7 @@ export class Stream {
         pastLen: Math.max(...this.realCounts),
         states,
         call,
+        fetchStates,
         slots: { past: this.realCounts, real: lengths, logitsIndex, logitsLen: count },
       });
     } finally {

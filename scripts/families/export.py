@@ -132,6 +132,12 @@ weights out of ONNX Runtime's fused operators (``fused.py``; families whose laye
 or built so with a static cache written in place (``fused.py``'s ``cache="static"``; GQA models)."""
 
 
+SCORE_GRAPH = "score.onnx"
+"""A static export's scoring graph: the dynamic fused form of the same weights, which takes a chunk
+after a past for many rows (GroupQueryAttention takes one row), reading the static buffers as its
+past. kvbench runs continuations to score through it (sidecar ``score_graph``)."""
+
+
 def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32", graph: str = "traced",
                 max_positions: int = 0) -> None:
     """Traces with distinct batch/past/sequence sizes so no axis is mistaken for a constant, or with
@@ -146,6 +152,9 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "floa
         if max_positions < 1:
             raise ValueError("a fused graph needs max_positions (its RoPE tables' length)")
         fused.save(fused.build(model, dtype, max_positions, "static" if graph == "static" else "dynamic"), path)
+        (path.parent / SCORE_GRAPH).unlink(missing_ok=True)
+        if graph == "static" and fused.scores_from_static(model):
+            fused.save_beside(fused.build(model, dtype, max_positions, "dynamic"), path.parent / SCORE_GRAPH, path)
         return
     if graph != "traced":
         raise ValueError(f"unknown graph {graph!r}: one of {', '.join(GRAPHS)}")
@@ -265,6 +274,7 @@ def write_model_dir(
         # mask only for key lengths that are multiples of 4 (see OnnxModel.keyLengthMultiple).
         **({"graph": "fused", "matmul_dtype": dtype, "key_length_multiple": 4} if graph == "fused" else {}),
         **({"graph": "static", "matmul_dtype": dtype} if graph == "static" else {}),
+        **({"score_graph": SCORE_GRAPH} if (out / SCORE_GRAPH).exists() else {}),
         "vocab_size": config["vocab_size"],
         "max_length": config["max_position_embeddings"],
         "layers": layers,

@@ -184,6 +184,16 @@ def supports_static(model: CausalLM) -> bool:
     return supports(model) and all(getattr(layer.mixer, "fused_static", False) for layer in model.layers)
 
 
+def scores_from_static(model: CausalLM) -> bool:
+    """Whether the dynamic form of a static-cache ``model`` can read the static form's buffers as its
+    past (its scoring graph: see ``save_beside``): the same state names and shapes, GQA's two buffers
+    a layer. MLA's static buffer joins two states of the dynamic form, so an MLA model has none."""
+    def layout(static: bool):
+        return [(d.past, d.present, list(d.shape)) for ds in state_decls(model, static) for d in ds]
+
+    return supports_static(model) and layout(True) == layout(False)
+
+
 def state_decls(model: CausalLM, static: bool) -> List[List]:
     """Each layer's state declarations in the graph: its mixer's ``static_states`` with a static cache
     (MLA keeps [k_pe; c_kv] in one buffer there), its ``states`` otherwise."""
@@ -326,4 +336,32 @@ def save(proto, path: Path, external_above: int = 2_000_000_000) -> None:
     else:
         if check:
             onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
+
+
+def save_beside(proto, path: Path, graph: Path) -> None:
+    """Writes ``proto`` to ``path`` with every weight that ``graph`` (a graph saved in the same
+    directory) keeps in its external data file with the same bytes read from that file, not copied
+    (a static export's scoring graph: one copy of the weights on disk). Weights ``graph`` holds
+    inside itself stay inside ``proto`` too (small models)."""
+    import onnx
+
+    saved = onnx.load(str(graph), load_external_data=False)
+    external = {i.name: i for i in saved.graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL}
+    for init in proto.graph.initializer:
+        ref = external.get(init.name)
+        if ref is None or ref.data_type != init.data_type or list(ref.dims) != list(init.dims):
+            continue
+        where = {e.key: e.value for e in ref.external_data}
+        with open(graph.parent / where["location"], "rb") as f:
+            f.seek(int(where.get("offset", 0)))
+            if f.read(int(where["length"])) != init.raw_data:
+                continue
+        init.ClearField("raw_data")
+        init.data_location = onnx.TensorProto.EXTERNAL
+        init.external_data.extend(ref.external_data)
+    if onnx.defs.onnx_opset_version() >= OPSET:
+        onnx.save(proto, str(path))
+        onnx.checker.check_model(str(path))
+    else:
         onnx.save(proto, str(path))

@@ -13,12 +13,11 @@
 #   e2e     `deno task eval --device cuda` of RULER's 11 synthetic tasks at 4K and 16K on the GQA export
 #           (E2E_MODEL), with the perf rows (tokens, model seconds, forward calls per task), then HF sdpa
 #           generating the same token shapes (scripts/gpu/ruler_shapes.ts, bench_torch.py --shapes)
-#   score   prefix reuse against whole rows on the scoring mix (scripts/gpu/score_check.ts: same log-probs,
-#           times alternated in one process) on the fp16 static fixture and SCORE_MODEL, with freed device
-#           blocks kept for reuse (KVBENCH_IDLE_DEVICE_MIB=2048, after `deno task parity` with it) and without,
-#           then HF sdpa scoring the same mix twice; where the fused export of SCORE_MODEL's model was made too
-#           (VARIANTS with "fused"), scripts/gpu/score_hybrid.ts: continuations in one fused call over the
-#           static buffers, against position by position (first on the fp16 fixtures, a correctness check)
+#   score   the scoring mix every way (scripts/gpu/score_check.ts: whole rows, prefix reuse a position at a
+#           time, prefix reuse through the export's scoring graph; same log-probs, times alternated in one
+#           process) on the fp16 static fixture and SCORE_MODEL, with freed device blocks kept for reuse
+#           (KVBENCH_IDLE_DEVICE_MIB=2048, after `deno task parity` with it) and without, then HF sdpa scoring
+#           the same mix twice
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
@@ -132,12 +131,6 @@ score)
       echo "KVBENCH_IDLE_DEVICE_MIB=$mib" | tee -a "$R/score-check.txt"
       KVBENCH_IDLE_DEVICE_MIB=$mib deno_run scripts/gpu/score_check.ts "$WORK/bench/$m" 2>&1 | tee -a "$R/score-check.txt"
     done
-  fi
-  deno_run scripts/gpu/score_hybrid.ts tests/fixtures/llama-static-fp16 tests/fixtures/llama-fused-fp16 --mc 16 \
-    --rounds 1 2>&1 | tee -a "$R/score-check.txt"
-  f=${m%-static}-fused
-  if [ -e "$WORK/bench/$f/.ready" ]; then
-    deno_run scripts/gpu/score_hybrid.ts "$WORK/bench/$m" "$WORK/bench/$f" 2>&1 | tee -a "$R/score-check.txt"
   fi
   for i in 1 2; do
     python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 64 --json "$R/torch-score-sdpa-$i.json" \

@@ -1,85 +1,159 @@
 /**
- * Scores `deno task bench`'s multiple-choice mix with prefix reuse and without, in one process:
- * the two ways must give the same log-probs and greedy flags (within fp16's rounding of different
- * call shapes), and their times, alternated over rounds so host noise shows as a spread, say which
- * should be a static cache's default (`LanguageModel`'s `prefixReuse`).
+ * Scores `deno task bench`'s multiple-choice mix every way the engine can, in one process: whole
+ * rows (no prefix reuse), prefix reuse with continuations a position at a time through the static
+ * graph, and prefix reuse with continuations in one call of the export's scoring graph (where the
+ * sidecar names one). All must give the whole rows' log-probs and greedy flags (within fp16's
+ * rounding of different call shapes); their times, alternated over rounds so host noise shows as
+ * a spread, say which way should be the default.
  *
  *   deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc 64] [--rounds 3] [--batch 8]
  *
  * Prints tokens/s per round (counted as bench counts: each context once, plus every continuation
- * token), each model method's calls and milliseconds in the last round of each way, the largest
- * log-prob difference a token and how many greedy flags differ (a flag flips only where two logits
- * are within rounding); exits 1 when a log-prob differs by more than 0.05 a token.
+ * token), each model method's calls and milliseconds in the last round of each way, and for each
+ * way the largest log-prob difference a token from whole rows and how many greedy flags differ (a
+ * flag flips only where two logits are within rounding, so it is reported, not failed); exits 1
+ * when a log-prob differs by more than 0.05 a token.
  *
  * @module
  */
 
-import { loadBundle } from "../../evals/model/bundle.ts";
-import type { LoglikelihoodResponse } from "../../core/requests.ts";
+import { parseArgs } from "node:util";
+import type { LoglikelihoodResponse, TokenPair } from "../../core/requests.ts";
 import { LanguageModel } from "../../evals/lm.ts";
+import { loadBundle } from "../../evals/model/bundle.ts";
+import { OnnxModel } from "../../evals/model/onnx_model.ts";
 import { mcMix } from "../_mc_mix.ts";
-import { agreement, scoringFlags } from "./_scores.ts";
 
-const { dirs: [dir], device, mc, rounds, batch: batchSize } = scoringFlags("score_check", ["DIR"]);
+/** Largest log-prob difference a continuation token that two ways may show (fp16 call shapes differ). */
+const TOLERANCE = 0.05;
+
+const usage = "score_check: usage: deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc N] " +
+  "[--rounds N] [--batch N]";
+let parsed;
+try {
+  parsed = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      device: { type: "string", default: "cuda" },
+      mc: { type: "string", default: "64" },
+      rounds: { type: "string", default: "3" },
+      batch: { type: "string", default: "8" },
+    },
+  });
+} catch {
+  parsed = null;
+}
+const numbers = parsed ? [parsed.values.mc, parsed.values.rounds, parsed.values.batch].map(Number) : [];
+if (
+  !parsed || parsed.positionals.length !== 1 || !["cuda", "cpu"].includes(parsed.values.device) ||
+  numbers.some((n) => !Number.isInteger(n) || n < 1)
+) {
+  console.error(usage);
+  Deno.exit(2);
+}
+const [mc, rounds, batchSize] = numbers;
+const [dir] = parsed.positionals;
+const device = parsed.values.device as "cuda" | "cpu";
 
 const bundle = await loadBundle(dir, device);
 const model = bundle.model;
+const maxLength = Math.min(4096, bundle.maxLength);
+// The same graph without its scoring graph: continuations a position at a time.
+const positionsModel = bundle.sidecar.score_graph
+  ? await OnnxModel.load(bundle.dir, {
+    device,
+    ...(bundle.sidecar.max_length ? { maxPositions: bundle.sidecar.max_length } : {}),
+  })
+  : null;
 const { pairs, contextTokens } = mcMix(mc, model.vocabSize);
 const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
-const lm = (prefixReuse: boolean) =>
-  new LanguageModel(model, bundle.tokenizer, {
-    batchSize,
-    maxLength: Math.min(4096, bundle.maxLength),
-    prefixReuse,
-  });
-const ways = { plain: lm(false), reuse: lm(true) };
-if (!ways.reuse.options.prefixReuse) {
+const lm = (on: OnnxModel, prefixReuse: boolean) =>
+  new LanguageModel(on, bundle.tokenizer, { batchSize, maxLength, prefixReuse });
+const ways = new Map<string, LanguageModel>([["whole rows", lm(model, false)]]);
+if (positionsModel) {
+  ways.set("reuse, positions", lm(positionsModel, true));
+  ways.set("reuse, score graph", lm(model, true));
+} else {
+  ways.set("reuse", lm(model, true));
+}
+if (!lm(model, true).options.prefixReuse) {
   console.error(`score_check: ${dir} cannot run chunks after a past, so it has no prefix reuse to check`);
   Deno.exit(2);
 }
-for (const way of Object.values(ways)) await way.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up
+for (const way of ways.values()) await way.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up
 
 // Where a way's time goes: each model method's calls and milliseconds in the last round.
 const spent = new Map<string, { calls: number; ms: number }>();
-for (const method of ["forward", "pick", "gatherRows", "widenCache"] as const) {
-  const original = (model[method] as (...args: unknown[]) => unknown).bind(model);
-  (model as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-    const started = performance.now();
-    const entry = spent.get(method) ?? { calls: 0, ms: 0 };
-    spent.set(method, entry);
-    const done = () => {
-      entry.calls++;
-      entry.ms += performance.now() - started;
+for (const on of [model, positionsModel]) {
+  if (!on) continue;
+  for (const method of ["forward", "pick", "gatherRows", "widenCache"] as const) {
+    const original = (on[method] as (...args: unknown[]) => unknown).bind(on);
+    (on as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      const started = performance.now();
+      const entry = spent.get(method) ?? { calls: 0, ms: 0 };
+      spent.set(method, entry);
+      const done = () => {
+        entry.calls++;
+        entry.ms += performance.now() - started;
+      };
+      const result = original(...args);
+      if (result instanceof Promise) return result.finally(done);
+      done();
+      return result;
     };
-    const result = original(...args);
-    if (result instanceof Promise) return result.finally(done);
-    done();
-    return result;
-  };
+  }
 }
 const profile = () =>
   [...spent].map(([name, { calls, ms }]) => `${name} ${calls}× ${ms.toFixed(1)} ms`).join(", ");
 
-const rates: Record<keyof typeof ways, number[]> = { plain: [], reuse: [] };
-const results: Partial<Record<keyof typeof ways, LoglikelihoodResponse[]>> = {};
-const profiles: Record<string, string> = {};
+const rates = new Map<string, number[]>([...ways.keys()].map((name) => [name, []]));
+const results = new Map<string, LoglikelihoodResponse[]>();
+const profiles = new Map<string, string>();
 for (let round = 0; round < rounds; round++) {
-  for (const name of ["plain", "reuse"] as const) {
+  for (const [name, way] of ways) {
     spent.clear();
     const started = performance.now();
-    results[name] = await ways[name].loglikelihoodTokens(pairs);
-    rates[name].push(tokens / ((performance.now() - started) / 1000));
-    profiles[name] = `${(performance.now() - started).toFixed(1)} ms: ${profile()}`;
+    results.set(name, await way.loglikelihoodTokens(pairs));
+    rates.get(name)!.push(tokens / ((performance.now() - started) / 1000));
+    profiles.set(name, `${(performance.now() - started).toFixed(1)} ms: ${profile()}`);
   }
 }
+const scoreGraphRan = model.scoreGraphOpen;
 await model.release();
+await positionsModel?.release();
 
-const { ok, line } = agreement(pairs, results.plain!, results.reuse!);
+/** The largest log-prob difference a token from `want`, and how many greedy flags differ. */
+function agreement(pairs: readonly TokenPair[], want: LoglikelihoodResponse[], got: LoglikelihoodResponse[]) {
+  let worst = 0;
+  let flags = 0;
+  pairs.forEach((pair, i) => {
+    worst = Math.max(worst, Math.abs(want[i].logprob - got[i].logprob) / pair.continuation.length);
+    if (want[i].isGreedy !== got[i].isGreedy) flags++;
+  });
+  return {
+    ok: worst <= TOLERANCE,
+    text: `max |Δ log-prob| a token ${worst.toExponential(2)}, greedy flags differing ${flags}`,
+  };
+}
+
 const spread = (r: number[]) => r.map((v) => v.toFixed(0)).join(" / ");
-const ratio = rates.reuse.map((r, i) => (r / rates.plain[i]).toFixed(2)).join(" / ");
-console.log(`${dir} (${device}): ${pairs.length} pairs, ${tokens} tokens scored`);
-console.log(`  plain  tok/s ${spread(rates.plain)}`);
-console.log(`  reuse  tok/s ${spread(rates.reuse)}  (${ratio} × plain)`);
-for (const [name, text] of Object.entries(profiles)) console.log(`  last ${name} round ${text}`);
-console.log(line);
+const whole = rates.get("whole rows")!;
+console.log(`${dir} (${device}): ${pairs.length} pairs, ${tokens} tokens scored, batch ${batchSize}`);
+let ok = true;
+for (const [name, rate] of rates) {
+  const ratio = rate.map((r, i) => (r / whole[i]).toFixed(2)).join(" / ");
+  console.log(`  ${name.padEnd(20)} tok/s ${spread(rate)}  (${ratio} × whole rows)`);
+}
+for (const [name, text] of profiles) console.log(`  last "${name}" round ${text}`);
+for (const [name, got] of results) {
+  if (name === "whole rows") continue;
+  const { ok: close, text } = agreement(pairs, results.get("whole rows")!, got);
+  ok &&= close;
+  console.log(`${close ? "ok  " : "FAIL"} ${name} against whole rows: ${text}`);
+}
+if (positionsModel && !scoreGraphRan) {
+  console.log("FAIL the scoring graph never ran");
+  ok = false;
+}
 Deno.exit(ok ? 0 : 1);

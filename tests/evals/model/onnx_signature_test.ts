@@ -70,7 +70,9 @@ Deno.test("inspectModelFile() names an external data file that is missing, befor
     (e) => e instanceof UserError && /the weights file w\.bin it names is missing from/.test(e.message),
   );
   writeFileSync(join(dir, "w.bin"), new Uint8Array(64));
-  assert.deepEqual(inspectModelFile(dir), { vocabSize: 16, states: [] });
+  const { vocabSize, logitsType, states, inputs } = inspectModelFile(dir);
+  assert.deepEqual({ vocabSize, logitsType, states }, { vocabSize: 16, logitsType: "float32", states: [] });
+  assert.deepEqual(inputs.map((i) => i.name), ["input_ids", "attention_mask"]);
 });
 
 Deno.test("inspectModelFile() lets ONNX Runtime judge a file it cannot read", () => {

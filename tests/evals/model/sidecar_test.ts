@@ -32,6 +32,10 @@ Deno.test("validateSidecar() names the file, the field, what it holds and what i
       { state_seq_axis: { "past.0": 0 } },
       /"state_seq_axis\.past\.0" is 0 \(a number\) where kvbench expects an axis/,
     ],
+    [
+      { score_graph: "../score.onnx" },
+      /"score_graph" is "\.\.\/score\.onnx" \(a string\) where kvbench expects a file name beside/,
+    ],
     [["llama"], /as it holds \["llama"\] \(an array\) where kvbench expects a JSON object/],
   ];
   for (const [raw, expected] of cases) {

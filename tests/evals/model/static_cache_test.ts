@@ -174,6 +174,42 @@ Deno.test("continuations after a context at the model's last positions feed no p
   }
 });
 
+// Continuations of many rows after their contexts: position by position through GroupQueryAttention
+// (OnnxModel.load alone), or in one call of the export's scoring graph (loadBundle reads the sidecar).
+for (const [fixture, tolerance] of [["llama-static", 1e-4], ["llama-static-fp16", 5e-2]] as const) {
+  Deno.test(`${fixture}: the scoring graph scores continuations as the static graph does`, async () => {
+    const dir = join(fixtures, fixture);
+    const plain = await OnnxModel.load(dir);
+    const { model: scoring } = await loadBundle(dir, "cpu");
+    try {
+      const ids = (n: number, seed: number) =>
+        Array.from({ length: n }, (_, i) => 3 + (i * 31 + seed * 7) % 500);
+      // Contexts of different lengths (their buffers' slots past a row's length are masked), with
+      // continuations of 1 to 6 tokens, one-token ones among them (scored from the context call).
+      const pairs = [0, 1, 2, 3, 4].flatMap((c) =>
+        [1, 2, 4, 6].map((n, k) => ({ context: ids(20 + 17 * c, c), continuation: ids(n, 10 * c + k) }))
+      );
+      // Rows of different lengths in a call, as on CUDA.
+      const options = { batchSize: 3, maxLength: 256, prefixReuse: true, sameLengthBatches: false };
+      const want = await new LanguageModel(plain, null, options).loglikelihoodTokens(pairs);
+      assert.equal(scoring.scoreGraphOpen, false, "opened on first use only");
+      const got = await new LanguageModel(scoring, null, options).loglikelihoodTokens(pairs);
+      assert.equal(scoring.scoreGraphOpen, true);
+      assert.equal(plain.scoreGraphOpen, false);
+      want.forEach((w, i) => {
+        assert.ok(
+          Math.abs(w.logprob - got[i].logprob) < tolerance,
+          `pair ${i}: ${w.logprob} vs ${got[i].logprob}`,
+        );
+        assert.equal(got[i].isGreedy, w.isGreedy, `pair ${i}`);
+      });
+    } finally {
+      await plain.release();
+      await scoring.release();
+    }
+  });
+}
+
 // The CUDA graph path's bookkeeping (fixed tensors written in place, a graph per set of buffers,
 // total_sequence_length at the capacity) runs on CPU too, uncaptured: it must change nothing.
 for (const fixture of ["llama-static", "xecomla-static"]) {
