@@ -23,6 +23,7 @@ import { DecodeGraphs } from "./decode_graphs.ts";
 import { StaticCacheRuns } from "./static_cache.ts";
 import { readOnnxSignature } from "./onnx_signature.ts";
 import { checkScoreGraph, ScoreGraph } from "./score_graph.ts";
+import { findSharedWeights, loadSharedWeights } from "./shared_weights.ts";
 
 export { Tensor } from "./ort/tensor.ts";
 export type { Pick, Picked } from "./logits_head.ts";
@@ -170,6 +171,8 @@ export class OnnxModel {
   #head: LogitsHead | null = null;
   #pairSingleRows = false;
   readonly #static: StaticCacheRuns | null = null;
+  // Weights handed to the sessions (see shared_weights.ts): freed after them.
+  readonly #weights: ReadonlyMap<string, Tensor>;
 
   private constructor(
     dir: string,
@@ -178,9 +181,11 @@ export class OnnxModel {
     vocabSize: number,
     logitsType: "float32" | "float16",
     options: LoadOptions,
+    weights: ReadonlyMap<string, Tensor>,
   ) {
     this.dir = dir;
     this.#session = session;
+    this.#weights = weights;
     this.#logitsType = logitsType;
     this.#options = options;
     this.states = states;
@@ -213,7 +218,7 @@ export class OnnxModel {
         basename(dir),
         capture ? new DecodeGraphs(graph) : null,
         SHORT_CALL_TOKENS,
-        scorePath ? () => openScoreGraph(scorePath, main, options) : null,
+        scorePath ? () => openScoreGraph(scorePath, main, options, weights) : null,
       );
     }
   }
@@ -248,7 +253,18 @@ export class OnnxModel {
           `holding model.onnx, tokenizer.json and tokenizer_config.json`,
       );
     }
-    const session = openModelSession(path, device, options);
+    // Weights the static graph and its scoring graph both read: one copy for both sessions.
+    const score = options.scoreGraph;
+    const weights = score
+      ? loadSharedWeights(dir, findSharedWeights(dir, ["model.onnx", basename(score)]), device)
+      : new Map<string, Tensor>();
+    let session: Session;
+    try {
+      session = openModelSession(path, device, options, weights);
+    } catch (error) {
+      for (const tensor of weights.values()) tensor.dispose();
+      throw error;
+    }
     try {
       const { states, vocabSize, logitsType } = checkGraphContract(
         path,
@@ -256,7 +272,15 @@ export class OnnxModel {
         session.outputs,
         options.stateHints,
       );
-      const model = new OnnxModel(dir, session, states, vocabSize, logitsType, { ...options, device });
+      const model = new OnnxModel(
+        dir,
+        session,
+        states,
+        vocabSize,
+        logitsType,
+        { ...options, device },
+        weights,
+      );
       // A static cache takes chunks after a past (a row at a time where the kernel wants it).
       if (!model.staticCache) {
         model.chunksAfterPast = await model.#probeChunksAfterPast(path);
@@ -265,6 +289,7 @@ export class OnnxModel {
       return model;
     } catch (error) {
       session.release();
+      for (const tensor of weights.values()) tensor.dispose();
       throw error;
     }
   }
@@ -559,6 +584,7 @@ export class OnnxModel {
     this.#head = null;
     this.#static?.release();
     this.#session.release();
+    for (const tensor of this.#weights.values()) tensor.dispose();
     return Promise.resolve();
   }
 }
@@ -567,22 +593,32 @@ export class OnnxModel {
  * The model's session: with CUDA graphs where {@linkcode LoadOptions.cudaGraphs} says they apply,
  * else (or where ONNX Runtime refuses them for this graph) without.
  */
-function openModelSession(path: string, device: Device, options: LoadOptions): Session {
+function openModelSession(
+  path: string,
+  device: Device,
+  options: LoadOptions,
+  initializers: ReadonlyMap<string, Tensor>,
+): Session {
   if (device !== "cuda" || !options.maxPositions || !wantsCudaGraphs(path, options)) {
-    return openSession(path, device, options);
+    return openSession(path, device, options, initializers);
   }
   try {
-    return openSession(path, device, { ...options, cudaGraphs: true });
+    return openSession(path, device, { ...options, cudaGraphs: true }, initializers);
   } catch (error) {
     if (!(error instanceof UserError && /graph capture/i.test(error.message))) throw error;
-    return openSession(path, device, options);
+    return openSession(path, device, options, initializers);
   }
 }
 
 /** Opens and checks a static cache's scoring graph (see `score_graph.ts`). */
-function openScoreGraph(path: string, main: CheckedGraph, options: LoadOptions): ScoreGraph {
+function openScoreGraph(
+  path: string,
+  main: CheckedGraph,
+  options: LoadOptions,
+  initializers: ReadonlyMap<string, Tensor>,
+): ScoreGraph {
   const device = options.device ?? "cpu";
-  const session = openSession(path, device, { ...options, cudaGraphs: false });
+  const session = openSession(path, device, { ...options, cudaGraphs: false }, initializers);
   try {
     const graph = checkGraphContract(path, session.inputs, session.outputs, options.stateHints);
     checkScoreGraph(path, session.inputs, graph, main);
@@ -609,12 +645,14 @@ function wantsCudaGraphs(path: string, options: LoadOptions): boolean {
  * Opens an ONNX Runtime session on `device` for the file at `source` or the model it holds,
  * turning a missing provider library, a provider that won't start and a rejected graph into
  * one-line {@linkcode UserError}s. `KVBENCH_ORT_PROFILE=DIR` writes ONNX Runtime's per-node profile
- * (JSON) into DIR when the session is released.
+ * (JSON) into DIR when the session is released. `initializers`: weights the session takes from
+ * these tensors (see `shared_weights.ts`).
  */
 export function openSession(
   source: string | Uint8Array<ArrayBuffer>,
   device: Device,
   options: Omit<LoadOptions, "device"> = {},
+  initializers: ReadonlyMap<string, Tensor> = new Map(),
 ): Session {
   const path = typeof source === "string" ? source : "kvbench's logits head";
   const missing = missingProviderLibraries(device);
@@ -634,6 +672,7 @@ export function openSession(
       intraOpThreads: options.intraOpThreads ?? 0,
       tf32: options.tf32 ?? false,
       cudaGraphs: options.cudaGraphs ?? false,
+      initializers,
       ...(profileDir ? { profilePrefix: join(profileDir, name) } : {}),
     });
   } catch (error) {

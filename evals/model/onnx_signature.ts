@@ -136,14 +136,36 @@ function valueInfo(r: BlockReader, start: number, end: number): TensorMeta {
   return { name, type, shape };
 }
 
-/** An initializer's name and, when its data lives outside the graph, the file it names. */
-function initializer(r: BlockReader, start: number, end: number): { name: string; location: string | null } {
+/** A weight whose bytes lie in an external data file, as its TensorProto says. */
+export interface ExternalWeight {
+  /** Initializer name. */
+  name: string;
+  /** ONNX element type code (TensorProto.data_type). */
+  dataType: number;
+  /** Dimensions. */
+  dims: number[];
+  /** The data file, relative to the graph's folder. */
+  location: string;
+  /** Where its bytes start in that file, and how many there are. */
+  offset: number;
+  length: number;
+}
+
+/** An initializer's name and, when its data lives outside the graph, where (`location` null: inside). */
+function initializer(r: BlockReader, start: number, end: number): Omit<ExternalWeight, "location"> & {
+  location: string | null;
+} {
   let name = "";
   let external = false;
-  let location: string | null = null;
+  let dataType = 0;
+  const dims: number[] = [];
+  const where: Record<string, string> = {};
   for (const f of fields(r, start, end)) {
     if (f.number === 8 && f.wire === 2) name = text(r, f);
     if (f.number === 14 && f.wire === 0) external = f.value === 1;
+    if (f.number === 2 && f.wire === 0) dataType = f.value;
+    if (f.number === 1 && f.wire === 0) dims.push(f.value);
+    if (f.number === 1 && f.wire === 2) dims.push(...packedVarints(r, f));
     if (f.number !== 13 || f.wire !== 2) continue;
     let key = "";
     let value = "";
@@ -151,9 +173,62 @@ function initializer(r: BlockReader, start: number, end: number): { name: string
       if (e.number === 1 && e.wire === 2) key = text(r, e);
       if (e.number === 2 && e.wire === 2) value = text(r, e);
     }
-    if (key === "location") location = value;
+    where[key] = value;
   }
-  return { name, location: external ? location : null };
+  return {
+    name,
+    dataType,
+    dims,
+    location: external && where.location ? where.location : null,
+    offset: Number(where.offset ?? 0),
+    length: Number(where.length ?? -1),
+  };
+}
+
+/** The varints of a packed repeated field. */
+function packedVarints(r: BlockReader, f: Field): number[] {
+  const out: number[] = [];
+  let value = 0;
+  let shift = 0;
+  for (let pos = f.start; pos < f.end; pos++) {
+    const b = r.byte(pos);
+    value += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((b & 0x80) === 0) {
+      out.push(value);
+      value = 0;
+      shift = 0;
+    }
+  }
+  return out;
+}
+
+/** The weights of the ONNX model at `path` that live in external data files. */
+export function readExternalWeights(path: string): ExternalWeight[] {
+  const fd = openSync(path, "r");
+  try {
+    const r = new BlockReader(fd);
+    const graph = graphField(r, fstatSync(fd).size);
+    const weights: ExternalWeight[] = [];
+    for (const f of fields(r, graph.start, graph.end)) {
+      if (f.wire !== 2 || f.number !== 5) continue;
+      const init = initializer(r, f.start, f.end);
+      if (init.location !== null && init.length >= 0) weights.push({ ...init, location: init.location });
+    }
+    return weights;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** ModelProto.graph. */
+function graphField(r: BlockReader, size: number): Field {
+  let graph: Field | null = null;
+  for (const f of fields(r, 0, size)) {
+    if (f.number === 7 && f.wire === 2) graph = f;
+  }
+  if (graph === null) throw new NotOnnxError("no graph");
+  return graph;
 }
 
 /**
@@ -165,12 +240,7 @@ export function readOnnxSignature(path: string): OnnxSignature {
   const fd = openSync(path, "r");
   try {
     const r = new BlockReader(fd);
-    const size = fstatSync(fd).size;
-    let graph: Field | null = null;
-    for (const f of fields(r, 0, size)) {
-      if (f.number === 7 && f.wire === 2) graph = f;
-    }
-    if (graph === null) throw new NotOnnxError("no graph");
+    const graph = graphField(r, fstatSync(fd).size);
     const inputs: TensorMeta[] = [];
     const outputs: TensorMeta[] = [];
     const initializers = new Set<string>();

@@ -151,9 +151,13 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "floa
     if graph in ("fused", "static"):
         if max_positions < 1:
             raise ValueError("a fused graph needs max_positions (its RoPE tables' length)")
-        fused.save(fused.build(model, dtype, max_positions, "static" if graph == "static" else "dynamic"), path)
+        scores = graph == "static" and fused.scores_from_static(model)
+        # With a scoring graph the weights go to one data file that both graphs read (kvbench loads
+        # them once for both sessions).
+        fused.save(fused.build(model, dtype, max_positions, "static" if graph == "static" else "dynamic"), path,
+                   **({"external_above": 0} if scores else {}))
         (path.parent / SCORE_GRAPH).unlink(missing_ok=True)
-        if graph == "static" and fused.scores_from_static(model):
+        if scores:
             fused.save_beside(fused.build(model, dtype, max_positions, "dynamic"), path.parent / SCORE_GRAPH, path)
         return
     if graph != "traced":

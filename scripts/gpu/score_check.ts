@@ -9,7 +9,9 @@
  *   deno run -A scripts/gpu/score_check.ts DIR [--device cuda|cpu] [--mc 64] [--rounds 3] [--batch 8]
  *
  * Prints tokens/s per round (counted as bench counts: each context once, plus every continuation
- * token), each model method's calls and milliseconds in the last round of each way, and for each
+ * token), each model method's calls and milliseconds in the last round of each way, on CUDA the
+ * device memory that loading the model, opening its scoring graph (whose weights are the static
+ * graph's) and a second static session took, and for each
  * way the largest log-prob difference a token from whole rows and how many greedy flags differ (a
  * flag flips only where two logits are within rounding, so it is reported, not failed); exits 1
  * when a log-prob differs by more than 0.05 a token.
@@ -56,9 +58,41 @@ const [mc, rounds, batchSize] = numbers;
 const [dir] = parsed.positionals;
 const device = parsed.values.device as "cuda" | "cpu";
 
+/** GPU 0's memory in use, in MiB, as nvidia-smi reads it (null on CPU or without it). */
+function usedMiB(): number | null {
+  if (device !== "cuda") return null;
+  try {
+    const out = new Deno.Command("nvidia-smi", {
+      args: ["--query-gpu=memory.used", "--format=csv,noheader,nounits", "--id=0"],
+    }).outputSync();
+    return Number(new TextDecoder().decode(out.stdout).trim());
+  } catch {
+    return null;
+  }
+}
+const memory: string[] = [];
+const note = (what: string, before: number | null) => {
+  const now = usedMiB();
+  if (now !== null && before !== null) memory.push(`${what} +${now - before} MiB`);
+  return now;
+};
+
+let mark = usedMiB();
 const bundle = await loadBundle(dir, device);
+mark = note("static graph loaded", mark);
 const model = bundle.model;
 const maxLength = Math.min(4096, bundle.maxLength);
+const { pairs, contextTokens } = mcMix(mc, model.vocabSize);
+const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
+const lm = (on: OnnxModel, prefixReuse: boolean) =>
+  new LanguageModel(on, bundle.tokenizer, { batchSize, maxLength, prefixReuse });
+if (!lm(model, true).options.prefixReuse) {
+  console.error(`score_check: ${dir} cannot run chunks after a past, so it has no prefix reuse to check`);
+  Deno.exit(2);
+}
+// Warm-up, which opens the scoring graph (its weights are the static graph's: see shared_weights.ts).
+await lm(model, true).loglikelihoodTokens(pairs.slice(0, 8));
+mark = note("first scoring (scoring graph opened)", mark);
 // The same graph without its scoring graph: continuations a position at a time.
 const positionsModel = bundle.sidecar.score_graph
   ? await OnnxModel.load(bundle.dir, {
@@ -66,20 +100,13 @@ const positionsModel = bundle.sidecar.score_graph
     ...(bundle.sidecar.max_length ? { maxPositions: bundle.sidecar.max_length } : {}),
   })
   : null;
-const { pairs, contextTokens } = mcMix(mc, model.vocabSize);
-const tokens = contextTokens + pairs.reduce((n, p) => n + p.continuation.length, 0);
-const lm = (on: OnnxModel, prefixReuse: boolean) =>
-  new LanguageModel(on, bundle.tokenizer, { batchSize, maxLength, prefixReuse });
+if (positionsModel) note("a second static session (no scoring graph)", mark);
 const ways = new Map<string, LanguageModel>([["whole rows", lm(model, false)]]);
 if (positionsModel) {
   ways.set("reuse, positions", lm(positionsModel, true));
   ways.set("reuse, score graph", lm(model, true));
 } else {
   ways.set("reuse", lm(model, true));
-}
-if (!lm(model, true).options.prefixReuse) {
-  console.error(`score_check: ${dir} cannot run chunks after a past, so it has no prefix reuse to check`);
-  Deno.exit(2);
 }
 for (const way of ways.values()) await way.loglikelihoodTokens(pairs.slice(0, 8)); // warm-up
 
@@ -146,6 +173,7 @@ for (const [name, rate] of rates) {
   console.log(`  ${name.padEnd(20)} tok/s ${spread(rate)}  (${ratio} × whole rows)`);
 }
 for (const [name, text] of profiles) console.log(`  last "${name}" round ${text}`);
+if (memory.length > 0) console.log(`  device memory: ${memory.join("; ")}`);
 for (const [name, got] of results) {
   if (name === "whole rows") continue;
   const { ok: close, text } = agreement(pairs, results.get("whole rows")!, got);

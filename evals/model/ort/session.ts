@@ -74,6 +74,13 @@ export interface SessionOptions {
    * copies. @default {false}
    */
   cudaGraphs?: boolean;
+  /**
+   * Weights the session takes from these tensors instead of from the graph's own data, by
+   * initializer name (ONNX Runtime's `AddInitializer`): where a tensor lives where ONNX Runtime
+   * places that weight, the session reads it in place, so sessions handed the same tensors hold one
+   * copy. The tensors must outlive the session.
+   */
+  initializers?: ReadonlyMap<string, Tensor>;
 }
 
 /** How to run once. */
@@ -181,6 +188,9 @@ export class Session {
       check("SetIntraOpNumThreads", api.SetIntraOpNumThreads.call(opts, options.intraOpThreads ?? 0));
       if (options.profilePrefix) {
         check("EnableProfiling", api.EnableProfiling.call(opts, cString(options.profilePrefix)));
+      }
+      for (const [name, tensor] of options.initializers ?? []) {
+        check("AddInitializer", api.AddInitializer.call(opts, cString(name), tensor.handle));
       }
       if (options.device === "cuda") appendCuda(opts, options);
       const session = outPointer();
@@ -588,4 +598,31 @@ function tensorType(typeInfo: Deno.PointerValue): { type: string; shape: (number
     return symbol || "?";
   });
   return { type: elementName(code[0]), shape };
+}
+
+const cudaInfos = new Map<number, Deno.PointerValue>();
+
+/**
+ * A tensor holding a copy of `data` where `location` computes, in memory of its own (not a
+ * session's): weights handed to sessions ({@linkcode SessionOptions.initializers}).
+ */
+export function placedTensor(
+  location: Location,
+  deviceId: number,
+  type: ElementType,
+  dims: readonly number[],
+  data: Uint8Array<ArrayBuffer>,
+): Tensor {
+  if (location === "cpu") return Tensor.fromHost(type, data, dims);
+  let info = cudaInfos.get(deviceId);
+  if (info === undefined) {
+    const out = outPointer();
+    check("CreateMemoryInfo", ort().api.CreateMemoryInfo.call(cString("Cuda"), 0, deviceId, 0, out));
+    info = pointerIn(out);
+    cudaInfos.set(deviceId, info);
+  }
+  const ptr = allocateOnDevice(deviceId, Math.max(data.byteLength, 1));
+  const tensor = Tensor.owning(info, ptr, type, dims, location, () => freeOnDevice(ptr));
+  if (data.byteLength > 0) copyToDevice(ptr, data);
+  return tensor;
 }

@@ -7,6 +7,7 @@ export const ORT_API_VERSION = 29;
 
 /** Index of each function kvbench calls in `struct OrtApi`. */
 export const SLOTS = {
+  AddInitializer: 150,
   AddRunConfigEntry: 165,
   AllocatorFree: 76,
   BindInput: 136,

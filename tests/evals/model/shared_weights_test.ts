@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findSharedWeights, loadSharedWeights } from "../../../evals/model/shared_weights.ts";
+import { Session } from "../../../evals/model/ort/session.ts";
+import { readFloat32, Tensor } from "../../../evals/model/ort/tensor.ts";
+
+const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
+
+Deno.test("findSharedWeights() lists the large weights a static export and its scoring graph both read", () => {
+  const names = (dir: string) =>
+    findSharedWeights(join(fixtures, dir), ["model.onnx", "score.onnx"]).map((w) => w.name).sort();
+  assert.deepEqual(names("llama-static"), [
+    "embed_tokens.weight",
+    "layers.0.mlp.gate_up.weight",
+    "layers.1.mlp.gate_up.weight",
+    "lm_head.weight",
+  ]);
+  // In fp16 the MLP weights are 32 KiB: too small to bother.
+  assert.deepEqual(names("llama-static-fp16"), ["embed_tokens.weight", "lm_head.weight"]);
+  // A graph whose weights sit inside it shares nothing.
+  assert.deepEqual(findSharedWeights(join(fixtures, "llama-fused"), ["model.onnx"]), []);
+});
+
+Deno.test("a session handed a weight reads that tensor in place, not the graph's own copy", async () => {
+  const dir = join(fixtures, "llama-static");
+  const weights = loadSharedWeights(dir, findSharedWeights(dir, ["model.onnx", "score.onnx"]), "cpu");
+  // One token through the scoring graph, with the embeddings as loaded and then zeroed in place (a
+  // Gather reads them as they are; on CPU a MatMul packs its weight into a copy of its own at load).
+  const logits = async (initializers: ReadonlyMap<string, Tensor>) => {
+    const session = Session.open(join(dir, "score.onnx"), { device: "cpu", intraOpThreads: 1, initializers });
+    const ids = (values: number[]) =>
+      Tensor.fromHost("int64", BigInt64Array.from(values, BigInt), [1, values.length]);
+    const feeds = new Map<string, Tensor>([
+      ["input_ids", ids([5])],
+      ["attention_mask", ids([1])],
+      ["position_ids", ids([0])],
+      ["num_logits_to_keep", Tensor.fromHost("int64", BigInt64Array.of(0n), [])],
+    ]);
+    for (const input of session.inputs.filter((i) => i.name.startsWith("past_"))) {
+      feeds.set(input.name, Tensor.fromHost("float32", new Float32Array(0), [1, 2, 0, 16]));
+    }
+    try {
+      const out = await session.run(feeds, [{ name: "logits", where: "host" }]);
+      const values = readFloat32(out.get("logits")!);
+      out.get("logits")!.dispose();
+      return values;
+    } finally {
+      for (const t of feeds.values()) t.dispose();
+      session.release();
+    }
+  };
+  try {
+    const plain = await logits(new Map());
+    assert.deepEqual(await logits(weights), plain, "the same bytes as the graph's");
+    const embeddings = weights.get("embed_tokens.weight")!;
+    new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(embeddings.dataPointer()!, embeddings.byteLength))
+      .fill(0);
+    assert.ok((await logits(weights)).every((v) => v === 0), "zeroed in place: every logit 0");
+    assert.ok(plain.some((v) => v !== 0));
+  } finally {
+    for (const tensor of weights.values()) tensor.dispose();
+  }
+});
