@@ -255,7 +255,7 @@ export class OnnxModel {
     }
     // Weights the static graph and its scoring graph both read: one copy for both sessions.
     const score = options.scoreGraph;
-    const weights = score
+    let weights = score
       ? loadSharedWeights(dir, findSharedWeights(dir, ["model.onnx", basename(score)]), device)
       : new Map<string, Tensor>();
     let session: Session;
@@ -263,7 +263,11 @@ export class OnnxModel {
       session = openModelSession(path, device, options, weights);
     } catch (error) {
       for (const tensor of weights.values()) tensor.dispose();
-      throw error;
+      if (weights.size === 0) throw error;
+      // Each session then reads its own copy; a fault of the graph itself fails again, on its own.
+      weights = new Map();
+      session = openModelSession(path, device, options, weights);
+      warnUnshared(path, error);
     }
     try {
       const { states, vocabSize, logitsType } = checkGraphContract(
@@ -618,7 +622,16 @@ function openScoreGraph(
   initializers: ReadonlyMap<string, Tensor>,
 ): ScoreGraph {
   const device = options.device ?? "cpu";
-  const session = openSession(path, device, { ...options, cudaGraphs: false }, initializers);
+  const open = (shared: ReadonlyMap<string, Tensor>) =>
+    openSession(path, device, { ...options, cudaGraphs: false }, shared);
+  let session: Session;
+  try {
+    session = open(initializers);
+  } catch (error) {
+    if (initializers.size === 0) throw error;
+    session = open(new Map());
+    warnUnshared(path, error);
+  }
   try {
     const graph = checkGraphContract(path, session.inputs, session.outputs, options.stateHints);
     checkScoreGraph(path, session.inputs, graph, main);
@@ -627,6 +640,15 @@ function openScoreGraph(
     session.release();
     throw error;
   }
+}
+
+/** Says, in one line, that a session took the weights from its own graph rather than shared ones. */
+function warnUnshared(path: string, error: unknown): void {
+  console.error(
+    `kvbench: ${path} reads a copy of its weights of its own, as ONNX Runtime would not take the shared ones (${
+      String((error as Error)?.message ?? error).split("\n")[0]
+    })`,
+  );
 }
 
 function wantsCudaGraphs(path: string, options: LoadOptions): boolean {
