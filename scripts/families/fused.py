@@ -360,8 +360,6 @@ def save_beside(proto, path: Path, graph: Path) -> None:
         init.ClearField("raw_data")
         init.data_location = onnx.TensorProto.EXTERNAL
         init.external_data.extend(ref.external_data)
-    if onnx.defs.onnx_opset_version() >= OPSET:
-        onnx.save(proto, str(path))
+    onnx.save(proto, str(path))
+    if onnx.defs.onnx_opset_version() >= OPSET:  # see save
         onnx.checker.check_model(str(path))
-    else:
-        onnx.save(proto, str(path))

@@ -15,9 +15,9 @@
 #           generating the same token shapes (scripts/gpu/ruler_shapes.ts, bench_torch.py --shapes)
 #   score   the scoring mix every way (scripts/gpu/score_check.ts: whole rows, prefix reuse a position at a
 #           time, prefix reuse through the export's scoring graph; same log-probs, times alternated in one
-#           process) on the fp16 static fixture and SCORE_MODEL, with freed device blocks kept for reuse
-#           (KVBENCH_IDLE_DEVICE_MIB=2048, after `deno task parity` with it) and without, then HF sdpa scoring
-#           the same mix twice
+#           process, the device memory each step took) on the fp16 static fixture and SCORE_MODEL, with freed
+#           device blocks kept for reuse (the default) and without (KVBENCH_IDLE_DEVICE_MIB=0), then HF sdpa
+#           scoring the same mix twice
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
@@ -122,12 +122,8 @@ e2e)
 score)
   m=${SCORE_MODEL:-llama3.2-1b-gqa-static}
   deno_run scripts/gpu/score_check.ts tests/fixtures/llama-static-fp16 --mc 16 --rounds 1 2>&1 | tee "$R/score-check.txt"
-  KVBENCH_IDLE_DEVICE_MIB=2048 deno_run scripts/parity.ts --device cuda > "$R/parity-cuda-blocks.txt" 2>&1
-  echo "parity cuda (blocks kept) exit $?" | tee -a "$R/parity-cuda-blocks.txt"
-  KVBENCH_IDLE_DEVICE_MIB=2048 deno_run scripts/gpu/graph_check.ts tests/fixtures/*-static-fp16 2>&1 |
-    tee -a "$R/parity-cuda-blocks.txt"
   if wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}"; then
-    for mib in 0 2048; do
+    for mib in 2048 0; do
       echo "KVBENCH_IDLE_DEVICE_MIB=$mib" | tee -a "$R/score-check.txt"
       KVBENCH_IDLE_DEVICE_MIB=$mib deno_run scripts/gpu/score_check.ts "$WORK/bench/$m" 2>&1 | tee -a "$R/score-check.txt"
     done
@@ -136,7 +132,7 @@ score)
     python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 64 --json "$R/torch-score-sdpa-$i.json" \
       2>&1 | grep -E "score" | tee -a "$R/score-check.txt"
   done
-  cp "$R/score-check.txt" "$R/parity-cuda-blocks.txt" "$R"/torch-score-sdpa-*.json "$OUT/" 2>/dev/null
+  cp "$R/score-check.txt" "$R"/torch-score-sdpa-*.json "$OUT/" 2>/dev/null
   ;;
 collect)
   tar -C "$WORK" -czf "$OUT/logs.tgz" logs

@@ -29,13 +29,14 @@ import {
 
 /**
  * Device memory the engine frees and keeps for its next allocations (see `device_blocks.ts`), as
- * `KVBENCH_IDLE_DEVICE_MIB` says: 0 (the default: every free goes to `cudaFree`) until a GPU has
- * timed it and run the parity checks with it (2048 holds a scoring batch's buffers several times
- * over). Given back when ONNX Runtime shrinks its arena, when a run fails (it may have run out of
- * memory) and when the session is released.
+ * `KVBENCH_IDLE_DEVICE_MIB` says (0: every free goes to `cudaFree`, which waits for the device). The
+ * default, 2048, holds a scoring batch's buffers several times over: on an H200 it scored the mix
+ * 1.10–1.28× faster than 0, and parity and the CUDA graph checks pass with it (docs/BENCHMARKS.md).
+ * Given back when ONNX Runtime shrinks its arena, when a run fails (it may have run out of memory)
+ * and when the session is released.
  */
 function idleDeviceBytes(): number {
-  const mib = Number(process.env.KVBENCH_IDLE_DEVICE_MIB ?? 0);
+  const mib = Number(process.env.KVBENCH_IDLE_DEVICE_MIB ?? 2048);
   if (!(Number.isFinite(mib) && mib >= 0)) {
     throw new UserError(
       `KVBENCH_IDLE_DEVICE_MIB must be a number of MiB, 0 or more (got "${process.env.KVBENCH_IDLE_DEVICE_MIB}")`,
