@@ -17,7 +17,8 @@
 #           time, prefix reuse through the export's scoring graph; same log-probs, times alternated in one
 #           process, the device memory each step took) on the fp16 static fixture and SCORE_MODEL, with freed
 #           device blocks kept for reuse (the default) and without (KVBENCH_IDLE_DEVICE_MIB=0), then HF sdpa
-#           scoring the same mix twice
+#           scoring the same mix twice; then `deno task bench` and HF sdpa on the mix of 64 contexts and of 256
+#           (MC_LONG), one timed pass each: whether a fresh process's first pass pays once or per new shape
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
@@ -132,7 +133,13 @@ score)
     python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 64 --json "$R/torch-score-sdpa-$i.json" \
       2>&1 | grep -E "score" | tee -a "$R/score-check.txt"
   done
-  cp "$R/score-check.txt" "$R"/torch-score-sdpa-*.json "$OUT/" 2>/dev/null
+  for mc in 64 "${MC_LONG:-256}"; do
+    deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 --batches 1 --mc "$mc" \
+      --db "$R/bench.duckdb" --json "$R/bench-score-mc$mc.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
+    python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc "$mc" --json "$R/torch-score-mc$mc.json" \
+      2>&1 | grep -E "score-mc:" | tee -a "$R/score-check.txt"
+  done
+  cp "$R/score-check.txt" "$R"/torch-score-*.json "$R"/bench-score-mc*.json "$R/bench.duckdb" "$OUT/" 2>/dev/null
   ;;
 collect)
   tar -C "$WORK" -czf "$OUT/logs.tgz" logs
