@@ -79,6 +79,12 @@ export function inspectBundle(dir: string): BundleInfo {
           `copy every file the export wrote, or drop "score_graph" from kvbench.json`,
       );
     }
+    if (!main.inputs.some((i) => i.name === "seqlens_k")) {
+      throw new UserError(
+        `Cannot load ${files.dir} as its kvbench.json names a scoring graph ${score} but model.onnx has no ` +
+          `static cache (no seqlens_k input) for it to read: drop "score_graph" from kvbench.json`,
+      );
+    }
     const graph = inspectModelFile(files.dir, hints, score);
     checkScoreGraph(join(files.dir, score), graph.inputs, graph, main);
   }

@@ -39,6 +39,17 @@ Deno.test("inspectBundle() checks the scoring graph the sidecar names before any
   assert.throws(() => inspectBundle(dir), refused(/its states \(.*\) are not the static graph's/));
 });
 
+Deno.test("inspectBundle() refuses a scoring graph beside a graph without a static cache", () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "kvbench-bundle-")), "llama-fused");
+  cpSync(join(fixtures, "llama-fused"), dir, { recursive: true });
+  copyFileSync(join(dir, "model.onnx"), join(dir, "score.onnx"));
+  setScoreGraph(dir, "score.onnx");
+  assert.throws(
+    () => inspectBundle(dir),
+    refused(/names a scoring graph score\.onnx but model\.onnx has no static cache/),
+  );
+});
+
 Deno.test("hashModelFiles() covers the scoring graph the sidecar names", () => {
   const dir = staticCopy();
   const before = hashModelFiles(dir);
