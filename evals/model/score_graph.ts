@@ -79,7 +79,7 @@ export interface ScoreCall {
   onWorker: boolean;
 }
 
-/** The scoring graph of a static-cache model, opened on first use. */
+/** The scoring graph of a static-cache model (`StaticCacheRuns` opens it for the first call it serves). */
 export class ScoreGraph {
   readonly #session: Session;
   readonly #states: readonly StateSpec[];
