@@ -18,7 +18,8 @@
 #           process, the device memory each step took) on the fp16 static fixture and SCORE_MODEL, with freed
 #           device blocks kept for reuse (the default) and without (KVBENCH_IDLE_DEVICE_MIB=0), then HF sdpa
 #           scoring the same mix twice; then `deno task bench` and HF sdpa on the mix of 64 contexts and of 256
-#           (MC_LONG), one timed pass each: whether a fresh process's first pass pays once or per new shape
+#           (MC_LONG), one timed pass each: whether a fresh process's first pass pays once or per new shape;
+#           and bench on 64 again without ONNX Runtime's memory patterns (KVBENCH_ORT_MEM_PATTERN=0)
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
@@ -139,6 +140,8 @@ score)
     python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc "$mc" --json "$R/torch-score-mc$mc.json" \
       2>&1 | grep -E "score-mc:" | tee -a "$R/score-check.txt"
   done
+  KVBENCH_ORT_MEM_PATTERN=0 deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 \
+    --batches 1 --json "$R/bench-score-mc64-nopattern.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
   cp "$R/score-check.txt" "$R"/torch-score-*.json "$R"/bench-score-mc*.json "$R/bench.duckdb" "$OUT/" 2>/dev/null
   ;;
 collect)

@@ -17,6 +17,7 @@ export const SIGNATURES = {
   SetSessionLogSeverityLevel: { parameters: ["pointer", "i32"], result: "pointer" },
   EnableProfiling: { parameters: ["pointer", "buffer"], result: "pointer" },
   AddInitializer: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
+  DisableMemPattern: { parameters: ["pointer"], result: "pointer" },
   CreateSession: { parameters: ["pointer", "buffer", "pointer", "buffer"], result: "pointer" },
   CreateSessionFromArray: {
     parameters: ["pointer", "buffer", "usize", "pointer", "buffer"],

@@ -24,6 +24,7 @@ export const SLOTS = {
   CreateSessionFromArray: 8,
   CreateSessionOptions: 10,
   CreateTensorWithDataAsOrtValue: 49,
+  DisableMemPattern: 17,
   EnableProfiling: 14,
   GetAllocatorWithDefaultOptions: 78,
   GetBoundOutputValues: 140,
