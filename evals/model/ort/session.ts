@@ -192,7 +192,7 @@ export class Session {
       }
       // ONNX Runtime plans a run's memory anew for each new set of input shapes and replays the plan
       // when they repeat; scoring's shapes rarely repeat. Off, for comparisons on a GPU (#12: a fresh
-      // process's first pass of the scoring mix ran at 0.6–0.8× its later ones).
+      // process's first pass of the scoring mix ran at 0.75× its later ones).
       if (process.env.KVBENCH_ORT_MEM_PATTERN === "0") {
         check("DisableMemPattern", api.DisableMemPattern.call(opts));
       }
