@@ -278,7 +278,7 @@ def write_model_dir(
         # mask only for key lengths that are multiples of 4 (see OnnxModel.keyLengthMultiple).
         **({"graph": "fused", "matmul_dtype": dtype, "key_length_multiple": 4} if graph == "fused" else {}),
         **({"graph": "static", "matmul_dtype": dtype} if graph == "static" else {}),
-        **({"score_graph": SCORE_GRAPH} if (out / SCORE_GRAPH).exists() else {}),
+        **({"score_graph": SCORE_GRAPH} if graph == "static" and (out / SCORE_GRAPH).exists() else {}),
         "vocab_size": config["vocab_size"],
         "max_length": config["max_position_embeddings"],
         "layers": layers,
