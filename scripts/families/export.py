@@ -85,6 +85,8 @@ def weights_to_float16(src: Path, dst: Path, external_above: int = PROTO_LIMIT, 
     # After the conversion, so that what a pass adds (DMA's widened gate) keeps its float32 values.
     for rewrite in passes:
         rewrite(model, str(src.parent))
+    # onnx appends to an existing data file: a re-export into the same folder would grow it.
+    (dst.parent / (dst.name + ".data")).unlink(missing_ok=True)
     if sum(len(i.raw_data) for i in graph.initializer) > external_above:
         onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=dst.name + ".data", size_threshold=1024)

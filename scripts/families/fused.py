@@ -328,6 +328,9 @@ def save(proto, path: Path, external_above: int = 2_000_000_000) -> None:
     import onnx
 
     check = onnx.defs.onnx_opset_version() >= OPSET
+    data = path.parent / (path.name + ".data")
+    # onnx appends to an existing data file: a re-export into the same folder would grow it.
+    data.unlink(missing_ok=True)
     if sum(len(i.raw_data) for i in proto.graph.initializer) > external_above:
         onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=path.name + ".data", size_threshold=1024)
