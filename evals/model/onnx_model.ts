@@ -256,7 +256,7 @@ export class OnnxModel {
     // Weights the static graph and its scoring graph both read: one copy for both sessions.
     const score = options.scoreGraph;
     let weights = score
-      ? loadSharedWeights(dir, findSharedWeights(dir, ["model.onnx", basename(score)]), device)
+      ? loadSharedWeights(findSharedWeights([path, score]), device)
       : new Map<string, Tensor>();
     let session: Session;
     try {

@@ -8,7 +8,7 @@
  */
 
 import { closeSync, openSync, readSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, resolve } from "node:path";
 import { readExternalWeights } from "./onnx_signature.ts";
 import { placedTensor } from "./ort/session.ts";
 import { elementName, type ElementType, type Location, type Tensor } from "./ort/tensor.ts";
@@ -24,30 +24,39 @@ export interface SharedWeight {
   type: ElementType;
   /** Dimensions. */
   dims: number[];
-  /** The data file, relative to the export's folder. */
-  location: string;
+  /** The data file (absolute). */
+  file: string;
   /** Where its bytes start in that file, and how many there are. */
   offset: number;
   length: number;
 }
 
 /**
- * The weights of at least `MIN_BYTES` that every graph in `graphs` (files in `dir`) reads from
- * the same bytes of the same external data file, under the same name, type and shape.
+ * The weights of at least `MIN_BYTES` that every graph at `graphs` (paths) reads from the same
+ * bytes of the same external data file, under the same name, type and shape. A file this reader
+ * cannot parse shares nothing (its session, when it opens, says what is wrong with it).
  */
-export function findSharedWeights(dir: string, graphs: readonly string[]): SharedWeight[] {
-  const key = (w: { location: string; offset: number; length: number; dataType: number; dims: number[] }) =>
-    `${w.location}:${w.offset}:${w.length}:${w.dataType}:${w.dims.join("x")}`;
-  const [first, ...others] = graphs.map((g) =>
-    new Map(readExternalWeights(join(dir, g)).map((w) => [w.name, w]))
-  );
+export function findSharedWeights(graphs: readonly string[]): SharedWeight[] {
+  let read;
+  try {
+    read = graphs.map((graph) =>
+      new Map(
+        readExternalWeights(graph).map((w) => [w.name, { ...w, file: resolve(dirname(graph), w.location) }]),
+      )
+    );
+  } catch {
+    return [];
+  }
+  const key = (w: { file: string; offset: number; length: number; dataType: number; dims: number[] }) =>
+    `${w.file}:${w.offset}:${w.length}:${w.dataType}:${w.dims.join("x")}`;
+  const [first, ...others] = read;
   const shared: SharedWeight[] = [];
   for (const [name, weight] of first ?? []) {
     const type = elementName(weight.dataType);
     if (weight.length < MIN_BYTES || !isElementType(type)) continue;
     if (!others.every((o) => o.has(name) && key(o.get(name)!) === key(weight))) continue;
-    const { location, offset, length, dims } = weight;
-    shared.push({ name, type, dims, location, offset, length });
+    const { file, offset, length, dims } = weight;
+    shared.push({ name, type, dims, file, offset, length });
   }
   return shared;
 }
@@ -68,12 +77,10 @@ function isElementType(type: string): type is ElementType {
 }
 
 /**
- * `weights` (of {@linkcode findSharedWeights}) read from their files in `dir` into tensors where
- * `location` computes, by name. The caller disposes of them once every session using them is
- * released.
+ * `weights` (of {@linkcode findSharedWeights}) read from their files into tensors where `location`
+ * computes, by name. The caller disposes of them once every session using them is released.
  */
 export function loadSharedWeights(
-  dir: string,
   weights: readonly SharedWeight[],
   location: Location,
   deviceId = 0,
@@ -82,15 +89,15 @@ export function loadSharedWeights(
   const files = new Map<string, number>();
   try {
     for (const w of weights) {
-      let fd = files.get(w.location);
+      let fd = files.get(w.file);
       if (fd === undefined) {
-        fd = openSync(join(dir, w.location), "r");
-        files.set(w.location, fd);
+        fd = openSync(w.file, "r");
+        files.set(w.file, fd);
       }
       const data = new Uint8Array(w.length);
       for (let done = 0; done < w.length;) {
         const n = readSync(fd, data, done, w.length - done, w.offset + done);
-        if (n === 0) throw new RangeError(`${w.location} ends before weight ${w.name}'s bytes do`);
+        if (n === 0) throw new RangeError(`${w.file} ends before weight ${w.name}'s bytes do`);
         done += n;
       }
       tensors.set(w.name, placedTensor(location, deviceId, w.type, w.dims, data));

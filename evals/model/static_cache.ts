@@ -21,7 +21,7 @@ export class StaticCacheRuns {
   readonly #name: string;
   readonly #shortCallTokens: number;
   #graphs: DecodeGraphs | null;
-  readonly #openScore: (() => ScoreGraph) | null;
+  #openScore: (() => ScoreGraph) | null;
   #score: ScoreGraph | null = null;
 
   /**
@@ -94,7 +94,10 @@ export class StaticCacheRuns {
       );
       return { logits, logitsLen: K, states };
     }
-    if (this.#openScore && feeds.fetchStates === false && rows > 1 && K === len && isIdentity(slots, K)) {
+    if (
+      this.#openScore && feeds.fetchStates === false && rows > 1 && K === len && isIdentity(slots, K) &&
+      this.#scoreGraph()
+    ) {
       return { logits: await this.#scoreCall(feeds, states), logitsLen: K, states };
     }
     const session = this.#graph.session;
@@ -147,13 +150,32 @@ export class StaticCacheRuns {
     return { logits, logitsLen: K, states };
   }
 
+  /**
+   * The scoring graph, opened on first use; null where it would not open (the continuations are
+   * then scored a position at a time, as without one, and one line says why).
+   */
+  #scoreGraph(): ScoreGraph | null {
+    if (this.#score === null && this.#openScore !== null) {
+      try {
+        this.#score = this.#openScore();
+      } catch (error) {
+        this.#openScore = null;
+        console.error(
+          `kvbench: ${this.#name}'s scoring graph would not open, so continuations are scored a position at a time: ${
+            String((error as Error)?.message ?? error).split("\n")[0]
+          }`,
+        );
+      }
+    }
+    return this.#score;
+  }
+
   /** A call through the scoring graph: every row's chunk at once, the buffers read as its past. */
   async #scoreCall(feeds: Feeds, states: ReadonlyMap<string, Tensor>): Promise<Tensor> {
     const { past, real } = feeds.slots!;
     this.#checkPositions(Math.max(...past.map((p, r) => p + real[r])));
-    this.#score ??= this.#openScore!();
     try {
-      return await this.#score.run({
+      return await this.#score!.run({
         ids: feeds.inputIds,
         rows: feeds.rows,
         len: feeds.len,

@@ -9,7 +9,8 @@ const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
 
 Deno.test("findSharedWeights() lists the large weights a static export and its scoring graph both read", () => {
   const names = (dir: string) =>
-    findSharedWeights(join(fixtures, dir), ["model.onnx", "score.onnx"]).map((w) => w.name).sort();
+    findSharedWeights(["model.onnx", "score.onnx"].map((g) => join(fixtures, dir, g))).map((w) => w.name)
+      .sort();
   assert.deepEqual(names("llama-static"), [
     "embed_tokens.weight",
     "layers.0.mlp.gate_up.weight",
@@ -19,12 +20,19 @@ Deno.test("findSharedWeights() lists the large weights a static export and its s
   // In fp16 the MLP weights are 32 KiB: too small to bother.
   assert.deepEqual(names("llama-static-fp16"), ["embed_tokens.weight", "lm_head.weight"]);
   // A graph whose weights sit inside it shares nothing.
-  assert.deepEqual(findSharedWeights(join(fixtures, "llama-fused"), ["model.onnx"]), []);
+  assert.deepEqual(findSharedWeights([join(fixtures, "llama-fused", "model.onnx")]), []);
+  // Nor does a file that is not a graph.
+  const junk = join(Deno.makeTempDirSync(), "score.onnx");
+  Deno.writeFileSync(junk, new Uint8Array([1, 2, 3, 4]));
+  assert.deepEqual(findSharedWeights([join(fixtures, "llama-static", "model.onnx"), junk]), []);
 });
 
 Deno.test("a session handed a weight reads that tensor in place, not the graph's own copy", async () => {
   const dir = join(fixtures, "llama-static");
-  const weights = loadSharedWeights(dir, findSharedWeights(dir, ["model.onnx", "score.onnx"]), "cpu");
+  const weights = loadSharedWeights(
+    findSharedWeights([join(dir, "model.onnx"), join(dir, "score.onnx")]),
+    "cpu",
+  );
   // One token through the scoring graph, with the embeddings as loaded and then zeroed in place (a
   // Gather reads them as they are; on CPU a MatMul packs its weight into a copy of its own at load).
   const logits = async (initializers: ReadonlyMap<string, Tensor>) => {

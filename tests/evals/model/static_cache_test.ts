@@ -210,6 +210,36 @@ for (const [fixture, tolerance] of [["llama-static", 1e-4], ["llama-static-fp16"
   });
 }
 
+Deno.test("a scoring graph that will not open leaves continuations to the static graph, with one line", async () => {
+  const dir = join(fixtures, "llama-static");
+  // Checked before any work by inspectBundle; here the file goes bad after that check.
+  const broken = join(Deno.makeTempDirSync(), "score.onnx");
+  Deno.writeFileSync(broken, new Uint8Array([1, 2, 3, 4]));
+  const plain = await OnnxModel.load(dir);
+  const scoring = await OnnxModel.load(dir, { scoreGraph: broken });
+  const lines: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    const pairs = [0, 1, 2].map((c) => ({ context: [5 + c, 6, 7, 8], continuation: [9, 10 + c, 11] }));
+    const options = { batchSize: 1, maxLength: 256, prefixReuse: true, sameLengthBatches: false };
+    const want = await new LanguageModel(plain, null, options).loglikelihoodTokens(pairs);
+    // One context whose three continuations run in one call: the scoring graph's, were it to open.
+    const shared = pairs.map((p) => ({ ...p, context: pairs[0].context }));
+    const got = await new LanguageModel(scoring, null, options).loglikelihoodTokens(shared);
+    const again = await new LanguageModel(plain, null, options).loglikelihoodTokens(shared);
+    assert.deepEqual(got, again, "position by position, as without a scoring graph");
+    assert.equal(want.length, 3);
+    assert.equal(scoring.scoreGraphOpen, false);
+    assert.equal(lines.length, 1, "said once, not per call");
+    assert.match(lines[0], /scoring graph would not open, so continuations are scored a position at a time/);
+  } finally {
+    console.error = error;
+    await plain.release();
+    await scoring.release();
+  }
+});
+
 // The CUDA graph path's bookkeeping (fixed tensors written in place, a graph per set of buffers,
 // total_sequence_length at the capacity) runs on CPU too, uncaptured: it must change nothing.
 for (const fixture of ["llama-static", "xecomla-static"]) {
