@@ -1,7 +1,8 @@
 /**
  * How a graph with a static cache runs (see `OnnxModel.staticCache`): the buffers a stream hands
  * in are bound as both past and present, each row's length replaces the mask and positions, and a
- * call that GroupQueryAttention would refuse is split into calls it takes. Decode steps go to
+ * call that GroupQueryAttention would refuse is split into calls it takes, or, for continuations to
+ * score, sent to the export's scoring graph (`score_graph.ts`). Decode steps go to
  * `decode_graphs.ts` where CUDA graphs are on.
  *
  * @module
