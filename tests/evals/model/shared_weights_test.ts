@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findSharedWeights, loadSharedWeights } from "../../../evals/model/shared_weights.ts";
-import { Session } from "../../../evals/model/ort/session.ts";
-import { readFloat32, Tensor } from "../../../evals/model/ort/tensor.ts";
+import type { Tensor } from "../../../evals/model/ort/tensor.ts";
+import { promptLogits } from "./_prompt_logits.ts";
 
 const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
 
@@ -35,29 +35,8 @@ Deno.test("a session handed a weight reads that tensor in place, not the graph's
   );
   // One token through the scoring graph, with the embeddings as loaded and then zeroed in place (a
   // Gather reads them as they are; on CPU a MatMul packs its weight into a copy of its own at load).
-  const logits = async (initializers: ReadonlyMap<string, Tensor>) => {
-    const session = Session.open(join(dir, "score.onnx"), { device: "cpu", intraOpThreads: 1, initializers });
-    const ids = (values: number[]) =>
-      Tensor.fromHost("int64", BigInt64Array.from(values, BigInt), [1, values.length]);
-    const feeds = new Map<string, Tensor>([
-      ["input_ids", ids([5])],
-      ["attention_mask", ids([1])],
-      ["position_ids", ids([0])],
-      ["num_logits_to_keep", Tensor.fromHost("int64", BigInt64Array.of(0n), [])],
-    ]);
-    for (const input of session.inputs.filter((i) => i.name.startsWith("past_"))) {
-      feeds.set(input.name, Tensor.fromHost("float32", new Float32Array(0), [1, 2, 0, 16]));
-    }
-    try {
-      const out = await session.run(feeds, [{ name: "logits", where: "host" }]);
-      const values = readFloat32(out.get("logits")!);
-      out.get("logits")!.dispose();
-      return values;
-    } finally {
-      for (const t of feeds.values()) t.dispose();
-      session.release();
-    }
-  };
+  const logits = (initializers: ReadonlyMap<string, Tensor>) =>
+    promptLogits(join(dir, "score.onnx"), [5], { initializers });
   try {
     const plain = await logits(new Map());
     assert.deepEqual(await logits(weights), plain, "the same bytes as the graph's");
