@@ -110,8 +110,9 @@ export class LanguageModel {
       maxLength: options.maxLength ?? 2048,
       addBos: options.addBos ?? false,
       // Continuations of several tokens after a shared context's state are chunks after a past,
-      // which a static cache runs a position at a time across rows (see StaticCacheRuns): so too,
-      // reuse scored bench's mix 1.06–1.53× faster than whole rows (H200, 1B GQA, 2026-12-06).
+      // which a static cache runs through its export's scoring graph, or else a position at a time
+      // across rows (see StaticCacheRuns): on an H200 (1B GQA) reuse scored bench's mix 1.14–1.5×
+      // faster than whole rows position by position, 2.0–2.2× through the scoring graph.
       prefixReuse: (options.prefixReuse ?? true) && model.chunksAfterPast,
       prefillChunk: options.prefillChunk ?? 0,
       sameLengthBatches: options.sameLengthBatches ?? model.device === "cpu",

@@ -11,7 +11,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { readExternalWeights } from "./onnx_signature.ts";
 import { placedTensor } from "./ort/session.ts";
-import { elementName, type ElementType, type Location, type Tensor } from "./ort/tensor.ts";
+import { ELEMENT_CODES, elementName, type ElementType, type Location, type Tensor } from "./ort/tensor.ts";
 
 /** Weights under this many bytes are left to each session: too small to matter. */
 const MIN_BYTES = 1 << 16;
@@ -61,19 +61,8 @@ export function findSharedWeights(graphs: readonly string[]): SharedWeight[] {
   return shared;
 }
 
-const ELEMENT_TYPES: readonly string[] = [
-  "float32",
-  "float16",
-  "int64",
-  "int32",
-  "bool",
-  "uint8",
-  "int8",
-  "double",
-];
-
 function isElementType(type: string): type is ElementType {
-  return ELEMENT_TYPES.includes(type);
+  return type in ELEMENT_CODES;
 }
 
 /**

@@ -154,10 +154,7 @@ export class Session {
     this.inputs = describe(handle, "Input");
     this.outputs = describe(handle, "Output");
     if (location === "cuda") {
-      const out = outPointer();
-      // OrtDeviceAllocator, OrtMemTypeDefault
-      check("CreateMemoryInfo", ort().api.CreateMemoryInfo.call(cString("Cuda"), 0, deviceId, 0, out));
-      this.#deviceInfo = pointerIn(out);
+      this.#deviceInfo = cudaMemoryInfo(deviceId);
       this.#blocks = new BlockPool(
         (bytes) => allocateOnDevice(deviceId, bytes),
         freeOnDevice,
@@ -471,7 +468,6 @@ export class Session {
     const { api } = ort();
     for (const options of this.#runOptions.values()) api.ReleaseRunOptions.call(options);
     this.#runOptions.clear();
-    if (this.location === "cuda") api.ReleaseMemoryInfo.call(this.#deviceInfo);
     this.#blocks?.drain();
     api.ReleaseSession.call(this.#handle);
     this.#handle = null;
@@ -609,6 +605,19 @@ function tensorType(typeInfo: Deno.PointerValue): { type: string; shape: (number
 
 const cudaInfos = new Map<number, Deno.PointerValue>();
 
+/** ONNX Runtime's description of GPU `deviceId`'s memory, made once per process and device. */
+function cudaMemoryInfo(deviceId: number): Deno.PointerValue {
+  let info = cudaInfos.get(deviceId);
+  if (info === undefined) {
+    const out = outPointer();
+    // OrtDeviceAllocator, OrtMemTypeDefault
+    check("CreateMemoryInfo", ort().api.CreateMemoryInfo.call(cString("Cuda"), 0, deviceId, 0, out));
+    info = pointerIn(out);
+    cudaInfos.set(deviceId, info);
+  }
+  return info;
+}
+
 /**
  * A tensor holding a copy of `data` where `location` computes, in memory of its own (not a
  * session's): weights handed to sessions ({@linkcode SessionOptions.initializers}).
@@ -621,15 +630,8 @@ export function placedTensor(
   data: Uint8Array<ArrayBuffer>,
 ): Tensor {
   if (location === "cpu") return Tensor.fromHost(type, data, dims);
-  let info = cudaInfos.get(deviceId);
-  if (info === undefined) {
-    const out = outPointer();
-    check("CreateMemoryInfo", ort().api.CreateMemoryInfo.call(cString("Cuda"), 0, deviceId, 0, out));
-    info = pointerIn(out);
-    cudaInfos.set(deviceId, info);
-  }
   const ptr = allocateOnDevice(deviceId, Math.max(data.byteLength, 1));
-  const tensor = Tensor.owning(info, ptr, type, dims, location, () => freeOnDevice(ptr));
+  const tensor = Tensor.owning(cudaMemoryInfo(deviceId), ptr, type, dims, location, () => freeOnDevice(ptr));
   if (data.byteLength > 0) copyToDevice(ptr, data);
   return tensor;
 }
