@@ -1,7 +1,8 @@
 /**
  * The multiple-choice-like scoring mix of `deno task bench`: `contexts` seeded random contexts of
  * 128–384 tokens, each with 4 continuations of 1–8 tokens. scripts/bench_torch.py draws the same
- * ids from the same mulberry32 stream (seed 7), so both sides score exactly the same requests.
+ * ids from the same mulberry32 stream (seed 7 for the timed mix, 8 for the first pass before it),
+ * so both sides score exactly the same requests.
  *
  * @module
  */
@@ -9,9 +10,16 @@
 import { Rng } from "../core/random.ts";
 import type { TokenPair } from "../core/requests.ts";
 
+/** The seed of the timed mix (bench's `score-mc`); its first pass (`score-mc-first`) uses the next one. */
+export const MC_SEED = 7;
+
 /** The mix's requests, and its context tokens counted once per context. */
-export function mcMix(contexts: number, vocabSize: number): { pairs: TokenPair[]; contextTokens: number } {
-  const rng = new Rng(7);
+export function mcMix(
+  contexts: number,
+  vocabSize: number,
+  seed = MC_SEED,
+): { pairs: TokenPair[]; contextTokens: number } {
+  const rng = new Rng(seed);
   const pairs: TokenPair[] = [];
   let contextTokens = 0;
   for (let i = 0; i < contexts; i++) {

@@ -34,8 +34,9 @@ def main() -> None:
                           "--shapes", str(shapes), "--json", str(out)])
         rows = json.loads(out.read_text())["rows"]
     works = [(r["work"], r.get("batch")) for r in rows]
-    assert works == [("prefill", None), ("decode", 2), ("decode", 1), ("generate", None), ("score-mc", None)], works
-    prefill, decode2, decode1, generate, _ = rows
+    assert works == [("prefill", None), ("decode", 2), ("decode", 1), ("generate", None), ("score-mc-first", None),
+                     ("score-mc", None)], works
+    prefill, decode2, decode1, generate, first, timed = rows
     assert prefill["tokens"] == 64, prefill
     assert decode1["tokens"] == 3 and decode2["tokens"] == 6, (decode1, decode2)
     # The cache holds the prompt, the untimed step and the timed steps, a row per batch row.
@@ -44,6 +45,8 @@ def main() -> None:
     assert decode2["stateBytes"] == 2 * per_token * (64 + 1 + 3), decode2
     assert generate["tokens"] == 40 + 5 + 60 + 1 + 33 + 2 and generate["samples"] == 3, generate
     assert all(r["seconds"] > 0 for r in rows), rows
+    # Two mixes of the same size drawn from different seeds.
+    assert first["tokens"] != timed["tokens"], (first, timed)
     check_logits_cache()
     print("bench_torch: toy anchor rows ok")
 

@@ -541,13 +541,15 @@ export class OnnxModel {
     }
   }
 
-  /** Cache buffers of `rows` rows and `capacity` slots each, zeroed (a static cache's). */
+  /**
+   * Cache buffers of `rows` rows and `capacity` slots each, zeroed (a static cache's); those of one
+   * shape share a block, so their rows copy together (see `Session.gatherRows`).
+   */
   cacheBuffers(rows: number, capacity: number): Map<string, Tensor> {
-    return new Map(
-      this.states.map((
-        spec,
-      ) => [spec.input, this.#session.zeros(spec.dtype, concreteShape(spec, rows, capacity))]),
+    const buffers = this.#session.zerosMany(
+      this.states.map((spec) => ({ type: spec.dtype, dims: concreteShape(spec, rows, capacity) })),
     );
+    return new Map(this.states.map((spec, i) => [spec.input, buffers[i]]));
   }
 
   /**

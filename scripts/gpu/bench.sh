@@ -15,11 +15,9 @@
 #           generating the same token shapes (scripts/gpu/ruler_shapes.ts, bench_torch.py --shapes)
 #   score   the scoring mix every way (scripts/gpu/score_check.ts: whole rows, prefix reuse a position at a
 #           time, prefix reuse through the export's scoring graph; same log-probs, times alternated in one
-#           process, the device memory each step took) on the fp16 static fixture and SCORE_MODEL, with freed
-#           device blocks kept for reuse (the default) and without (KVBENCH_IDLE_DEVICE_MIB=0), then HF sdpa
-#           scoring the same mix twice; then `deno task bench` and HF sdpa on the mix of 64 contexts and of 256
-#           (MC_LONG), one timed pass each: whether a fresh process's first pass pays once or per new shape;
-#           and bench on 64 again without ONNX Runtime's memory patterns (KVBENCH_ORT_MEM_PATTERN=0)
+#           process, where a round's time goes) on SCORE_MODEL; then `deno task bench` and HF sdpa, twice each,
+#           on the mix of 64 contexts (each a first pass over a mix of its own, then the timed mix of new
+#           shapes), once each on 256 (MC_LONG), and bench on 64 without ONNX Runtime's memory patterns
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
@@ -123,25 +121,24 @@ e2e)
   ;;
 score)
   m=${SCORE_MODEL:-llama3.2-1b-gqa-static}
-  deno_run scripts/gpu/score_check.ts tests/fixtures/llama-static-fp16 --mc 16 --rounds 1 2>&1 | tee "$R/score-check.txt"
-  if wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}"; then
-    for mib in 2048 0; do
-      echo "KVBENCH_IDLE_DEVICE_MIB=$mib" | tee -a "$R/score-check.txt"
-      KVBENCH_IDLE_DEVICE_MIB=$mib deno_run scripts/gpu/score_check.ts "$WORK/bench/$m" 2>&1 | tee -a "$R/score-check.txt"
-    done
-  fi
-  for i in 1 2; do
-    python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 64 --json "$R/torch-score-sdpa-$i.json" \
-      2>&1 | grep -E "score" | tee -a "$R/score-check.txt"
+  wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}" || exit 1
+  # Every way on the same mix, log-probs against whole rows, and where a warm round's time goes.
+  deno_run scripts/gpu/score_check.ts "$WORK/bench/$m" --rounds "${SCORE_ROUNDS:-2}" 2>&1 | tee "$R/score-check.txt"
+  # bench and HF sdpa each: a first pass over a mix of its own, then the timed mix of new shapes.
+  for run in 1 2; do
+    deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 --batches 1 --mc 64 \
+      --db "$R/bench.duckdb" --json "$R/bench-score-mc64-$run.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
+    python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 64 --json "$R/torch-score-mc64-$run.json" \
+      2>&1 | grep -E "score-mc" | tee -a "$R/score-check.txt"
   done
-  for mc in 64 "${MC_LONG:-256}"; do
-    deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 --batches 1 --mc "$mc" \
-      --db "$R/bench.duckdb" --json "$R/bench-score-mc$mc.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
-    python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc "$mc" --json "$R/torch-score-mc$mc.json" \
-      2>&1 | grep -E "score-mc:" | tee -a "$R/score-check.txt"
-  done
+  mc=${MC_LONG:-256}
+  deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 --batches 1 --mc "$mc" \
+    --db "$R/bench.duckdb" --json "$R/bench-score-mc$mc.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
+  python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc "$mc" --json "$R/torch-score-mc$mc.json" \
+    2>&1 | grep -E "score-mc" | tee -a "$R/score-check.txt"
+  echo "KVBENCH_ORT_MEM_PATTERN=0" | tee -a "$R/score-check.txt"
   KVBENCH_ORT_MEM_PATTERN=0 deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 \
-    --batches 1 --json "$R/bench-score-mc64-nopattern.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
+    --batches 1 --mc 64 --json "$R/bench-score-mc64-nopattern.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
   cp "$R/score-check.txt" "$R"/torch-score-*.json "$R"/bench-score-mc*.json "$R/bench.duckdb" "$OUT/" 2>/dev/null
   ;;
 collect)

@@ -8,10 +8,14 @@
  * @module
  */
 
+import type { BlockCopy } from "./row_copies.ts";
+
 const HOST_TO_DEVICE = 1;
 const DEVICE_TO_DEVICE = 3;
 // Direction taken from the pointers (unified addressing): the caller need not know the GPU index.
 const INFERRED = 4;
+// cudaDevAttrMaxPitch
+const MAX_PITCH_ATTRIBUTE = 11;
 
 let cudart:
   | Deno.DynamicLibrary<{
@@ -25,6 +29,7 @@ let cudart:
     cudaSetDevice: { parameters: ["i32"]; result: "i32" };
     cudaMalloc: { parameters: ["buffer", "usize"]; result: "i32" };
     cudaFree: { parameters: ["pointer"]; result: "i32" };
+    cudaDeviceGetAttribute: { parameters: ["buffer", "i32", "i32"]; result: "i32" };
   }>
   | null = null;
 
@@ -40,6 +45,7 @@ function lib() {
     cudaSetDevice: { parameters: ["i32"], result: "i32" },
     cudaMalloc: { parameters: ["buffer", "usize"], result: "i32" },
     cudaFree: { parameters: ["pointer"], result: "i32" },
+    cudaDeviceGetAttribute: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   });
   return cudart.symbols;
 }
@@ -48,22 +54,53 @@ function ok(call: string, code: number): void {
   if (code !== 0) throw new Error(`${call} failed with CUDA error ${code}`);
 }
 
-/** Copies `bytes` between two addresses in the memory of GPU `device`, then waits for the copy. */
-export function copyOnDevice(
-  device: number,
-  copies: readonly { dst: Deno.PointerValue; src: Deno.PointerValue; bytes: number }[],
-): void {
+/**
+ * Runs `copies` (addresses in the memory of GPU `device`): a plain copy through `cudaMemcpy`, a
+ * pitched one through `cudaMemcpy2D`, all between two synchronisations.
+ */
+export function copyOnDevice(device: number, copies: readonly BlockCopy[]): void {
   const cuda = lib();
   ok("cudaSetDevice", cuda.cudaSetDevice(device));
   // ONNX Runtime synchronises its stream when a run ends; waiting here too keeps a copy correct
   // if a run ever leaves work in flight (its stream does not wait on the legacy default stream).
   ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
-  for (const { dst, src, bytes } of copies) {
-    if (bytes > 0) ok("cudaMemcpy", cuda.cudaMemcpy(dst, src, BigInt(bytes), DEVICE_TO_DEVICE));
+  for (const c of copies) {
+    if (c.width === 0 || c.height === 0) continue;
+    const dst = Deno.UnsafePointer.create(c.dst);
+    const src = Deno.UnsafePointer.create(c.src);
+    if (c.height === 1) ok("cudaMemcpy", cuda.cudaMemcpy(dst, src, BigInt(c.width), DEVICE_TO_DEVICE));
+    else {
+      ok(
+        "cudaMemcpy2D",
+        cuda.cudaMemcpy2D(
+          dst,
+          BigInt(c.dstPitch),
+          src,
+          BigInt(c.srcPitch),
+          BigInt(c.width),
+          BigInt(c.height),
+          DEVICE_TO_DEVICE,
+        ),
+      );
+    }
   }
-  // A device-to-device cudaMemcpy returns before the copy ends, and ONNX Runtime's stream does not
-  // wait on the legacy default stream.
+  // A device-to-device copy returns before it ends, and ONNX Runtime's stream does not wait on the
+  // legacy default stream.
   ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
+}
+
+const maxPitches = new Map<number, number>();
+
+/** The longest pitch `cudaMemcpy2D` takes on GPU `device` (its `memPitch`). */
+export function maxPitch(device: number): number {
+  let pitch = maxPitches.get(device);
+  if (pitch === undefined) {
+    const value = new Int32Array(1);
+    ok("cudaDeviceGetAttribute", lib().cudaDeviceGetAttribute(value, MAX_PITCH_ATTRIBUTE, device));
+    pitch = value[0];
+    maxPitches.set(device, pitch);
+  }
+  return pitch;
 }
 
 /** A host copy of `bytes` bytes at device address `src`. */
@@ -79,39 +116,6 @@ export function zeroOnDevice(device: number, dst: Deno.PointerValue, bytes: numb
   const cuda = lib();
   ok("cudaSetDevice", cuda.cudaSetDevice(device));
   if (bytes > 0) ok("cudaMemset", cuda.cudaMemset(dst, 0, BigInt(bytes)));
-  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
-}
-
-/**
- * Copies `rows` blocks of `width` bytes from `src` (one every `srcPitch` bytes) to `dst` (one every
- * `dstPitch` bytes) on GPU `device`, between two synchronisations (see {@linkcode copyOnDevice}).
- */
-export function copyPitched(
-  device: number,
-  dst: Deno.PointerValue,
-  dstPitch: number,
-  src: Deno.PointerValue,
-  srcPitch: number,
-  width: number,
-  rows: number,
-): void {
-  const cuda = lib();
-  ok("cudaSetDevice", cuda.cudaSetDevice(device));
-  ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
-  if (width > 0 && rows > 0) {
-    ok(
-      "cudaMemcpy2D",
-      cuda.cudaMemcpy2D(
-        dst,
-        BigInt(dstPitch),
-        src,
-        BigInt(srcPitch),
-        BigInt(width),
-        BigInt(rows),
-        DEVICE_TO_DEVICE,
-      ),
-    );
-  }
   ok("cudaDeviceSynchronize", cuda.cudaDeviceSynchronize());
 }
 

@@ -12,12 +12,13 @@ import { check, cString, ort, outPointer, pointerIn } from "./api.ts";
 import {
   allocateOnDevice,
   copyOnDevice,
-  copyPitched,
   copyToDevice,
   freeOnDevice,
+  maxPitch,
   zeroOnDevice,
 } from "./cuda_runtime.ts";
 import { type Block, BlockPool } from "./device_blocks.ts";
+import { type BlockCopy, copyOnHost, planRowCopies } from "./row_copies.ts";
 import {
   cpuMemoryInfo,
   ELEMENT_BYTES,
@@ -26,6 +27,9 @@ import {
   type Location,
   Tensor,
 } from "./tensor.ts";
+
+/** Bytes between tensors that share a block: cudaMalloc's alignment, which kernels may assume. */
+const BLOCK_ALIGNMENT = 256;
 
 /**
  * Device memory the engine frees and keeps for its next allocations (see `device_blocks.ts`), as
@@ -327,36 +331,27 @@ export class Session {
 
   /**
    * For each of `tensors`, a tensor made of the given rows (axis 0) of it, in the same memory; a row
-   * may repeat. On the device all copies go between one pair of synchronisations, and rows that
-   * follow each other in both source and result are copied as one block.
+   * may repeat. The results of one shape share a block (see {@linkcode Session.emptyMany}); rows
+   * that follow each other in both source and result move as one block, and tensors laid out at a
+   * constant stride (a cache's buffers) move together (`row_copies.ts`), all between one pair of
+   * synchronisations on the device.
    */
   gatherRows(tensors: readonly Tensor[], indices: readonly number[]): Tensor[] {
-    const copies: { dst: Deno.PointerValue; src: Deno.PointerValue; bytes: number }[] = [];
-    const gathered = tensors.map((tensor) => {
-      const rowBytes = tensor.dims[0] > 0 ? tensor.byteLength / tensor.dims[0] : 0;
-      const dims = [indices.length, ...tensor.dims.slice(1)];
-      if (tensor.location === "cpu") {
-        const src = tensor.hostBytes();
-        const data = new Uint8Array(indices.length * rowBytes);
-        indices.forEach((row, r) =>
-          data.set(src.subarray(row * rowBytes, (row + 1) * rowBytes), r * rowBytes)
-        );
-        return Tensor.fromHost(tensor.type, data, dims);
-      }
-      const result = this.empty(tensor.type, dims);
-      if (rowBytes === 0) return result;
-      const src = tensor.dataPointer()!;
-      const dst = result.dataPointer()!;
-      for (const run of rowRuns(indices)) {
-        copies.push({
-          dst: Deno.UnsafePointer.offset(dst, run.to * rowBytes),
-          src: Deno.UnsafePointer.offset(src, run.from * rowBytes),
-          bytes: run.rows * rowBytes,
-        });
-      }
-      return result;
-    });
-    if (copies.length > 0) copyOnDevice(this.deviceId, copies);
+    const gathered = this.emptyMany(
+      tensors.map((t) => ({ type: t.type, dims: [indices.length, ...t.dims.slice(1)] })),
+    );
+    const address = (t: Tensor) => BigInt(Deno.UnsafePointer.value(t.dataPointer()));
+    const sources = tensors.map((t) => ({
+      address: address(t),
+      rowBytes: t.dims[0] > 0 ? t.byteLength / t.dims[0] : 0,
+      rows: t.dims[0],
+    }));
+    try {
+      this.#run(planRowCopies(sources, gathered.map(address), indices, this.#maxPitch()));
+    } catch (error) {
+      for (const t of gathered) t.dispose();
+      throw error;
+    }
     return gathered;
   }
 
@@ -366,10 +361,60 @@ export class Session {
    * writes its intermediates into arena blocks that are free between runs), reused once freed.
    */
   empty(type: ElementType, dims: readonly number[]): Tensor {
-    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
-    if (this.location === "cpu") return Tensor.fromHost(type, new Uint8Array(bytes), dims);
-    const block = this.#blocks!.take(bytes);
-    return Tensor.owning(this.#deviceInfo, block.ptr, type, dims, this.location, () => this.#giveBack(block));
+    return this.emptyMany([{ type, dims }])[0];
+  }
+
+  /**
+   * Tensors of the given types and dimensions (see {@linkcode Session.empty}), those of one shape in
+   * one block at a constant stride, in order: their rows can be copied together. A block goes back
+   * when the last of its tensors is disposed of.
+   */
+  emptyMany(specs: readonly { type: ElementType; dims: readonly number[] }[]): Tensor[] {
+    return this.#allocate(specs, false);
+  }
+
+  #allocate(specs: readonly { type: ElementType; dims: readonly number[] }[], zeroed: boolean): Tensor[] {
+    const shapes = new Map<string, number[]>();
+    specs.forEach((spec, i) => {
+      const key = `${spec.type}:${spec.dims.join(",")}`;
+      shapes.set(key, [...(shapes.get(key) ?? []), i]);
+    });
+    const tensors: Tensor[] = new Array(specs.length);
+    try {
+      for (const members of shapes.values()) {
+        const { type, dims } = specs[members[0]];
+        const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
+        const stride = Math.ceil(bytes / BLOCK_ALIGNMENT) * BLOCK_ALIGNMENT;
+        if (this.location === "cpu") {
+          const memory = new Uint8Array(stride * members.length);
+          members.forEach((
+            m,
+            k,
+          ) => (tensors[m] = Tensor.fromHost(type, memory.subarray(k * stride, k * stride + bytes), dims)));
+          continue;
+        }
+        const block = this.#blocks!.take(stride * members.length);
+        if (zeroed) zeroOnDevice(this.deviceId, block.ptr, stride * members.length);
+        let live = members.length;
+        const free = () => {
+          if (--live === 0) this.#giveBack(block);
+        };
+        members.forEach((m, k) => {
+          tensors[m] = Tensor.owning(
+            this.#deviceInfo,
+            Deno.UnsafePointer.offset(block.ptr!, k * stride),
+            type,
+            dims,
+            this.location,
+            free,
+          );
+        });
+      }
+    } catch (error) {
+      for (const t of tensors) t?.dispose();
+      throw error;
+    }
+    return tensors;
   }
 
   // A tensor freed after the session was released gives its memory back to the device directly.
@@ -380,9 +425,25 @@ export class Session {
 
   /** A zeroed tensor of `dims` where the provider computes (see {@linkcode Session.empty}). */
   zeros(type: ElementType, dims: readonly number[]): Tensor {
-    const tensor = this.empty(type, dims);
-    if (this.location !== "cpu") zeroOnDevice(this.deviceId, tensor.dataPointer(), tensor.byteLength);
-    return tensor;
+    return this.zerosMany([{ type, dims }])[0];
+  }
+
+  /** Zeroed tensors (see {@linkcode Session.emptyMany}). */
+  zerosMany(specs: readonly { type: ElementType; dims: readonly number[] }[]): Tensor[] {
+    // Host memory comes zeroed; on the device one memset covers each block.
+    return this.#allocate(specs, true);
+  }
+
+  /** Runs copies between addresses where the provider computes. */
+  #run(copies: readonly BlockCopy[]): void {
+    if (copies.length === 0) return;
+    if (this.location === "cpu") copyOnHost(copies);
+    else copyOnDevice(this.deviceId, copies);
+  }
+
+  // Host memory has no pitch limit of its own; a copy's pitch is at most a tensor's size.
+  #maxPitch(): number {
+    return this.location === "cpu" ? Number.MAX_SAFE_INTEGER : maxPitch(this.deviceId);
   }
 
   /** Writes host `data` (exactly the tensor's bytes) into `tensor`, wherever it lives. */
@@ -408,11 +469,18 @@ export class Session {
       throw new RangeError(`Cannot copy a ${src.byteLength}-byte tensor into a ${dst.byteLength}-byte one`);
     }
     if (src.location === "cpu") this.write(dst, src.hostBytes());
-    else {copyOnDevice(this.deviceId, [{
-        dst: dst.dataPointer(),
-        src: src.dataPointer(),
-        bytes: src.byteLength,
-      }]);}
+    else {
+      const address = (t: Tensor) => BigInt(Deno.UnsafePointer.value(t.dataPointer()));
+      const width = src.byteLength;
+      this.#run([{
+        dst: address(dst),
+        src: address(src),
+        width,
+        height: 1,
+        dstPitch: width,
+        srcPitch: width,
+      }]);
+    }
   }
 
   /**
@@ -439,27 +507,34 @@ export class Session {
    * holding the old contents at the start of that axis.
    */
   widen(tensors: readonly Tensor[], axis: number, size: number): Tensor[] {
-    return tensors.map((tensor) => {
-      const dims = tensor.dims.map((d, i) => (i === axis ? size : d));
-      if (size < tensor.dims[axis]) {
-        throw new RangeError(`Cannot widen axis ${axis} to ${size}: it is longer`);
-      }
-      const result = this.zeros(tensor.type, dims);
-      const outer = tensor.dims.slice(0, axis).reduce((a, b) => a * b, 1);
-      const width = tensor.byteLength / Math.max(outer, 1);
-      const pitch = result.byteLength / Math.max(outer, 1);
-      if (tensor.byteLength === 0) return result;
-      if (tensor.location === "cpu") {
-        const src = tensor.hostBytes();
-        const dst = new Uint8Array(
-          Deno.UnsafePointerView.getArrayBuffer(result.dataPointer()!, result.byteLength),
-        );
-        for (let r = 0; r < outer; r++) dst.set(src.subarray(r * width, (r + 1) * width), r * pitch);
-      } else {
-        copyPitched(this.deviceId, result.dataPointer(), pitch, tensor.dataPointer(), width, width, outer);
-      }
-      return result;
+    if (tensors.some((t) => size < t.dims[axis])) {
+      throw new RangeError(`Cannot widen axis ${axis} to ${size}: it is longer`);
+    }
+    const wider = this.zerosMany(
+      tensors.map((t) => ({ type: t.type, dims: t.dims.map((d, i) => (i === axis ? size : d)) })),
+    );
+    const address = (t: Tensor) => BigInt(Deno.UnsafePointer.value(t.dataPointer()));
+    // Each tensor's outer rows, one block each, a longer pitch apart in the result.
+    const copies = tensors.filter((t) => t.byteLength > 0).map((tensor) => {
+      const i = tensors.indexOf(tensor);
+      const outer = Math.max(tensor.dims.slice(0, axis).reduce((a, b) => a * b, 1), 1);
+      const width = tensor.byteLength / outer;
+      return {
+        dst: address(wider[i]),
+        src: address(tensor),
+        width,
+        height: outer,
+        dstPitch: wider[i].byteLength / outer,
+        srcPitch: width,
+      };
     });
+    try {
+      this.#run(copies);
+    } catch (error) {
+      for (const t of wider) t.dispose();
+      throw error;
+    }
+    return wider;
   }
 
   /** Writes the profile (when profiling was asked for) and frees the session. */
@@ -487,17 +562,6 @@ export class Session {
     if (this.#handle === null) throw new RangeError("Cannot run a released session");
     return this.#handle;
   }
-}
-
-/** `indices` as runs of rows that follow each other in both source (`from`) and result (`to`). */
-export function rowRuns(indices: readonly number[]): { from: number; to: number; rows: number }[] {
-  const runs: { from: number; to: number; rows: number }[] = [];
-  indices.forEach((row, r) => {
-    const last = runs.at(-1);
-    if (last && last.from + last.rows === row) last.rows++;
-    else runs.push({ from: row, to: r, rows: 1 });
-  });
-  return runs;
 }
 
 let allocator: Deno.PointerValue = null;

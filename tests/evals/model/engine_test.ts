@@ -12,7 +12,7 @@ import * as ortNode from "onnxruntime-node";
 import { OnnxModel } from "../../../evals/model/onnx_model.ts";
 import { Stream } from "../../../evals/model/stream.ts";
 import { readFloat32, type Tensor } from "../../../evals/model/ort/tensor.ts";
-import { rowRuns, Session } from "../../../evals/model/ort/session.ts";
+import { Session } from "../../../evals/model/ort/session.ts";
 
 const fixtures = fileURLToPath(new URL("../../fixtures", import.meta.url));
 const dirs = [
@@ -187,13 +187,3 @@ function written(dims: readonly number[], seqAxis: number, seqlens: Int32Array):
   const perRow = dims.slice(1).reduce((a, b) => a * b, 1);
   return (i) => Math.floor(i / inner) % dims[seqAxis] <= seqlens[Math.floor(i / perRow)];
 }
-
-Deno.test("row copies go in runs that follow each other in source and result", () => {
-  assert.deepEqual(rowRuns([0, 1, 2, 2, 3, 0]), [
-    { from: 0, to: 0, rows: 3 },
-    { from: 2, to: 3, rows: 2 },
-    { from: 0, to: 5, rows: 1 },
-  ]);
-  assert.deepEqual(rowRuns([1, 1]), [{ from: 1, to: 0, rows: 1 }, { from: 1, to: 1, rows: 1 }]);
-  assert.deepEqual(rowRuns([]), []);
-});
