@@ -519,9 +519,12 @@ export class OnnxModel {
     return { logits, logitsLen: keep > 0 ? keep : feeds.len, states };
   }
 
-  /** Gives the device arena's unused memory back: a one-token call that asks ONNX Runtime to shrink it. */
+  /**
+   * Gives the device arenas' unused memory back: a one-token call that asks ONNX Runtime to shrink
+   * the model's arena, and one for the scoring graph's where it is open.
+   */
   async trimArena(): Promise<void> {
-    const states = this.staticCache ? this.cacheBuffers(1, 1) : this.emptyStates(1);
+    const states = this.staticCache ? this.cacheBuffers(1, 2) : this.emptyStates(1);
     try {
       const out = await this.forward({
         inputIds: new BigInt64Array(1),
@@ -536,6 +539,7 @@ export class OnnxModel {
         slots: { past: [0], real: [1], logitsIndex: new BigInt64Array(1), logitsLen: 1 },
       });
       out.logits.dispose();
+      await this.#static?.trimScoreArena(states);
     } finally {
       for (const tensor of states.values()) tensor.dispose();
     }

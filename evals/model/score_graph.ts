@@ -77,6 +77,8 @@ export interface ScoreCall {
   states: ReadonlyMap<string, Tensor>;
   /** Run on a worker thread (see `Session.run`). */
   onWorker: boolean;
+  /** Give the session's unused arena memory back after the call (see `Session.run`). */
+  shrinkArena?: boolean;
 }
 
 /** The scoring graph of a static-cache model (`StaticCacheRuns` opens it for the first call it serves). */
@@ -146,7 +148,7 @@ export class ScoreGraph {
     const logits = this.#session.empty(this.#logitsType, [rows, len, this.#vocab]);
     const requests: OutputRequest[] = [{ name: "logits", where: "device", into: logits }];
     try {
-      await this.#session.run(inputs, requests, { onWorker: call.onWorker });
+      await this.#session.run(inputs, requests, { onWorker: call.onWorker, shrinkArena: call.shrinkArena });
       return logits;
     } catch (error) {
       logits.dispose();

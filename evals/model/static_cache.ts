@@ -54,6 +54,25 @@ export class StaticCacheRuns {
     return this.#score !== null;
   }
 
+  /**
+   * Gives the scoring graph's unused arena memory back, where it is open: a one-token call on
+   * `buffers` (one row, at least two slots) that asks ONNX Runtime to shrink its arena.
+   */
+  async trimScoreArena(buffers: ReadonlyMap<string, Tensor>): Promise<void> {
+    if (this.#score === null) return;
+    const logits = await this.#score.run({
+      ids: new BigInt64Array(1),
+      rows: 1,
+      len: 1,
+      past: [1],
+      real: [1],
+      states: buffers,
+      onWorker: false,
+      shrinkArena: true,
+    });
+    logits.dispose();
+  }
+
   /** Frees the decode graphs' tensors and the scoring graph. */
   release(): void {
     this.#graphs?.release();

@@ -203,6 +203,10 @@ for (const [fixture, tolerance] of [["llama-static", 1e-4], ["llama-static-fp16"
         );
         assert.equal(got[i].isGreedy, w.isGreedy, `pair ${i}`);
       });
+      // Trimming the arenas runs the scoring graph too (once open), and scoring is unchanged after it.
+      await scoring.trimArena();
+      const again = await new LanguageModel(scoring, null, options).loglikelihoodTokens(pairs);
+      assert.deepEqual(again, got);
     } finally {
       await plain.release();
       await scoring.release();
