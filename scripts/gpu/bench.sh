@@ -17,11 +17,13 @@
 #           time, prefix reuse through the export's scoring graph; same log-probs, times alternated in one
 #           process, where a round's time goes) on SCORE_MODEL; then `deno task bench` and HF sdpa, twice each,
 #           on the mix of 64 contexts (each a first pass over a mix of its own, then the timed mix of new
-#           shapes), once each on 256 (MC_LONG), and bench on 64 without ONNX Runtime's memory patterns
+#           shapes)
+#   shapes  bench and HF sdpa on the mix of 256 contexts (MC_LONG), bench on 64 without ONNX Runtime's memory
+#           patterns (KVBENCH_ORT_MEM_PATTERN=0), and bench on 64 with ONNX Runtime's profile (profile.tgz)
 #   collect copies every result file to $OUT
 # Each phase fits one 10-minute call; results accumulate under $WORK/results and go to $OUT.
 set -uo pipefail
-PHASE=${1:?phase: check, anchor, onnx, kernels, e2e, score or collect}
+PHASE=${1:?phase: check, anchor, onnx, kernels, e2e, score, shapes or collect}
 WORK=${WORK:-/opt/kvwork}
 OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-llama3.2-1b-gqa-static xecomla-1b-r128-static llama3.2-1b-gqa-fused transmla-1b-fused xecomla-1b-r128-fused llama3.2-1b-gqa transmla-1b xecomla-1b-r128 zebra-1b-8mla8m2 dma-1b}
@@ -127,19 +129,29 @@ score)
   # bench and HF sdpa each: a first pass over a mix of its own, then the timed mix of new shapes.
   for run in 1 2; do
     deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 --batches 1 --mc 64 \
-      --db "$R/bench.duckdb" --json "$R/bench-score-mc64-$run.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
+      --db "$R/bench.duckdb" --json "$R/bench-score-mc64-$run.json" 2>>"$R/bench-stderr.txt" | grep score-mc | tee -a "$R/score-check.txt"
     python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc 64 --json "$R/torch-score-mc64-$run.json" \
       2>&1 | grep -E "score-mc" | tee -a "$R/score-check.txt"
   done
+  cp "$R/score-check.txt" "$R/bench-stderr.txt" "$R"/torch-score-*.json "$R"/bench-score-mc*.json "$R/bench.duckdb" "$OUT/" 2>/dev/null
+  ;;
+shapes)
+  m=${SCORE_MODEL:-llama3.2-1b-gqa-static}
+  wait_for "$WORK/bench/$m/.ready" "${WAIT_S:-400}" || exit 1
   mc=${MC_LONG:-256}
   deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 --batches 1 --mc "$mc" \
-    --db "$R/bench.duckdb" --json "$R/bench-score-mc$mc.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
+    --db "$R/bench.duckdb" --json "$R/bench-score-mc$mc.json" 2>>"$R/bench-stderr.txt" | grep score-mc | tee -a "$R/shapes.txt"
   python3 scripts/bench_torch.py --device cuda --attn sdpa --contexts '' --mc "$mc" --json "$R/torch-score-mc$mc.json" \
-    2>&1 | grep -E "score-mc" | tee -a "$R/score-check.txt"
-  echo "KVBENCH_ORT_MEM_PATTERN=0" | tee -a "$R/score-check.txt"
+    2>&1 | grep -E "score-mc" | tee -a "$R/shapes.txt"
+  echo "KVBENCH_ORT_MEM_PATTERN=0" | tee -a "$R/shapes.txt"
   KVBENCH_ORT_MEM_PATTERN=0 deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 4096 --decode 4 \
-    --batches 1 --mc 64 --json "$R/bench-score-mc64-nopattern.json" 2>/dev/null | grep score-mc | tee -a "$R/score-check.txt"
-  cp "$R/score-check.txt" "$R"/torch-score-*.json "$R"/bench-score-mc*.json "$R/bench.duckdb" "$OUT/" 2>/dev/null
+    --batches 1 --mc 64 --json "$R/bench-score-mc64-nopattern.json" 2>>"$R/bench-stderr.txt" | grep score-mc | tee -a "$R/shapes.txt"
+  # ONNX Runtime's own profile of both passes: each run's time and its kernels', first pass against the next.
+  rm -rf "$R/profile"; mkdir -p "$R/profile"
+  KVBENCH_ORT_PROFILE="$R/profile" deno_run scripts/bench.ts --model "$WORK/bench/$m" --device cuda --contexts 256 \
+    --decode 1 --batches 1 --mc 64 --json "$R/bench-score-mc64-profiled.json" 2>>"$R/bench-stderr.txt" | grep score-mc | tee -a "$R/shapes.txt"
+  tar -C "$R" -czf "$OUT/profile.tgz" profile
+  cp "$R/shapes.txt" "$R/bench-stderr.txt" "$R"/torch-score-*.json "$R"/bench-score-mc*.json "$R/bench.duckdb" "$OUT/" 2>/dev/null
   ;;
 collect)
   tar -C "$WORK" -czf "$OUT/logs.tgz" logs
