@@ -111,8 +111,8 @@ export class LanguageModel {
       addBos: options.addBos ?? false,
       // Continuations of several tokens after a shared context's state are chunks after a past,
       // which a static cache runs through its export's scoring graph, or else a position at a time
-      // across rows (see StaticCacheRuns): on an H200 (1B GQA) reuse scored bench's mix 1.14–1.5×
-      // faster than whole rows position by position, 2.0–2.2× through the scoring graph.
+      // across rows (see StaticCacheRuns): on an H100 (1B GQA) reuse scored bench's mix 1.34–1.47×
+      // as fast as whole rows position by position, 2.50–2.56× through the scoring graph.
       prefixReuse: (options.prefixReuse ?? true) && model.chunksAfterPast,
       prefillChunk: options.prefillChunk ?? 0,
       sameLengthBatches: options.sameLengthBatches ?? model.device === "cpu",
