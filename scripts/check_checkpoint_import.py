@@ -344,15 +344,13 @@ def export(ckpt: Path, out: Path, family: str, *options: str, reference: bool = 
     graph = next((g for g in ("fused", "static") if g in out.name), "traced")  # the plans name their graphs so
     check(f"{out.name}: a {graph} graph", sidecar.get("graph", "traced") == graph)
     if graph == "static":
-        # A GQA model's static export carries its scoring graph, whose weights are model.onnx's data file's
-        # bytes (kvbench shares them between the two sessions); MLA's static cache has no dynamic twin.
-        want = family == "llama"
+        # A static export carries its scoring graph (GQA and MLA alike), whose weights are model.onnx's data
+        # file's bytes (kvbench shares them between the two sessions).
         score = out / "score.onnx"
         data = out / "model.onnx.data"
         shared = score.exists() and data.exists() and score.stat().st_size < data.stat().st_size / 10
-        check(f"{out.name}: " + ("a scoring graph that reads model.onnx's weights" if want else "no scoring graph (MLA)"),
-              (sidecar.get("score_graph") == "score.onnx" and shared) if want
-              else ("score_graph" not in sidecar and not score.exists()))
+        check(f"{out.name}: a scoring graph that reads model.onnx's weights",
+              sidecar.get("score_graph") == "score.onnx" and shared)
     scaled = json.loads((ckpt / "config.json").read_text()).get("rope_scaling")
     if scaled:
         mla_layers = [m for m in config.get("mla") or [] if m]  # transmla/xecomla; zebra's are in "layers"

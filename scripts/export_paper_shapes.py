@@ -270,7 +270,8 @@ def main() -> None:
     parser.add_argument("--graph", default="traced", choices=export_module.GRAPHS,
                         help="fused: built from ONNX Runtime's fused operators (families/fused.py; GQA and "
                              "MLA layers), into OUT/<name>-fused; static: the same with a cache written in "
-                             "place (GroupQueryAttention; GQA models), into OUT/<name>-static")
+                             "place (GroupQueryAttention; GQA and X-EcoMLA), with its scoring graph, into "
+                             "OUT/<name>-static")
     args = parser.parse_args()
     export_module.GROUPED_HEADS = args.grouped_heads
     export_module.FOLD_SHAPES = not args.no_fold

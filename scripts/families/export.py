@@ -131,13 +131,15 @@ def graph_passes(model: nn.Module) -> list:
 GRAPHS = ("traced", "fused", "static")
 """How an export's graph is made: traced from the PyTorch module (every family), built from the
 weights out of ONNX Runtime's fused operators (``fused.py``; families whose layers have a fused form),
-or built so with a static cache written in place (``fused.py``'s ``cache="static"``; GQA models)."""
+or built so with a static cache written in place (``fused.py``'s ``cache="static"``; GQA and narrow MLA
+models), with its scoring graph beside it."""
 
 
 SCORE_GRAPH = "score.onnx"
-"""A static export's scoring graph: the dynamic fused form of the same weights, which takes a chunk
-after a past for many rows (GroupQueryAttention takes one row), reading the static buffers as its
-past. kvbench runs continuations to score through it (sidecar ``score_graph``)."""
+"""A static export's scoring graph: the dynamic fused form of the same weights in the static form's
+state layout, which takes a chunk after a past for many rows (GroupQueryAttention takes one row),
+reading the static buffers as its past. kvbench runs continuations to score through it (sidecar
+``score_graph``)."""
 
 
 def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "float32", graph: str = "traced",
@@ -153,14 +155,14 @@ def export_onnx(model: CausalLM, path: Path, opset: int = 14, dtype: str = "floa
     if graph in ("fused", "static"):
         if max_positions < 1:
             raise ValueError("a fused graph needs max_positions (its RoPE tables' length)")
-        scores = graph == "static" and fused.scores_from_static(model)
-        # With a scoring graph the weights go to one data file that both graphs read (kvbench loads
-        # them once for both sessions).
-        fused.save(fused.build(model, dtype, max_positions, "static" if graph == "static" else "dynamic"), path,
-                   **({"external_above": 0} if scores else {}))
+        static = graph == "static"
+        # A static graph's scoring graph reads the same weights from the one data file both graphs
+        # point at (kvbench loads them once for both sessions).
+        fused.save(fused.build(model, dtype, max_positions, "static" if static else "dynamic"), path,
+                   **({"external_above": 0} if static else {}))
         (path.parent / SCORE_GRAPH).unlink(missing_ok=True)
-        if scores:
-            fused.save_beside(fused.build(model, dtype, max_positions, "dynamic"), path.parent / SCORE_GRAPH, path)
+        if static:
+            fused.save_beside(fused.build(model, dtype, max_positions, "score"), path.parent / SCORE_GRAPH, path)
         return
     if graph != "traced":
         raise ValueError(f"unknown graph {graph!r}: one of {', '.join(GRAPHS)}")

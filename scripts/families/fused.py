@@ -52,9 +52,11 @@ from torch import nn
 from .common import CausalLM, RMSNorm
 
 OPSET = 23  # ONNX's Attention operator
-CACHES = ("dynamic", "static")
-"""A fused graph's cache: past in, past + chunk out (``dynamic``, every family with a fused form), or
-a preallocated buffer written in place (``static``, GQA models; ``supports_static``)."""
+CACHES = ("dynamic", "static", "score")
+"""A fused graph's cache: past in, past + chunk out (``dynamic``, every family with a fused form), a
+preallocated buffer written in place (``static``, GQA and narrow MLA models; ``supports_static``), or
+past in and past + chunk out in the static form's layout (``score``: a static export's scoring graph,
+which reads the static buffers as its past; MLA keeps [k_pe; c_kv] in one state there too)."""
 MS = "com.microsoft"
 TYPES = {"float32": (1, np.float32), "float16": (10, np.float16)}  # ONNX TensorProto codes
 INT64_MAX = np.iinfo(np.int64).max
@@ -123,6 +125,7 @@ class FusedContext:
     max_positions: int
     seqlens_k: str = ""  # a static cache's int32 [B] and scalar total: GroupQueryAttention's inputs
     total_length: str = ""
+    static_layout: bool = False  # states laid out as a static cache's (a static graph, or its scoring graph)
     shared: List[Tuple[str, str]] = field(default_factory=list)  # (output, state) a static cache binds twice
     _rope: Dict[bytes, Tuple[str, str]] = field(default_factory=dict)
 
@@ -184,19 +187,9 @@ def supports_static(model: CausalLM) -> bool:
     return supports(model) and all(getattr(layer.mixer, "fused_static", False) for layer in model.layers)
 
 
-def scores_from_static(model: CausalLM) -> bool:
-    """Whether the dynamic form of a static-cache ``model`` can read the static form's buffers as its
-    past (its scoring graph: see ``save_beside``): the same state names and shapes, GQA's two buffers
-    a layer. MLA's static buffer joins two states of the dynamic form, so an MLA model has none."""
-    def layout(static: bool):
-        return [(d.past, d.present, list(d.shape)) for ds in state_decls(model, static) for d in ds]
-
-    return supports_static(model) and layout(True) == layout(False)
-
-
 def state_decls(model: CausalLM, static: bool) -> List[List]:
-    """Each layer's state declarations in the graph: its mixer's ``static_states`` with a static cache
-    (MLA keeps [k_pe; c_kv] in one buffer there), its ``states`` otherwise."""
+    """Each layer's state declarations in the graph: its mixer's ``static_states`` in a static cache's
+    layout (MLA keeps [k_pe; c_kv] in one buffer there), its ``states`` otherwise."""
     return [layer.mixer.static_states(i) if static else layer.mixer.states(i) for i, layer in enumerate(model.layers)]
 
 
@@ -253,12 +246,13 @@ def build(model: CausalLM, dtype: str, max_positions: int, cache: str = "dynamic
     if cache not in CACHES:
         raise ValueError(f"unknown cache {cache!r}: one of {', '.join(CACHES)}")
     static = cache == "static"
-    if static and not supports_static(model):
+    static_layout = cache in ("static", "score")
+    if static_layout and not supports_static(model):
         raise ValueError("a static cache needs every layer to be GQA or MLA with a head size (MLA: r_kv + d_rope) "
                          "that is a multiple of 16 and at most 256 (GroupQueryAttention): build this model with "
                          "the dynamic cache")
     g = GraphBuilder(dtype)
-    layer_decls = state_decls(model, static)
+    layer_decls = state_decls(model, static_layout)
     decls = [d for ds in layer_decls for d in ds]
 
     def dims(decl, present: bool):
@@ -284,9 +278,11 @@ def build(model: CausalLM, dtype: str, max_positions: int, cache: str = "dynamic
     outputs += [helper.make_tensor_value_info(d.present, g.elem, dims(d, True)) for d in decls]
 
     if static:
-        ctx = FusedContext(g, "", "", max_positions, seqlens_k="seqlens_k", total_length="total_sequence_length")
+        ctx = FusedContext(g, "", "", max_positions, seqlens_k="seqlens_k", total_length="total_sequence_length",
+                           static_layout=True)
     else:
-        ctx = FusedContext(g, "position_ids", attention_mask(g, "attention_mask", "input_ids"), max_positions)
+        ctx = FusedContext(g, "position_ids", attention_mask(g, "attention_mask", "input_ids"), max_positions,
+                           static_layout=static_layout)
     x = g.op1("Gather", [g.weight("embed_tokens.weight", model.embed_tokens.weight), "input_ids"])
     residual: Optional[str] = None
     for i, layer in enumerate(model.layers):

@@ -176,7 +176,14 @@ Deno.test("continuations after a context at the model's last positions feed no p
 
 // Continuations of many rows after their contexts: position by position through GroupQueryAttention
 // (OnnxModel.load alone), or in one call of the export's scoring graph (loadBundle reads the sidecar).
-for (const [fixture, tolerance] of [["llama-static", 1e-4], ["llama-static-fp16", 5e-2]] as const) {
+for (
+  const [fixture, tolerance] of [
+    ["llama-static", 1e-4],
+    ["llama-static-fp16", 5e-2],
+    ["xecomla-static", 1e-4],
+    ["xecomla-static-fp16", 5e-2],
+  ] as const
+) {
   Deno.test(`${fixture}: the scoring graph scores continuations as the static graph does`, async () => {
     const dir = join(fixtures, fixture);
     const plain = await OnnxModel.load(dir);
