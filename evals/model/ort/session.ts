@@ -31,6 +31,11 @@ import {
 /** Bytes between tensors that share a block: cudaMalloc's alignment, which kernels may assume. */
 const BLOCK_ALIGNMENT = 256;
 
+/** A tensor's first byte as a number, for the copies of `row_copies.ts`. */
+function addressOf(tensor: Tensor): bigint {
+  return BigInt(Deno.UnsafePointer.value(tensor.dataPointer()));
+}
+
 /**
  * Device memory the engine frees and keeps for its next allocations (see `device_blocks.ts`), as
  * `KVBENCH_IDLE_DEVICE_MIB` says (0: every free goes to `cudaFree`, which waits for the device). The
@@ -340,14 +345,13 @@ export class Session {
     const gathered = this.emptyMany(
       tensors.map((t) => ({ type: t.type, dims: [indices.length, ...t.dims.slice(1)] })),
     );
-    const address = (t: Tensor) => BigInt(Deno.UnsafePointer.value(t.dataPointer()));
     const sources = tensors.map((t) => ({
-      address: address(t),
+      address: addressOf(t),
       rowBytes: t.dims[0] > 0 ? t.byteLength / t.dims[0] : 0,
       rows: t.dims[0],
     }));
     try {
-      this.#run(planRowCopies(sources, gathered.map(address), indices, this.#maxPitch()));
+      this.#run(planRowCopies(sources, gathered.map(addressOf), indices, this.#maxPitch()));
     } catch (error) {
       for (const t of gathered) t.dispose();
       throw error;
@@ -387,28 +391,28 @@ export class Session {
         const stride = Math.ceil(bytes / BLOCK_ALIGNMENT) * BLOCK_ALIGNMENT;
         if (this.location === "cpu") {
           const memory = new Uint8Array(stride * members.length);
-          members.forEach((
-            m,
-            k,
-          ) => (tensors[m] = Tensor.fromHost(type, memory.subarray(k * stride, k * stride + bytes), dims)));
+          for (const [k, m] of members.entries()) {
+            tensors[m] = Tensor.fromHost(type, memory.subarray(k * stride, k * stride + bytes), dims);
+          }
           continue;
         }
         const block = this.#blocks!.take(stride * members.length);
         if (zeroed) zeroOnDevice(this.deviceId, block.ptr, stride * members.length);
+        // The block goes back when every member has been freed, those never made included.
         let live = members.length;
         const free = () => {
           if (--live === 0) this.#giveBack(block);
         };
-        members.forEach((m, k) => {
-          tensors[m] = Tensor.owning(
-            this.#deviceInfo,
-            Deno.UnsafePointer.offset(block.ptr!, k * stride),
-            type,
-            dims,
-            this.location,
-            free,
-          );
-        });
+        for (const [k, m] of members.entries()) {
+          try {
+            const at = Deno.UnsafePointer.offset(block.ptr!, k * stride);
+            tensors[m] = Tensor.owning(this.#deviceInfo, at, type, dims, this.location, free);
+          } catch (error) {
+            // Tensor.owning freed its own member; the ones after it will never exist.
+            for (let rest = k + 1; rest < members.length; rest++) free();
+            throw error;
+          }
+        }
       }
     } catch (error) {
       for (const t of tensors) t?.dispose();
@@ -470,11 +474,10 @@ export class Session {
     }
     if (src.location === "cpu") this.write(dst, src.hostBytes());
     else {
-      const address = (t: Tensor) => BigInt(Deno.UnsafePointer.value(t.dataPointer()));
       const width = src.byteLength;
       this.#run([{
-        dst: address(dst),
-        src: address(src),
+        dst: addressOf(dst),
+        src: addressOf(src),
         width,
         height: 1,
         dstPitch: width,
@@ -513,20 +516,20 @@ export class Session {
     const wider = this.zerosMany(
       tensors.map((t) => ({ type: t.type, dims: t.dims.map((d, i) => (i === axis ? size : d)) })),
     );
-    const address = (t: Tensor) => BigInt(Deno.UnsafePointer.value(t.dataPointer()));
     // Each tensor's outer rows, one block each, a longer pitch apart in the result.
-    const copies = tensors.filter((t) => t.byteLength > 0).map((tensor) => {
-      const i = tensors.indexOf(tensor);
+    const copies = tensors.flatMap((tensor, i) => {
+      if (tensor.byteLength === 0) return [];
       const outer = Math.max(tensor.dims.slice(0, axis).reduce((a, b) => a * b, 1), 1);
       const width = tensor.byteLength / outer;
-      return {
-        dst: address(wider[i]),
-        src: address(tensor),
+      const dstPitch = wider[i].byteLength / outer;
+      return [{
+        dst: addressOf(wider[i]),
+        src: addressOf(tensor),
         width,
         height: outer,
-        dstPitch: wider[i].byteLength / outer,
+        dstPitch,
         srcPitch: width,
-      };
+      }];
     });
     try {
       this.#run(copies);
