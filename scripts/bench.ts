@@ -22,8 +22,8 @@
  * graph takes a chunk after a past or as `--prefix-reuse on|off` says), the mix
  * scripts/bench_torch.py scores for the PyTorch anchors: `score-mc-first` is a fresh process's first
  * pass (over a mix of its own), `score-mc` the next pass over a mix of new shapes, what a long eval
- * sees. A row that runs out of device memory is
- * reported in one line and skipped. TF32 defaults to off, as for `eval`.
+ * sees. A row that runs out of device memory is reported in one line and skipped. TF32 defaults to
+ * off, as for `eval`.
  *
  * @module
  */
@@ -344,8 +344,8 @@ async function benchModel(
       maxLength: Math.min(4096, bundle.maxLength),
       ...(o.prefixReuse === undefined ? {} : { prefixReuse: o.prefixReuse }),
     });
-    // A fresh process's first pass pays for what later ones find ready (the arenas' growth, the
-    // scoring graph's session, kernels loaded); a long eval pays it once. So the first pass scores
+    // A fresh process's first pass pays for what later ones find ready (the arenas' growth, each
+    // session's first runs); a long eval pays it once. So the first pass scores
     // a mix of its own, and the timed one a mix whose shapes it has not seen, as a long eval's
     // next batches are.
     for (const [work, seed] of [["score-mc-first", MC_SEED + 1], ["score-mc", MC_SEED]] as const) {

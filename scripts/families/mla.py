@@ -308,7 +308,6 @@ class MLAttention(nn.Module):
             o_lat = g.op1("Transpose", [o_lat], perm=[0, 2, 1, 3])  # [B, H, S, r]
             return self._fused_out(g, name, o_lat)
         axis1 = g.const("axis1", [1])
-        q_lat = self._absorbed_query(g, name, q_nope)
         if ctx.static_layout:
             # A static cache's scoring graph: the past is the static buffer [k_pe; c_kv], so the key
             # keeps that order and the value is its last r columns.
@@ -316,12 +315,13 @@ class MLAttention(nn.Module):
             key = g.op("Concat", [past[0], key_new], [present[0]], axis=2)[0]
             c_all = g.op1("Slice", [key, g.const("start", [rope]), g.const("end", [rope + rank]),
                                     g.const("axis3", [3])])
-            query = g.op1("Concat", [q_pe, q_lat], axis=-1)
+            query = g.op1("Concat", [q_pe, self._absorbed_query(g, name, q_nope)], axis=-1)
             o_lat = g.op1("Attention", [query, key, c_all, ctx.mask], q_num_heads=heads, kv_num_heads=1,
                           scale=1.0 / math.sqrt(nope + rope))  # [B, H, S, r]
             return self._fused_out(g, name, o_lat)
         c_all = g.op("Concat", [past[0], g.op1("Unsqueeze", [c_kv, axis1])], [present[0]], axis=2)[0]
         pe_all = g.op("Concat", [past[1], g.op1("Unsqueeze", [k_pe, axis1])], [present[1]], axis=2)[0]
+        q_lat = self._absorbed_query(g, name, q_nope)
         query = g.op1("Concat", [q_lat, q_pe], axis=-1)
         key = g.op1("Concat", [c_all, pe_all], axis=-1)  # [B, 1, T, r + d_r]
         o_lat = g.op1("Attention", [query, key, c_all, ctx.mask], q_num_heads=heads, kv_num_heads=1,
