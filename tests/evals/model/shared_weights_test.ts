@@ -19,6 +19,14 @@ Deno.test("findSharedWeights() lists the large weights a static export and its s
   ]);
   // In fp16 the MLP weights are 32 KiB: too small to bother.
   assert.deepEqual(names("llama-static-fp16"), ["embed_tokens.weight", "lm_head.weight"]);
+  // MLA's scoring graph reads the static graph's weights too (its buffer layout is the static one).
+  assert.deepEqual(names("xecomla-static"), [
+    "embed_tokens.weight",
+    "layers.0.mlp.gate_up.weight",
+    "layers.1.mlp.gate_up.weight",
+    "layers.2.mlp.gate_up.weight",
+    "lm_head.weight",
+  ]);
   // A graph whose weights sit inside it shares nothing.
   assert.deepEqual(findSharedWeights([join(fixtures, "llama-fused", "model.onnx")]), []);
   // Nor does a file that is not a graph.
