@@ -258,16 +258,18 @@ export class OnnxModel {
     let weights = score
       ? loadSharedWeights(findSharedWeights([path, score]), device)
       : new Map<string, Tensor>();
-    let session: Session;
+    let opened;
     try {
-      session = openModelSession(path, device, options, weights);
+      opened = openSharing(path, weights, (w) => openModelSession(path, device, options, w));
     } catch (error) {
       for (const tensor of weights.values()) tensor.dispose();
-      if (weights.size === 0) throw error;
-      // Each session then reads its own copy; a fault of the graph itself fails again, on its own.
+      throw error;
+    }
+    const { session, shared } = opened;
+    if (!shared) {
+      // Each session then reads its own copy (the scoring graph's too).
+      for (const tensor of weights.values()) tensor.dispose();
       weights = new Map();
-      session = openModelSession(path, device, options, weights);
-      warnUnshared(path, error);
     }
     try {
       const { states, vocabSize, logitsType } = checkGraphContract(
@@ -628,16 +630,11 @@ function openScoreGraph(
   initializers: ReadonlyMap<string, Tensor>,
 ): ScoreGraph {
   const device = options.device ?? "cpu";
-  const open = (shared: ReadonlyMap<string, Tensor>) =>
-    openSession(path, device, { ...options, cudaGraphs: false }, shared);
-  let session: Session;
-  try {
-    session = open(initializers);
-  } catch (error) {
-    if (initializers.size === 0) throw error;
-    session = open(new Map());
-    warnUnshared(path, error);
-  }
+  const { session } = openSharing(
+    path,
+    initializers,
+    (shared) => openSession(path, device, { ...options, cudaGraphs: false }, shared),
+  );
   try {
     const graph = checkGraphContract(path, session.inputs, session.outputs, options.stateHints);
     checkScoreGraph(path, session.inputs, graph, main);
@@ -648,13 +645,28 @@ function openScoreGraph(
   }
 }
 
-/** Says, in one line, that a session took the weights from its own graph rather than shared ones. */
-function warnUnshared(path: string, error: unknown): void {
-  console.error(
-    `kvbench: ${path} reads a copy of its weights of its own, as ONNX Runtime would not take the shared ones (${
-      String((error as Error)?.message ?? error).split("\n")[0]
-    })`,
-  );
+/**
+ * `open` with the shared weights `initializers`, or, where ONNX Runtime will not take them, without
+ * (the session reads its own copy, and one line says so; a fault of the graph itself then fails
+ * again, on its own). `shared`: whether the weights were taken.
+ */
+function openSharing(
+  path: string,
+  initializers: ReadonlyMap<string, Tensor>,
+  open: (initializers: ReadonlyMap<string, Tensor>) => Session,
+): { session: Session; shared: boolean } {
+  try {
+    return { session: open(initializers), shared: initializers.size > 0 };
+  } catch (error) {
+    if (initializers.size === 0) throw error;
+    const session = open(new Map());
+    console.error(
+      `kvbench: ${path} reads a copy of its weights of its own, as ONNX Runtime would not take the shared ones (${
+        String((error as Error)?.message ?? error).split("\n")[0]
+      })`,
+    );
+    return { session, shared: false };
+  }
 }
 
 function wantsCudaGraphs(path: string, options: LoadOptions): boolean {

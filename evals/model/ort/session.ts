@@ -342,18 +342,30 @@ export class Session {
    * synchronisations on the device.
    */
   gatherRows(tensors: readonly Tensor[], indices: readonly number[]): Tensor[] {
-    const gathered = this.emptyMany(
-      tensors.map((t) => ({ type: t.type, dims: [indices.length, ...t.dims.slice(1)] })),
-    );
-    const sources = tensors.map((t) => ({
-      address: addressOf(t),
-      rowBytes: t.dims[0] > 0 ? t.byteLength / t.dims[0] : 0,
-      rows: t.dims[0],
-    }));
+    // Each result lives where its source does: a fresh stream's states are host tensors (of no
+    // rows' worth of slots, or a fixed state's zeros) until its first step.
+    const gathered: Tensor[] = new Array(tensors.length);
     try {
-      this.#run(planRowCopies(sources, gathered.map(addressOf), indices, this.#maxPitch()));
+      for (const where of new Set(tensors.map((t) => t.location))) {
+        const members = tensors.flatMap((t, i) => (t.location === where ? [i] : []));
+        const results = this.#allocate(
+          members.map((i) => ({
+            type: tensors[i].type,
+            dims: [indices.length, ...tensors[i].dims.slice(1)],
+          })),
+          false,
+          where,
+        );
+        members.forEach((i, k) => (gathered[i] = results[k]));
+        const sources = members.map((i) => ({
+          address: addressOf(tensors[i]),
+          rowBytes: tensors[i].dims[0] > 0 ? tensors[i].byteLength / tensors[i].dims[0] : 0,
+          rows: tensors[i].dims[0],
+        }));
+        this.#run(planRowCopies(sources, results.map(addressOf), indices, this.#maxPitch(where)), where);
+      }
     } catch (error) {
-      for (const t of gathered) t.dispose();
+      for (const t of gathered) t?.dispose();
       throw error;
     }
     return gathered;
@@ -374,10 +386,14 @@ export class Session {
    * when the last of its tensors is disposed of.
    */
   emptyMany(specs: readonly { type: ElementType; dims: readonly number[] }[]): Tensor[] {
-    return this.#allocate(specs, false);
+    return this.#allocate(specs, false, this.location);
   }
 
-  #allocate(specs: readonly { type: ElementType; dims: readonly number[] }[], zeroed: boolean): Tensor[] {
+  #allocate(
+    specs: readonly { type: ElementType; dims: readonly number[] }[],
+    zeroed: boolean,
+    where: Location,
+  ): Tensor[] {
     const shapes = new Map<string, number[]>();
     specs.forEach((spec, i) => {
       const key = `${spec.type}:${spec.dims.join(",")}`;
@@ -389,7 +405,7 @@ export class Session {
         const { type, dims } = specs[members[0]];
         const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[type];
         const stride = Math.ceil(bytes / BLOCK_ALIGNMENT) * BLOCK_ALIGNMENT;
-        if (this.location === "cpu") {
+        if (where === "cpu") {
           const memory = new Uint8Array(stride * members.length);
           for (const [k, m] of members.entries()) {
             tensors[m] = Tensor.fromHost(type, memory.subarray(k * stride, k * stride + bytes), dims);
@@ -435,19 +451,19 @@ export class Session {
   /** Zeroed tensors (see {@linkcode Session.emptyMany}). */
   zerosMany(specs: readonly { type: ElementType; dims: readonly number[] }[]): Tensor[] {
     // Host memory comes zeroed; on the device one memset covers each block.
-    return this.#allocate(specs, true);
+    return this.#allocate(specs, true, this.location);
   }
 
-  /** Runs copies between addresses where the provider computes. */
-  #run(copies: readonly BlockCopy[]): void {
+  /** Runs copies between addresses in `where`'s memory (by default where the provider computes). */
+  #run(copies: readonly BlockCopy[], where: Location = this.location): void {
     if (copies.length === 0) return;
-    if (this.location === "cpu") copyOnHost(copies);
+    if (where === "cpu") copyOnHost(copies);
     else copyOnDevice(this.deviceId, copies);
   }
 
   // Host memory has no pitch limit of its own; a copy's pitch is at most a tensor's size.
-  #maxPitch(): number {
-    return this.location === "cpu" ? Number.MAX_SAFE_INTEGER : maxPitch(this.deviceId);
+  #maxPitch(where: Location): number {
+    return where === "cpu" ? Number.MAX_SAFE_INTEGER : maxPitch(this.deviceId);
   }
 
   /** Writes host `data` (exactly the tensor's bytes) into `tensor`, wherever it lives. */

@@ -6,6 +6,7 @@ import { OnnxModel } from "../../../evals/model/onnx_model.ts";
 import { MAX_GRAPHS } from "../../../evals/model/decode_graphs.ts";
 import { loadBundle } from "../../../evals/model/bundle.ts";
 import { Stream } from "../../../evals/model/stream.ts";
+import { Session } from "../../../evals/model/ort/session.ts";
 import { TextTokenizer } from "../../../evals/model/tokenizer.ts";
 import type { Request } from "../../../core/requests.ts";
 
@@ -211,7 +212,18 @@ for (
         assert.equal(got[i].isGreedy, w.isGreedy, `pair ${i}`);
       });
       // Trimming the arenas runs the scoring graph too (once open), and scoring is unchanged after it.
-      await scoring.trimArena();
+      const run = Session.prototype.run;
+      let shrinking = 0;
+      Session.prototype.run = function (inputs, requests, settings) {
+        if (settings?.shrinkArena) shrinking++;
+        return run.call(this, inputs, requests, settings);
+      };
+      try {
+        await scoring.trimArena();
+      } finally {
+        Session.prototype.run = run;
+      }
+      assert.equal(shrinking, 2, "a shrinking run of the static graph and one of the scoring graph");
       const again = await new LanguageModel(scoring, null, options).loglikelihoodTokens(pairs);
       assert.deepEqual(again, got);
     } finally {
